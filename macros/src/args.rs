@@ -1,0 +1,136 @@
+//! The arguments of `#[xray_handler(...)]` and `#[xray_aws(...)]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{parse::Parser, punctuated::Punctuated, Expr, ExprLit, Lit, LitStr, Meta, Token};
+
+use crate::ctxt::Ctxt;
+
+/// The longest name X-Ray accepts for a (sub)segment.
+const MAX_NAME: usize = 200;
+
+/// Parsed and validated arguments.
+pub(crate) struct Args {
+    /// `name = "..."`: the subsegment name.
+    pub(crate) name: Option<LitStr>,
+    /// `crate = "path"`: where `xray_lambda` is, when renamed.
+    pub(crate) krate: Option<syn::Path>,
+}
+
+impl Args {
+    /// The path expansions use to reach the runtime crate.
+    pub(crate) fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => quote!(#path),
+            None => quote!(::xray_lambda),
+        }
+    }
+}
+
+/// Parses `name = "...", crate = "..."`, collecting every problem into `cx`.
+pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
+    let mut args = Args {
+        name: None,
+        krate: None,
+    };
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
+        Ok(metas) => metas,
+        Err(err) => {
+            cx.syn_error(syn::Error::new(
+                err.span(),
+                format!("expected `{attr}` or `{attr}(name = \"...\")`: {err}"),
+            ));
+            return args;
+        }
+    };
+    for meta in metas {
+        let key = meta.path().get_ident().map(ToString::to_string);
+        match key.as_deref() {
+            Some("name") => {
+                if args.name.is_some() {
+                    cx.error_spanned_by(meta.path(), format!("duplicate `name` argument: give `{attr}` one `name = \"...\"`"));
+                    continue;
+                }
+                if let Some(lit) = string_value(cx, &meta, "name", "name = \"my-subsegment\"") {
+                    check_name(cx, &lit);
+                    args.name = Some(lit);
+                }
+            }
+            Some("crate") => {
+                if args.krate.is_some() {
+                    cx.error_spanned_by(meta.path(), "duplicate `crate` argument: give one `crate = \"...\"`");
+                    continue;
+                }
+                if let Some(lit) = string_value(cx, &meta, "crate", "crate = \"my_xray\"") {
+                    match lit.parse::<syn::Path>() {
+                        Ok(path) => args.krate = Some(path),
+                        Err(_) => cx.error_spanned_by(
+                            &lit,
+                            "`crate` takes the path of the renamed dependency, e.g. `crate = \"my_xray\"`",
+                        ),
+                    }
+                }
+            }
+            _ => cx.error_spanned_by(
+                meta.path(),
+                format!(
+                    "unknown argument `{}` of `{attr}`; the valid arguments are `name = \"...\"` and `crate = \"...\"`",
+                    quote!(#meta).to_string().split(['=', '(']).next().unwrap_or_default().trim()
+                ),
+            ),
+        }
+    }
+    args
+}
+
+/// The string literal of `key = "..."`, or an error naming the form to write.
+fn string_value(cx: &mut Ctxt, meta: &Meta, key: &str, example: &str) -> Option<LitStr> {
+    match meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+            other => {
+                cx.error_spanned_by(other, format!("`{key}` takes a string literal: `{example}`"));
+                None
+            }
+        },
+        _ => {
+            cx.error_spanned_by(meta, format!("`{key}` takes a value: `{example}`"));
+            None
+        }
+    }
+}
+
+/// X-Ray's rule for names: 1-200 characters of Unicode letters, digits, whitespace and
+/// `_ . : / % & # = + \ - @`.
+fn check_name(cx: &mut Ctxt, lit: &LitStr) {
+    let name = lit.value();
+    let count = name.chars().count();
+    if count == 0 {
+        cx.error_spanned_by(lit, "a subsegment name cannot be empty: write e.g. `name = \"checkout\"`");
+    } else if count > MAX_NAME {
+        cx.error_spanned_by(
+            lit,
+            format!("X-Ray accepts names of at most {MAX_NAME} characters; this one has {count}: shorten it"),
+        );
+    }
+    if let Some(bad) = name.chars().find(|&c| !is_name_char(c)) {
+        cx.error_spanned_by(
+            lit,
+            format!(
+                "X-Ray rejects the character {bad:?} in a name; use letters, digits, spaces and _ . : / % & # = + \\ - @ (e.g. {:?})",
+                name.chars().map(|c| if is_name_char(c) { c } else { '-' }).collect::<String>()
+            ),
+        );
+    }
+}
+
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c)
+}
+
+/// A span-less default: the function's own name.
+pub(crate) fn name_or(args: &Args, ident: &syn::Ident) -> LitStr {
+    args.name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&syn::ext::IdentExt::unraw(ident).to_string(), Span::call_site()))
+}

@@ -1,0 +1,243 @@
+//! `#[xray_handler]`: validate the handler's signature, then expand.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{spanned::Spanned, FnArg, Ident, ItemFn, ReturnType, Type};
+
+use crate::args::{self, Args};
+use crate::ctxt::Ctxt;
+
+/// Entry point: on error the user's function is still emitted, so one mistake gives one
+/// error and an IDE keeps completing.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let args = args::parse(&mut cx, "#[xray_handler]", attr);
+    let function = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            cx.error_spanned_by(
+                first_tokens(&item),
+                "#[xray_handler] goes on the Lambda handler: `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`",
+            );
+            return with_errors(cx, item);
+        }
+    };
+    validate(&mut cx, &function);
+    match cx.check() {
+        Ok(()) => generate(&args, function),
+        Err(errors) => {
+            let mut out = errors.to_compile_error();
+            out.extend(function.into_token_stream());
+            out
+        }
+    }
+}
+
+fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
+    let mut out = cx.check().err().map(|e| e.to_compile_error()).unwrap_or_default();
+    out.extend(item);
+    out
+}
+
+/// The first few tokens of an item (`struct Foo`, `impl X`): where "not a function" points.
+fn first_tokens(item: &TokenStream) -> TokenStream {
+    item.clone()
+        .into_iter()
+        .skip_while(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
+        .skip_while(|t| matches!(t, proc_macro2::TokenTree::Group(_)))
+        .take(2)
+        .collect()
+}
+
+fn validate(cx: &mut Ctxt, function: &ItemFn) {
+    let sig = &function.sig;
+    for attr in &function.attrs {
+        let last = attr.path().segments.last().map(|s| s.ident.to_string());
+        match last.as_deref() {
+            Some("xray_handler") => cx.error_spanned_by(
+                attr,
+                "#[xray_handler] is applied twice: remove this one",
+            ),
+            Some("xray_aws") => cx.error_spanned_by(
+                attr,
+                "#[xray_aws] and #[xray_handler] conflict: the handler already has its subsegment; put #[xray_aws] on the helper that calls the AWS SDK",
+            ),
+            Some("instrument") => cx.error_spanned_by(
+                attr,
+                "#[xray_handler] already opens the handler's span: remove #[instrument] here",
+            ),
+            _ => {}
+        }
+    }
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            sig.fn_token,
+            "the Lambda handler must be `async`: write `async fn` here",
+        );
+    }
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(constness, "a Lambda handler cannot be `const`: remove `const`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "a Lambda handler cannot have an ABI: remove it");
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, "a Lambda handler takes one `LambdaEvent<T>`: remove `...`");
+    }
+    let mut inputs = sig.inputs.iter();
+    match (inputs.next(), inputs.next()) {
+        (None, _) => cx.error_at(
+            sig.paren_token.span.join(),
+            "the handler takes the event: write `(event: LambdaEvent<T>)`",
+        ),
+        (Some(FnArg::Receiver(receiver)), _) => cx.error_spanned_by(
+            receiver,
+            "a Lambda handler is a free function, not a method: remove `self` and pass state through a closure (`service_fn(|e| handler(&state, e))` on a function taking the state as a second argument is not supported; capture it instead)",
+        ),
+        (Some(FnArg::Typed(arg)), None) => {
+            if !is_lambda_event(&arg.ty) {
+                cx.error_spanned_by(
+                    &arg.ty,
+                    "the handler's argument must be `LambdaEvent<T>` (from lambda_runtime), which carries the trace header: write `event: LambdaEvent<T>`",
+                );
+            }
+        }
+        (Some(_), Some(extra)) => cx.error_spanned_by(
+            extra,
+            "a Lambda handler takes exactly one argument, `LambdaEvent<T>`: remove this one and capture other state in the closure given to `service_fn`",
+        ),
+    }
+    match &sig.output {
+        ReturnType::Default => cx.error_spanned_by(
+            &sig.ident,
+            "the handler must return `Result<R, E>` (lambda_runtime needs it): add `-> Result<Response, Error>`",
+        ),
+        ReturnType::Type(_, ty) => {
+            if !last_segment_is(ty, "Result") {
+                cx.error_spanned_by(
+                    ty,
+                    "the handler must return `Result<R, E>`: wrap the value, e.g. `-> Result<Response, lambda_runtime::Error>`",
+                );
+            }
+        }
+    }
+}
+
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == name),
+        Type::Group(group) => last_segment_is(&group.elem, name),
+        Type::Paren(paren) => last_segment_is(&paren.elem, name),
+        _ => false,
+    }
+}
+
+fn is_lambda_event(ty: &Type) -> bool {
+    last_segment_is(ty, "LambdaEvent")
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl") || {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                g.stream().to_string().contains("impl ")
+            } else {
+                false
+            }
+        })
+}
+
+fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
+    let krate = args.krate();
+    let name = args::name_or(args, &function.sig.ident);
+    // Hygienic locals: a user binding of the same name neither sees nor shadows them.
+    let event = Ident::new("xray_event", Span::mixed_site());
+    let invocation = Ident::new("xray_invocation", Span::mixed_site());
+    let output = Ident::new("xray_output", Span::mixed_site());
+    let error = Ident::new("xray_error", Span::mixed_site());
+
+    let Some(FnArg::Typed(arg)) = function.sig.inputs.first_mut() else {
+        unreachable!("validated: one typed argument");
+    };
+    let user_pattern = std::mem::replace(
+        &mut *arg.pat,
+        syn::Pat::Ident(syn::PatIdent {
+            attrs: Vec::new(),
+            by_ref: None,
+            mutability: None,
+            ident: event.clone(),
+            subpat: None,
+        }),
+    );
+    let event_ty = &arg.ty;
+    let body = &function.block;
+    let ReturnType::Type(_, return_ty) = &function.sig.output else {
+        unreachable!("validated: returns Result");
+    };
+
+    // The user's block keeps its spans, so rustc's errors in it land on the user's code.
+    // The never-taken `return` of a value of the declared type fixes the block's output type
+    // first, so `Err(Box::new(e))` and `?` coerce as they do in the plain function (the
+    // trick tracing-attributes uses).
+    let fake = Ident::new("xray_fake_return", Span::mixed_site());
+    let fix_output_type = if contains_impl_trait(return_ty) {
+        quote!()
+    } else {
+        quote! {
+            #[allow(
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::needless_return
+            )]
+            if false {
+                let #fake: #return_ty = loop {};
+                return #fake;
+            }
+        }
+    };
+    let user_future = quote_spanned! {body.span()=>
+        async move {
+            #fix_output_type
+            let #user_pattern: #event_ty = #event;
+            #body
+        }
+    };
+    let record = if contains_impl_trait(return_ty) {
+        // The error type cannot be named: describe it through `Debug`.
+        quote! {
+            if let ::core::result::Result::Err(#error) = &#output {
+                #invocation.record_error(#krate::__private::Exception::from_debug(#error));
+            }
+        }
+    } else {
+        quote! {
+            if let ::core::result::Result::Err(#error) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
+                #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
+            }
+        }
+    };
+    let ascription = if contains_impl_trait(return_ty) {
+        quote!()
+    } else {
+        quote!(: #return_ty)
+    };
+    let new_body = quote! {
+        {
+            let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
+            let #output #ascription = #invocation.run(#user_future).await;
+            #record
+            #invocation.finish();
+            #output
+        }
+    };
+    function.block = syn::parse2(new_body).expect("generated block parses");
+    function.into_token_stream()
+}

@@ -1,0 +1,18 @@
+//! Attribute macros of [xray-lambda](https://docs.rs/xray-lambda). Use them through the
+//! `xray-lambda` crate, which re-exports them and documents them with examples.
+//!
+//! Each macro is thin: parse the arguments, validate the item (collecting every error, each
+//! pointing at the offending token and naming the fix), expand into calls to
+//! `xray_lambda::__private`. On error the item is emitted unchanged beside the errors.
+
+mod args;
+mod ctxt;
+mod handler;
+
+use proc_macro::TokenStream;
+
+/// Traces a Lambda handler; see the `xray-lambda` crate docs.
+#[proc_macro_attribute]
+pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand(attr.into(), item.into()).into()
+}

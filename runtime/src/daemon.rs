@@ -1,0 +1,312 @@
+//! Sending documents to the X-Ray daemon over UDP.
+//!
+//! Replaces opentelemetry-aws's `XrayDaemonClient`, which panics when its socket cannot be
+//! made, reads only the `host:port` form of `AWS_XRAY_DAEMON_ADDRESS`, has no size handling
+//! and lets one failed send abort the rest of a batch.
+
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The daemon's header line; the daemon parses it as JSON.
+pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
+
+/// The largest UDP payload IPv4 can carry (65,535 - 8 - 20). Documents are kept below the
+/// 64 kB service limit, which is smaller.
+pub(crate) const MAX_DATAGRAM: usize = 65_507;
+
+/// The largest document (after the header line) that is sent in one datagram: the X-Ray service
+/// limit for one document is 64 kB.
+pub(crate) const MAX_DOCUMENT: usize = 64_000 - DAEMON_HEADER.len();
+
+/// The default daemon address outside Lambda.
+pub(crate) const DEFAULT_DAEMON: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 2000);
+
+/// Why `AWS_XRAY_DAEMON_ADDRESS` could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonAddressError {
+    /// Neither `host:port` nor `tcp:host:port udp:host:port`.
+    Malformed(String),
+    /// The two-address form without its `udp:` part.
+    NoUdpAddress(String),
+    /// The host did not resolve.
+    Unresolved(String),
+}
+
+impl fmt::Display for DaemonAddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonAddressError::Malformed(s) => write!(
+                f,
+                "AWS_XRAY_DAEMON_ADDRESS={s:?} is neither `host:port` nor `tcp:host:port udp:host:port`"
+            ),
+            DaemonAddressError::NoUdpAddress(s) => write!(
+                f,
+                "AWS_XRAY_DAEMON_ADDRESS={s:?} names no `udp:` address, and documents go over UDP"
+            ),
+            DaemonAddressError::Unresolved(s) => {
+                write!(f, "AWS_XRAY_DAEMON_ADDRESS={s:?} does not resolve to an address")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DaemonAddressError {}
+
+/// Parses `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or `tcp:host:port udp:host:port` in either
+/// order, with one space (more whitespace is tolerated). Only the UDP address is used.
+pub fn parse_daemon_address(value: &str) -> Result<SocketAddr, DaemonAddressError> {
+    let value = value.trim();
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let udp = match parts.as_slice() {
+        [single] if !single.contains("tcp:") && !single.contains("udp:") => *single,
+        [single] if single.starts_with("tcp:") => {
+            return Err(DaemonAddressError::NoUdpAddress(value.to_owned()))
+        }
+        [single] => single
+            .strip_prefix("udp:")
+            .ok_or_else(|| DaemonAddressError::Malformed(value.to_owned()))?,
+        [a, b] => {
+            let (tcp, udp) = match (a.strip_prefix("tcp:"), b.strip_prefix("udp:")) {
+                (Some(t), Some(u)) => (t, u),
+                _ => match (b.strip_prefix("tcp:"), a.strip_prefix("udp:")) {
+                    (Some(t), Some(u)) => (t, u),
+                    _ => return Err(DaemonAddressError::Malformed(value.to_owned())),
+                },
+            };
+            // The TCP address is for sampling rules, which this crate does not fetch; it must
+            // still be well formed, as the official SDKs require.
+            resolve(tcp).ok_or_else(|| DaemonAddressError::Malformed(value.to_owned()))?;
+            udp
+        }
+        _ => return Err(DaemonAddressError::Malformed(value.to_owned())),
+    };
+    resolve(udp).ok_or_else(|| {
+        if split_host_port(udp).is_some_and(|(host, _)| is_hostname(host)) {
+            DaemonAddressError::Unresolved(value.to_owned())
+        } else {
+            DaemonAddressError::Malformed(value.to_owned())
+        }
+    })
+}
+
+fn split_host_port(s: &str) -> Option<(&str, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
+fn resolve(s: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let (host, port) = split_host_port(s)?;
+    // Only names go to the resolver; this runs once, at init.
+    if !is_hostname(host) {
+        return None;
+    }
+    (host, port).to_socket_addrs().ok()?.next()
+}
+
+fn is_hostname(host: &str) -> bool {
+    host.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+/// A connected, non-blocking UDP socket to the daemon that never panics and never blocks.
+///
+/// Send failures are reported with one warning when they start and one line when sending
+/// works again, not one line per document.
+#[derive(Debug)]
+pub(crate) struct DaemonSender {
+    socket: Option<UdpSocket>,
+    address: SocketAddr,
+    failing: AtomicBool,
+    dropped: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl DaemonSender {
+    pub(crate) fn new(address: SocketAddr) -> Self {
+        let socket = match connect(address) {
+            Ok(socket) => Some(socket),
+            Err(err) => {
+                tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: cannot open a UDP socket to the daemon at {address}: {err}; traces of this process are dropped"
+                );
+                None
+            }
+        };
+        DaemonSender {
+            failing: AtomicBool::new(socket.is_none()),
+            socket,
+            address,
+            dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Sends one datagram (header line included). Never blocks.
+    pub(crate) fn send(&self, datagram: &[u8]) {
+        debug_assert!(datagram.len() <= MAX_DATAGRAM);
+        let Some(socket) = &self.socket else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let mut result = socket.send(datagram);
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionRefused) {
+            // A connected UDP socket reports an earlier datagram's ICMP "port unreachable" on
+            // the next send, and that send did not go out. The error is consumed now: try once more.
+            result = socket.send(datagram);
+        }
+        match result {
+            Ok(_) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        target: "xray_lambda",
+                        "X-Ray: the daemon at {} accepts documents again ({} dropped meanwhile)",
+                        self.address,
+                        self.dropped.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            Err(err) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "xray_lambda",
+                        "X-Ray: cannot send to the daemon at {}: {err}; documents are dropped until it answers again",
+                        self.address
+                    );
+                }
+            }
+        }
+    }
+
+    /// Datagrams sent and dropped so far.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn connect(address: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if address.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(address)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn both_forms() {
+        let udp: SocketAddr = "169.254.79.129:2000".parse().expect("addr");
+        assert_eq!(parse_daemon_address("169.254.79.129:2000"), Ok(udp));
+        assert_eq!(
+            parse_daemon_address("tcp:127.0.0.1:2000 udp:169.254.79.129:2000"),
+            Ok(udp)
+        );
+        assert_eq!(
+            parse_daemon_address("udp:169.254.79.129:2000 tcp:127.0.0.1:2000"),
+            Ok(udp)
+        );
+        assert_eq!(parse_daemon_address("udp:169.254.79.129:2000"), Ok(udp));
+        assert_eq!(
+            parse_daemon_address("[::1]:2000"),
+            Ok("[::1]:2000".parse().expect("addr"))
+        );
+        assert_eq!(
+            parse_daemon_address("localhost:2000").map(|a| a.port()),
+            Ok(2000)
+        );
+    }
+
+    #[test]
+    fn bad_forms() {
+        for bad in [
+            "",
+            "garbage",
+            "127.0.0.1",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "tcp:127.0.0.1:2000 tcp:127.0.0.1:2000",
+            "udp:127.0.0.1:2000 udp:127.0.0.1:2000",
+            "tcp:127.0.0.1:2000 udp:127.0.0.1:2000 x",
+            "http://127.0.0.1:2000",
+        ] {
+            assert!(
+                matches!(parse_daemon_address(bad), Err(DaemonAddressError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse_daemon_address("tcp:127.0.0.1:2000"),
+            Err(DaemonAddressError::NoUdpAddress("tcp:127.0.0.1:2000".into()))
+        );
+    }
+
+    #[test]
+    fn closed_port_does_not_lose_the_next_datagram() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = receiver.local_addr().expect("addr");
+        drop(receiver);
+        let sender = DaemonSender::new(address);
+        // Nobody listens: the ICMP error lands on the socket.
+        sender.send(b"lost");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let receiver = UdpSocket::bind(address).expect("rebind");
+        sender.send(b"arrives");
+        let mut buf = [0u8; 16];
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let n = receiver.recv(&mut buf).expect("the datagram after the refusal arrives");
+        assert_eq!(&buf[..n], b"arrives");
+        assert_eq!(sender.counts().0, 2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn any_string_parses_without_panic(s in any::<String>()) {
+            // Names are not resolved here: they would reach the resolver.
+            if !s.chars().any(|c| c.is_ascii_alphabetic()) {
+                let _ = parse_daemon_address(&s);
+            }
+        }
+
+        #[test]
+        fn generated_addresses(a in any::<[u8; 4]>(), p in any::<u16>(), q in any::<u16>(), swap in any::<bool>(), form in 0u8..3) {
+            let ip = std::net::Ipv4Addr::from(a);
+            let udp = format!("{ip}:{p}");
+            let s = match form {
+                0 => udp.clone(),
+                1 if swap => format!("udp:{udp} tcp:{ip}:{q}"),
+                _ => format!("tcp:{ip}:{q} udp:{udp}"),
+            };
+            prop_assert_eq!(parse_daemon_address(&s), Ok(SocketAddr::from((ip, p))));
+        }
+    }
+}

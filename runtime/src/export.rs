@@ -1,0 +1,333 @@
+//! From finished spans to documents on the wire.
+//!
+//! [`InvocationProcessor`] is an OpenTelemetry span processor that holds the finished spans of
+//! each running invocation (keyed by trace id) until the invocation ends, then hands them to the
+//! sink on the invocation's own thread: no worker thread, no channel, no timer. The daemon sink
+//! translates them with opentelemetry-aws's `SegmentTranslator` into as few documents as fit
+//! the size limit (normally one: the handler subsegment with its children nested in it).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use opentelemetry::{trace::TraceId, Context, KeyValue, SpanId, Value};
+use opentelemetry_aws::xray_exporter::SegmentTranslator;
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    trace::{Span, SpanData, SpanProcessor},
+};
+
+use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
+use crate::tree;
+
+/// Where finished invocations go.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// UDP datagrams to the X-Ray daemon.
+    Daemon(DaemonSender),
+    /// A readable tree on stderr, for a developer's machine.
+    Stderr,
+}
+
+/// The spans of running invocations, and what to do with them at the end.
+pub(crate) struct Exporter {
+    sink: Sink,
+    pending: Mutex<HashMap<TraceId, Pending>>,
+    nested: SegmentTranslator,
+    flat: SegmentTranslator,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Invocations of this trace that have started and not finished (usually one).
+    active: u32,
+    spans: Vec<SpanData>,
+}
+
+impl fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exporter").field("sink", &self.sink).finish_non_exhaustive()
+    }
+}
+
+/// A span's attribute or event string longer than this is cut, with a marker.
+const MAX_VALUE: usize = 16 * 1024;
+/// What a span costs in a document besides its strings (ids, times, keys, punctuation).
+const SPAN_OVERHEAD: usize = 256;
+
+impl Exporter {
+    pub(crate) fn new(sink: Sink) -> Self {
+        // The ids come from the invocation's header or from `XrayIdGenerator`, so the
+        // translator's check that a trace id starts with a recent epoch is not needed.
+        Exporter {
+            sink,
+            pending: Mutex::new(HashMap::new()),
+            nested: SegmentTranslator::new()
+                .always_nest_subsegments()
+                .skip_timestamp_validation(),
+            flat: SegmentTranslator::new().skip_timestamp_validation(),
+        }
+    }
+
+    pub(crate) fn sink(&self) -> &Sink {
+        &self.sink
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<TraceId, Pending>> {
+        // A panic while holding this lock cannot leave the map inconsistent: every critical
+        // section is a single insert, push or remove.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An invocation of `trace_id` starts: hold its spans until [`Exporter::finish`].
+    pub(crate) fn begin(&self, trace_id: TraceId) {
+        self.pending().entry(trace_id).or_default().active += 1;
+    }
+
+    /// An invocation of `trace_id` ends: send what its spans became.
+    pub(crate) fn finish(&self, trace_id: TraceId) {
+        let spans = {
+            let mut pending = self.pending();
+            let Some(entry) = pending.get_mut(&trace_id) else {
+                return;
+            };
+            entry.active = entry.active.saturating_sub(1);
+            if entry.active == 0 {
+                pending.remove(&trace_id).map(|p| p.spans).unwrap_or_default()
+            } else {
+                // Another invocation of the same trace still runs: send what is finished.
+                std::mem::take(&mut entry.spans)
+            }
+        };
+        self.export(spans);
+    }
+
+    /// Sends everything still held (at shutdown).
+    pub(crate) fn flush_all(&self) {
+        let all: Vec<SpanData> = {
+            let mut pending = self.pending();
+            pending
+                .values_mut()
+                .flat_map(|p| std::mem::take(&mut p.spans))
+                .collect()
+        };
+        self.export(all);
+    }
+
+    fn on_span_end(&self, span: SpanData) {
+        let trace_id = span.span_context.trace_id();
+        {
+            let mut pending = self.pending();
+            if let Some(entry) = pending.get_mut(&trace_id) {
+                entry.spans.push(span);
+                return;
+            }
+        }
+        // Its invocation has already ended (a task that outlived the handler), or it belongs
+        // to none: send it on its own rather than hold it forever.
+        self.export(vec![span]);
+    }
+
+    pub(crate) fn export(&self, mut spans: Vec<SpanData>) {
+        if spans.is_empty() {
+            return;
+        }
+        match &self.sink {
+            Sink::Daemon(sender) => {
+                for span in &mut spans {
+                    cap_values(span, MAX_VALUE);
+                }
+                let mut buf = Vec::with_capacity(1024);
+                for group in size_groups(spans, MAX_DOCUMENT * 3 / 4) {
+                    self.send_group(sender, &group, &mut buf);
+                }
+            }
+            Sink::Stderr => tree::print(&spans),
+        }
+    }
+
+    /// Sends one group (a connected subtree expected to fit one document) as one datagram, or,
+    /// when the estimate was wrong, as one datagram per span.
+    fn send_group(&self, sender: &DaemonSender, group: &[SpanData], buf: &mut Vec<u8>) {
+        if group.len() > 1 {
+            // A group is a connected subtree, so nesting makes it one document.
+            let docs = self.nested.translate_spans(group);
+            if let [doc] = docs.as_slice() {
+                buf.clear();
+                buf.extend_from_slice(DAEMON_HEADER);
+                doc.to_writer(&mut *buf);
+                if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
+                    sender.send(buf);
+                    return;
+                }
+            }
+        }
+        for span in group {
+            let mut cap = MAX_VALUE;
+            let mut span = span.clone();
+            loop {
+                let docs = self.flat.translate_spans(std::slice::from_ref(&span));
+                let Some(doc) = docs.first() else {
+                    // The translator refused the span (it logs nothing with internal-logs off).
+                    tracing::debug!(target: "xray_lambda", span = %span.name, "X-Ray: a span could not be translated");
+                    break;
+                };
+                buf.clear();
+                buf.extend_from_slice(DAEMON_HEADER);
+                doc.to_writer(&mut *buf);
+                if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
+                    sender.send(buf);
+                    break;
+                }
+                drop(docs);
+                if cap == 0 {
+                    tracing::warn!(target: "xray_lambda", span = %span.name, "X-Ray: a subsegment is too large to send even without its values");
+                    break;
+                }
+                cap = if cap > 64 { cap / 8 } else { 0 };
+                cap_values(&mut span, cap);
+            }
+        }
+    }
+}
+
+/// Cuts every string attribute and event attribute longer than `cap` bytes, with a marker;
+/// with `cap == 0`, drops attributes that are not needed to place the span.
+fn cap_values(span: &mut SpanData, cap: usize) {
+    fn cap_kv(kv: &mut KeyValue, cap: usize) {
+        if let Value::String(s) = &kv.value {
+            let s = s.as_str();
+            if s.len() > cap {
+                let mut end = cap;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let cut = format!("{}…[truncated by xray-lambda: {} bytes in all]", &s[..end], s.len());
+                kv.value = Value::from(cut);
+            }
+        }
+    }
+    if cap == 0 {
+        span.attributes.retain(|kv| {
+            let key = kv.key.as_str();
+            !(key.starts_with("metadata.") || key.starts_with("annotation."))
+        });
+        span.attributes.push(KeyValue::new(
+            "metadata.xray_lambda.truncated",
+            "annotations and metadata dropped: the subsegment was over 64 kB",
+        ));
+    }
+    for kv in &mut span.attributes {
+        cap_kv(kv, cap.max(64));
+    }
+    for event in &mut span.events.events {
+        for kv in &mut event.attributes {
+            cap_kv(kv, cap.max(64));
+        }
+    }
+}
+
+fn estimated_size(span: &SpanData) -> usize {
+    fn kv_size(kv: &KeyValue) -> usize {
+        kv.key.as_str().len()
+            + match &kv.value {
+                Value::String(s) => s.as_str().len() + 8,
+                Value::Array(_) => 256,
+                _ => 24,
+            }
+    }
+    SPAN_OVERHEAD
+        + span.name.len()
+        + span.attributes.iter().map(kv_size).sum::<usize>()
+        + span
+            .events
+            .iter()
+            .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
+            .sum::<usize>()
+}
+
+/// Splits a batch into groups that each become one document: connected subtrees whose
+/// estimated size stays under `budget`. A subtree too large for one document gives its root
+/// (with as many whole child subtrees as fit) one group, and each remaining child subtree is
+/// split the same way and sent as an independent subsegment under its parent.
+fn size_groups(spans: Vec<SpanData>, budget: usize) -> Vec<Vec<SpanData>> {
+    let sizes: Vec<usize> = spans.iter().map(estimated_size).collect();
+    if spans.len() == 1 || sizes.iter().sum::<usize>() <= budget {
+        return vec![spans];
+    }
+    let index: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_context.span_id(), i))
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+    let mut roots = Vec::new();
+    for (i, span) in spans.iter().enumerate() {
+        match index.get(&span.parent_span_id) {
+            Some(&parent) if parent != i => children[parent].push(i),
+            _ => roots.push(i),
+        }
+    }
+    // Subtree sizes, children before parents (iterative: traces can be deep).
+    let mut order = Vec::with_capacity(spans.len());
+    let mut stack = roots.clone();
+    while let Some(i) = stack.pop() {
+        order.push(i);
+        stack.extend(children[i].iter().copied());
+    }
+    let mut subtree = sizes.clone();
+    for &i in order.iter().rev() {
+        for &c in &children[i] {
+            subtree[i] += subtree[c];
+        }
+    }
+    let mut groups = Vec::new();
+    let mut work = roots;
+    while let Some(root) = work.pop() {
+        let mut group = vec![root];
+        let mut used = sizes[root];
+        let mut queue = children[root].clone();
+        // Whole child subtrees that fit go with their parent; the rest become roots.
+        while let Some(c) = queue.pop() {
+            if used + subtree[c] <= budget {
+                used += subtree[c];
+                let mut stack = vec![c];
+                while let Some(n) = stack.pop() {
+                    group.push(n);
+                    stack.extend(children[n].iter().copied());
+                }
+            } else {
+                work.push(c);
+            }
+        }
+        groups.push(group);
+    }
+    let mut spans: Vec<Option<SpanData>> = spans.into_iter().map(Some).collect();
+    groups
+        .into_iter()
+        .map(|group| group.into_iter().filter_map(|i| spans[i].take()).collect())
+        .collect()
+}
+
+/// The span processor: see the module docs.
+#[derive(Debug, Clone)]
+pub(crate) struct InvocationProcessor(pub(crate) Arc<Exporter>);
+
+impl SpanProcessor for InvocationProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_span_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.flush_all();
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.0.flush_all();
+        Ok(())
+    }
+}

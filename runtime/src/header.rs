@@ -1,0 +1,339 @@
+//! The X-Ray trace header: `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`.
+//!
+//! Lambda hands it to the function in the `Lambda-Runtime-Trace-Id` header of each invocation
+//! (`lambda_runtime::Context::xray_trace_id`) and, for one-at-a-time runtimes only, in the
+//! `_X_AMZN_TRACE_ID` environment variable.
+
+use std::fmt;
+
+use opentelemetry::{SpanId, TraceId};
+
+/// The sampling decision carried by a trace header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sampling {
+    /// `Sampled=1`: the caller traces this request.
+    Sampled,
+    /// `Sampled=0`: the caller does not trace this request.
+    NotSampled,
+    /// `Sampled=?`: the caller left the decision to the receiver.
+    Deferred,
+    /// No `Sampled` key, or a value X-Ray does not define.
+    Missing,
+}
+
+impl Sampling {
+    /// Whether this crate records the invocation.
+    ///
+    /// Only an explicit `Sampled=0` switches recording off. A deferred or missing decision is
+    /// taken as "record": in Lambda the service writes `0` or `1` itself, so a header without a
+    /// decision comes from a caller that traces but did not decide, and losing its trace would be
+    /// the surprise. (The `XrayPropagator` of opentelemetry-aws takes it as "not sampled".)
+    #[must_use]
+    pub fn is_recorded(self) -> bool {
+        !matches!(self, Sampling::NotSampled)
+    }
+}
+
+/// A parsed X-Ray trace header.
+///
+/// Parsing is total: [`TraceHeader::parse`] takes any string and returns `None` for anything
+/// that is not a usable header. Keys other than `Root`, `Parent` and `Sampled` (`Self`,
+/// `Lineage`, ...) are kept verbatim and written back by [`fmt::Display`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    trace_id: TraceId,
+    parent_id: SpanId,
+    sampling: Sampling,
+    /// The other `key=value` pairs, `;`-separated, as they came.
+    extra: String,
+}
+
+/// Why a header was not usable; only used for the one debug line a bad header costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    MissingRoot,
+    BadRoot,
+    MissingParent,
+    BadParent,
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeaderError::MissingRoot => "no Root key",
+            HeaderError::BadRoot => "Root is not of the form 1-<8 hex>-<24 hex>",
+            HeaderError::MissingParent => "no Parent key",
+            HeaderError::BadParent => "Parent is not 16 hex digits",
+        })
+    }
+}
+
+impl TraceHeader {
+    /// Builds a header from its parts.
+    #[must_use]
+    pub fn new(trace_id: TraceId, parent_id: SpanId, sampling: Sampling) -> Self {
+        TraceHeader {
+            trace_id,
+            parent_id,
+            sampling,
+            extra: String::new(),
+        }
+    }
+
+    /// Parses a header; `None` for anything that is not a usable header.
+    #[must_use]
+    pub fn parse(header: &str) -> Option<Self> {
+        Self::try_parse(header).ok()
+    }
+
+    pub(crate) fn try_parse(header: &str) -> Result<Self, HeaderError> {
+        let mut root = None;
+        let mut parent = None;
+        let mut sampling = Sampling::Missing;
+        let mut extra = String::new();
+        for field in header.split(';') {
+            let field = field.trim();
+            if field.is_empty() {
+                continue;
+            }
+            let (key, value) = field.split_once('=').unwrap_or((field, ""));
+            let (key, value) = (key.trim(), value.trim());
+            if key.eq_ignore_ascii_case("Root") {
+                root = Some(parse_root(value).ok_or(HeaderError::BadRoot)?);
+            } else if key.eq_ignore_ascii_case("Parent") {
+                parent = Some(parse_parent(value).ok_or(HeaderError::BadParent)?);
+            } else if key.eq_ignore_ascii_case("Sampled") {
+                sampling = match value {
+                    "1" => Sampling::Sampled,
+                    "0" => Sampling::NotSampled,
+                    "?" => Sampling::Deferred,
+                    _ => Sampling::Missing,
+                };
+            } else {
+                if !extra.is_empty() {
+                    extra.push(';');
+                }
+                extra.push_str(field);
+            }
+        }
+        Ok(TraceHeader {
+            trace_id: root.ok_or(HeaderError::MissingRoot)?,
+            parent_id: parent.ok_or(HeaderError::MissingParent)?,
+            sampling,
+            extra,
+        })
+    }
+
+    /// The trace id (`Root`).
+    #[must_use]
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The id of the segment this invocation's subsegments hang under (`Parent`).
+    #[must_use]
+    pub fn parent_id(&self) -> SpanId {
+        self.parent_id
+    }
+
+    /// The sampling decision (`Sampled`).
+    #[must_use]
+    pub fn sampling(&self) -> Sampling {
+        self.sampling
+    }
+
+    /// The keys this crate does not interpret, verbatim (`Self=...;Lineage=...`).
+    #[must_use]
+    pub fn extra(&self) -> &str {
+        &self.extra
+    }
+}
+
+/// Formats an OpenTelemetry trace id in X-Ray's `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` form.
+pub(crate) fn format_trace_id(trace_id: TraceId, out: &mut impl fmt::Write) -> fmt::Result {
+    let hex = u128::from_be_bytes(trace_id.to_bytes());
+    write!(out, "1-{:08x}-{:024x}", hex >> 96, hex & ((1u128 << 96) - 1))
+}
+
+impl fmt::Display for TraceHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Root=")?;
+        format_trace_id(self.trace_id, f)?;
+        write!(f, ";Parent={:016x}", u64::from_be_bytes(self.parent_id.to_bytes()))?;
+        match self.sampling {
+            Sampling::Sampled => f.write_str(";Sampled=1")?,
+            Sampling::NotSampled => f.write_str(";Sampled=0")?,
+            Sampling::Deferred => f.write_str(";Sampled=?")?,
+            Sampling::Missing => {}
+        }
+        if !self.extra.is_empty() {
+            write!(f, ";{}", self.extra)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_root(value: &str) -> Option<TraceId> {
+    // 1-<8 hex: epoch seconds>-<24 hex>
+    let rest = value.strip_prefix("1-")?;
+    let (epoch, random) = rest.split_once('-')?;
+    if epoch.len() != 8 || random.len() != 24 {
+        return None;
+    }
+    let high = parse_hex(epoch)?;
+    let low = parse_hex(random)?;
+    let id = (high << 96) | low;
+    // An all-zero id is invalid in OpenTelemetry and in X-Ray.
+    (id != 0).then(|| TraceId::from_bytes(id.to_be_bytes()))
+}
+
+fn parse_parent(value: &str) -> Option<SpanId> {
+    if value.len() != 16 {
+        return None;
+    }
+    let id = u64::try_from(parse_hex(value)?).ok()?;
+    (id != 0).then(|| SpanId::from_bytes(id.to_be_bytes()))
+}
+
+/// Parses hex digits only (no sign, no prefix, no whitespace), at most 32 of them.
+fn parse_hex(digits: &str) -> Option<u128> {
+    if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(digits, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LAMBDA: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[test]
+    fn parses_the_lambda_header() {
+        let h = TraceHeader::parse(LAMBDA).expect("valid");
+        assert_eq!(
+            h.trace_id(),
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").expect("hex")
+        );
+        assert_eq!(h.parent_id(), SpanId::from_hex("53995c3f42cd8ad8").expect("hex"));
+        assert_eq!(h.sampling(), Sampling::Sampled);
+        assert_eq!(h.to_string(), LAMBDA);
+    }
+
+    #[test]
+    fn sampling_values() {
+        let base = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8";
+        for (suffix, expected) in [
+            (";Sampled=1", Sampling::Sampled),
+            (";Sampled=0", Sampling::NotSampled),
+            (";Sampled=?", Sampling::Deferred),
+            ("", Sampling::Missing),
+            (";Sampled=yes", Sampling::Missing),
+        ] {
+            let h = TraceHeader::parse(&format!("{base}{suffix}")).expect("valid");
+            assert_eq!(h.sampling(), expected, "{suffix}");
+        }
+        assert!(!Sampling::NotSampled.is_recorded());
+        assert!(Sampling::Deferred.is_recorded());
+        assert!(Sampling::Missing.is_recorded());
+    }
+
+    #[test]
+    fn keeps_other_keys_and_order_free() {
+        let h = TraceHeader::parse(
+            " Sampled=0 ; Self=1-67891234-12456789abcdef012345678;Parent=53995c3f42cd8ad8;Lineage=a87bd80c:1|68fd508a:5;Root=1-5759e988-bd862e3fe1be46a994272793;",
+        )
+        .expect("valid");
+        assert_eq!(h.sampling(), Sampling::NotSampled);
+        assert_eq!(
+            h.extra(),
+            "Self=1-67891234-12456789abcdef012345678;Lineage=a87bd80c:1|68fd508a:5"
+        );
+        assert_eq!(
+            h.to_string(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Self=1-67891234-12456789abcdef012345678;Lineage=a87bd80c:1|68fd508a:5"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            ";;;",
+            "Root=1-5759e988-bd862e3fe1be46a994272793",
+            "Parent=53995c3f42cd8ad8",
+            "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e98-8bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a99427279g;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=+3995c3f42cd8ad8",
+            "Root=1-00000000-000000000000000000000000;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8é",
+        ] {
+            assert_eq!(TraceHeader::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            TraceHeader::try_parse("Parent=53995c3f42cd8ad8"),
+            Err(HeaderError::MissingRoot)
+        );
+    }
+
+    fn valid_header() -> impl Strategy<Value = String> {
+        (
+            1u32..,
+            any::<u128>().prop_map(|x| x & ((1u128 << 96) - 1)),
+            1u64..,
+            prop_oneof!["1", "0", "\\?", ""],
+            "(;[A-Za-z]{1,8}=[A-Za-z0-9:|\\-]{0,20}){0,3}",
+        )
+            .prop_map(|(epoch, random, parent, sampled, extra)| {
+                let sampled = if sampled.is_empty() {
+                    String::new()
+                } else {
+                    format!(";Sampled={sampled}")
+                };
+                format!("Root=1-{epoch:08x}-{random:024x};Parent={parent:016x}{sampled}{extra}")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn any_string_parses_without_panic(s in any::<String>()) {
+            let _ = TraceHeader::parse(&s);
+        }
+
+        #[test]
+        fn valid_headers_round_trip(h in valid_header()) {
+            let parsed = TraceHeader::parse(&h).expect("generated headers are valid");
+            prop_assert_eq!(parsed.to_string(), h.clone());
+            prop_assert_eq!(TraceHeader::parse(&parsed.to_string()), Some(parsed));
+        }
+
+        #[test]
+        fn mutated_headers_never_panic(
+            h in valid_header(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<char>(), 0u8..3), 1..6),
+        ) {
+            let mut chars: Vec<char> = h.chars().collect();
+            for (index, c, op) in edits {
+                if chars.is_empty() { break; }
+                let i = index.index(chars.len());
+                match op {
+                    0 => chars[i] = c,
+                    1 => { chars.remove(i); }
+                    _ => chars.insert(i, c),
+                }
+            }
+            let mutated: String = chars.into_iter().collect();
+            if let Some(parsed) = TraceHeader::parse(&mutated) {
+                // Whatever is accepted formats back to something that parses to the same value.
+                prop_assert_eq!(TraceHeader::parse(&parsed.to_string()), Some(parsed));
+            }
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Installing the pipeline: [`init`], [`Builder`] and the [`TracingGuard`] that flushes on drop.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_sdk::{
+    trace::{Sampler, SdkTracerProvider},
+    Resource,
+};
+use tracing::{Level, Metadata, Subscriber};
+use tracing_subscriber::{
+    filter::{FilterFn, LevelFilter, Targets},
+    layer::SubscriberExt as _,
+    registry::LookupSpan,
+    Layer,
+};
+
+use crate::daemon::{parse_daemon_address, DaemonSender, DEFAULT_DAEMON};
+use crate::export::{Exporter, InvocationProcessor, Sink};
+
+/// Where traces go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Export {
+    /// UDP to the X-Ray daemon at this address (what Lambda runs when Active tracing is on).
+    Daemon(SocketAddr),
+    /// A readable tree of each invocation's trace on stderr: for `cargo run` on a laptop.
+    Stderr,
+    /// Nothing is recorded; the attributes cost next to nothing.
+    Disabled,
+}
+
+/// The process-wide state the attributes' expansions read.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Tracing is off; invocations run untouched.
+    Off,
+    On(Pipeline),
+}
+
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    pub(crate) exporter: Arc<Exporter>,
+    /// The `Service` annotation.
+    pub(crate) service: Option<String>,
+    /// Whether the first invocation is a cold start that the `ColdStart` annotation reports
+    /// (not under provisioned concurrency or SnapStart, whose init ran ahead of any request).
+    pub(crate) cold_start_reported: bool,
+    /// Whether an invocation without a trace header starts a trace of its own (local runs)
+    /// or is not recorded (in Lambda there is no segment to hang it under).
+    pub(crate) trace_without_header: bool,
+}
+
+pub(crate) static STATE: OnceLock<State> = OnceLock::new();
+
+/// Why [`init`] or [`Builder::init`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `init` ran before in this process (the pipeline is process-wide).
+    AlreadyInitialized,
+    /// Another global `tracing` subscriber is installed; use [`Builder::layer`] to add
+    /// X-Ray to it instead.
+    SubscriberAlreadySet,
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InitError::AlreadyInitialized => "xray_lambda::init was already called in this process",
+            InitError::SubscriberAlreadySet => {
+                "a global tracing subscriber is already set; add xray_lambda::builder().layer() to it instead"
+            }
+        })
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// Flushes what is still held and shuts the tracer provider down when dropped.
+///
+/// Keep it alive for the whole of `main`: `let _tracing = xray_lambda::init()?;`
+/// (a bare `_` would drop it at once).
+#[must_use = "dropping the guard shuts tracing down; bind it: `let _tracing = xray_lambda::init()?;`"]
+pub struct TracingGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl fmt::Debug for TracingGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracingGuard")
+            .field("active", &self.provider.is_some())
+            .finish()
+    }
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            // Our processor sends synchronously, so shutdown cannot hang or time out.
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs tracing configured from the environment; see [`Builder`] for the rules.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let _tracing = xray_lambda::init()?;
+/// # Ok(()) }
+/// ```
+pub fn init() -> Result<TracingGuard, InitError> {
+    builder().init()
+}
+
+/// A [`Builder`] with every setting taken from the environment.
+#[must_use]
+pub fn builder() -> Builder {
+    Builder::from_env()
+}
+
+/// Configuration of the pipeline.
+///
+/// From the environment ([`Builder::from_env`]):
+///
+/// | variable | effect |
+/// |---|---|
+/// | `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true` | [`Export::Disabled`] |
+/// | `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `tcp:H:P udp:H:P`) | [`Export::Daemon`]; a malformed value logs one line and disables export |
+/// | neither (a developer's machine) | [`Export::Stderr`] |
+/// | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation |
+/// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` / `snap-start` | `ColdStart` is always `false` |
+/// | `RUST_LOG` (`info`, `my_crate=debug`, ...), else `AWS_LAMBDA_LOG_LEVEL` | the log level of the installed log output |
+#[derive(Debug, Clone)]
+pub struct Builder {
+    export: Export,
+    service: Option<String>,
+    cold_start_reported: bool,
+    log_filter: Option<Targets>,
+    span_level: Level,
+}
+
+impl Builder {
+    /// Every setting from the environment; see the table above.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let is_true = |name: &str| {
+            var(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+        };
+        let export = if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
+            Export::Disabled
+        } else if let Some(address) = var("AWS_XRAY_DAEMON_ADDRESS") {
+            match parse_daemon_address(&address) {
+                Ok(address) => Export::Daemon(address),
+                Err(err) => {
+                    // Logged at install time, when a log output exists.
+                    PENDING_WARNING.get_or_init(|| format!("X-Ray: {err}; traces are not sent"));
+                    Export::Disabled
+                }
+            }
+        } else {
+            Export::Stderr
+        };
+        let service = var("POWERTOOLS_SERVICE_NAME").or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"));
+        let cold_start_reported = !matches!(
+            var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref(),
+            Some("provisioned-concurrency" | "snap-start")
+        );
+        let log_filter = var("RUST_LOG")
+            .and_then(|v| v.parse::<Targets>().ok())
+            .or_else(|| {
+                var("AWS_LAMBDA_LOG_LEVEL")
+                    .and_then(|v| v.to_ascii_lowercase().parse::<LevelFilter>().ok())
+                    .map(|level| Targets::new().with_default(level))
+            });
+        Builder {
+            export,
+            service,
+            cold_start_reported,
+            log_filter,
+            span_level: Level::INFO,
+        }
+    }
+
+    /// Where traces go.
+    #[must_use]
+    pub fn export(mut self, export: Export) -> Self {
+        self.export = export;
+        self
+    }
+
+    /// Sends to the daemon at the default address, `127.0.0.1:2000`.
+    #[must_use]
+    pub fn default_daemon(self) -> Self {
+        self.export(Export::Daemon(DEFAULT_DAEMON))
+    }
+
+    /// The `Service` annotation on every handler subsegment.
+    #[must_use]
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// The least severe level of `tracing` spans that become subsegments (default `INFO`).
+    #[must_use]
+    pub fn span_level(mut self, level: Level) -> Self {
+        self.span_level = level;
+        self
+    }
+
+    /// The export this builder will install.
+    #[must_use]
+    pub fn export_target(&self) -> &Export {
+        &self.export
+    }
+
+    /// Installs a global `tracing` subscriber: X-Ray for spans, plus log lines on stdout.
+    pub fn init(self) -> Result<TracingGuard, InitError> {
+        let log_filter = self
+            .log_filter
+            .clone()
+            .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_target(false)
+            .without_time()
+            .with_filter(log_filter);
+        let (xray, guard) = self.layer_inner()?;
+        let subscriber = tracing_subscriber::registry().with(xray).with(fmt);
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|_| InitError::SubscriberAlreadySet)?;
+        if let Some(warning) = PENDING_WARNING.get() {
+            tracing::warn!(target: "xray_lambda", "{warning}");
+        }
+        Ok(guard)
+    }
+
+    /// The X-Ray layer alone, to add to a subscriber of your own.
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (xray, _tracing) = xray_lambda::builder().layer()?;
+    /// let subscriber = tracing_subscriber::registry().with(xray);
+    /// tracing::subscriber::set_global_default(subscriber)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn layer<S>(self) -> Result<(impl Layer<S> + Send + Sync + 'static, TracingGuard), InitError>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+    {
+        self.layer_inner()
+    }
+
+    fn layer_inner<S>(self) -> Result<(Option<impl Layer<S> + Send + Sync + 'static>, TracingGuard), InitError>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+    {
+        let sink = match self.export {
+            Export::Disabled => {
+                STATE.set(State::Off).map_err(|_| InitError::AlreadyInitialized)?;
+                return Ok((None, TracingGuard { provider: None }));
+            }
+            Export::Stderr => Sink::Stderr,
+            Export::Daemon(address) => Sink::Daemon(DaemonSender::new(address)),
+        };
+        let trace_without_header = matches!(sink, Sink::Stderr);
+        let exporter = Arc::new(Exporter::new(sink));
+        // In Lambda a span with no parent cannot be placed (Lambda writes the segment), so
+        // roots are not sampled there; locally every invocation starts a trace of its own.
+        let root = if trace_without_header {
+            Sampler::AlwaysOn
+        } else {
+            Sampler::AlwaysOff
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(InvocationProcessor(exporter.clone()))
+            .with_id_generator(XrayIdGenerator::default())
+            .with_sampler(Sampler::ParentBased(Box::new(root)))
+            // Resource attributes would be re-read for every span by the translator.
+            .with_resource(Resource::builder_empty().build())
+            .build();
+        STATE
+            .set(State::On(Pipeline {
+                exporter,
+                service: self.service,
+                cold_start_reported: self.cold_start_reported,
+                trace_without_header,
+            }))
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        let span_level = self.span_level;
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("xray-lambda"))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_target(false)
+            .with_level(false)
+            .with_context_activation(false)
+            .with_error_events_to_status(false)
+            .with_error_events_to_exceptions(false)
+            .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
+                meta.is_span() && *meta.level() <= span_level && !is_plumbing(meta.target())
+            }));
+        Ok((Some(layer), TracingGuard { provider: Some(provider) }))
+    }
+}
+
+/// A warning found while reading the environment, logged once a log output exists.
+static PENDING_WARNING: OnceLock<String> = OnceLock::new();
+
+/// Spans of the runtime, the SDK's transport and OpenTelemetry itself: never subsegments.
+/// (lambda_runtime's "Lambda runtime invoke" span would otherwise become a second, unlinked
+/// trace per invocation; the exporter's own spans would re-enter the exporter.)
+fn is_plumbing(target: &str) -> bool {
+    const PREFIXES: [&str; 12] = [
+        "lambda_runtime",
+        "lambda_runtime_api_client",
+        "opentelemetry",
+        "tracing_opentelemetry",
+        "aws_smithy",
+        "aws_sdk_",
+        "aws_config",
+        "aws_runtime",
+        "hyper",
+        "h2",
+        "tower",
+        "rustls",
+    ];
+    PREFIXES.iter().any(|p| target.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plumbing_targets() {
+        assert!(super::is_plumbing("lambda_runtime::layers::trace"));
+        assert!(super::is_plumbing("aws_sdk_dynamodb::operation"));
+        assert!(!super::is_plumbing("my_function"));
+        assert!(!super::is_plumbing("xray_lambda::handler"));
+    }
+}

@@ -1,0 +1,94 @@
+//! Complete, correct AWS X-Ray traces for Rust Lambda functions, from one attribute.
+//!
+//! ```no_run
+//! use lambda_runtime::{service_fn, Error, LambdaEvent};
+//! use serde_json::{json, Value};
+//!
+//! #[xray_lambda::xray_handler]
+//! async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+//!     let name = event.payload["firstName"].as_str().unwrap_or("world");
+//!     Ok(json!({ "message": greet(name).await }))
+//! }
+//!
+//! // Plain `tracing` spans inside the handler become nested subsegments.
+//! #[tracing::instrument(skip_all)]
+//! async fn greet(name: &str) -> String {
+//!     format!("Hello, {name}!")
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     let _tracing = xray_lambda::init()?;
+//!     lambda_runtime::run_concurrent(service_fn(handler)).await
+//! }
+//! ```
+//!
+//! In Lambda with Active tracing on, each sampled invocation sends one document to the X-Ray
+//! daemon: the `handler` subsegment, under the segment Lambda wrote for the invocation, with
+//! the `greet` subsegment nested in it, annotated `ColdStart` and `Service`. On a developer's
+//! machine (no `AWS_XRAY_DAEMON_ADDRESS`) the same trace prints as a tree on stderr.
+//!
+//! # What the attribute stands for
+//!
+//! `#[xray_handler]` on the handler above expands to (names simplified):
+//!
+//! ```no_run
+//! # use lambda_runtime::{Error, LambdaEvent};
+//! # use serde_json::Value;
+//! async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+//!     // Reads `event.context.xray_trace_id` (not the process-wide `_X_AMZN_TRACE_ID`, which
+//!     // concurrent invocations share), opens the subsegment under its `Parent`.
+//!     let mut invocation = xray_lambda::Invocation::start("handler", &event.context);
+//!     // Runs the body inside the subsegment's span (the future is instrumented: no guard is
+//!     // held across `.await`); a panic is recorded as a fault, sent, and carried on.
+//!     let output = invocation
+//!         .run(async move {
+//!             let event = event;
+//!             Ok::<Value, Error>(event.payload)
+//!         })
+//!         .await;
+//!     // An `Err` becomes a fault with a `cause`: type, message and `source()` chain.
+//!     if let Err(error) = &output {
+//!         invocation.record_error(xray_lambda::Exception::from_error(&**error));
+//!     }
+//!     // Closes the subsegment and sends the invocation's documents before the result goes
+//!     // back to the runtime.
+//!     invocation.finish();
+//!     output
+//! }
+//! ```
+//!
+//! # Where traces go
+//!
+//! [`init`] reads the environment (see [`Builder`]): the X-Ray daemon over UDP when
+//! `AWS_XRAY_DAEMON_ADDRESS` is set, a tree on stderr when it is not, nothing when
+//! `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true`.
+//!
+//! # Sampling
+//!
+//! `Sampled=0` in the invocation's trace header: nothing is recorded and no span is built.
+//! `Sampled=1`: recorded. `Sampled=?` or no `Sampled` key: recorded (see
+//! [`Sampling::is_recorded`]). No usable header: not recorded in Lambda (there is no segment
+//! to hang it under), a trace of its own on a developer's machine.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod daemon;
+mod export;
+mod header;
+mod init;
+mod invocation;
+mod tree;
+
+pub use daemon::{parse_daemon_address, DaemonAddressError};
+pub use header::{Sampling, TraceHeader};
+pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
+pub use invocation::{Exception, Invocation};
+pub use xray_lambda_macros::xray_handler;
+
+/// What the attributes' expansions call. Not public API: no stability promise.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::invocation::describe::{Probe, ViaDebug, ViaDeref, ViaError};
+    pub use crate::invocation::{Exception, Invocation};
+}

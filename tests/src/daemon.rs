@@ -1,0 +1,164 @@
+//! A UDP socket on loopback standing in for the X-Ray daemon: it checks each datagram's header
+//! line as the daemon does and keeps the documents.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// What the daemon received.
+#[derive(Debug, Default)]
+struct Received {
+    datagrams: Vec<Vec<u8>>,
+}
+
+/// A UDP "daemon" on loopback; a thread drains the socket into memory.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    address: SocketAddr,
+    received: Arc<(Mutex<Received>, Condvar)>,
+}
+
+impl Daemon {
+    /// Binds `127.0.0.1:0` and starts draining.
+    ///
+    /// # Panics
+    /// If the socket cannot be bound (a broken test machine).
+    #[must_use]
+    pub fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket");
+        Self::serve(socket)
+    }
+
+    /// Serves on an already bound socket (to come back on a known port).
+    ///
+    /// # Panics
+    /// If the socket's address cannot be read.
+    #[must_use]
+    pub fn serve(socket: UdpSocket) -> Self {
+        let address = socket.local_addr().expect("local address");
+        let received = Arc::new((Mutex::new(Received::default()), Condvar::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 70_000];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let (lock, cvar) = &*sink;
+                lock.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .datagrams
+                    .push(buf[..n].to_vec());
+                cvar.notify_all();
+            }
+        });
+        Daemon { address, received }
+    }
+
+    /// Where to send.
+    #[must_use]
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Every datagram so far, raw.
+    #[must_use]
+    pub fn datagrams(&self) -> Vec<Vec<u8>> {
+        self.received
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .datagrams
+            .clone()
+    }
+
+    /// Every document so far, parsed; panics on a datagram the real daemon would reject.
+    ///
+    /// # Panics
+    /// On a datagram without the daemon's header line or with a body that is not JSON.
+    #[must_use]
+    pub fn documents(&self) -> Vec<Value> {
+        self.datagrams().iter().map(|d| parse_datagram(d)).collect()
+    }
+
+    /// Documents of `trace_id`, waiting until `done` says they are all there or `timeout`
+    /// passes (then returns what arrived).
+    pub fn wait_for_trace(
+        &self,
+        trace_id: &str,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &*self.received;
+        let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let docs: Vec<Value> = guard
+                .datagrams
+                .iter()
+                .map(|d| parse_datagram(d))
+                .filter(|d| d["trace_id"] == trace_id)
+                .collect();
+            let now = Instant::now();
+            if done(&docs) || now >= deadline {
+                return docs;
+            }
+            guard = cvar
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// Parses one datagram as the daemon does: a JSON header line `{"format":"json","version":1}`,
+/// a newline, then the document.
+///
+/// # Panics
+/// If the datagram would be rejected.
+#[must_use]
+pub fn parse_datagram(datagram: &[u8]) -> Value {
+    let newline = datagram
+        .iter()
+        .position(|&b| b == b'\n')
+        .expect("a header line");
+    let header: Value = serde_json::from_slice(&datagram[..newline]).expect("header is JSON");
+    assert!(
+        header["format"]
+            .as_str()
+            .is_some_and(|f| f.eq_ignore_ascii_case("json")),
+        "{header}"
+    );
+    assert_eq!(header["version"], 1, "{header}");
+    serde_json::from_slice(&datagram[newline + 1..]).expect("document is JSON")
+}
+
+/// Every subsegment in `docs`, nested ones included, depth first.
+#[must_use]
+pub fn flatten(docs: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut stack: Vec<Value> = docs.iter().rev().cloned().collect();
+    while let Some(mut doc) = stack.pop() {
+        let children = doc
+            .as_object_mut()
+            .and_then(|o| o.remove("subsegments"))
+            .and_then(|s| match s {
+                Value::Array(a) => Some(a),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let parent = doc["id"].clone();
+        for mut child in children.into_iter().rev() {
+            // A nested subsegment's parent is the document it sits in.
+            child["parent_id"] = parent.clone();
+            child["trace_id"] = doc["trace_id"].clone();
+            stack.push(child);
+        }
+        out.push(doc);
+    }
+    out
+}
+
+/// Waits a little for stray datagrams, for tests that assert nothing was sent.
+pub fn settle() {
+    std::thread::sleep(Duration::from_millis(150));
+}

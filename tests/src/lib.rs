@@ -1,0 +1,72 @@
+//! Real parts for tests and the local demo: a Lambda Runtime API served on loopback (what the
+//! real `lambda_runtime` polls), a UDP socket standing in for the X-Ray daemon, and a
+//! DynamoDB-compatible endpoint (moto) on loopback.
+
+pub mod daemon;
+pub mod moto;
+pub mod runtime_api;
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A fresh, valid X-Ray trace header: `Root` with the current epoch and random bits, a random
+/// `Parent`, and `Sampled=<sampled>` (no `Sampled` key when `None`).
+#[must_use]
+pub fn new_trace_header(sampled: Option<&str>) -> TraceIds {
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let random = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    };
+    let root = format!(
+        "1-{epoch:08x}-{:08x}{:016x}",
+        random(1) as u32,
+        random(2)
+    );
+    let parent = format!("{:016x}", random(3) | 1);
+    let header = match sampled {
+        Some(s) => format!("Root={root};Parent={parent};Sampled={s}"),
+        None => format!("Root={root};Parent={parent}"),
+    };
+    TraceIds {
+        root,
+        parent,
+        header,
+    }
+}
+
+/// The parts of a generated trace header.
+#[derive(Debug, Clone)]
+pub struct TraceIds {
+    /// `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`
+    pub root: String,
+    /// 16 hex digits.
+    pub parent: String,
+    /// The whole header.
+    pub header: String,
+}
+
+/// Sets the variables `lambda_runtime` reads at start, pointing it at `runtime_api`.
+///
+/// Call before any thread that reads the environment starts (at the top of a test binary's
+/// single harness, or of `main`).
+pub fn set_lambda_env(runtime_api: &str, function_name: &str) {
+    for (key, value) in [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("AWS_LAMBDA_FUNCTION_NAME", function_name),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/local"),
+    ] {
+        std::env::set_var(key, value);
+    }
+}

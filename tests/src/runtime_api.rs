@@ -1,0 +1,217 @@
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`) served on loopback, so the real
+//! `lambda_runtime` client polls it exactly as it polls Lambda.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, oneshot};
+
+/// How an invocation ended, as the runtime reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `POST .../response` with this body.
+    Response(serde_json::Value),
+    /// `POST .../error` with this body (`errorType`, `errorMessage`).
+    Error(serde_json::Value),
+}
+
+impl Outcome {
+    /// The response body, or a panic naming the error.
+    ///
+    /// # Panics
+    /// When the invocation failed.
+    #[must_use]
+    #[must_use]
+    pub fn unwrap_response(self) -> serde_json::Value {
+        match self {
+            Outcome::Response(v) => v,
+            Outcome::Error(e) => panic!("the invocation failed: {e}"),
+        }
+    }
+}
+
+struct Queued {
+    request_id: String,
+    payload: Bytes,
+    trace_header: Option<String>,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+}
+
+/// A Runtime API server on `127.0.0.1`.
+#[derive(Clone)]
+pub struct RuntimeApi {
+    address: SocketAddr,
+    queue: mpsc::UnboundedSender<Queued>,
+    shared: Arc<Shared>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RuntimeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeApi").field("address", &self.address).finish()
+    }
+}
+
+impl RuntimeApi {
+    /// Binds a loopback port and serves on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let address = listener.local_addr().expect("local address");
+        let (queue, receiver) = mpsc::unbounded_channel::<Queued>();
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let shared = Arc::new(Shared::default());
+        let serving = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let receiver = receiver.clone();
+                let shared = serving.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(req, receiver.clone(), shared.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        RuntimeApi {
+            address,
+            queue,
+            shared,
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Queues an invocation with a raw payload; resolves when the runtime reports its end.
+    ///
+    /// # Panics
+    /// If the server has stopped.
+    pub async fn invoke_raw(&self, payload: Bytes, trace_header: Option<&str>, timeout: Duration) -> Outcome {
+        let request_id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .waiting
+            .lock()
+            .expect("lock")
+            .insert(request_id.clone(), tx);
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX));
+        self.queue
+            .send(Queued {
+                request_id,
+                payload,
+                trace_header: trace_header.map(str::to_owned),
+                deadline_ms,
+            })
+            .ok()
+            .expect("server running");
+        tokio::time::timeout(timeout, rx)
+            .await
+            .expect("the runtime answers in time")
+            .expect("outcome sent")
+    }
+
+    /// Queues an invocation with a JSON payload.
+    pub async fn invoke(&self, payload: &serde_json::Value, trace_header: Option<&str>) -> Outcome {
+        self.invoke_raw(
+            Bytes::from(payload.to_string()),
+            trace_header,
+            Duration::from_secs(30),
+        )
+        .await
+    }
+}
+
+fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+        return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
+    };
+    if rest == "invocation/next" {
+        // Long poll, as Lambda does: wait until an invocation is queued.
+        let next = receiver.lock().await.recv().await;
+        let Some(next) = next else {
+            return Ok(reply(StatusCode::GONE, Bytes::new()));
+        };
+        let mut response = reply(StatusCode::OK, next.payload);
+        let headers = response.headers_mut();
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+                headers.insert(name, v);
+            }
+        };
+        put("lambda-runtime-aws-request-id", &next.request_id);
+        put("lambda-runtime-deadline-ms", &next.deadline_ms.to_string());
+        put(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:local",
+        );
+        if let Some(trace) = &next.trace_header {
+            put("lambda-runtime-trace-id", trace);
+        }
+        return Ok(response);
+    }
+    if rest == "init/error" {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        eprintln!("runtime init error: {}", String::from_utf8_lossy(&body));
+        return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
+    }
+    if let Some(rest) = rest.strip_prefix("invocation/") {
+        if let Some((request_id, kind)) = rest.split_once('/') {
+            let request_id = request_id.to_owned();
+            let kind = kind.to_owned();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let outcome = match kind.as_str() {
+                "response" => Outcome::Response(value),
+                "error" => Outcome::Error(value),
+                _ => return Ok(reply(StatusCode::NOT_FOUND, Bytes::new())),
+            };
+            if let Some(tx) = shared.waiting.lock().expect("lock").remove(&request_id) {
+                let _ = tx.send(outcome);
+            }
+            return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
+        }
+    }
+    Ok(reply(StatusCode::NOT_FOUND, Bytes::new()))
+}

@@ -1,0 +1,300 @@
+//! `#[xray_handler]` under the real `lambda_runtime::run_concurrent` (Lambda Managed Instances:
+//! `AWS_LAMBDA_MAX_CONCURRENCY=16`, no `_X_AMZN_TRACE_ID`), polled from a Runtime API on
+//! loopback, sending to a UDP daemon on loopback. One process-wide harness; every test uses
+//! trace ids of its own, so tests run in parallel without seeing each other's documents.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use xray_lambda_tests::daemon::{flatten, settle, Daemon};
+use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
+use xray_lambda_tests::{new_trace_header, set_lambda_env};
+
+#[derive(Deserialize)]
+struct Command {
+    action: String,
+    #[serde(default)]
+    depth: u32,
+    #[serde(default)]
+    tag: String,
+}
+
+#[derive(Debug)]
+struct TableMissing(std::io::Error);
+
+impl std::fmt::Display for TableMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the orders table is missing")
+    }
+}
+
+impl std::error::Error for TableMissing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[xray_lambda::xray_handler]
+async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
+    let Command { action, depth, tag } = event.payload;
+    match action.as_str() {
+        "ok" => {
+            step(depth, &tag).await;
+            Ok(json!({ "tag": tag }))
+        }
+        "err" => Err(Box::new(TableMissing(std::io::Error::other("disk on fire")))),
+        "panic" => panic!("the handler panicked on purpose"),
+        other => Err(format!("unknown action {other}").into()),
+    }
+}
+
+/// Nested spans with awaits between them, each carrying the invocation's tag as an annotation.
+#[tracing::instrument(skip_all, fields(annotation.tag = tag))]
+async fn step(level: u32, tag: &str) {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if level > 0 {
+        Box::pin(step(level - 1, tag)).await;
+    }
+    tokio::task::yield_now().await;
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    api: RuntimeApi,
+    daemon: Daemon,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let daemon = Daemon::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let api = runtime.block_on(RuntimeApi::start());
+        set_lambda_env(&api.endpoint(), "concurrent-fn");
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", "16");
+        std::env::remove_var("_X_AMZN_TRACE_ID");
+        let guard = xray_lambda::init().expect("init");
+        // The pipeline lives as long as the test process.
+        std::mem::forget(guard);
+        runtime.spawn(async {
+            if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
+                eprintln!("runtime stopped: {err}");
+            }
+        });
+        Harness {
+            runtime,
+            api,
+            daemon,
+        }
+    })
+}
+
+fn invoke(payload: &Value, header: Option<&str>) -> Outcome {
+    let h = harness();
+    h.runtime.block_on(h.api.invoke(payload, header))
+}
+
+fn wait(root: &str, subsegments: usize) -> Vec<Value> {
+    let docs = harness()
+        .daemon
+        .wait_for_trace(root, Duration::from_secs(10), |docs| {
+            flatten(docs).len() >= subsegments
+        });
+    flatten(&docs)
+}
+
+fn by_name<'a>(subsegments: &'a [Value], name: &str) -> Vec<&'a Value> {
+    subsegments.iter().filter(|s| s["name"] == name).collect()
+}
+
+#[test]
+fn handler_subsegment_hangs_under_lambdas_segment_over_several_invocations() {
+    for depth in 0..4u32 {
+        let ids = new_trace_header(Some("1"));
+        let response = invoke(
+            &json!({"action": "ok", "depth": depth, "tag": ids.root}),
+            Some(&ids.header),
+        )
+        .unwrap_response();
+        assert_eq!(response, json!({"tag": ids.root}));
+        let expected = 1 + depth as usize + 1;
+        let subsegments = wait(&ids.root, expected);
+        assert_eq!(subsegments.len(), expected, "{subsegments:#?}");
+
+        let handler = by_name(&subsegments, "handler");
+        assert_eq!(handler.len(), 1);
+        let handler = handler[0];
+        assert_eq!(handler["type"], "subsegment");
+        assert_eq!(handler["trace_id"], ids.root.as_str());
+        assert_eq!(handler["parent_id"], ids.parent.as_str());
+        assert_eq!(handler["annotations"]["Service"], "concurrent-fn");
+        assert!(handler["annotations"]["ColdStart"].is_boolean());
+        assert!(handler["end_time"].as_f64() >= handler["start_time"].as_f64());
+        assert!(handler.get("fault").is_none());
+
+        // The `step` spans nest: each one's parent is the previous one, the first's the handler.
+        let steps = by_name(&subsegments, "step");
+        assert_eq!(steps.len(), depth as usize + 1);
+        let mut parent = handler["id"].clone();
+        for _ in 0..steps.len() {
+            let child = steps
+                .iter()
+                .find(|s| s["parent_id"] == parent)
+                .unwrap_or_else(|| panic!("a step under {parent}: {subsegments:#?}"));
+            assert_eq!(child["annotations"]["tag"], ids.root.as_str());
+            parent = child["id"].clone();
+        }
+    }
+}
+
+#[test]
+fn one_datagram_per_invocation() {
+    let ids = new_trace_header(Some("1"));
+    let response = invoke(
+        &json!({"action": "ok", "depth": 2, "tag": ids.root}),
+        Some(&ids.header),
+    )
+    .unwrap_response();
+    assert_eq!(response["tag"], ids.root.as_str());
+    let docs = harness()
+        .daemon
+        .wait_for_trace(&ids.root, Duration::from_secs(10), |d| !d.is_empty());
+    assert_eq!(docs.len(), 1, "the handler subsegment carries its children");
+    assert_eq!(flatten(&docs).len(), 4);
+}
+
+#[test]
+fn sampled_zero_sends_nothing() {
+    let ids = new_trace_header(Some("0"));
+    let response = invoke(
+        &json!({"action": "ok", "depth": 2, "tag": ids.root}),
+        Some(&ids.header),
+    )
+    .unwrap_response();
+    assert_eq!(response["tag"], ids.root.as_str());
+    settle();
+    let sent = harness()
+        .daemon
+        .documents()
+        .into_iter()
+        .filter(|d| d["trace_id"] == ids.root.as_str())
+        .count();
+    assert_eq!(sent, 0);
+}
+
+#[test]
+fn deferred_or_missing_sampling_is_recorded() {
+    for sampled in [Some("?"), None] {
+        let ids = new_trace_header(sampled);
+        let response = invoke(
+            &json!({"action": "ok", "depth": 0, "tag": ids.root}),
+            Some(&ids.header),
+        )
+        .unwrap_response();
+        assert_eq!(response["tag"], ids.root.as_str());
+        assert_eq!(wait(&ids.root, 2).len(), 2, "{sampled:?}");
+    }
+}
+
+#[test]
+fn an_err_is_a_fault_with_its_cause_and_source_chain() {
+    let ids = new_trace_header(Some("1"));
+    let outcome = invoke(&json!({"action": "err"}), Some(&ids.header));
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+    let subsegments = wait(&ids.root, 1);
+    let handler = by_name(&subsegments, "handler")[0];
+    assert_eq!(handler["fault"], true);
+    let exceptions = handler["cause"]["exceptions"]
+        .as_array()
+        .expect("exceptions");
+    assert_eq!(exceptions[0]["message"], "the orders table is missing");
+    assert_eq!(exceptions[0]["type"], "TableMissing");
+    assert_eq!(exceptions[1]["message"], "disk on fire");
+    assert_eq!(exceptions[1]["type"], "caused by");
+}
+
+#[test]
+fn a_panic_is_recorded_and_the_next_invocation_is_served() {
+    let ids = new_trace_header(Some("1"));
+    let outcome = invoke(&json!({"action": "panic"}), Some(&ids.header));
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+    let subsegments = wait(&ids.root, 1);
+    let handler = by_name(&subsegments, "handler")[0];
+    assert_eq!(handler["fault"], true);
+    assert_eq!(
+        handler["cause"]["exceptions"][0]["message"],
+        "the handler panicked on purpose"
+    );
+    assert_eq!(handler["cause"]["exceptions"][0]["type"], "panic");
+
+    let next = new_trace_header(Some("1"));
+    let response = invoke(
+        &json!({"action": "ok", "tag": next.root}),
+        Some(&next.header),
+    )
+    .unwrap_response();
+    assert_eq!(response["tag"], next.root.as_str());
+    assert_eq!(wait(&next.root, 2).len(), 2);
+}
+
+#[test]
+fn sixteen_concurrent_invocations_never_mix_traces() {
+    let h = harness();
+    let invocations: Vec<_> = (0..48)
+        .map(|_| new_trace_header(Some("1")))
+        .collect();
+    let outcomes = h.runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for ids in &invocations {
+            let api = h.api.clone();
+            let ids = ids.clone();
+            tasks.push(tokio::spawn(async move {
+                api.invoke(
+                    &json!({"action": "ok", "depth": 3, "tag": ids.root}),
+                    Some(&ids.header),
+                )
+                .await
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        outcomes
+    });
+    let mut checked = 0;
+    for (ids, outcome) in invocations.iter().zip(outcomes) {
+        assert_eq!(outcome.unwrap_response()["tag"], ids.root.as_str());
+        let subsegments = wait(&ids.root, 5);
+        assert_eq!(subsegments.len(), 5, "handler + 4 steps for {}", ids.root);
+        let handler = by_name(&subsegments, "handler")[0];
+        assert_eq!(handler["parent_id"], ids.parent.as_str());
+        for step in by_name(&subsegments, "step") {
+            assert_eq!(step["annotations"]["tag"], ids.root.as_str(), "a span of another invocation");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 48 * 4);
+}
+
+#[test]
+fn missing_or_malformed_header_still_answers() {
+    for header in [
+        None,
+        Some("garbage"),
+        Some("Root=1-zzzz;Parent=1"),
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793"),
+        Some(";;;==;"),
+    ] {
+        let response = invoke(&json!({"action": "ok", "depth": 1, "tag": "x"}), header).unwrap_response();
+        assert_eq!(response["tag"], "x", "{header:?}");
+    }
+}
