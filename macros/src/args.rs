@@ -87,9 +87,14 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
 fn string_value(cx: &mut Ctxt, meta: &Meta, key: &str, example: &str) -> Option<LitStr> {
     match meta {
         Meta::NameValue(nv) => match &nv.value {
-            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Some(s.clone()),
             other => {
-                cx.error_spanned_by(other, format!("`{key}` takes a string literal: `{example}`"));
+                cx.error_spanned_by(
+                    other,
+                    format!("`{key}` takes a string literal: `{example}`"),
+                );
                 None
             }
         },
@@ -106,7 +111,10 @@ fn check_name(cx: &mut Ctxt, lit: &LitStr) {
     let name = lit.value();
     let count = name.chars().count();
     if count == 0 {
-        cx.error_spanned_by(lit, "a subsegment name cannot be empty: write e.g. `name = \"checkout\"`");
+        cx.error_spanned_by(
+            lit,
+            "a subsegment name cannot be empty: write e.g. `name = \"checkout\"`",
+        );
     } else if count > MAX_NAME {
         cx.error_spanned_by(
             lit,
@@ -130,7 +138,10 @@ pub(crate) fn is_name_char(c: char) -> bool {
 
 /// A span-less default: the function's own name.
 pub(crate) fn name_or(args: &Args, ident: &syn::Ident) -> LitStr {
-    args.name
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&syn::ext::IdentExt::unraw(ident).to_string(), Span::call_site()))
+    args.name.clone().unwrap_or_else(|| {
+        LitStr::new(
+            &syn::ext::IdentExt::unraw(ident).to_string(),
+            Span::call_site(),
+        )
+    })
 }

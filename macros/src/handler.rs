@@ -34,7 +34,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
-    let mut out = cx.check().err().map(|e| e.to_compile_error()).unwrap_or_default();
+    let mut out = cx
+        .check()
+        .err()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
     out.extend(item);
     out
 }
@@ -76,13 +80,19 @@ fn validate(cx: &mut Ctxt, function: &ItemFn) {
         );
     }
     if let Some(constness) = &sig.constness {
-        cx.error_spanned_by(constness, "a Lambda handler cannot be `const`: remove `const`");
+        cx.error_spanned_by(
+            constness,
+            "a Lambda handler cannot be `const`: remove `const`",
+        );
     }
     if let Some(abi) = &sig.abi {
         cx.error_spanned_by(abi, "a Lambda handler cannot have an ABI: remove it");
     }
     if let Some(variadic) = &sig.variadic {
-        cx.error_spanned_by(variadic, "a Lambda handler takes one `LambdaEvent<T>`: remove `...`");
+        cx.error_spanned_by(
+            variadic,
+            "a Lambda handler takes one `LambdaEvent<T>`: remove `...`",
+        );
     }
     let mut inputs = sig.inputs.iter();
     match (inputs.next(), inputs.next()) {
@@ -125,11 +135,7 @@ fn validate(cx: &mut Ctxt, function: &ItemFn) {
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {
     match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == name),
+        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
         Type::Group(group) => last_segment_is(&group.elem, name),
         Type::Paren(paren) => last_segment_is(&paren.elem, name),
         _ => false,
@@ -141,15 +147,15 @@ fn is_lambda_event(ty: &Type) -> bool {
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream()
-        .into_iter()
-        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl") || {
+    ty.to_token_stream().into_iter().any(|t| {
+        matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl") || {
             if let proc_macro2::TokenTree::Group(g) = &t {
                 g.stream().to_string().contains("impl ")
             } else {
                 false
             }
-        })
+        }
+    })
 }
 
 fn generate(args: &Args, mut function: ItemFn) -> TokenStream {

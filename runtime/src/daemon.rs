@@ -94,7 +94,10 @@ pub fn parse_daemon_address(value: &str) -> Result<SocketAddr, DaemonAddressErro
 
 fn split_host_port(s: &str) -> Option<(&str, u16)> {
     let (host, port) = s.rsplit_once(':')?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() || port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -257,13 +260,18 @@ mod tests {
             "http://127.0.0.1:2000",
         ] {
             assert!(
-                matches!(parse_daemon_address(bad), Err(DaemonAddressError::Malformed(_))),
+                matches!(
+                    parse_daemon_address(bad),
+                    Err(DaemonAddressError::Malformed(_))
+                ),
                 "{bad:?}"
             );
         }
         assert_eq!(
             parse_daemon_address("tcp:127.0.0.1:2000"),
-            Err(DaemonAddressError::NoUdpAddress("tcp:127.0.0.1:2000".into()))
+            Err(DaemonAddressError::NoUdpAddress(
+                "tcp:127.0.0.1:2000".into()
+            ))
         );
     }
 
@@ -282,7 +290,9 @@ mod tests {
         receiver
             .set_read_timeout(Some(std::time::Duration::from_secs(2)))
             .expect("timeout");
-        let n = receiver.recv(&mut buf).expect("the datagram after the refusal arrives");
+        let n = receiver
+            .recv(&mut buf)
+            .expect("the datagram after the refusal arrives");
         assert_eq!(&buf[..n], b"arrives");
         assert_eq!(sender.counts().0, 2);
     }

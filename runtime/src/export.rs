@@ -47,7 +47,9 @@ struct Pending {
 
 impl fmt::Debug for Exporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exporter").field("sink", &self.sink).finish_non_exhaustive()
+        f.debug_struct("Exporter")
+            .field("sink", &self.sink)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +96,10 @@ impl Exporter {
             };
             entry.active = entry.active.saturating_sub(1);
             if entry.active == 0 {
-                pending.remove(&trace_id).map(|p| p.spans).unwrap_or_default()
+                pending
+                    .remove(&trace_id)
+                    .map(|p| p.spans)
+                    .unwrap_or_default()
             } else {
                 // Another invocation of the same trace still runs: send what is finished.
                 std::mem::take(&mut entry.spans)
@@ -203,7 +208,11 @@ fn cap_values(span: &mut SpanData, cap: usize) {
                 while !s.is_char_boundary(end) {
                     end -= 1;
                 }
-                let cut = format!("{}…[truncated by xray-lambda: {} bytes in all]", &s[..end], s.len());
+                let cut = format!(
+                    "{}…[truncated by xray-lambda: {} bytes in all]",
+                    &s[..end],
+                    s.len()
+                );
                 kv.value = Value::from(cut);
             }
         }

@@ -152,14 +152,23 @@ impl TraceHeader {
 /// Formats an OpenTelemetry trace id in X-Ray's `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` form.
 pub(crate) fn format_trace_id(trace_id: TraceId, out: &mut impl fmt::Write) -> fmt::Result {
     let hex = u128::from_be_bytes(trace_id.to_bytes());
-    write!(out, "1-{:08x}-{:024x}", hex >> 96, hex & ((1u128 << 96) - 1))
+    write!(
+        out,
+        "1-{:08x}-{:024x}",
+        hex >> 96,
+        hex & ((1u128 << 96) - 1)
+    )
 }
 
 impl fmt::Display for TraceHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Root=")?;
         format_trace_id(self.trace_id, f)?;
-        write!(f, ";Parent={:016x}", u64::from_be_bytes(self.parent_id.to_bytes()))?;
+        write!(
+            f,
+            ";Parent={:016x}",
+            u64::from_be_bytes(self.parent_id.to_bytes())
+        )?;
         match self.sampling {
             Sampling::Sampled => f.write_str(";Sampled=1")?,
             Sampling::NotSampled => f.write_str(";Sampled=0")?,
@@ -208,7 +217,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const LAMBDA: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const LAMBDA: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
     #[test]
     fn parses_the_lambda_header() {
@@ -217,7 +227,10 @@ mod tests {
             h.trace_id(),
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793").expect("hex")
         );
-        assert_eq!(h.parent_id(), SpanId::from_hex("53995c3f42cd8ad8").expect("hex"));
+        assert_eq!(
+            h.parent_id(),
+            SpanId::from_hex("53995c3f42cd8ad8").expect("hex")
+        );
         assert_eq!(h.sampling(), Sampling::Sampled);
         assert_eq!(h.to_string(), LAMBDA);
     }

@@ -251,20 +251,26 @@ impl Builder {
     /// tracing::subscriber::set_global_default(subscriber)?;
     /// # Ok(()) }
     /// ```
-    pub fn layer<S>(self) -> Result<(impl Layer<S> + Send + Sync + 'static, TracingGuard), InitError>
+    pub fn layer<S>(
+        self,
+    ) -> Result<(impl Layer<S> + Send + Sync + 'static, TracingGuard), InitError>
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
         self.layer_inner()
     }
 
-    fn layer_inner<S>(self) -> Result<(Option<impl Layer<S> + Send + Sync + 'static>, TracingGuard), InitError>
+    fn layer_inner<S>(
+        self,
+    ) -> Result<(Option<impl Layer<S> + Send + Sync + 'static>, TracingGuard), InitError>
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
         let sink = match self.export {
             Export::Disabled => {
-                STATE.set(State::Off).map_err(|_| InitError::AlreadyInitialized)?;
+                STATE
+                    .set(State::Off)
+                    .map_err(|_| InitError::AlreadyInitialized)?;
                 return Ok((None, TracingGuard { provider: None }));
             }
             Export::Stderr => Sink::Stderr,
@@ -308,7 +314,12 @@ impl Builder {
             .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
                 meta.is_span() && *meta.level() <= span_level && !is_plumbing(meta.target())
             }));
-        Ok((Some(layer), TracingGuard { provider: Some(provider) }))
+        Ok((
+            Some(layer),
+            TracingGuard {
+                provider: Some(provider),
+            },
+        ))
     }
 }
 

@@ -107,7 +107,10 @@ impl Invocation {
         } else {
             span.context().span().span_context().trace_id()
         };
-        span.set_attribute("annotation.ColdStart", first && pipeline.cold_start_reported);
+        span.set_attribute(
+            "annotation.ColdStart",
+            first && pipeline.cold_start_reported,
+        );
         if let Some(service) = &pipeline.service {
             span.set_attribute("annotation.Service", service.clone());
         }
@@ -242,7 +245,10 @@ impl Exception {
     /// From a value that is only `Debug`.
     #[must_use]
     pub fn from_debug<E: std::fmt::Debug + ?Sized>(error: &E) -> Self {
-        Exception::new(short_type_name(std::any::type_name::<E>()), format!("{error:?}"))
+        Exception::new(
+            short_type_name(std::any::type_name::<E>()),
+            format!("{error:?}"),
+        )
     }
 
     /// From a panic's payload.
@@ -415,7 +421,10 @@ mod tests {
     #[test]
     fn panic_payloads() {
         assert_eq!(Exception::from_panic(&"boom").message(), "boom");
-        assert_eq!(Exception::from_panic(&String::from("boom")).message(), "boom");
+        assert_eq!(
+            Exception::from_panic(&String::from("boom")).message(),
+            "boom"
+        );
         assert_eq!(Exception::from_panic(&5u8).kind(), "panic");
     }
 }

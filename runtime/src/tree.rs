@@ -64,13 +64,19 @@ pub(crate) fn render(spans: &[SpanData]) -> String {
 }
 
 fn describe(span: &SpanData, out: &mut String) {
-    let attr = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value);
-    let name = attr("aws.service").map_or_else(|| span.name.to_string(), |service| {
-        match attr("rpc.method") {
+    let attr = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    };
+    let name = attr("aws.service").map_or_else(
+        || span.name.to_string(),
+        |service| match attr("rpc.method") {
             Some(method) => format!("{service} {method}"),
             None => service.to_string(),
-        }
-    });
+        },
+    );
     let micros = span
         .end_time
         .duration_since(span.start_time)

@@ -90,7 +90,9 @@ impl Daemon {
     ) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         let (lock, cvar) = &*self.received;
-        let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             let docs: Vec<Value> = guard
                 .datagrams

@@ -3,6 +3,7 @@
 //! DynamoDB-compatible endpoint (moto) on loopback.
 
 pub mod daemon;
+pub mod handlers;
 pub mod moto;
 pub mod runtime_api;
 
@@ -26,11 +27,7 @@ pub fn new_trace_header(sampled: Option<&str>) -> TraceIds {
         );
         h.finish()
     };
-    let root = format!(
-        "1-{epoch:08x}-{:08x}{:016x}",
-        random(1) as u32,
-        random(2)
-    );
+    let root = format!("1-{epoch:08x}-{:08x}{:016x}", random(1) as u32, random(2));
     let parent = format!("{:016x}", random(3) | 1);
     let header = match sampled {
         Some(s) => format!("Root={root};Parent={parent};Sampled={s}"),
@@ -69,4 +66,33 @@ pub fn set_lambda_env(runtime_api: &str, function_name: &str) {
     ] {
         std::env::set_var(key, value);
     }
+}
+
+/// Runs the test `test_name` of the current test binary in a child process with `mode` in
+/// `XRAY_TEST_CHILD` and `envs` set: for checks that need a process of their own (the
+/// pipeline and the environment are process-wide).
+///
+/// # Panics
+/// If the child cannot be started.
+#[must_use]
+pub fn run_child(test_name: &str, mode: &str, envs: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env("XRAY_TEST_CHILD", mode);
+    for var in [
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "AWS_XRAY_SDK_DISABLED",
+        "POWERTOOLS_TRACE_DISABLED",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_MAX_CONCURRENCY",
+        "_X_AMZN_TRACE_ID",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("run the child test process")
 }

@@ -35,7 +35,9 @@ impl Moto {
         };
         let child = spawn("moto_server", &[])
             .or_else(|_| spawn("python3", &["-m", "moto.server"]))
-            .map_err(|e| format!("cannot start moto ({e}); install it: pip install 'moto[server]'"))?;
+            .map_err(|e| {
+                format!("cannot start moto ({e}); install it: pip install 'moto[server]'")
+            })?;
         let mut moto = Moto { child, address };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
@@ -43,7 +45,9 @@ impl Moto {
                 return Err("moto_server did not come up within 30 s".into());
             }
             if let Ok(Some(status)) = moto.child.try_wait() {
-                return Err(format!("moto_server exited: {status}; install it: pip install 'moto[server]'"));
+                return Err(format!(
+                    "moto_server exited: {status}; install it: pip install 'moto[server]'"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -29,7 +29,6 @@ impl Outcome {
     /// # Panics
     /// When the invocation failed.
     #[must_use]
-    #[must_use]
     pub fn unwrap_response(self) -> serde_json::Value {
         match self {
             Outcome::Response(v) => v,
@@ -61,7 +60,9 @@ pub struct RuntimeApi {
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeApi").field("address", &self.address).finish()
+        f.debug_struct("RuntimeApi")
+            .field("address", &self.address)
+            .finish()
     }
 }
 
@@ -114,7 +115,12 @@ impl RuntimeApi {
     ///
     /// # Panics
     /// If the server has stopped.
-    pub async fn invoke_raw(&self, payload: Bytes, trace_header: Option<&str>, timeout: Duration) -> Outcome {
+    pub async fn invoke_raw(
+        &self,
+        payload: Bytes,
+        trace_header: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
         let request_id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         self.shared
@@ -122,9 +128,9 @@ impl RuntimeApi {
             .lock()
             .expect("lock")
             .insert(request_id.clone(), tx);
-        let deadline_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX));
+        let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+            u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX)
+        });
         self.queue
             .send(Queued {
                 request_id,
@@ -191,7 +197,12 @@ async fn handle(
         return Ok(response);
     }
     if rest == "init/error" {
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         eprintln!("runtime init error: {}", String::from_utf8_lossy(&body));
         return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
     }
@@ -199,9 +210,15 @@ async fn handle(
         if let Some((request_id, kind)) = rest.split_once('/') {
             let request_id = request_id.to_owned();
             let kind = kind.to_owned();
-            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+            });
             let outcome = match kind.as_str() {
                 "response" => Outcome::Response(value),
                 "error" => Outcome::Error(value),

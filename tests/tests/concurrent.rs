@@ -6,60 +6,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde::Deserialize;
+use lambda_runtime::service_fn;
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, settle, Daemon};
+use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
 use xray_lambda_tests::{new_trace_header, set_lambda_env};
-
-#[derive(Deserialize)]
-struct Command {
-    action: String,
-    #[serde(default)]
-    depth: u32,
-    #[serde(default)]
-    tag: String,
-}
-
-#[derive(Debug)]
-struct TableMissing(std::io::Error);
-
-impl std::fmt::Display for TableMissing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the orders table is missing")
-    }
-}
-
-impl std::error::Error for TableMissing {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-#[xray_lambda::xray_handler]
-async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
-    let Command { action, depth, tag } = event.payload;
-    match action.as_str() {
-        "ok" => {
-            step(depth, &tag).await;
-            Ok(json!({ "tag": tag }))
-        }
-        "err" => Err(Box::new(TableMissing(std::io::Error::other("disk on fire")))),
-        "panic" => panic!("the handler panicked on purpose"),
-        other => Err(format!("unknown action {other}").into()),
-    }
-}
-
-/// Nested spans with awaits between them, each carrying the invocation's tag as an annotation.
-#[tracing::instrument(skip_all, fields(annotation.tag = tag))]
-async fn step(level: u32, tag: &str) {
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    if level > 0 {
-        Box::pin(step(level - 1, tag)).await;
-    }
-    tokio::task::yield_now().await;
-}
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -248,9 +200,7 @@ fn a_panic_is_recorded_and_the_next_invocation_is_served() {
 #[test]
 fn sixteen_concurrent_invocations_never_mix_traces() {
     let h = harness();
-    let invocations: Vec<_> = (0..48)
-        .map(|_| new_trace_header(Some("1")))
-        .collect();
+    let invocations: Vec<_> = (0..48).map(|_| new_trace_header(Some("1"))).collect();
     let outcomes = h.runtime.block_on(async {
         let mut tasks = Vec::new();
         for ids in &invocations {
@@ -278,7 +228,11 @@ fn sixteen_concurrent_invocations_never_mix_traces() {
         let handler = by_name(&subsegments, "handler")[0];
         assert_eq!(handler["parent_id"], ids.parent.as_str());
         for step in by_name(&subsegments, "step") {
-            assert_eq!(step["annotations"]["tag"], ids.root.as_str(), "a span of another invocation");
+            assert_eq!(
+                step["annotations"]["tag"],
+                ids.root.as_str(),
+                "a span of another invocation"
+            );
             checked += 1;
         }
     }
@@ -294,7 +248,8 @@ fn missing_or_malformed_header_still_answers() {
         Some("Root=1-5759e988-bd862e3fe1be46a994272793"),
         Some(";;;==;"),
     ] {
-        let response = invoke(&json!({"action": "ok", "depth": 1, "tag": "x"}), header).unwrap_response();
+        let response =
+            invoke(&json!({"action": "ok", "depth": 1, "tag": "x"}), header).unwrap_response();
         assert_eq!(response["tag"], "x", "{header:?}");
     }
 }

@@ -1,0 +1,63 @@
+//! A traced handler whose behaviour the event chooses, shared by the test binaries.
+
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`.
+#[derive(Debug, Deserialize)]
+pub struct Command {
+    /// `ok`, `err` or `panic`.
+    pub action: String,
+    /// How many `step` spans nest below the first.
+    #[serde(default)]
+    pub depth: u32,
+    /// Copied into every `step` span as the annotation `tag`, and into the response.
+    #[serde(default)]
+    pub tag: String,
+}
+
+/// An error with a source, to check the cause chain.
+#[derive(Debug)]
+pub struct TableMissing(pub std::io::Error);
+
+impl std::fmt::Display for TableMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the orders table is missing")
+    }
+}
+
+impl std::error::Error for TableMissing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// The traced handler.
+#[xray_lambda::xray_handler]
+pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
+    let Command { action, depth, tag } = event.payload;
+    match action.as_str() {
+        "ok" => {
+            step(depth, &tag).await;
+            Ok(json!({ "tag": tag }))
+        }
+        "err" => Err(Box::new(TableMissing(std::io::Error::other(
+            "disk on fire",
+        )))),
+        "panic" => panic!("the handler panicked on purpose"),
+        other => Err(format!("unknown action {other}").into()),
+    }
+}
+
+/// Nested spans with awaits between them, each carrying the invocation's tag as an annotation.
+#[tracing::instrument(skip_all, fields(annotation.tag = tag))]
+pub async fn step(level: u32, tag: &str) {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if level > 0 {
+        Box::pin(step(level - 1, tag)).await;
+    }
+    tokio::task::yield_now().await;
+}

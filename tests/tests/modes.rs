@@ -1,0 +1,201 @@
+//! Behaviour that depends on process-wide state — the first invocation of a process, the
+//! environment read at init, the export chosen from it — each checked in a child process of
+//! its own (`run_child`), with the real `lambda_runtime::run` polling a loopback Runtime API.
+
+use std::time::Duration;
+
+use lambda_runtime::service_fn;
+use serde_json::{json, Value};
+use xray_lambda_tests::daemon::{flatten, settle, Daemon};
+use xray_lambda_tests::handlers::handler;
+use xray_lambda_tests::runtime_api::RuntimeApi;
+use xray_lambda_tests::{new_trace_header, run_child, set_lambda_env};
+
+/// The child side: does nothing unless started by `run_child`.
+#[test]
+fn child() {
+    let Ok(mode) = std::env::var("XRAY_TEST_CHILD") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let api = runtime.block_on(RuntimeApi::start());
+    set_lambda_env(&api.endpoint(), "modes-fn");
+    // A daemon is always listening, so "nothing sent" is checked, not assumed.
+    let daemon = Daemon::start();
+    if std::env::var("AWS_XRAY_DAEMON_ADDRESS").as_deref() == Ok("DAEMON") {
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+    }
+    let _tracing = xray_lambda::init().expect("init");
+    runtime.spawn(async {
+        lambda_runtime::run(service_fn(handler))
+            .await
+            .expect("runtime");
+    });
+    let invoke = |payload: Value, header: Option<&str>| {
+        runtime
+            .block_on(api.invoke(&payload, header))
+            .unwrap_response()
+    };
+    let wait = |root: &str, n: usize| {
+        flatten(&daemon.wait_for_trace(root, Duration::from_secs(10), |d| flatten(d).len() >= n))
+    };
+    match mode.as_str() {
+        "cold-start" => {
+            let expected_first = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref()
+                != Ok("provisioned-concurrency");
+            for n in 0..3 {
+                let ids = new_trace_header(Some("1"));
+                let response = invoke(
+                    json!({"action": "ok", "tag": n.to_string()}),
+                    Some(&ids.header),
+                );
+                assert_eq!(response["tag"], n.to_string());
+                let docs = wait(&ids.root, 2);
+                let handler = docs
+                    .iter()
+                    .find(|d| d["name"] == "handler")
+                    .expect("handler");
+                assert_eq!(handler["parent_id"], ids.parent.as_str());
+                assert_eq!(
+                    handler["annotations"]["ColdStart"],
+                    n == 0 && expected_first,
+                    "invocation {n}"
+                );
+            }
+            println!("CHILD OK: 3 invocations, ColdStart checked");
+        }
+        "env-fallback" => {
+            // A context without a trace id (as a hand-made Context or an old runtime gives):
+            // the process-wide variable is used.
+            let ids = new_trace_header(Some("1"));
+            std::env::set_var("_X_AMZN_TRACE_ID", &ids.header);
+            let mut invocation =
+                xray_lambda::Invocation::start("by-hand", &lambda_runtime::Context::default());
+            assert!(invocation.is_recorded());
+            invocation.finish();
+            let docs = wait(&ids.root, 1);
+            assert_eq!(docs[0]["name"], "by-hand");
+            assert_eq!(docs[0]["parent_id"], ids.parent.as_str());
+            println!("CHILD OK: linked through _X_AMZN_TRACE_ID");
+        }
+        "stderr" | "off" => {
+            let ids = new_trace_header(Some("1"));
+            let response = invoke(
+                json!({"action": "ok", "depth": 1, "tag": "t"}),
+                Some(&ids.header),
+            );
+            assert_eq!(response["tag"], "t");
+            let response = invoke(json!({"action": "ok", "tag": "no header"}), None);
+            assert_eq!(response["tag"], "no header");
+            settle();
+            assert_eq!(daemon.datagrams().len(), 0, "nothing goes to the daemon");
+            println!("CHILD OK: answered; root {}", ids.root);
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn check(output: &std::process::Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success() && stdout.contains("CHILD OK"),
+        "child failed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+#[test]
+fn cold_start_is_true_on_the_first_invocation_only() {
+    check(&run_child(
+        "child",
+        "cold-start",
+        &[("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
+    ));
+}
+
+#[test]
+fn cold_start_is_false_under_provisioned_concurrency() {
+    check(&run_child(
+        "child",
+        "cold-start",
+        &[
+            ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency"),
+        ],
+    ));
+}
+
+#[test]
+fn without_a_context_trace_id_the_environment_variable_links() {
+    check(&run_child(
+        "child",
+        "env-fallback",
+        &[("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
+    ));
+}
+
+#[test]
+fn without_a_daemon_address_the_trace_prints_as_a_tree() {
+    let (stdout, stderr) = check(&run_child("child", "stderr", &[]));
+    let root = stdout
+        .lines()
+        .find_map(|l| l.split("root ").nth(1))
+        .expect("root printed");
+    assert!(
+        stderr.contains(&format!("X-Ray trace {root} (under segment ")),
+        "{stderr}"
+    );
+    // handler > step > step, drawn as a tree, with the annotations.
+    let tree: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.contains(root))
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(tree[0].starts_with("└─ handler  "), "{stderr}");
+    assert!(
+        tree[0].contains("ColdStart=true") && tree[0].contains("Service=modes-fn"),
+        "{stderr}"
+    );
+    assert!(
+        tree[1].starts_with("   └─ step  ") && tree[1].contains("tag=t"),
+        "{stderr}"
+    );
+    assert!(tree[2].starts_with("      └─ step  "), "{stderr}");
+    // Locally, an invocation without a header gets a trace of its own.
+    assert_eq!(stderr.matches("X-Ray trace ").count(), 2, "{stderr}");
+}
+
+#[test]
+fn disabled_by_either_switch_sends_nothing_and_answers() {
+    for switch in ["AWS_XRAY_SDK_DISABLED", "POWERTOOLS_TRACE_DISABLED"] {
+        let (_, stderr) = check(&run_child(
+            "child",
+            "off",
+            &[(switch, "true"), ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
+        ));
+        assert!(!stderr.contains("X-Ray trace"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_garbage_daemon_address_logs_one_line_and_answers() {
+    for address in ["garbage", "tcp:127.0.0.1:2000"] {
+        let (stdout, _) = check(&run_child(
+            "child",
+            "off",
+            &[("AWS_XRAY_DAEMON_ADDRESS", address)],
+        ));
+        let warnings: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains("AWS_XRAY_DAEMON_ADDRESS"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{stdout}");
+        assert!(warnings[0].contains("WARN"), "{stdout}");
+    }
+}
