@@ -2,10 +2,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
-use syn::{spanned::Spanned, FnArg, Ident, ItemFn, ReturnType, Type};
+use syn::{spanned::Spanned, FnArg, Ident, ItemFn, ReturnType};
 
 use crate::args::{self, Args};
 use crate::ctxt::Ctxt;
+use crate::shared::{self, last_segment_is};
 
 /// Entry point: on error the user's function is still emitted, so one mistake gives one
 /// error and an IDE keeps completing.
@@ -16,10 +17,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(function) => function,
         Err(_) => {
             cx.error_spanned_by(
-                first_tokens(&item),
+                shared::first_tokens(&item),
                 "#[xray_handler] goes on the Lambda handler: `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`",
             );
-            return with_errors(cx, item);
+            return shared::with_errors(cx, item);
         }
     };
     validate(&mut cx, &function);
@@ -33,46 +34,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
-    let mut out = cx
-        .check()
-        .err()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
-    out.extend(item);
-    out
-}
-
-/// The first few tokens of an item (`struct Foo`, `impl X`): where "not a function" points.
-fn first_tokens(item: &TokenStream) -> TokenStream {
-    item.clone()
-        .into_iter()
-        .skip_while(|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
-        .skip_while(|t| matches!(t, proc_macro2::TokenTree::Group(_)))
-        .take(2)
-        .collect()
-}
-
 fn validate(cx: &mut Ctxt, function: &ItemFn) {
     let sig = &function.sig;
-    for attr in &function.attrs {
-        let last = attr.path().segments.last().map(|s| s.ident.to_string());
-        match last.as_deref() {
-            Some("xray_handler") => cx.error_spanned_by(
-                attr,
-                "#[xray_handler] is applied twice: remove this one",
-            ),
-            Some("xray_aws") => cx.error_spanned_by(
-                attr,
-                "#[xray_aws] and #[xray_handler] conflict: the handler already has its subsegment; put #[xray_aws] on the helper that calls the AWS SDK",
-            ),
-            Some("instrument") => cx.error_spanned_by(
-                attr,
-                "#[xray_handler] already opens the handler's span: remove #[instrument] here",
-            ),
-            _ => {}
-        }
-    }
+    shared::check_attribute_mix(cx, "xray_handler", &function.attrs);
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
             sig.fn_token,
@@ -105,7 +69,7 @@ fn validate(cx: &mut Ctxt, function: &ItemFn) {
             "a Lambda handler is a free function, not a method: remove `self` and pass state through a closure (`service_fn(|e| handler(&state, e))` on a function taking the state as a second argument is not supported; capture it instead)",
         ),
         (Some(FnArg::Typed(arg)), None) => {
-            if !is_lambda_event(&arg.ty) {
+            if !last_segment_is(&arg.ty, "LambdaEvent") {
                 cx.error_spanned_by(
                     &arg.ty,
                     "the handler's argument must be `LambdaEvent<T>` (from lambda_runtime), which carries the trace header: write `event: LambdaEvent<T>`",
@@ -131,31 +95,6 @@ fn validate(cx: &mut Ctxt, function: &ItemFn) {
             }
         }
     }
-}
-
-fn last_segment_is(ty: &Type, name: &str) -> bool {
-    match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
-        Type::Group(group) => last_segment_is(&group.elem, name),
-        Type::Paren(paren) => last_segment_is(&paren.elem, name),
-        _ => false,
-    }
-}
-
-fn is_lambda_event(ty: &Type) -> bool {
-    last_segment_is(ty, "LambdaEvent")
-}
-
-fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream().into_iter().any(|t| {
-        matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl") || {
-            if let proc_macro2::TokenTree::Group(g) = &t {
-                g.stream().to_string().contains("impl ")
-            } else {
-                false
-            }
-        }
-    })
 }
 
 fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
@@ -190,23 +129,7 @@ fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
     // The never-taken `return` of a value of the declared type fixes the block's output type
     // first, so `Err(Box::new(e))` and `?` coerce as they do in the plain function (the
     // trick tracing-attributes uses).
-    let fake = Ident::new("xray_fake_return", Span::mixed_site());
-    let fix_output_type = if contains_impl_trait(return_ty) {
-        quote!()
-    } else {
-        quote! {
-            #[allow(
-                unreachable_code,
-                clippy::diverging_sub_expression,
-                clippy::empty_loop,
-                clippy::needless_return
-            )]
-            if false {
-                let #fake: #return_ty = loop {};
-                return #fake;
-            }
-        }
-    };
+    let fix_output_type = shared::fix_output_type(return_ty);
     let user_future = quote_spanned! {body.span()=>
         async move {
             #fix_output_type
@@ -214,7 +137,7 @@ fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
             #body
         }
     };
-    let record = if contains_impl_trait(return_ty) {
+    let record = if shared::contains_impl_trait(return_ty) {
         // The error type cannot be named: describe it through `Debug`.
         quote! {
             if let ::core::result::Result::Err(#error) = &#output {
@@ -230,7 +153,7 @@ fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
             }
         }
     };
-    let ascription = if contains_impl_trait(return_ty) {
+    let ascription = if shared::contains_impl_trait(return_ty) {
         quote!()
     } else {
         quote!(: #return_ty)

@@ -6,8 +6,10 @@
 //! `xray_lambda::__private`. On error the item is emitted unchanged beside the errors.
 
 mod args;
+mod aws;
 mod ctxt;
 mod handler;
+mod shared;
 
 use proc_macro::TokenStream;
 
@@ -15,4 +17,10 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand(attr.into(), item.into()).into()
+}
+
+/// Traces a function that calls the AWS SDK; see the `xray-lambda` crate docs.
+#[proc_macro_attribute]
+pub fn xray_aws(attr: TokenStream, item: TokenStream) -> TokenStream {
+    aws::expand(attr.into(), item.into()).into()
 }

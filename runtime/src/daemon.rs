@@ -155,10 +155,6 @@ impl DaemonSender {
         }
     }
 
-    pub(crate) fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// Sends one datagram (header line included). Never blocks.
     pub(crate) fn send(&self, datagram: &[u8]) {
         debug_assert!(datagram.len() <= MAX_DATAGRAM);
@@ -198,6 +194,7 @@ impl DaemonSender {
     }
 
     /// Datagrams sent and dropped so far.
+    #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.sent.load(Ordering::Relaxed),

@@ -12,13 +12,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::{trace::TraceId, Context, KeyValue, SpanId, Value};
-use opentelemetry_aws::xray_exporter::SegmentTranslator;
+use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentTranslator};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{Span, SpanData, SpanProcessor},
+    Resource,
 };
 
 use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
+
+/// See `aws::PATCH_ATTRIBUTE`; defined here too so the exporter builds without the SDK feature.
+const PATCH_ATTRIBUTE: &str = "xray_lambda.patch";
 use crate::tree;
 
 /// Where finished invocations go.
@@ -62,18 +66,23 @@ impl Exporter {
     pub(crate) fn new(sink: Sink) -> Self {
         // The ids come from the invocation's header or from `XrayIdGenerator`, so the
         // translator's check that a trace id starts with a recent epoch is not needed.
+        // The translator re-reads its resource's attributes for every span: only the one that
+        // names us in each document's `aws.xray.sdk` ("xray-lambda for rust").
+        let resource = Resource::builder_empty()
+            .with_attribute(KeyValue::new("telemetry.sdk.name", "xray-lambda"))
+            .build();
+        let mut nested = SegmentTranslator::new()
+            .always_nest_subsegments()
+            .skip_timestamp_validation();
+        nested.set_resource(&resource);
+        let mut flat = SegmentTranslator::new().skip_timestamp_validation();
+        flat.set_resource(&resource);
         Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
-            nested: SegmentTranslator::new()
-                .always_nest_subsegments()
-                .skip_timestamp_validation(),
-            flat: SegmentTranslator::new().skip_timestamp_validation(),
+            nested,
+            flat,
         }
-    }
-
-    pub(crate) fn sink(&self) -> &Sink {
-        &self.sink
     }
 
     fn pending(&self) -> MutexGuard<'_, HashMap<TraceId, Pending>> {
@@ -159,9 +168,7 @@ impl Exporter {
             // A group is a connected subtree, so nesting makes it one document.
             let docs = self.nested.translate_spans(group);
             if let [doc] = docs.as_slice() {
-                buf.clear();
-                buf.extend_from_slice(DAEMON_HEADER);
-                doc.to_writer(&mut *buf);
+                serialize(doc, group, buf);
                 if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
                     sender.send(buf);
                     return;
@@ -178,9 +185,7 @@ impl Exporter {
                     tracing::debug!(target: "xray_lambda", span = %span.name, "X-Ray: a span could not be translated");
                     break;
                 };
-                buf.clear();
-                buf.extend_from_slice(DAEMON_HEADER);
-                doc.to_writer(&mut *buf);
+                serialize(doc, std::slice::from_ref(&span), buf);
                 if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
                     sender.send(buf);
                     break;
@@ -193,6 +198,78 @@ impl Exporter {
                 cap = if cap > 64 { cap / 8 } else { 0 };
                 cap_values(&mut span, cap);
             }
+        }
+    }
+}
+
+/// Writes the daemon header and `doc` into `buf`, merging in the fields that the translator
+/// has no room for (see [`PATCH_ATTRIBUTE`]) when a span of `spans` carries them.
+fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(DAEMON_HEADER);
+    let patches: HashMap<String, serde_json::Map<String, serde_json::Value>> = spans
+        .iter()
+        .filter_map(|span| {
+            let kv = span
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == PATCH_ATTRIBUTE)?;
+            let Value::String(patch) = &kv.value else {
+                return None;
+            };
+            let serde_json::Value::Object(patch) = serde_json::from_str(patch.as_str()).ok()?
+            else {
+                return None;
+            };
+            Some((span.span_context.span_id().to_string(), patch))
+        })
+        .collect();
+    if patches.is_empty() {
+        doc.to_writer(&mut *buf);
+        return;
+    }
+    let Ok(mut value) = serde_json::to_value(doc) else {
+        doc.to_writer(&mut *buf);
+        return;
+    };
+    apply_patches(&mut value, &patches);
+    let _ = serde_json::to_writer(&mut *buf, &value);
+}
+
+/// Merges each patch into the (sub)segment whose `id` it names, at any depth: `aws` is merged
+/// into the `aws` object, other keys are set at the top of the subsegment.
+fn apply_patches(
+    doc: &mut serde_json::Value,
+    patches: &HashMap<String, serde_json::Map<String, serde_json::Value>>,
+) {
+    let mut stack = vec![doc];
+    while let Some(node) = stack.pop() {
+        let Some(object) = node.as_object_mut() else {
+            continue;
+        };
+        if let Some(patch) = object
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| patches.get(id))
+        {
+            for (key, value) in patch {
+                match (key.as_str(), value) {
+                    ("aws", serde_json::Value::Object(fields)) => {
+                        let aws = object
+                            .entry("aws")
+                            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                        if let Some(aws) = aws.as_object_mut() {
+                            aws.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
+                    }
+                    _ => {
+                        object.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        if let Some(serde_json::Value::Array(children)) = object.get_mut("subsegments") {
+            stack.extend(children.iter_mut());
         }
     }
 }

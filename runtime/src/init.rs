@@ -289,7 +289,7 @@ impl Builder {
             .with_span_processor(InvocationProcessor(exporter.clone()))
             .with_id_generator(XrayIdGenerator::default())
             .with_sampler(Sampler::ParentBased(Box::new(root)))
-            // Resource attributes would be re-read for every span by the translator.
+            // Spans need no resource: the translator has its own (see `Exporter::new`).
             .with_resource(Resource::builder_empty().build())
             .build();
         STATE

@@ -322,7 +322,7 @@ fn debug_type_name(debug: &str) -> Option<&str> {
 /// Autoref specialisation for the expansion of `#[xray_handler]`: the best description of an
 /// error of any type. Not public API.
 #[doc(hidden)]
-pub mod describe {
+pub(crate) mod describe {
     use super::Exception;
     use std::borrow::Cow;
     use std::fmt::Debug;

@@ -73,6 +73,9 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "aws-sdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]
+pub mod aws;
 mod daemon;
 mod export;
 mod header;
@@ -84,11 +87,18 @@ pub use daemon::{parse_daemon_address, DaemonAddressError};
 pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::{Exception, Invocation};
-pub use xray_lambda_macros::xray_handler;
+pub use xray_lambda_macros::{xray_aws, xray_handler};
 
 /// What the attributes' expansions call. Not public API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::invocation::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::invocation::{Exception, Invocation};
+    pub use tracing::Instrument;
+
+    /// The span of a `#[xray_aws]` function: a local subsegment named `name`.
+    #[must_use]
+    pub fn function_span(name: &'static str) -> tracing::Span {
+        tracing::info_span!(target: "xray_lambda::function", "xray_function", otel.name = name)
+    }
 }

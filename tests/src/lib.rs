@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod handlers;
 pub mod moto;
+pub mod proxy;
 pub mod runtime_api;
 
 use std::hash::{BuildHasher, Hasher};

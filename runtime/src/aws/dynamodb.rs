@@ -1,0 +1,509 @@
+//! DynamoDB: the request and response parameters the official X-Ray SDKs record for each
+//! operation (shared/reference/dynamodb-parameters.md), plus the gaps they leave: the
+//! transactions, PartiQL, and Query's counts.
+//!
+//! Only names, counts, capacities, limits and flags are read. Keys, items, attribute values,
+//! expressions, statements and `ItemCollectionKey` (which holds a partition key value) are
+//! never read.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation as op;
+use aws_sdk_dynamodb::types::{
+    Capacity, ConsumedCapacity, ItemCollectionMetrics, KeySchemaElement, Projection,
+    ProvisionedThroughput,
+};
+use aws_smithy_runtime_api::client::interceptors::context::{Error, Input, Output};
+use serde_json::{json, Map, Value as Json};
+
+use super::{table_of_statement, Recorded};
+
+fn put(params: &mut Map<String, Json>, key: &str, value: Option<Json>) {
+    if let Some(value) = value {
+        params.insert(key.to_owned(), value);
+    }
+}
+
+fn strings(list: &[String]) -> Option<Json> {
+    (!list.is_empty()).then(|| json!(list))
+}
+
+pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
+    let mut r = Recorded::default();
+    let p = &mut r.params;
+    match operation {
+        "GetItem" => {
+            if let Some(i) = input.downcast_ref::<op::get_item::GetItemInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+                put(p, "consistent_read", i.consistent_read().map(Json::from));
+                put(
+                    p,
+                    "projection_expression",
+                    i.projection_expression().map(Json::from),
+                );
+            }
+        }
+        "PutItem" => {
+            if let Some(i) = input.downcast_ref::<op::put_item::PutItemInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+            }
+        }
+        "UpdateItem" => {
+            if let Some(i) = input.downcast_ref::<op::update_item::UpdateItemInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+            }
+        }
+        "DeleteItem" => {
+            if let Some(i) = input.downcast_ref::<op::delete_item::DeleteItemInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+            }
+        }
+        "DeleteTable" => {
+            if let Some(i) = input.downcast_ref::<op::delete_table::DeleteTableInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+            }
+        }
+        "DescribeTable" => {
+            if let Some(i) = input.downcast_ref::<op::describe_table::DescribeTableInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+            }
+        }
+        "CreateTable" => {
+            if let Some(i) = input.downcast_ref::<op::create_table::CreateTableInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+                let gsis: Vec<Json> = i
+                    .global_secondary_indexes()
+                    .iter()
+                    .map(|g| {
+                        let mut o = index_json(g.index_name(), g.key_schema(), g.projection());
+                        put(
+                            &mut o,
+                            "ProvisionedThroughput",
+                            g.provisioned_throughput().map(throughput),
+                        );
+                        Json::Object(o)
+                    })
+                    .collect();
+                let lsis: Vec<Json> = i
+                    .local_secondary_indexes()
+                    .iter()
+                    .map(|l| {
+                        Json::Object(index_json(l.index_name(), l.key_schema(), l.projection()))
+                    })
+                    .collect();
+                put(
+                    p,
+                    "global_secondary_indexes",
+                    (!gsis.is_empty()).then(|| json!(gsis)),
+                );
+                put(
+                    p,
+                    "local_secondary_indexes",
+                    (!lsis.is_empty()).then(|| json!(lsis)),
+                );
+                put(
+                    p,
+                    "provisioned_throughput",
+                    i.provisioned_throughput().map(throughput),
+                );
+            }
+        }
+        "UpdateTable" => {
+            if let Some(i) = input.downcast_ref::<op::update_table::UpdateTableInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+                let definitions: Vec<Json> = i
+                    .attribute_definitions()
+                    .iter()
+                    .map(|d| json!({"AttributeName": d.attribute_name(), "AttributeType": d.attribute_type().as_str()}))
+                    .collect();
+                let updates: Vec<Json> = i
+                    .global_secondary_index_updates()
+                    .iter()
+                    .filter_map(|u| {
+                        if let Some(c) = u.create() {
+                            let mut o = index_json(c.index_name(), c.key_schema(), c.projection());
+                            put(
+                                &mut o,
+                                "ProvisionedThroughput",
+                                c.provisioned_throughput().map(throughput),
+                            );
+                            Some(json!({ "Create": o }))
+                        } else if let Some(u) = u.update() {
+                            let mut o = Map::new();
+                            o.insert("IndexName".into(), json!(u.index_name()));
+                            put(
+                                &mut o,
+                                "ProvisionedThroughput",
+                                u.provisioned_throughput().map(throughput),
+                            );
+                            Some(json!({ "Update": o }))
+                        } else {
+                            u.delete()
+                                .map(|d| json!({"Delete": {"IndexName": d.index_name()}}))
+                        }
+                    })
+                    .collect();
+                put(
+                    p,
+                    "attribute_definitions",
+                    (!definitions.is_empty()).then(|| json!(definitions)),
+                );
+                put(
+                    p,
+                    "global_secondary_index_updates",
+                    (!updates.is_empty()).then(|| json!(updates)),
+                );
+                put(
+                    p,
+                    "provisioned_throughput",
+                    i.provisioned_throughput().map(throughput),
+                );
+            }
+        }
+        "Query" => {
+            if let Some(i) = input.downcast_ref::<op::query::QueryInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+                put(p, "attributes_to_get", strings(i.attributes_to_get()));
+                put(p, "consistent_read", i.consistent_read().map(Json::from));
+                put(p, "index_name", i.index_name().map(Json::from));
+                put(p, "limit", i.limit().map(Json::from));
+                put(
+                    p,
+                    "projection_expression",
+                    i.projection_expression().map(Json::from),
+                );
+                put(
+                    p,
+                    "scan_index_forward",
+                    i.scan_index_forward().map(Json::from),
+                );
+                put(p, "select", i.select().map(|s| json!(s.as_str())));
+            }
+        }
+        "Scan" => {
+            if let Some(i) = input.downcast_ref::<op::scan::ScanInput>() {
+                r.table_name = i.table_name().map(str::to_owned);
+                put(p, "attributes_to_get", strings(i.attributes_to_get()));
+                put(p, "consistent_read", i.consistent_read().map(Json::from));
+                put(p, "index_name", i.index_name().map(Json::from));
+                put(p, "limit", i.limit().map(Json::from));
+                put(
+                    p,
+                    "projection_expression",
+                    i.projection_expression().map(Json::from),
+                );
+                put(p, "segment", i.segment().map(Json::from));
+                put(p, "select", i.select().map(|s| json!(s.as_str())));
+                put(p, "total_segments", i.total_segments().map(Json::from));
+            }
+        }
+        "ListTables" => {
+            if let Some(i) = input.downcast_ref::<op::list_tables::ListTablesInput>() {
+                put(
+                    p,
+                    "exclusive_start_table_name",
+                    i.exclusive_start_table_name().map(Json::from),
+                );
+                put(p, "limit", i.limit().map(Json::from));
+            }
+        }
+        "BatchGetItem" => {
+            if let Some(i) = input.downcast_ref::<op::batch_get_item::BatchGetItemInput>() {
+                r.table_names = sorted(
+                    i.request_items()
+                        .into_iter()
+                        .flat_map(|m| m.keys().cloned()),
+                );
+            }
+        }
+        "BatchWriteItem" => {
+            if let Some(i) = input.downcast_ref::<op::batch_write_item::BatchWriteItemInput>() {
+                r.table_names = sorted(
+                    i.request_items()
+                        .into_iter()
+                        .flat_map(|m| m.keys().cloned()),
+                );
+            }
+        }
+        "TransactGetItems" => {
+            if let Some(i) = input.downcast_ref::<op::transact_get_items::TransactGetItemsInput>() {
+                r.table_names = sorted(
+                    i.transact_items()
+                        .iter()
+                        .filter_map(|t| t.get().map(|g| g.table_name().to_owned())),
+                );
+            }
+        }
+        "TransactWriteItems" => {
+            if let Some(i) =
+                input.downcast_ref::<op::transact_write_items::TransactWriteItemsInput>()
+            {
+                r.table_names = sorted(i.transact_items().iter().filter_map(|t| {
+                    t.put()
+                        .map(|x| x.table_name())
+                        .or_else(|| t.update().map(|x| x.table_name()))
+                        .or_else(|| t.delete().map(|x| x.table_name()))
+                        .or_else(|| t.condition_check().map(|x| x.table_name()))
+                        .map(str::to_owned)
+                }));
+            }
+        }
+        "ExecuteStatement" => {
+            if let Some(i) = input.downcast_ref::<op::execute_statement::ExecuteStatementInput>() {
+                r.table_name = i.statement().and_then(table_of_statement);
+                put(p, "consistent_read", i.consistent_read().map(Json::from));
+                put(p, "limit", i.limit().map(Json::from));
+            }
+        }
+        "BatchExecuteStatement" => {
+            if let Some(i) =
+                input.downcast_ref::<op::batch_execute_statement::BatchExecuteStatementInput>()
+            {
+                r.table_names = sorted(
+                    i.statements()
+                        .iter()
+                        .filter_map(|s| table_of_statement(s.statement())),
+                );
+            }
+        }
+        _ => {}
+    }
+    r
+}
+
+pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+    macro_rules! single_capacity {
+        ($($op:literal => $ty:ty),* $(,)?) => {
+            match operation {
+                $($op => if let Some(o) = output.downcast_ref::<$ty>() {
+                    put(p, "consumed_capacity", o.consumed_capacity().map(consumed));
+                })*
+                _ => {}
+            }
+        };
+    }
+    single_capacity! {
+        "GetItem" => op::get_item::GetItemOutput,
+        "PutItem" => op::put_item::PutItemOutput,
+        "UpdateItem" => op::update_item::UpdateItemOutput,
+        "DeleteItem" => op::delete_item::DeleteItemOutput,
+        "Query" => op::query::QueryOutput,
+        "Scan" => op::scan::ScanOutput,
+        "ExecuteStatement" => op::execute_statement::ExecuteStatementOutput,
+    }
+    match operation {
+        "PutItem" => {
+            if let Some(o) = output.downcast_ref::<op::put_item::PutItemOutput>() {
+                put(
+                    p,
+                    "item_collection_metrics",
+                    o.item_collection_metrics().map(collection_metrics),
+                );
+            }
+        }
+        "UpdateItem" => {
+            if let Some(o) = output.downcast_ref::<op::update_item::UpdateItemOutput>() {
+                put(
+                    p,
+                    "item_collection_metrics",
+                    o.item_collection_metrics().map(collection_metrics),
+                );
+            }
+        }
+        "DeleteItem" => {
+            if let Some(o) = output.downcast_ref::<op::delete_item::DeleteItemOutput>() {
+                put(
+                    p,
+                    "item_collection_metrics",
+                    o.item_collection_metrics().map(collection_metrics),
+                );
+            }
+        }
+        "Query" => {
+            if let Some(o) = output.downcast_ref::<op::query::QueryOutput>() {
+                p.insert("count".into(), json!(o.count()));
+                p.insert("scanned_count".into(), json!(o.scanned_count()));
+            }
+        }
+        "Scan" => {
+            if let Some(o) = output.downcast_ref::<op::scan::ScanOutput>() {
+                p.insert("count".into(), json!(o.count()));
+                p.insert("scanned_count".into(), json!(o.scanned_count()));
+            }
+        }
+        "ListTables" => {
+            if let Some(o) = output.downcast_ref::<op::list_tables::ListTablesOutput>() {
+                p.insert("table_count".into(), json!(o.table_names().len()));
+            }
+        }
+        "BatchGetItem" => {
+            if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
+                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
+            }
+        }
+        "BatchWriteItem" => {
+            if let Some(o) = output.downcast_ref::<op::batch_write_item::BatchWriteItemOutput>() {
+                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
+                if let Some(metrics) = o.item_collection_metrics() {
+                    let by_table: Map<String, Json> = metrics
+                        .iter()
+                        .map(|(table, list)| {
+                            (table.clone(), list.iter().map(collection_metrics).collect())
+                        })
+                        .collect();
+                    put(
+                        p,
+                        "item_collection_metrics",
+                        (!by_table.is_empty()).then_some(Json::Object(by_table)),
+                    );
+                }
+            }
+        }
+        "TransactGetItems" => {
+            if let Some(o) = output.downcast_ref::<op::transact_get_items::TransactGetItemsOutput>()
+            {
+                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
+            }
+        }
+        "TransactWriteItems" => {
+            if let Some(o) =
+                output.downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
+            {
+                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(super) fn error_metadata(operation: &str, error: &Error) -> Option<(String, String)> {
+    macro_rules! errors {
+        ($($op:literal => $ty:ty),* $(,)?) => {
+            match operation {
+                $($op => error.downcast_ref::<$ty>().map(|e| {
+                    (
+                        e.code().unwrap_or("DynamoDBError").to_owned(),
+                        e.message().map_or_else(|| e.to_string(), str::to_owned),
+                    )
+                }),)*
+                _ => None,
+            }
+        };
+    }
+    errors! {
+        "GetItem" => op::get_item::GetItemError,
+        "PutItem" => op::put_item::PutItemError,
+        "UpdateItem" => op::update_item::UpdateItemError,
+        "DeleteItem" => op::delete_item::DeleteItemError,
+        "Query" => op::query::QueryError,
+        "Scan" => op::scan::ScanError,
+        "ListTables" => op::list_tables::ListTablesError,
+        "BatchGetItem" => op::batch_get_item::BatchGetItemError,
+        "BatchWriteItem" => op::batch_write_item::BatchWriteItemError,
+        "TransactGetItems" => op::transact_get_items::TransactGetItemsError,
+        "TransactWriteItems" => op::transact_write_items::TransactWriteItemsError,
+        "ExecuteStatement" => op::execute_statement::ExecuteStatementError,
+        "BatchExecuteStatement" => op::batch_execute_statement::BatchExecuteStatementError,
+        "CreateTable" => op::create_table::CreateTableError,
+        "DeleteTable" => op::delete_table::DeleteTableError,
+        "DescribeTable" => op::describe_table::DescribeTableError,
+        "UpdateTable" => op::update_table::UpdateTableError,
+    }
+}
+
+fn sorted(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut names: Vec<String> = names.collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn throughput(t: &ProvisionedThroughput) -> Json {
+    json!({"ReadCapacityUnits": t.read_capacity_units(), "WriteCapacityUnits": t.write_capacity_units()})
+}
+
+fn index_json(
+    name: &str,
+    keys: &[KeySchemaElement],
+    projection: Option<&Projection>,
+) -> Map<String, Json> {
+    let mut o = Map::new();
+    o.insert("IndexName".into(), json!(name));
+    o.insert(
+        "KeySchema".into(),
+        keys.iter()
+            .map(|k| json!({"AttributeName": k.attribute_name(), "KeyType": k.key_type().as_str()}))
+            .collect(),
+    );
+    if let Some(projection) = projection {
+        let mut pj = Map::new();
+        put(
+            &mut pj,
+            "ProjectionType",
+            projection.projection_type().map(|t| json!(t.as_str())),
+        );
+        put(
+            &mut pj,
+            "NonKeyAttributes",
+            strings(projection.non_key_attributes()),
+        );
+        o.insert("Projection".into(), Json::Object(pj));
+    }
+    o
+}
+
+fn capacity(c: &Capacity) -> Json {
+    let mut o = Map::new();
+    put(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
+    put(
+        &mut o,
+        "ReadCapacityUnits",
+        c.read_capacity_units().map(Json::from),
+    );
+    put(
+        &mut o,
+        "WriteCapacityUnits",
+        c.write_capacity_units().map(Json::from),
+    );
+    Json::Object(o)
+}
+
+fn consumed(c: &ConsumedCapacity) -> Json {
+    let mut o = Map::new();
+    put(&mut o, "TableName", c.table_name().map(Json::from));
+    put(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
+    put(
+        &mut o,
+        "ReadCapacityUnits",
+        c.read_capacity_units().map(Json::from),
+    );
+    put(
+        &mut o,
+        "WriteCapacityUnits",
+        c.write_capacity_units().map(Json::from),
+    );
+    put(&mut o, "Table", c.table().map(capacity));
+    let by_index = |m: Option<&std::collections::HashMap<String, Capacity>>| {
+        m.filter(|m| !m.is_empty())
+            .map(|m| Json::Object(m.iter().map(|(k, v)| (k.clone(), capacity(v))).collect()))
+    };
+    put(
+        &mut o,
+        "LocalSecondaryIndexes",
+        by_index(c.local_secondary_indexes()),
+    );
+    put(
+        &mut o,
+        "GlobalSecondaryIndexes",
+        by_index(c.global_secondary_indexes()),
+    );
+    Json::Object(o)
+}
+
+fn capacities(list: &[ConsumedCapacity]) -> Option<Json> {
+    (!list.is_empty()).then(|| list.iter().map(consumed).collect())
+}
+
+/// Only the size estimate: `ItemCollectionKey` holds a partition key value.
+fn collection_metrics(m: &ItemCollectionMetrics) -> Json {
+    json!({ "SizeEstimateRangeGB": m.size_estimate_range_gb() })
+}

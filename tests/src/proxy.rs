@@ -1,0 +1,122 @@
+//! A loopback HTTP proxy in front of moto that answers with an injected failure first (moto
+//! cannot produce 5xx, 429 or throttling), then forwards.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, Request, Response, StatusCode};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// What the proxy injects.
+#[derive(Debug, Clone, Copy)]
+pub struct Fault {
+    /// HTTP status of the injected answer.
+    pub status: u16,
+    /// DynamoDB error code in the injected body (`__type`).
+    pub code: &'static str,
+    /// How many requests get the injected answer before the proxy forwards (`u32::MAX`: all).
+    pub times: u32,
+}
+
+/// Starts the proxy on a loopback port in front of `upstream` (`http://host:port`); returns
+/// its endpoint.
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn start(upstream: String, fault: Fault) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let address: SocketAddr = listener.local_addr().expect("local address");
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let injected = Arc::new(AtomicU32::new(0));
+    let upstream = Arc::new(upstream);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (client, injected, upstream) = (client.clone(), injected.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    forward(
+                        req,
+                        fault,
+                        client.clone(),
+                        injected.clone(),
+                        upstream.clone(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+async fn forward(
+    req: Request<Incoming>,
+    fault: Fault,
+    client: Client<HttpConnector, Full<Bytes>>,
+    injected: Arc<AtomicU32>,
+    upstream: Arc<String>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let n = injected.fetch_add(1, Ordering::Relaxed);
+    if n < fault.times {
+        let payload = format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{}","message":"injected by the test proxy"}}"#,
+            fault.code
+        );
+        let mut response = Response::new(Full::new(Bytes::from(payload)));
+        *response.status_mut() =
+            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            "content-type",
+            "application/x-amz-json-1.0".parse().expect("header"),
+        );
+        headers.insert(
+            "x-amzn-requestid",
+            format!("INJECTED{n}").parse().expect("header"),
+        );
+        return Ok(response);
+    }
+    let uri = format!(
+        "{upstream}{}",
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut forwarded = Request::new(Full::new(body));
+    *forwarded.method_mut() = parts.method;
+    *forwarded.uri_mut() = uri.parse().expect("uri");
+    *forwarded.headers_mut() = parts.headers;
+    match client.request(forwarded).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok(Response::from_parts(parts, Full::new(body)))
+        }
+        Err(err) => {
+            let mut response = Response::new(Full::new(Bytes::from(err.to_string())));
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            Ok(response)
+        }
+    }
+}
