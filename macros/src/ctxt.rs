@@ -1,4 +1,4 @@
-//! Collects every error of one expansion so they are reported together (as serde_derive does).
+//! Collects every error of one expansion so they are reported together (as `serde_derive` does).
 
 use std::fmt::Display;
 

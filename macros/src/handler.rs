@@ -13,9 +13,8 @@ use crate::shared::{self, last_segment_is};
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let args = args::parse(&mut cx, "#[xray_handler]", attr);
-    let function = match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(function) => function,
-        Err(_) => {
+    let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
+        {
             cx.error_spanned_by(
                 shared::first_tokens(&item),
                 "#[xray_handler] goes on the Lambda handler: `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`",
@@ -58,28 +57,31 @@ fn validate(cx: &mut Ctxt, function: &ItemFn) {
             "a Lambda handler takes one `LambdaEvent<T>`: remove `...`",
         );
     }
-    let mut inputs = sig.inputs.iter();
-    match (inputs.next(), inputs.next()) {
-        (None, _) => cx.error_at(
-            sig.paren_token.span.join(),
-            "the handler takes the event: write `(event: LambdaEvent<T>)`",
-        ),
-        (Some(FnArg::Receiver(receiver)), _) => cx.error_spanned_by(
-            receiver,
-            "a Lambda handler is a free function, not a method: remove `self` and pass state through a closure (`service_fn(|e| handler(&state, e))` on a function taking the state as a second argument is not supported; capture it instead)",
-        ),
-        (Some(FnArg::Typed(arg)), None) => {
-            if !last_segment_is(&arg.ty, "LambdaEvent") {
-                cx.error_spanned_by(
-                    &arg.ty,
-                    "the handler's argument must be `LambdaEvent<T>` (from lambda_runtime), which carries the trace header: write `event: LambdaEvent<T>`",
-                );
+    let mut events = 0;
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => cx.error_spanned_by(
+                receiver,
+                "a Lambda handler is a free function, not a method: remove `self` and pass the state as an argument (`service_fn(move |event| handler(state.clone(), event))`)",
+            ),
+            FnArg::Typed(arg) if last_segment_is(&arg.ty, "LambdaEvent") => {
+                events += 1;
+                if events > 1 {
+                    cx.error_spanned_by(
+                        &arg.ty,
+                        "a Lambda handler takes one `LambdaEvent<T>`: remove this one",
+                    );
+                }
             }
+            FnArg::Typed(_) => {}
         }
-        (Some(_), Some(extra)) => cx.error_spanned_by(
-            extra,
-            "a Lambda handler takes exactly one argument, `LambdaEvent<T>`: remove this one and capture other state in the closure given to `service_fn`",
-        ),
+    }
+    if events == 0 && !sig.inputs.iter().any(|i| matches!(i, FnArg::Receiver(_))) {
+        let message = "the handler must take the event as `event: LambdaEvent<T>` (from lambda_runtime): it carries the invocation's trace header";
+        match sig.inputs.last() {
+            Some(last) => cx.error_spanned_by(last, message),
+            None => cx.error_at(sig.paren_token.span.join(), message),
+        }
     }
     match &sig.output {
         ReturnType::Default => cx.error_spanned_by(
@@ -106,8 +108,16 @@ fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
     let output = Ident::new("xray_output", Span::mixed_site());
     let error = Ident::new("xray_error", Span::mixed_site());
 
-    let Some(FnArg::Typed(arg)) = function.sig.inputs.first_mut() else {
-        unreachable!("validated: one typed argument");
+    let Some(arg) = function
+        .sig
+        .inputs
+        .iter_mut()
+        .find_map(|input| match input {
+            FnArg::Typed(arg) if last_segment_is(&arg.ty, "LambdaEvent") => Some(arg),
+            _ => None,
+        })
+    else {
+        unreachable!("validated: one LambdaEvent argument");
     };
     let user_pattern = std::mem::replace(
         &mut *arg.pat,

@@ -21,8 +21,10 @@ use opentelemetry_sdk::{
 
 use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
 
-/// See `aws::PATCH_ATTRIBUTE`; defined here too so the exporter builds without the SDK feature.
-const PATCH_ATTRIBUTE: &str = "xray_lambda.patch";
+/// A span attribute holding JSON fields merged into its document at serialization: what the
+/// translator of opentelemetry-aws has no field for (`aws.retries`, whitelisted parameters,
+/// `throttle`). Set by the `aws` module.
+pub(crate) const PATCH_ATTRIBUTE: &str = "xray_lambda.patch";
 use crate::tree;
 
 /// Where finished invocations go.

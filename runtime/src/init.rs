@@ -327,7 +327,7 @@ impl Builder {
 static PENDING_WARNING: OnceLock<String> = OnceLock::new();
 
 /// Spans of the runtime, the SDK's transport and OpenTelemetry itself: never subsegments.
-/// (lambda_runtime's "Lambda runtime invoke" span would otherwise become a second, unlinked
+/// (`lambda_runtime`'s "Lambda runtime invoke" span would otherwise become a second, unlinked
 /// trace per invocation; the exporter's own spans would re-enter the exporter.)
 fn is_plumbing(target: &str) -> bool {
     const PREFIXES: [&str; 12] = [

@@ -12,7 +12,6 @@ use opentelemetry::trace::{
     SpanContext, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 };
 use opentelemetry::KeyValue;
-use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::export::Exporter;
@@ -82,9 +81,9 @@ impl Invocation {
         };
         let parent = match header {
             Some(header) if header.sampling().is_recorded() => Some(header),
-            Some(_) => return Invocation { active: None },
             None if pipeline.trace_without_header => None,
-            None => return Invocation { active: None },
+            // `Sampled=0`, or no header where there is no segment to hang the invocation under.
+            _ => return Invocation { active: None },
         };
         let span = tracing::info_span!(
             target: "xray_lambda::handler",
@@ -140,27 +139,40 @@ impl Invocation {
 
     /// Runs the handler's future inside the handler span. A panic is recorded as a fault,
     /// the documents are sent, and the panic carries on to `lambda_runtime`.
-    pub async fn run<F: Future>(&mut self, future: F) -> F::Output {
-        let Some(active) = &self.active else {
-            return future.await;
-        };
-        let result = {
-            let mut future = std::pin::pin!(future.instrument(active.span.clone()));
-            std::future::poll_fn(move |cx| {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-                    Err(payload) => Poll::Ready(Err(payload)),
+    pub fn run<'a, F: Future + 'a>(
+        &'a mut self,
+        future: F,
+    ) -> impl Future<Output = F::Output> + 'a {
+        // Boxed here, before any state machine holds it: the handler's future sits under
+        // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
+        // nesting passes rustc's layout depth limit (128) in ordinary functions. One
+        // allocation per invocation cuts the chain.
+        let span = self.active.as_ref().map(|a| a.span.clone());
+        let mut future = Box::pin(future);
+        async move {
+            let Some(span) = span else {
+                return future.await;
+            };
+            let result = {
+                std::future::poll_fn(|cx| {
+                    let _guard = span.enter();
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                })
+                .await
+            };
+            drop(future);
+            drop(span);
+            match result {
+                Ok(output) => output,
+                Err(payload) => {
+                    self.record_error(Exception::from_panic(&*payload));
+                    self.finish();
+                    std::panic::resume_unwind(payload)
                 }
-            })
-            .await
-        };
-        match result {
-            Ok(output) => output,
-            Err(payload) => {
-                self.record_error(Exception::from_panic(&*payload));
-                self.finish();
-                std::panic::resume_unwind(payload)
             }
         }
     }
@@ -373,6 +385,8 @@ pub(crate) mod describe {
 }
 
 #[cfg(test)]
+// The borrows are the autoref specialisation under test.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::describe::{Probe, ViaDebug as _, ViaDeref as _, ViaError as _};
     use super::*;
@@ -390,6 +404,9 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct OnlyDebug(#[allow(dead_code)] u8);
+
     #[test]
     fn autoref_picks_the_richest_description() {
         let typed = Outer(std::io::Error::other("disk on fire"));
@@ -404,8 +421,6 @@ mod tests {
         assert_eq!(e.message(), "could not load the table");
         assert_eq!(e.sources(), ["disk on fire"]);
 
-        #[derive(Debug)]
-        struct OnlyDebug(#[allow(dead_code)] u8);
         let e = (&&&Probe(&OnlyDebug(7))).xray_exception();
         assert_eq!(e.kind(), "OnlyDebug");
         assert_eq!(e.message(), "OnlyDebug(7)");

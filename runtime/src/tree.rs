@@ -7,6 +7,7 @@ use std::io::Write as _;
 use opentelemetry::{trace::Status, SpanId, Value};
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::export::PATCH_ATTRIBUTE;
 use crate::header::format_trace_id;
 
 /// Writes the tree of `spans` to stderr in one write.
@@ -70,13 +71,15 @@ fn describe(span: &SpanData, out: &mut String) {
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| &kv.value)
     };
-    let name = attr("aws.service").map_or_else(
-        || span.name.to_string(),
-        |service| match attr("rpc.method") {
-            Some(method) => format!("{service} {method}"),
-            None => service.to_string(),
-        },
-    );
+    let name = attr("aws.service")
+        .or_else(|| attr("rpc.service"))
+        .map_or_else(
+            || span.name.to_string(),
+            |service| match attr("rpc.method") {
+                Some(method) => format!("{service} {method}"),
+                None => service.to_string(),
+            },
+        );
     let micros = span
         .end_time
         .duration_since(span.start_time)
@@ -91,6 +94,19 @@ fn describe(span: &SpanData, out: &mut String) {
         } else if let Some(k) = key.strip_prefix("aws.") {
             if k != "service" {
                 notes.push(format!("{k}={}", short(&kv.value)));
+            }
+        } else if key == PATCH_ATTRIBUTE {
+            // The `aws` fields the translator has no room for (retries, parameters).
+            if let Ok(serde_json::Value::Object(patch)) = serde_json::from_str(&kv.value.as_str()) {
+                if let Some(serde_json::Value::Object(aws)) = patch.get("aws") {
+                    notes.extend(aws.iter().map(|(k, v)| format!("{k}={v}")));
+                }
+                notes.extend(
+                    patch
+                        .iter()
+                        .filter(|(k, _)| *k != "aws")
+                        .map(|(k, v)| format!("{k}={v}")),
+                );
             }
         } else if key == "http.response.status_code" {
             notes.push(format!("status={}", short(&kv.value)));

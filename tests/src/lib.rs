@@ -28,7 +28,11 @@ pub fn new_trace_header(sampled: Option<&str>) -> TraceIds {
         );
         h.finish()
     };
-    let root = format!("1-{epoch:08x}-{:08x}{:016x}", random(1) as u32, random(2));
+    let root = format!(
+        "1-{epoch:08x}-{:08x}{:016x}",
+        random(1) & 0xffff_ffff,
+        random(2)
+    );
     let parent = format!("{:016x}", random(3) | 1);
     let header = match sampled {
         Some(s) => format!("Root={root};Parent={parent};Sampled={s}"),

@@ -73,7 +73,7 @@ async fn forward(
     let body = body
         .collect()
         .await
-        .map(|b| b.to_bytes())
+        .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
     let n = injected.fetch_add(1, Ordering::Relaxed);
     if n < fault.times {
@@ -109,7 +109,7 @@ async fn forward(
             let body = body
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             Ok(Response::from_parts(parts, Full::new(body)))
         }

@@ -62,7 +62,7 @@ impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeApi")
             .field("address", &self.address)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,8 +138,7 @@ impl RuntimeApi {
                 trace_header: trace_header.map(str::to_owned),
                 deadline_ms,
             })
-            .ok()
-            .expect("server running");
+            .unwrap_or_else(|_| panic!("the Runtime API server has stopped"));
         tokio::time::timeout(timeout, rx)
             .await
             .expect("the runtime answers in time")
@@ -201,7 +200,7 @@ async fn handle(
             .into_body()
             .collect()
             .await
-            .map(|b| b.to_bytes())
+            .map(http_body_util::Collected::to_bytes)
             .unwrap_or_default();
         eprintln!("runtime init error: {}", String::from_utf8_lossy(&body));
         return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
@@ -214,7 +213,7 @@ async fn handle(
                 .into_body()
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
                 serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())

@@ -341,6 +341,8 @@ fn client_for(sdk: &aws_config::SdkConfig, endpoint: &str) -> Client {
     Client::from_conf(config)
 }
 
+// Setup reads best in one piece: environment, tables, clients, proxies, runtime.
+#[allow(clippy::too_many_lines)]
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {

@@ -1,1 +1,14 @@
-fn main() {}
+//! The `hello` Lambda function. Build it for Lambda with `cargo lambda build --release`
+//! (or any `provided.al2023` bootstrap build) and turn Active tracing on.
+
+use lambda_runtime::{service_fn, Error};
+use xray_lambda_examples::{dynamodb_client, handler};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let _tracing = xray_lambda::init()?;
+    let client = dynamodb_client().await;
+    // `run_concurrent` serves one invocation at a time in classic Lambda and several under
+    // Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`).
+    lambda_runtime::run_concurrent(service_fn(move |event| handler(client.clone(), event))).await
+}

@@ -27,6 +27,8 @@ fn strings(list: &[String]) -> Option<Json> {
     (!list.is_empty()).then(|| json!(list))
 }
 
+// One arm per operation: a table, read as one.
+#[allow(clippy::too_many_lines)]
 pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
     let mut r = Recorded::default();
     let p = &mut r.params;
@@ -239,10 +241,13 @@ pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
             {
                 r.table_names = sorted(i.transact_items().iter().filter_map(|t| {
                     t.put()
-                        .map(|x| x.table_name())
-                        .or_else(|| t.update().map(|x| x.table_name()))
-                        .or_else(|| t.delete().map(|x| x.table_name()))
-                        .or_else(|| t.condition_check().map(|x| x.table_name()))
+                        .map(aws_sdk_dynamodb::types::Put::table_name)
+                        .or_else(|| t.update().map(aws_sdk_dynamodb::types::Update::table_name))
+                        .or_else(|| t.delete().map(aws_sdk_dynamodb::types::Delete::table_name))
+                        .or_else(|| {
+                            t.condition_check()
+                                .map(aws_sdk_dynamodb::types::ConditionCheck::table_name)
+                        })
                         .map(str::to_owned)
                 }));
             }
@@ -270,6 +275,7 @@ pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
     r
 }
 
+#[allow(clippy::too_many_lines)]
 pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<String, Json>) {
     macro_rules! single_capacity {
         ($($op:literal => $ty:ty),* $(,)?) => {

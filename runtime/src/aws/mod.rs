@@ -38,10 +38,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 #[cfg(feature = "dynamodb")]
 use partiql::table_of_statement;
 
-/// The span attribute carrying what the translator of opentelemetry-aws has no field for
-/// (`aws.retries`, the whitelisted parameters, `throttle`); merged into the document when it
-/// is serialized. See `export::apply_patches`.
-const PATCH_ATTRIBUTE: &str = "xray_lambda.patch";
+use crate::export::PATCH_ATTRIBUTE;
 
 /// Error codes that mean "slow down", whatever the HTTP status.
 const THROTTLING_CODES: [&str; 6] = [
@@ -74,7 +71,7 @@ struct Call {
     span: tracing::Span,
     service: String,
     operation: String,
-    /// The `aws` fields beyond operation, region, request id and table (snake_case).
+    /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
     aws: Map<String, Json>,
 }
 

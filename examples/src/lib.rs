@@ -1,0 +1,71 @@
+//! The `hello` function: handler → `hello(first_name)` → `ddb_get(id)`, a DynamoDB `GetItem`
+//! on the table named by `TABLE_NAME` (default `lambda-tracing-xray`) with key
+//! `id = "12345"`, answering `{"message": "Hello, <firstName>!"}`.
+//!
+//! Its trace in X-Ray: `handler` (annotated `ColdStart`, `Service`) → `hello` → `ddb_get` →
+//! `DynamoDB` (`aws` namespace: operation `GetItem`, table, region, request id, status,
+//! retries).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The event: `{"firstName": "Ada"}`; `firstName` defaults to `world`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    /// Who to greet.
+    #[serde(default)]
+    pub first_name: Option<String>,
+}
+
+/// The DynamoDB client for the function, with X-Ray's interceptor: built once, at init.
+pub async fn dynamodb_client() -> Client {
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    client_from(aws_sdk_dynamodb::config::Builder::from(&sdk_config))
+}
+
+/// Adds the X-Ray interceptor to a client configuration: the one line tracing needs.
+#[must_use]
+pub fn client_from(config: aws_sdk_dynamodb::config::Builder) -> Client {
+    Client::from_conf(
+        config
+            .interceptor(xray_lambda::aws::XrayInterceptor::new())
+            .build(),
+    )
+}
+
+/// The Lambda handler.
+#[xray_lambda::xray_handler]
+pub async fn handler(client: Client, event: LambdaEvent<Request>) -> Result<Value, Error> {
+    let first_name = event
+        .payload
+        .first_name
+        .unwrap_or_else(|| "world".to_owned());
+    let message = hello(&client, &first_name).await?;
+    Ok(json!({ "message": message }))
+}
+
+/// Builds the greeting; a plain `tracing` span, so a nested subsegment.
+#[tracing::instrument(skip_all)]
+pub async fn hello(client: &Client, first_name: &str) -> Result<String, Error> {
+    ddb_get(client, "12345").await?;
+    Ok(format!("Hello, {first_name}!"))
+}
+
+/// Reads the greeting's item. The `GetItem` call inside becomes an `aws` subsegment.
+#[xray_lambda::xray_aws]
+pub async fn ddb_get(client: &Client, id: &str) -> Result<Option<String>, Error> {
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "lambda-tracing-xray".to_owned());
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .send()
+        .await?;
+    Ok(output
+        .item
+        .and_then(|item| item.get("id").and_then(|v| v.as_s().ok()).cloned()))
+}

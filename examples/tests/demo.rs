@@ -1,0 +1,51 @@
+//! The README's demo command, run as a user runs it: the trace trees it prints are the product.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_prints_one_trace_tree_per_invocation() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("AWS_XRAY_DAEMON_ADDRESS")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for name in ["Ada", "Grace", "Barbara"] {
+        assert!(stdout.contains(&format!("Hello, {name}!")), "{stdout}");
+    }
+    assert!(
+        stdout.contains("replay test client"),
+        "says where DynamoDB answers come from"
+    );
+    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 3, "{stderr}");
+    // handler → hello → ddb_get → the DynamoDB call, with what the call recorded.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.starts_with("X-Ray trace"))
+        .expect("a tree");
+    assert!(
+        lines[first + 1].starts_with("└─ handler") && lines[first + 1].contains("ColdStart=true"),
+        "{stderr}"
+    );
+    assert!(lines[first + 2].starts_with("   └─ hello"), "{stderr}");
+    assert!(lines[first + 3].starts_with("      └─ ddb_get"), "{stderr}");
+    assert!(
+        lines[first + 4].starts_with("         └─ DynamoDB"),
+        "{stderr}"
+    );
+    assert!(
+        lines[first + 4].starts_with("         └─ DynamoDB GetItem"),
+        "{stderr}"
+    );
+    for field in [
+        "table.name=lambda-tracing-xray",
+        "status=200",
+        "request_id=DEMO0REPLAYED",
+        "retries=0",
+    ] {
+        assert!(lines[first + 4].contains(field), "{field}: {stderr}");
+    }
+}
