@@ -19,6 +19,7 @@ use opentelemetry_sdk::{
     Resource,
 };
 
+use crate::annotate::METADATA_PREFIX;
 use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
 
 /// A span attribute holding JSON fields merged into its document at serialization: what the
@@ -209,23 +210,39 @@ impl Exporter {
 fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
-    let patches: HashMap<String, serde_json::Map<String, serde_json::Value>> = spans
-        .iter()
-        .filter_map(|span| {
-            let kv = span
-                .attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == PATCH_ATTRIBUTE)?;
-            let Value::String(patch) = &kv.value else {
-                return None;
+    let mut patches: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    for span in spans {
+        for kv in &span.attributes {
+            let key = kv.key.as_str();
+            let Value::String(text) = &kv.value else {
+                continue;
             };
-            let serde_json::Value::Object(patch) = serde_json::from_str(patch.as_str()).ok()?
-            else {
-                return None;
-            };
-            Some((span.span_context.span_id().to_string(), patch))
-        })
-        .collect();
+            if key == PATCH_ATTRIBUTE {
+                if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text.as_str()) {
+                    patches
+                        .entry(span.span_context.span_id().to_string())
+                        .or_default()
+                        .extend(fields);
+                }
+            } else if let Some(name) = key.strip_prefix(METADATA_PREFIX) {
+                // Cut values (see `cap_values`) are no longer JSON: they go as the string.
+                let value = serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|_| serde_json::Value::String(text.as_str().to_owned()));
+                let patch = patches
+                    .entry(span.span_context.span_id().to_string())
+                    .or_default();
+                let metadata = patch
+                    .entry("metadata")
+                    .or_insert_with(|| serde_json::json!({ "default": {} }));
+                if let Some(default) = metadata
+                    .get_mut("default")
+                    .and_then(serde_json::Value::as_object_mut)
+                {
+                    default.insert(name.to_owned(), value);
+                }
+            }
+        }
+    }
     if patches.is_empty() {
         doc.to_writer(&mut *buf);
         return;
@@ -264,6 +281,25 @@ fn apply_patches(
                             aws.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
                         }
                     }
+                    ("metadata", serde_json::Value::Object(namespaces)) => {
+                        let metadata = object
+                            .entry("metadata")
+                            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                        for (namespace, fields) in namespaces {
+                            if let (Some(metadata), serde_json::Value::Object(fields)) =
+                                (metadata.as_object_mut(), fields)
+                            {
+                                let target =
+                                    metadata.entry(namespace.clone()).or_insert_with(|| {
+                                        serde_json::Value::Object(serde_json::Map::new())
+                                    });
+                                if let Some(target) = target.as_object_mut() {
+                                    target
+                                        .extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                                }
+                            }
+                        }
+                    }
                     _ => {
                         object.insert(key.clone(), value.clone());
                     }
@@ -299,7 +335,7 @@ fn cap_values(span: &mut SpanData, cap: usize) {
     if cap == 0 {
         span.attributes.retain(|kv| {
             let key = kv.key.as_str();
-            !(key.starts_with("metadata.") || key.starts_with("annotation."))
+            !(key.starts_with(METADATA_PREFIX) || key.starts_with("annotation."))
         });
         span.attributes.push(KeyValue::new(
             "metadata.xray_lambda.truncated",

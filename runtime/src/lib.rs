@@ -73,6 +73,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod annotate;
 #[cfg(feature = "aws-sdk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]
 pub mod aws;
@@ -83,15 +84,17 @@ mod init;
 mod invocation;
 mod tree;
 
+pub use annotate::AnnotationValue;
 pub use daemon::{parse_daemon_address, DaemonAddressError};
 pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::{Exception, Invocation};
-pub use xray_lambda_macros::{xray_aws, xray_handler};
+pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
 /// What the attributes' expansions call. Not public API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::annotate::{annotate, annotate_dynamic, metadata};
     pub use crate::invocation::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::invocation::{Exception, Invocation};
     pub use tracing::Instrument;

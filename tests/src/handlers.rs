@@ -41,6 +41,8 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
     let Command { action, depth, tag } = event.payload;
     match action.as_str() {
         "ok" => {
+            xray_lambda::annotate!("invocation", &tag);
+            xray_lambda::metadata!("command", &json!({ "depth": depth, "tag": &tag }));
             step(depth, &tag).await;
             Ok(json!({ "tag": tag }))
         }

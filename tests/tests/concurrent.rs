@@ -227,6 +227,15 @@ fn sixteen_concurrent_invocations_never_mix_traces() {
         assert_eq!(subsegments.len(), 5, "handler + 4 steps for {}", ids.root);
         let handler = by_name(&subsegments, "handler")[0];
         assert_eq!(handler["parent_id"], ids.parent.as_str());
+        assert_eq!(
+            handler["annotations"]["invocation"],
+            ids.root.as_str(),
+            "annotate! lands on its own invocation"
+        );
+        assert_eq!(
+            handler["metadata"]["default"]["command"],
+            json!({"depth": 3, "tag": ids.root})
+        );
         for step in by_name(&subsegments, "step") {
             assert_eq!(
                 step["annotations"]["tag"],

@@ -1,0 +1,221 @@
+//! Annotations and metadata on the innermost traced subsegment: what `annotate!` and
+//! `metadata!` expand to.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
+use opentelemetry::Value;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The longest annotation string value X-Ray accepts.
+const MAX_ANNOTATION_VALUE: usize = 1000;
+/// The longest annotation key X-Ray indexes.
+const MAX_ANNOTATION_KEY: usize = 500;
+/// Span attributes with this prefix carry metadata as JSON text (see `export`).
+pub(crate) const METADATA_PREFIX: &str = "xray_lambda.metadata.";
+
+/// A value X-Ray can index as an annotation: a string, a number or a bool.
+#[diagnostic::on_unimplemented(
+    message = "X-Ray cannot index `{Self}` as an annotation: annotation values are strings, numbers or booleans",
+    label = "not a string, number or bool",
+    note = "convert it (`value.to_string()`), or record it unindexed with `xray_lambda::metadata!(\"key\", value)`"
+)]
+pub trait AnnotationValue {
+    /// The value as OpenTelemetry carries it.
+    fn into_annotation(self) -> Value;
+}
+
+macro_rules! integers {
+    ($($t:ty),*) => {$(
+        impl AnnotationValue for $t {
+            fn into_annotation(self) -> Value {
+                Value::I64(i64::from(self))
+            }
+        }
+    )*};
+}
+integers!(i8, i16, i32, i64, u8, u16, u32);
+
+impl AnnotationValue for u64 {
+    fn into_annotation(self) -> Value {
+        // X-Ray numbers are JSON numbers: beyond i64, a float keeps the magnitude.
+        #[allow(clippy::cast_precision_loss)]
+        i64::try_from(self).map_or(Value::F64(self as f64), Value::I64)
+    }
+}
+
+impl AnnotationValue for usize {
+    fn into_annotation(self) -> Value {
+        (self as u64).into_annotation()
+    }
+}
+
+impl AnnotationValue for isize {
+    fn into_annotation(self) -> Value {
+        Value::I64(self as i64)
+    }
+}
+
+impl AnnotationValue for f32 {
+    fn into_annotation(self) -> Value {
+        Value::F64(f64::from(self))
+    }
+}
+
+impl AnnotationValue for f64 {
+    fn into_annotation(self) -> Value {
+        Value::F64(self)
+    }
+}
+
+impl AnnotationValue for bool {
+    fn into_annotation(self) -> Value {
+        Value::Bool(self)
+    }
+}
+
+impl AnnotationValue for &str {
+    fn into_annotation(self) -> Value {
+        Value::from(cap_annotation(self.to_owned()))
+    }
+}
+
+impl AnnotationValue for String {
+    fn into_annotation(self) -> Value {
+        Value::from(cap_annotation(self))
+    }
+}
+
+impl AnnotationValue for &String {
+    fn into_annotation(self) -> Value {
+        self.as_str().into_annotation()
+    }
+}
+
+impl AnnotationValue for Cow<'_, str> {
+    fn into_annotation(self) -> Value {
+        Value::from(cap_annotation(self.into_owned()))
+    }
+}
+
+macro_rules! by_reference {
+    ($($t:ty),*) => {$(
+        impl AnnotationValue for &$t {
+            fn into_annotation(self) -> Value {
+                (*self).into_annotation()
+            }
+        }
+    )*};
+}
+by_reference!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, bool);
+
+fn cap_annotation(mut s: String) -> String {
+    if s.chars().count() > MAX_ANNOTATION_VALUE {
+        let end = s
+            .char_indices()
+            .nth(MAX_ANNOTATION_VALUE - 1)
+            .map_or(s.len(), |(i, _)| i);
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// `annotate!("literal_key", value)`: the key was checked at compile time.
+pub fn annotate<V: AnnotationValue>(key: &'static str, value: V) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    span.set_attribute(format!("annotation.{key}"), value.into_annotation());
+}
+
+/// `annotate!(key_expression, value)`: the key is checked now. A key X-Ray would not index is
+/// rewritten (other characters become `_`, cut to 500) and recorded, with one warning per key.
+pub fn annotate_dynamic<K: AsRef<str>, V: AnnotationValue>(key: K, value: V) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let key = key.as_ref();
+    let key = match annotation_key(key) {
+        Ok(key) => Cow::Borrowed(key),
+        Err(fixed) => {
+            warn_once(key, &fixed);
+            Cow::Owned(fixed)
+        }
+    };
+    span.set_attribute(format!("annotation.{key}"), value.into_annotation());
+}
+
+/// `Ok` for a key X-Ray indexes, else the key it would index instead.
+pub(crate) fn annotation_key(key: &str) -> Result<&str, String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if !key.is_empty() && key.len() <= MAX_ANNOTATION_KEY && key.chars().all(valid) {
+        return Ok(key);
+    }
+    let mut fixed: String = key
+        .chars()
+        .take(MAX_ANNOTATION_KEY)
+        .map(|c| if valid(c) { c } else { '_' })
+        .collect();
+    if fixed.is_empty() {
+        fixed.push('_');
+    }
+    Err(fixed)
+}
+
+fn warn_once(key: &str, fixed: &str) {
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let warned = warned.get_or_insert_with(HashSet::new);
+    // Bounded: keys made from data must not grow this without end.
+    if warned.len() < 64 && warned.insert(key.to_owned()) {
+        let shown: String = key.chars().take(80).collect();
+        tracing::warn!(
+            target: "xray_lambda",
+            "X-Ray: annotation key {shown:?} has characters X-Ray does not index (only A-Z a-z 0-9 _, 1-500 of them); recorded as {fixed:?}"
+        );
+    }
+}
+
+/// `metadata!(key, value)`: any serializable value, recorded unindexed under the `default`
+/// namespace.
+pub fn metadata<K: AsRef<str>, V: serde::Serialize + ?Sized>(key: K, value: &V) {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let json = serde_json::to_string(value).unwrap_or_else(|err| {
+        tracing::warn!(target: "xray_lambda", "X-Ray: metadata {:?} could not be serialized: {err}", key.as_ref());
+        serde_json::Value::String(format!("<not serializable: {err}>")).to_string()
+    });
+    span.set_attribute(format!("{METADATA_PREFIX}{}", key.as_ref()), json);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(annotation_key("user_id"), Ok("user_id"));
+        assert_eq!(annotation_key("user-id"), Err("user_id".to_owned()));
+        assert_eq!(annotation_key(""), Err("_".to_owned()));
+        assert_eq!(annotation_key(&"k".repeat(501)), Err("k".repeat(500)));
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(7u8.into_annotation(), Value::I64(7));
+        assert_eq!(
+            u64::MAX.into_annotation(),
+            Value::F64(18_446_744_073_709_551_615.0)
+        );
+        assert_eq!((&3i32).into_annotation(), Value::I64(3));
+        let long = "é".repeat(1500).into_annotation().to_string();
+        assert_eq!(long.chars().count(), 1000);
+        assert!(long.ends_with('…'));
+    }
+}

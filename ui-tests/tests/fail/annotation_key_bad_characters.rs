@@ -1,0 +1,5 @@
+fn record(id: &str) {
+    xray_lambda::annotate!("user-id", id);
+}
+
+fn main() {}

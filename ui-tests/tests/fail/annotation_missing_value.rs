@@ -1,0 +1,5 @@
+fn record() {
+    xray_lambda::annotate!("user_id");
+}
+
+fn main() {}

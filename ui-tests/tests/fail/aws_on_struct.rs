@@ -1,0 +1,4 @@
+#[xray_lambda::xray_aws]
+struct Table;
+
+fn main() {}

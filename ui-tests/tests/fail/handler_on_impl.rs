@@ -1,0 +1,6 @@
+struct Handler;
+
+#[xray_lambda::xray_handler]
+impl Handler {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[xray_lambda::xray_handler]
+struct Handler {
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+
+#[xray_lambda::xray_handler]
+#[tracing::instrument]
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    Ok(event.payload)
+}
+
+fn main() {}

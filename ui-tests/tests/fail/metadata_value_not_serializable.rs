@@ -1,0 +1,7 @@
+struct Secret;
+
+fn record(secret: Secret) {
+    xray_lambda::metadata!("secret", secret);
+}
+
+fn main() {}
