@@ -139,10 +139,9 @@ impl DaemonSender {
         let socket = match connect(address) {
             Ok(socket) => Some(socket),
             Err(err) => {
-                tracing::warn!(
-                    target: "xray_lambda",
+                crate::init::warn_when_logging(format!(
                     "X-Ray: cannot open a UDP socket to the daemon at {address}: {err}; traces of this process are dropped"
-                );
+                ));
                 None
             }
         };
@@ -163,20 +162,30 @@ impl DaemonSender {
             return;
         };
         let mut result = socket.send(datagram);
-        if matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionRefused) {
+        let refused = matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionRefused);
+        if refused {
             // A connected UDP socket reports an earlier datagram's ICMP "port unreachable" on
-            // the next send, and that send did not go out. The error is consumed now: try once more.
+            // the next send, and that send did not go out. The error is consumed now: try once
+            // more, so a daemon that comes back loses nothing.
             result = socket.send(datagram);
         }
         match result {
             Ok(_) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
-                if self.failing.swap(false, Ordering::Relaxed) {
+                if refused {
+                    // Sent, but nothing listened to the one before: say so once.
+                    if !self.failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target: "xray_lambda",
+                            "X-Ray: nothing listens at the daemon address {} (connection refused); documents are lost until it does",
+                            self.address
+                        );
+                    }
+                } else if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(
                         target: "xray_lambda",
-                        "X-Ray: the daemon at {} accepts documents again ({} dropped meanwhile)",
-                        self.address,
-                        self.dropped.load(Ordering::Relaxed)
+                        "X-Ray: the daemon at {} accepts documents again",
+                        self.address
                     );
                 }
             }
@@ -295,7 +304,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #![proptest_config(ProptestConfig::with_cases(200_000))]
         #[test]
         fn any_string_parses_without_panic(s in any::<String>()) {
             // Names are not resolved here: they would reach the resolver.
@@ -304,6 +313,10 @@ mod tests {
             }
         }
 
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100_000))]
         #[test]
         fn generated_addresses(a in any::<[u8; 4]>(), p in any::<u16>(), q in any::<u16>(), swap in any::<bool>(), form in 0u8..3) {
             let ip = std::net::Ipv4Addr::from(a);

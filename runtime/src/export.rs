@@ -64,6 +64,8 @@ impl fmt::Debug for Exporter {
 const MAX_VALUE: usize = 16 * 1024;
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).
 const SPAN_OVERHEAD: usize = 256;
+/// One entry of a nested subsegment's `precursor_ids`: `"0123456789abcdef",`.
+const PRECURSOR_ID: usize = 19;
 
 impl Exporter {
     pub(crate) fn new(sink: Sink) -> Self {
@@ -411,11 +413,15 @@ fn size_groups(spans: Vec<SpanData>, budget: usize) -> Vec<Vec<SpanData>> {
     while let Some(root) = work.pop() {
         let mut group = vec![root];
         let mut used = sizes[root];
-        let mut queue = children[root].clone();
-        // Whole child subtrees that fit go with their parent; the rest become roots.
-        while let Some(c) = queue.pop() {
-            if used + subtree[c] <= budget {
-                used += subtree[c];
+        // Whole child subtrees that fit go with their parent; the rest become roots. The k-th
+        // nested sibling carries k-1 `precursor_ids` (opentelemetry-aws's nesting), which
+        // grows quadratically with fan-out: count it.
+        let mut siblings = 0;
+        for &c in &children[root] {
+            let cost = subtree[c] + siblings * PRECURSOR_ID;
+            if used + cost <= budget {
+                used += cost;
+                siblings += 1;
                 let mut stack = vec![c];
                 while let Some(n) = stack.pop() {
                     group.push(n);

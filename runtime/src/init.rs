@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::trace::XrayIdGenerator;
@@ -158,8 +158,7 @@ impl Builder {
             match parse_daemon_address(&address) {
                 Ok(address) => Export::Daemon(address),
                 Err(err) => {
-                    // Logged at install time, when a log output exists.
-                    PENDING_WARNING.get_or_init(|| format!("X-Ray: {err}; traces are not sent"));
+                    warn_when_logging(format!("X-Ray: {err}; traces are not sent"));
                     Export::Disabled
                 }
             }
@@ -235,9 +234,7 @@ impl Builder {
         let subscriber = tracing_subscriber::registry().with(xray).with(fmt);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| InitError::SubscriberAlreadySet)?;
-        if let Some(warning) = PENDING_WARNING.get() {
-            tracing::warn!(target: "xray_lambda", "{warning}");
-        }
+        log_pending_warnings();
         Ok(guard)
     }
 
@@ -323,8 +320,28 @@ impl Builder {
     }
 }
 
-/// A warning found while reading the environment, logged once a log output exists.
-static PENDING_WARNING: OnceLock<String> = OnceLock::new();
+/// Warnings found before a log output exists (reading the environment, opening the socket).
+static PENDING_WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Queues a warning until a log output exists: `init` logs the queue once it has installed
+/// one, and the first invocation logs it for users who installed their own (`layer()`).
+pub(crate) fn warn_when_logging(warning: String) {
+    PENDING_WARNINGS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(warning);
+}
+
+pub(crate) fn log_pending_warnings() {
+    let warnings = std::mem::take(
+        &mut *PENDING_WARNINGS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    for warning in warnings {
+        tracing::warn!(target: "xray_lambda", "{warning}");
+    }
+}
 
 /// Spans of the runtime, the SDK's transport and OpenTelemetry itself: never subsegments.
 /// (`lambda_runtime`'s "Lambda runtime invoke" span would otherwise become a second, unlinked

@@ -62,6 +62,9 @@ impl Invocation {
     pub fn start(name: &'static str, context: &Context) -> Self {
         let state = STATE.get();
         let first = FIRST_INVOCATION.swap(false, Ordering::Relaxed);
+        if first {
+            crate::init::log_pending_warnings();
+        }
         let Some(State::On(pipeline)) = state else {
             if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
                 tracing::warn!(

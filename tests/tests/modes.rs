@@ -11,8 +11,9 @@ use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, run_child, set_lambda_env};
 
-/// The child side: does nothing unless started by `run_child`.
+/// The child side: does nothing unless started by `run_child`. One arm per mode.
 #[test]
+#[allow(clippy::too_many_lines)]
 fn child() {
     let Ok(mode) = std::env::var("XRAY_TEST_CHILD") else {
         return;
@@ -94,6 +95,44 @@ fn child() {
             settle();
             assert_eq!(daemon.datagrams().len(), 0, "nothing goes to the daemon");
             println!("CHILD OK: answered; root {}", ids.root);
+        }
+        "closed-port" => {
+            // Nothing listens at the daemon address yet: every invocation is answered.
+            let address: std::net::SocketAddr = std::env::var("AWS_XRAY_DAEMON_ADDRESS")
+                .expect("address")
+                .parse()
+                .expect("socket address");
+            for n in 0..5 {
+                let ids = new_trace_header(Some("1"));
+                let response = invoke(
+                    json!({"action": "ok", "tag": n.to_string()}),
+                    Some(&ids.header),
+                );
+                assert_eq!(response["tag"], n.to_string());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // The daemon comes back on that port: export resumes, nothing of the next
+            // invocation is lost.
+            let daemon =
+                Daemon::serve(std::net::UdpSocket::bind(address).expect("rebind the port"));
+            for _ in 0..3 {
+                let ids = new_trace_header(Some("1"));
+                let _ = invoke(
+                    json!({"action": "ok", "depth": 1, "tag": "back"}),
+                    Some(&ids.header),
+                );
+                let docs = daemon.wait_for_trace(&ids.root, Duration::from_secs(10), |d| {
+                    flatten(d).len() >= 3
+                });
+                assert_eq!(
+                    flatten(&docs).len(),
+                    3,
+                    "handler + 2 steps after the daemon came back"
+                );
+            }
+            println!(
+                "CHILD OK: 5 invocations answered with no daemon, 3 traced after it came back"
+            );
         }
         other => panic!("unknown child mode {other}"),
     }
@@ -198,4 +237,42 @@ fn a_garbage_daemon_address_logs_one_line_and_answers() {
         assert_eq!(warnings.len(), 1, "{stdout}");
         assert!(warnings[0].contains("WARN"), "{stdout}");
     }
+}
+
+#[test]
+fn a_closed_daemon_port_logs_once_and_export_resumes_when_it_comes_back() {
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let address = free.local_addr().expect("address").to_string();
+    drop(free);
+    let (stdout, _) = check(&run_child(
+        "child",
+        "closed-port",
+        &[("AWS_XRAY_DAEMON_ADDRESS", &address)],
+    ));
+    let lost: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("nothing listens at the daemon address"))
+        .collect();
+    assert_eq!(lost.len(), 1, "one line, not one per document: {stdout}");
+    let back: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("accepts documents again"))
+        .collect();
+    assert_eq!(back.len(), 1, "{stdout}");
+}
+
+#[test]
+fn a_socket_that_cannot_be_made_logs_once_and_answers() {
+    // Connecting a UDP socket to the broadcast address without SO_BROADCAST fails (EACCES):
+    // no datagram leaves the machine.
+    let (stdout, _) = check(&run_child(
+        "child",
+        "off",
+        &[("AWS_XRAY_DAEMON_ADDRESS", "255.255.255.255:2000")],
+    ));
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("cannot open a UDP socket"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
 }

@@ -1,0 +1,358 @@
+//! The trace survives size, concurrency and deadlines; nothing secret leaves the function.
+//! Real `lambda_runtime::run_concurrent` at `AWS_LAMBDA_MAX_CONCURRENCY=64`, a loopback Runtime
+//! API, a UDP daemon on loopback, moto for the SDK calls.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use xray_lambda_tests::daemon::{flatten, Daemon};
+use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
+use xray_lambda_tests::{new_trace_header, set_lambda_env};
+
+/// Looks like a credential; must never leave the function.
+const SECRET: &str = "SECRET-4a1b9c-never-in-a-trace";
+/// The largest UDP payload IPv4 carries.
+const MAX_DATAGRAM: usize = 65_507;
+
+#[derive(Deserialize)]
+struct Command {
+    action: String,
+    #[serde(default)]
+    n: usize,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    password: String,
+}
+
+static CLIENT: OnceLock<Client> = OnceLock::new();
+
+#[xray_lambda::xray_handler]
+async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
+    let Command {
+        action,
+        n,
+        tag,
+        password,
+    } = event.payload;
+    match action.as_str() {
+        "many" => {
+            for i in 0..n {
+                let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
+            }
+            Ok(json!({ "spans": n }))
+        }
+        "big-metadata" => {
+            xray_lambda::metadata!("blob", &"m".repeat(n));
+            Ok(json!({}))
+        }
+        "big-error" => Err("e".repeat(n).into()),
+        "sleep" => {
+            tokio::time::sleep(Duration::from_millis(n as u64)).await;
+            Ok(json!({}))
+        }
+        "secret" => {
+            // Instrumented without `skip`: its arguments become span fields, which are not
+            // recorded; the response carries the secret too.
+            let echoed = check_password(&password, &tag).await;
+            Ok(json!({ "echo": echoed }))
+        }
+        "work" => {
+            xray_lambda::annotate!("tag", &tag);
+            nested(3, &tag).await;
+            let client = CLIENT.get().expect("client");
+            list_tables(client).await?;
+            nested(1, &tag).await;
+            Ok(json!({ "tag": tag }))
+        }
+        other => Err(format!("unknown action {other}").into()),
+    }
+}
+
+#[tracing::instrument]
+async fn check_password(password: &str, tag: &str) -> String {
+    tokio::task::yield_now().await;
+    format!("{password}/{tag}")
+}
+
+#[tracing::instrument(skip_all, fields(annotation.tag = tag))]
+async fn nested(level: u32, tag: &str) {
+    tokio::task::yield_now().await;
+    if level > 0 {
+        Box::pin(nested(level - 1, tag)).await;
+    }
+}
+
+#[xray_lambda::xray_aws]
+async fn list_tables(client: &Client) -> Result<(), Error> {
+    client.list_tables().limit(1).send().await?;
+    Ok(())
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    api: RuntimeApi,
+    daemon: Daemon,
+    _moto: Moto,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let moto = Moto::start().expect("moto");
+        let daemon = Daemon::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ] {
+            std::env::set_var(k, v);
+        }
+        let api = runtime.block_on(RuntimeApi::start());
+        set_lambda_env(&api.endpoint(), "reliability-fn");
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", "64");
+        std::mem::forget(xray_lambda::init().expect("init"));
+        let client = runtime.block_on(async {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(moto.endpoint())
+                    .interceptor(xray_lambda::aws::XrayInterceptor::new())
+                    .build(),
+            )
+        });
+        assert!(CLIENT.set(client).is_ok());
+        runtime.spawn(async {
+            if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
+                eprintln!("runtime stopped: {err}");
+            }
+        });
+        Harness {
+            runtime,
+            api,
+            daemon,
+            _moto: moto,
+        }
+    })
+}
+
+fn invoke(payload: &Value, timeout: Duration) -> (Outcome, String) {
+    let h = harness();
+    let ids = new_trace_header(Some("1"));
+    let outcome = h.runtime.block_on(h.api.invoke_raw(
+        payload.to_string().into(),
+        Some(&ids.header),
+        timeout,
+    ));
+    (outcome, ids.root)
+}
+
+fn subsegments(root: &str, at_least: usize) -> Vec<Value> {
+    let docs = harness()
+        .daemon
+        .wait_for_trace(root, Duration::from_secs(20), |d| {
+            flatten(d).len() >= at_least
+        });
+    flatten(&docs)
+}
+
+fn largest_datagram() -> usize {
+    harness()
+        .daemon
+        .datagrams()
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
+    let (outcome, root) = invoke(
+        &json!({"action": "many", "n": 10_000}),
+        Duration::from_mins(1),
+    );
+    assert_eq!(outcome.unwrap_response()["spans"], 10_000);
+    let all = subsegments(&root, 10_001);
+    let leaves = all.iter().filter(|s| s["name"] == "leaf").count();
+    assert_eq!(leaves, 10_000, "subsegments received = subsegments created");
+    // tracing-opentelemetry records `usize` fields as strings (OpenTelemetry has no u64).
+    let mut seen: Vec<u64> = all
+        .iter()
+        .filter_map(|s| s["annotations"]["i"].as_str()?.parse().ok())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 10_000, "each leaf once");
+    let handler = all
+        .iter()
+        .find(|s| s["name"] == "handler")
+        .expect("handler");
+    assert!(all
+        .iter()
+        .filter(|s| s["name"] == "leaf")
+        .all(|l| l["parent_id"] == handler["id"]));
+    let datagrams = harness()
+        .daemon
+        .datagrams()
+        .into_iter()
+        .filter(|d| String::from_utf8_lossy(d).contains(&root))
+        .collect::<Vec<_>>();
+    println!(
+        "10,000 subsegments: {} datagrams, largest {} bytes",
+        datagrams.len(),
+        datagrams.iter().map(Vec::len).max().unwrap_or(0)
+    );
+    // Siblings that do not fit the handler's document go out as independent subsegments (X-Ray
+    // has no multi-document datagram): at least the first ones ride with the handler.
+    assert!(
+        datagrams.len() < 10_000,
+        "some children are nested: {}",
+        datagrams.len()
+    );
+    assert!(largest_datagram() <= MAX_DATAGRAM);
+}
+
+#[test]
+fn a_one_mebibyte_metadata_value_is_cut_with_a_marker_and_sent() {
+    let (outcome, root) = invoke(
+        &json!({"action": "big-metadata", "n": 1 << 20}),
+        Duration::from_secs(30),
+    );
+    assert!(matches!(outcome, Outcome::Response(_)));
+    let all = subsegments(&root, 1);
+    let blob = all[0]["metadata"]["default"]["blob"]
+        .as_str()
+        .expect("the value, cut");
+    assert!(blob.len() < 64_000, "{}", blob.len());
+    assert!(
+        blob.contains("truncated by xray-lambda: 1048578 bytes in all"),
+        "{}",
+        &blob[blob.len() - 80..]
+    );
+    assert!(largest_datagram() <= MAX_DATAGRAM);
+}
+
+#[test]
+fn a_ten_kilobyte_error_message_arrives_whole() {
+    let (outcome, root) = invoke(
+        &json!({"action": "big-error", "n": 10_240}),
+        Duration::from_secs(30),
+    );
+    assert!(matches!(outcome, Outcome::Error(_)));
+    let all = subsegments(&root, 1);
+    assert_eq!(all[0]["fault"], true);
+    assert_eq!(
+        all[0]["cause"]["exceptions"][0]["message"]
+            .as_str()
+            .map(str::len),
+        Some(10_240)
+    );
+    assert!(largest_datagram() <= MAX_DATAGRAM);
+}
+
+#[test]
+fn an_invocation_near_its_deadline_has_its_spans_sent_before_the_deadline() {
+    // 150 ms to the deadline; the handler works for 120 of them.
+    let (outcome, root) = invoke(
+        &json!({"action": "sleep", "n": 120}),
+        Duration::from_millis(150),
+    );
+    assert!(
+        matches!(outcome, Outcome::Response(_)),
+        "answered before the deadline"
+    );
+    // Sent before the answer: already there, no waiting.
+    let docs = harness()
+        .daemon
+        .wait_for_trace(&root, Duration::ZERO, |d| !d.is_empty());
+    assert_eq!(
+        docs.len(),
+        1,
+        "the spans were sent before the handler's result went back"
+    );
+}
+
+#[test]
+fn no_event_argument_or_response_is_recorded() {
+    let (outcome, root) = invoke(
+        &json!({"action": "secret", "password": SECRET, "tag": SECRET}),
+        Duration::from_secs(30),
+    );
+    let response = outcome.unwrap_response();
+    assert!(
+        response["echo"]
+            .as_str()
+            .is_some_and(|e| e.contains(SECRET)),
+        "the function sees it"
+    );
+    let all = subsegments(&root, 2);
+    assert!(
+        all.iter().any(|s| s["name"] == "check_password"),
+        "{all:#?}"
+    );
+    for datagram in harness().daemon.datagrams() {
+        assert!(
+            !String::from_utf8_lossy(&datagram).contains("SECRET"),
+            "a secret left the function"
+        );
+    }
+}
+
+#[test]
+fn five_thousand_invocations_at_concurrency_64_never_mix() {
+    const N: usize = 5_000;
+    let h = harness();
+    let ids: Vec<_> = (0..N).map(|_| new_trace_header(Some("1"))).collect();
+    let outcomes = h.runtime.block_on(async {
+        let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(128));
+        let mut tasks = Vec::with_capacity(N);
+        for id in &ids {
+            let (api, id, permit) = (
+                h.api.clone(),
+                id.clone(),
+                semaphore.clone().acquire_owned().await,
+            );
+            tasks.push(tokio::spawn(async move {
+                let outcome = api
+                    .invoke(&json!({"action": "work", "tag": id.root}), Some(&id.header))
+                    .await;
+                drop(permit);
+                outcome
+            }));
+        }
+        let mut outcomes = Vec::with_capacity(N);
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        outcomes
+    });
+    let mut subsegments_checked = 0;
+    for (id, outcome) in ids.iter().zip(outcomes) {
+        assert_eq!(outcome.unwrap_response()["tag"], id.root.as_str());
+        // handler + 4 + 2 nested + list_tables + its DynamoDB call
+        let all = subsegments(&id.root, 9);
+        assert_eq!(all.len(), 9, "lost or extra subsegments in {}", id.root);
+        for s in &all {
+            assert_eq!(s["trace_id"], id.root.as_str());
+            if let Some(tag) = s["annotations"].get("tag") {
+                assert_eq!(tag, id.root.as_str(), "a subsegment of another invocation");
+            }
+        }
+        assert_eq!(all.iter().filter(|s| s["name"] == "DynamoDB").count(), 1);
+        subsegments_checked += all.len();
+    }
+    println!("{N} invocations at concurrency 64: {subsegments_checked} subsegments, none mixed, none lost");
+    assert_eq!(subsegments_checked, N * 9);
+}
