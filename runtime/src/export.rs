@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::{trace::TraceId, Context, KeyValue, SpanId, Value};
@@ -22,10 +22,15 @@ use opentelemetry_sdk::{
 use crate::annotate::METADATA_PREFIX;
 use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
 
-/// A span attribute holding JSON fields merged into its document at serialization: what the
-/// translator of opentelemetry-aws has no field for (`aws.retries`, whitelisted parameters,
-/// `throttle`). Set by the `aws` module.
-pub(crate) const PATCH_ATTRIBUTE: &str = "xray_lambda.patch";
+/// Span attributes holding JSON members spliced into the span's document at serialization:
+/// what the translator of opentelemetry-aws has no field for. `AWS_FIELDS`: members of the
+/// `aws` object (`"retries":0,"consistent_read":true`); `TOP_FIELDS`: members of the
+/// subsegment itself (`"throttle":true`). Set by the `aws` module.
+pub(crate) const AWS_FIELDS: &str = "xray_lambda.aws";
+pub(crate) const TOP_FIELDS: &str = "xray_lambda.top";
+/// What the translator writes at the start of every document's `aws` object (the exporter's
+/// resource names us): the anchor the spliced members go after and before.
+const AWS_ANCHOR: &[u8] = br#""aws":{"xray":{"sdk":"xray-lambda for rust"}"#;
 use crate::tree;
 
 /// Where finished invocations go.
@@ -42,7 +47,9 @@ pub(crate) struct Exporter {
     sink: Sink,
     pending: Mutex<HashMap<TraceId, Pending>>,
     nested: SegmentTranslator,
-    flat: SegmentTranslator,
+    /// Only for documents over the size limit: built when first needed (start-up is billed).
+    flat: OnceLock<SegmentTranslator>,
+    resource: Resource,
 }
 
 #[derive(Default)]
@@ -64,8 +71,6 @@ impl fmt::Debug for Exporter {
 const MAX_VALUE: usize = 16 * 1024;
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).
 const SPAN_OVERHEAD: usize = 256;
-/// One entry of a nested subsegment's `precursor_ids`: `"0123456789abcdef",`.
-const PRECURSOR_ID: usize = 19;
 
 impl Exporter {
     pub(crate) fn new(sink: Sink) -> Self {
@@ -80,13 +85,12 @@ impl Exporter {
             .always_nest_subsegments()
             .skip_timestamp_validation();
         nested.set_resource(&resource);
-        let mut flat = SegmentTranslator::new().skip_timestamp_validation();
-        flat.set_resource(&resource);
         Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
             nested,
-            flat,
+            flat: OnceLock::new(),
+            resource,
         }
     }
 
@@ -184,7 +188,12 @@ impl Exporter {
             let mut cap = MAX_VALUE;
             let mut span = span.clone();
             loop {
-                let docs = self.flat.translate_spans(std::slice::from_ref(&span));
+                let flat = self.flat.get_or_init(|| {
+                    let mut flat = SegmentTranslator::new().skip_timestamp_validation();
+                    flat.set_resource(&self.resource);
+                    flat
+                });
+                let docs = flat.translate_spans(std::slice::from_ref(&span));
                 let Some(doc) = docs.first() else {
                     // The translator refused the span (it logs nothing with internal-logs off).
                     tracing::debug!(target: "xray_lambda", span = %span.name, "X-Ray: a span could not be translated");
@@ -207,112 +216,91 @@ impl Exporter {
     }
 }
 
-/// Writes the daemon header and `doc` into `buf`, merging in the fields that the translator
-/// has no room for (see [`PATCH_ATTRIBUTE`]) when a span of `spans` carries them.
+/// Writes the daemon header and `doc` into `buf`, splicing in the members the translator has
+/// no room for (see [`AWS_FIELDS`]) and the spans' metadata.
+///
+/// Splicing works on the serialized bytes: a span's `aws` object is the first [`AWS_ANCHOR`]
+/// after its `"id":"<hex>"` (a span's own fields come before its nested children), and the
+/// anchor cannot occur inside a JSON string, whose quotes are escaped.
 fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
-    let mut patches: HashMap<String, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+    doc.to_writer(&mut *buf);
+    strip_precursor_ids(buf);
     for span in spans {
+        let (mut aws, mut top) = (None, String::new());
+        let mut metadata = String::new();
         for kv in &span.attributes {
-            let key = kv.key.as_str();
             let Value::String(text) = &kv.value else {
                 continue;
             };
-            if key == PATCH_ATTRIBUTE {
-                if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(text.as_str()) {
-                    patches
-                        .entry(span.span_context.span_id().to_string())
-                        .or_default()
-                        .extend(fields);
-                }
+            let key = kv.key.as_str();
+            if key == AWS_FIELDS {
+                aws = Some(text.as_str());
+            } else if key == TOP_FIELDS {
+                top.push_str(text.as_str());
+                top.push(',');
             } else if let Some(name) = key.strip_prefix(METADATA_PREFIX) {
-                // Cut values (see `cap_values`) are no longer JSON: they go as the string.
-                let value = serde_json::from_str(text.as_str())
-                    .unwrap_or_else(|_| serde_json::Value::String(text.as_str().to_owned()));
-                let patch = patches
-                    .entry(span.span_context.span_id().to_string())
-                    .or_default();
-                let metadata = patch
-                    .entry("metadata")
-                    .or_insert_with(|| serde_json::json!({ "default": {} }));
-                if let Some(default) = metadata
-                    .get_mut("default")
-                    .and_then(serde_json::Value::as_object_mut)
-                {
-                    default.insert(name.to_owned(), value);
+                metadata.push_str(if metadata.is_empty() { "" } else { "," });
+                metadata.push_str(&serde_json::Value::from(name).to_string());
+                metadata.push(':');
+                if text.as_str().ends_with(TRUNCATED_END) {
+                    // Cut by `cap_values`: no longer JSON, so it goes as a string.
+                    metadata.push_str(&serde_json::Value::from(text.as_str()).to_string());
+                } else {
+                    metadata.push_str(text.as_str());
                 }
             }
         }
-    }
-    if patches.is_empty() {
-        doc.to_writer(&mut *buf);
-        return;
-    }
-    let Ok(mut value) = serde_json::to_value(doc) else {
-        doc.to_writer(&mut *buf);
-        return;
-    };
-    apply_patches(&mut value, &patches);
-    let _ = serde_json::to_writer(&mut *buf, &value);
-}
-
-/// Merges each patch into the (sub)segment whose `id` it names, at any depth: `aws` is merged
-/// into the `aws` object, other keys are set at the top of the subsegment.
-fn apply_patches(
-    doc: &mut serde_json::Value,
-    patches: &HashMap<String, serde_json::Map<String, serde_json::Value>>,
-) {
-    let mut stack = vec![doc];
-    while let Some(node) = stack.pop() {
-        let Some(object) = node.as_object_mut() else {
+        if !metadata.is_empty() {
+            top.push_str(r#""metadata":{"default":{"#);
+            top.push_str(&metadata);
+            top.push_str("}},");
+        }
+        if aws.is_none() && top.is_empty() {
+            continue;
+        }
+        let id = format!(r#""id":"{}""#, span.span_context.span_id());
+        let Some(anchor) = find(buf, id.as_bytes())
+            .and_then(|at| find(&buf[at..], AWS_ANCHOR).map(|offset| at + offset))
+        else {
+            tracing::debug!(target: "xray_lambda", span = %span.name, "X-Ray: no aws object to extend");
             continue;
         };
-        if let Some(patch) = object
-            .get("id")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|id| patches.get(id))
-        {
-            for (key, value) in patch {
-                match (key.as_str(), value) {
-                    ("aws", serde_json::Value::Object(fields)) => {
-                        let aws = object
-                            .entry("aws")
-                            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-                        if let Some(aws) = aws.as_object_mut() {
-                            aws.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-                        }
-                    }
-                    ("metadata", serde_json::Value::Object(namespaces)) => {
-                        let metadata = object
-                            .entry("metadata")
-                            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-                        for (namespace, fields) in namespaces {
-                            if let (Some(metadata), serde_json::Value::Object(fields)) =
-                                (metadata.as_object_mut(), fields)
-                            {
-                                let target =
-                                    metadata.entry(namespace.clone()).or_insert_with(|| {
-                                        serde_json::Value::Object(serde_json::Map::new())
-                                    });
-                                if let Some(target) = target.as_object_mut() {
-                                    target
-                                        .extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-                                }
-                            }
-                        }
-                    }
-                    _ => {
-                        object.insert(key.clone(), value.clone());
-                    }
-                }
-            }
+        if let Some(aws) = aws.filter(|a| !a.is_empty()) {
+            let after = anchor + AWS_ANCHOR.len();
+            buf.splice(after..after, std::iter::once(b',').chain(aws.bytes()));
         }
-        if let Some(serde_json::Value::Array(children)) = object.get_mut("subsegments") {
-            stack.extend(children.iter_mut());
-        }
+        buf.splice(anchor..anchor, top.bytes());
     }
 }
+
+/// Removes every `,"precursor_ids":[...]` member. opentelemetry-aws's nesting gives the k-th
+/// sibling the ids of the k-1 before it: quadratic in fan-out, and optional in X-Ray, which
+/// orders siblings by time (the official SDKs do not send it).
+fn strip_precursor_ids(buf: &mut Vec<u8>) {
+    const MEMBER: &[u8] = br#","precursor_ids":["#;
+    let mut from = 0;
+    while let Some(at) = find(&buf[from..], MEMBER).map(|i| from + i) {
+        // The array holds only 16-hex-digit strings: its end is the next `]`.
+        let Some(end) = buf[at..]
+            .iter()
+            .position(|&b| b == b']')
+            .map(|i| at + i + 1)
+        else {
+            return;
+        };
+        buf.drain(at..end);
+        from = at;
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The end of the marker [`cap_values`] leaves on a cut value.
+const TRUNCATED_END: &str = " bytes in all]";
 
 /// Cuts every string attribute and event attribute longer than `cap` bytes, with a marker;
 /// with `cap == 0`, drops attributes that are not needed to place the span.
@@ -326,7 +314,7 @@ fn cap_values(span: &mut SpanData, cap: usize) {
                     end -= 1;
                 }
                 let cut = format!(
-                    "{}…[truncated by xray-lambda: {} bytes in all]",
+                    "{}…[truncated by xray-lambda: {}{TRUNCATED_END}",
                     &s[..end],
                     s.len()
                 );
@@ -413,15 +401,11 @@ fn size_groups(spans: Vec<SpanData>, budget: usize) -> Vec<Vec<SpanData>> {
     while let Some(root) = work.pop() {
         let mut group = vec![root];
         let mut used = sizes[root];
-        // Whole child subtrees that fit go with their parent; the rest become roots. The k-th
-        // nested sibling carries k-1 `precursor_ids` (opentelemetry-aws's nesting), which
-        // grows quadratically with fan-out: count it.
-        let mut siblings = 0;
+        // Whole child subtrees that fit go with their parent; the rest become roots.
         for &c in &children[root] {
-            let cost = subtree[c] + siblings * PRECURSOR_ID;
+            let cost = subtree[c];
             if used + cost <= budget {
                 used += cost;
-                siblings += 1;
                 let mut stack = vec![c];
                 while let Some(n) = stack.pop() {
                     group.push(n);

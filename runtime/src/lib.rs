@@ -95,6 +95,8 @@ pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::annotate::{annotate, annotate_dynamic, metadata};
+    #[cfg(feature = "aws-sdk")]
+    pub use crate::aws::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};
     pub use crate::invocation::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::invocation::{Exception, Invocation};
     pub use tracing::Instrument;

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use opentelemetry::{trace::Status, SpanId, Value};
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::export::PATCH_ATTRIBUTE;
+use crate::export::{AWS_FIELDS, TOP_FIELDS};
 use crate::header::format_trace_id;
 
 /// Writes the tree of `spans` to stderr in one write.
@@ -95,18 +95,11 @@ fn describe(span: &SpanData, out: &mut String) {
             if k != "service" {
                 notes.push(format!("{k}={}", short(&kv.value)));
             }
-        } else if key == PATCH_ATTRIBUTE {
-            // The `aws` fields the translator has no room for (retries, parameters).
-            if let Ok(serde_json::Value::Object(patch)) = serde_json::from_str(&kv.value.as_str()) {
-                if let Some(serde_json::Value::Object(aws)) = patch.get("aws") {
-                    notes.extend(aws.iter().map(|(k, v)| format!("{k}={v}")));
-                }
-                notes.extend(
-                    patch
-                        .iter()
-                        .filter(|(k, _)| *k != "aws")
-                        .map(|(k, v)| format!("{k}={v}")),
-                );
+        } else if key == AWS_FIELDS || key == TOP_FIELDS {
+            // The fields the translator has no room for (retries, parameters, throttle).
+            let members = format!("{{{}}}", kv.value.as_str());
+            if let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(&members) {
+                notes.extend(fields.iter().map(|(k, v)| format!("{k}={v}")));
             }
         } else if key == "http.response.status_code" {
             notes.push(format!("status={}", short(&kv.value)));

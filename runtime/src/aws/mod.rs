@@ -38,7 +38,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 #[cfg(feature = "dynamodb")]
 use partiql::table_of_statement;
 
-use crate::export::PATCH_ATTRIBUTE;
+use crate::export::{AWS_FIELDS, TOP_FIELDS};
 
 /// Error codes that mean "slow down", whatever the HTTP status.
 const THROTTLING_CODES: [&str; 6] = [
@@ -65,9 +65,11 @@ impl XrayInterceptor {
     }
 }
 
-/// The call's span and what was learned at its start, kept in the call's config bag.
+/// One AWS call's subsegment, between its start and its end: what the interceptor records,
+/// usable without the SDK (the benchmarks drive it directly). Not public API.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
-struct Call {
+pub struct Call {
     span: tracing::Span,
     service: String,
     operation: String,
@@ -79,12 +81,111 @@ impl Storable for Call {
     type Storer = StoreReplace<Self>;
 }
 
+/// How an AWS call ended, as far as the subsegment cares.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum CallEnd {
+    /// The call returned its output.
+    Output,
+    /// The service, or the transport, reported an error: `code`, `message`.
+    Error(String, String),
+    /// The SDK reported neither (nothing to add).
+    Unknown,
+}
+
+impl Call {
+    /// Opens the call's subsegment under the current span; `None` outside a traced
+    /// invocation (no work at all there).
+    #[must_use]
+    pub fn begin(
+        service: &str,
+        operation: &str,
+        region: Option<&str>,
+        recorded: Recorded,
+    ) -> Option<Self> {
+        let current = tracing::Span::current();
+        if current.is_none() || current.is_disabled() {
+            return None;
+        }
+        let span = tracing::info_span!(
+            target: "xray_lambda::aws",
+            "aws_call",
+            otel.name = %service,
+            otel.kind = "client",
+        );
+        if span.is_disabled() {
+            return None;
+        }
+        span.set_attribute("rpc.system", "aws-api");
+        span.set_attribute("rpc.service", service.to_owned());
+        span.set_attribute("rpc.method", operation.to_owned());
+        if let Some(region) = region {
+            span.set_attribute("aws.region", region.to_owned());
+        }
+        if let Some(table) = recorded.table_name {
+            span.set_attribute("aws.table.name", table);
+        }
+        let mut aws = recorded.params;
+        if !recorded.table_names.is_empty() {
+            // Not through `aws.dynamodb.table_names`: the translator would also copy the first
+            // name into `table_name`, which misleads for a call on several tables.
+            aws.insert("table_names".into(), Json::from(recorded.table_names));
+        }
+        Some(Call {
+            span,
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            aws,
+        })
+    }
+
+    /// The operation's response parameters go here before [`Call::end`].
+    pub fn aws_fields(&mut self) -> &mut Map<String, Json> {
+        &mut self.aws
+    }
+
+    /// Closes the subsegment with the final status, request id, attempt count and outcome.
+    pub fn end(self, status: Option<u16>, request_id: Option<&str>, attempts: u32, end: CallEnd) {
+        let Call { span, mut aws, .. } = self;
+        if let Some(status) = status {
+            span.set_attribute("http.response.status_code", i64::from(status));
+        }
+        if let Some(id) = request_id {
+            span.set_attribute("aws.request_id", id.to_owned());
+        }
+        aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
+        if let CallEnd::Error(code, message) = end {
+            // The translator already marks 429 `throttle` + `error`, other 4xx `error`, 5xx and
+            // a failed call with no response `fault`. Throttling codes come with a 400.
+            if THROTTLING_CODES.contains(&code.as_str()) && status != Some(429) {
+                span.set_attribute(TOP_FIELDS, r#""throttle":true"#);
+            }
+            span.set_status(Status::error(message.clone()));
+            span.add_event(
+                "exception",
+                vec![
+                    KeyValue::new("exception.type", code),
+                    KeyValue::new("exception.message", message),
+                ],
+            );
+        }
+        // The members of the `aws` object, without its braces, spliced in at serialization.
+        let members = Json::Object(aws).to_string();
+        let members = &members[1..members.len() - 1];
+        span.set_attribute(AWS_FIELDS, members.to_owned());
+    }
+}
+
 /// What an operation's table records: `table_name`, `table_names`, other parameters.
+#[doc(hidden)]
 #[derive(Debug, Default)]
-pub(crate) struct Recorded {
-    pub(crate) table_name: Option<String>,
-    pub(crate) table_names: Vec<String>,
-    pub(crate) params: Map<String, Json>,
+pub struct Recorded {
+    /// `aws.table_name`.
+    pub table_name: Option<String>,
+    /// `aws.table_names`.
+    pub table_names: Vec<String>,
+    /// Other whitelisted parameters, `snake_case`.
+    pub params: Map<String, Json>,
 }
 
 impl Intercept for XrayInterceptor {
@@ -110,37 +211,13 @@ impl Intercept for XrayInterceptor {
             || ("AWS".to_owned(), "Unknown".to_owned()),
             |m| (m.service().to_owned(), m.name().to_owned()),
         );
-        let span = tracing::info_span!(
-            target: "xray_lambda::aws",
-            "aws_call",
-            otel.name = %service,
-            otel.kind = "client",
-        );
-        if span.is_disabled() {
-            return Ok(());
-        }
-        span.set_attribute("rpc.system", "aws-api");
-        span.set_attribute("rpc.service", service.clone());
-        span.set_attribute("rpc.method", operation.clone());
-        if let Some(region) = cfg.load::<aws_types::region::Region>() {
-            span.set_attribute("aws.region", region.to_string());
-        }
+        let region = cfg
+            .load::<aws_types::region::Region>()
+            .map(ToString::to_string);
         let recorded = request_params(&service, &operation, context);
-        if let Some(table) = recorded.table_name {
-            span.set_attribute("aws.table.name", table);
+        if let Some(call) = Call::begin(&service, &operation, region.as_deref(), recorded) {
+            cfg.interceptor_state().store_put(call);
         }
-        let mut aws = recorded.params;
-        if !recorded.table_names.is_empty() {
-            // Not through `aws.dynamodb.table_names`: the translator would also copy the first
-            // name into `table_name`, which misleads for a call on several tables.
-            aws.insert("table_names".into(), Json::from(recorded.table_names));
-        }
-        cfg.interceptor_state().store_put(Call {
-            span,
-            service,
-            operation,
-            aws,
-        });
         Ok(())
     }
 
@@ -150,46 +227,38 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(call) = cfg.load::<Call>().cloned() else {
+        #[cfg_attr(not(feature = "dynamodb"), allow(unused_mut))]
+        let Some(mut call) = cfg.load::<Call>().cloned() else {
             return Ok(());
         };
-        let Call {
-            span,
-            service,
-            operation,
-            mut aws,
-        } = call;
-        let mut patch = Map::new();
+        // The span closes when its last handle drops: the bag's copy goes now, so the call's
+        // end time is the end of the call.
+        cfg.interceptor_state().unset::<Call>();
         let status = context.response().map(|r| r.status().as_u16());
-        if let Some(response) = context.response() {
-            span.set_attribute(
-                "http.response.status_code",
-                i64::from(response.status().as_u16()),
-            );
+        let request_id = context.response().and_then(|response| {
             let headers = response.headers();
-            if let Some(id) = headers
+            headers
                 .get("x-amzn-requestid")
                 .or_else(|| headers.get("x-amz-request-id"))
-            {
-                span.set_attribute("aws.request_id", id.to_owned());
-            }
-        }
+                .map(str::to_owned)
+        });
         let attempts = cfg
             .load::<RequestAttempts>()
             .map_or(1, RequestAttempts::attempts);
-        aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
-        match context.output_or_error() {
+        let end = match context.output_or_error() {
             Some(Ok(output)) => {
                 #[cfg(feature = "dynamodb")]
-                if service == "DynamoDB" {
-                    dynamodb::response_params(&operation, output, &mut aws);
+                if call.service == "DynamoDB" {
+                    let operation = call.operation.clone();
+                    dynamodb::response_params(&operation, output, call.aws_fields());
                 }
                 let _ = output;
+                CallEnd::Output
             }
             Some(Err(error)) => {
                 let (code, message) = error
                     .as_operation_error()
-                    .and_then(|e| error_metadata(&service, &operation, e))
+                    .and_then(|e| error_metadata(&call.service, &call.operation, e))
                     .unwrap_or_else(|| {
                         let kind = if error.is_timeout_error() {
                             "Timeout"
@@ -200,32 +269,11 @@ impl Intercept for XrayInterceptor {
                         };
                         (kind.to_owned(), error_chain(error))
                     });
-                if THROTTLING_CODES.contains(&code.as_str()) || status == Some(429) {
-                    patch.insert("throttle".into(), Json::Bool(true));
-                    patch.insert("error".into(), Json::Bool(true));
-                }
-                if status.is_none() {
-                    // No response at all (timeout, connection refused): the call failed on
-                    // our side of the wire.
-                    patch.insert("fault".into(), Json::Bool(true));
-                }
-                span.set_status(Status::error(message.clone()));
-                span.add_event(
-                    "exception",
-                    vec![
-                        KeyValue::new("exception.type", code),
-                        KeyValue::new("exception.message", message),
-                    ],
-                );
+                CallEnd::Error(code, message)
             }
-            None => {}
-        }
-        patch.insert("aws".into(), Json::Object(aws));
-        span.set_attribute(PATCH_ATTRIBUTE, Json::Object(patch).to_string());
-        // The span closes when this last handle goes with the config bag; drop it now so the
-        // call's end time is the end of the call.
-        cfg.interceptor_state().unset::<Call>();
-        drop(span);
+            None => CallEnd::Unknown,
+        };
+        call.end(status, request_id.as_deref(), attempts, end);
         Ok(())
     }
 }

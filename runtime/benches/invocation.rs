@@ -1,0 +1,339 @@
+//! Per-invocation cost, side by side in one run, on one loopback UDP sink in another process
+//! (this binary re-run with `XRAY_BENCH_SINK`). Each traced variant produces, per invocation, a
+//! handler subsegment and one DynamoDB subsegment (unless its name says otherwise).
+//!
+//! Run through `bench/run`, which prints the table; or `cargo bench -p xray-lambda --bench
+//! invocation` alone. `XRAY_BENCH_QUICK=1` runs each case a few times only (the CI smoke run).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use criterion::Criterion;
+use lambda_runtime::{Context, Error, LambdaEvent};
+use opentelemetry::trace::{
+    SpanContext, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
+use opentelemetry::SpanId;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Counts allocations, for the allocations-per-invocation figures.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The UDP sink: drains datagrams until killed.
+fn sink(address: &str) -> ! {
+    let socket = UdpSocket::bind(address).expect("bind the sink");
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        let _ = socket.recv(&mut buf);
+    }
+}
+
+fn start_sink() -> (Child, SocketAddr) {
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("port")
+        .port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let child = Command::new(std::env::current_exe().expect("bench binary"))
+        .env("XRAY_BENCH_SINK", address.to_string())
+        .spawn()
+        .expect("start the sink process");
+    std::thread::sleep(Duration::from_millis(200));
+    (child, address)
+}
+
+fn header(sampled: &str) -> String {
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let n = ALLOCATIONS.load(Ordering::Relaxed);
+    format!("Root=1-{epoch:08x}-{n:024x};Parent=53995c3f42cd8ad8;Sampled={sampled}")
+}
+
+fn event(sampled: &str) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.xray_trace_id = Some(header(sampled));
+    LambdaEvent::new(Value::Null, context)
+}
+
+// ---- the bare handler: the same body, no tracing ----
+
+async fn bare(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    black_box(&event);
+    Ok(Value::Null)
+}
+
+// ---- ours ----
+
+#[xray_lambda::xray_handler]
+async fn ours(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    black_box(&event);
+    dynamodb_call();
+    Ok(Value::Null)
+}
+
+#[xray_lambda::xray_handler(name = "handler")]
+async fn ours_100(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    black_box(&event);
+    for _ in 0..99 {
+        let _s = tracing::info_span!("step").entered();
+    }
+    dynamodb_call();
+    Ok(Value::Null)
+}
+
+/// What `XrayInterceptor` records for a `GetItem`, without the SDK's own plumbing.
+fn dynamodb_call() {
+    use xray_lambda::__private::{AwsCall, AwsCallEnd, AwsRecorded};
+    let recorded = AwsRecorded {
+        table_name: Some("lambda-tracing-xray".into()),
+        ..AwsRecorded::default()
+    };
+    if let Some(call) = AwsCall::begin("DynamoDB", "GetItem", Some("us-east-1"), recorded) {
+        call.end(
+            Some(200),
+            Some("Q6TVN3N5R7E7NT8SQ4S20PBPOVVV4KQNSO5AEMVJF66Q9ASUAAJG"),
+            1,
+            AwsCallEnd::Output,
+        );
+    }
+}
+
+// ---- the floor: two hand-built documents, two datagrams ----
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    name: &'a str,
+    id: String,
+    trace_id: &'a str,
+    parent_id: &'a str,
+    start_time: f64,
+    end_time: f64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws: Option<Aws<'a>>,
+}
+
+#[derive(Serialize)]
+struct Aws<'a> {
+    operation: &'a str,
+    region: &'a str,
+    request_id: &'a str,
+    table_name: &'a str,
+    retries: u32,
+}
+
+fn floor(socket: &UdpSocket, buf: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let handler = Doc {
+        name: "handler",
+        id: format!("{:016x}", 0x1234_5678_9abc_def0_u64),
+        trace_id: "1-6b026d9a-279e18486a18dc4a26474a06",
+        parent_id: "53995c3f42cd8ad8",
+        start_time: now,
+        end_time: now + 0.001,
+        kind: "subsegment",
+        namespace: None,
+        aws: None,
+    };
+    let call = Doc {
+        name: "DynamoDB",
+        id: format!("{:016x}", 0x0fed_cba9_8765_4321_u64),
+        trace_id: "1-6b026d9a-279e18486a18dc4a26474a06",
+        parent_id: "123456789abcdef0",
+        start_time: now,
+        end_time: now + 0.0005,
+        kind: "subsegment",
+        namespace: Some("aws"),
+        aws: Some(Aws {
+            operation: "GetItem",
+            region: "us-east-1",
+            request_id: "Q6TVN3N5R7E7NT8SQ4S20PBPOVVV4KQNSO5AEMVJF66Q9ASUAAJG",
+            table_name: "lambda-tracing-xray",
+            retries: 0,
+        }),
+    };
+    for doc in [&handler, &call] {
+        buf.clear();
+        buf.extend_from_slice(b"{\"format\":\"json\",\"version\":1}\n");
+        serde_json::to_writer(&mut *buf, doc).expect("serialize");
+        let _ = socket.send(buf);
+    }
+}
+
+// ---- the obvious hand-wired pipeline: tracing + tracing-opentelemetry + SimpleSpanProcessor +
+// ---- opentelemetry-aws's XrayExporter and XrayDaemonClient
+
+fn hand_wired_dispatch(sink: SocketAddr) -> tracing::Dispatch {
+    use opentelemetry_aws::trace::XrayIdGenerator;
+    use opentelemetry_aws::xray_exporter::{daemon_client::XrayDaemonClient, XrayExporter};
+    let exporter = XrayExporter::new(XrayDaemonClient::new(sink).expect("client"));
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_id_generator(XrayIdGenerator::default())
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("hand-wired"));
+    tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
+}
+
+async fn hand_wired(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let header = event.context.xray_trace_id.as_deref().unwrap_or_default();
+    let root = &header[5..40];
+    let trace_id = TraceId::from_hex(&root[2..].replace('-', "")).unwrap_or(TraceId::INVALID);
+    let parent = SpanContext::new(
+        trace_id,
+        SpanId::from_hex("53995c3f42cd8ad8").unwrap_or(SpanId::INVALID),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    let span = tracing::info_span!("handler");
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+    async {
+        let call = tracing::info_span!(
+            "DynamoDB",
+            otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = "DynamoDB",
+            rpc.method = "GetItem",
+            aws.region = "us-east-1",
+            aws.table.name = "lambda-tracing-xray",
+            aws.request_id = "Q6TVN3N5R7E7NT8SQ4S20PBPOVVV4KQNSO5AEMVJF66Q9ASUAAJG",
+            http.response.status_code = 200,
+        );
+        async { black_box(&event) }.instrument(call).await;
+    }
+    .instrument(span)
+    .await;
+    Ok(Value::Null)
+}
+
+fn allocations<F: FnMut()>(mut f: F) -> u64 {
+    f(); // warm
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..100 {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) / 100
+}
+
+fn main() {
+    if let Ok(address) = std::env::var("XRAY_BENCH_SINK") {
+        sink(&address);
+    }
+    let (mut sink_process, sink) = start_sink();
+    let quick = std::env::var_os("XRAY_BENCH_QUICK").is_some();
+    let mut criterion = Criterion::default().configure_from_args();
+    if quick {
+        criterion = criterion
+            .warm_up_time(Duration::from_millis(50))
+            .measurement_time(Duration::from_millis(100))
+            .sample_size(10);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+
+    // Ours: the pipeline `init` would install, as a layer on a dispatcher of this thread.
+    let (layer, guard) = xray_lambda::builder()
+        .export(xray_lambda::Export::Daemon(sink))
+        .layer::<tracing_subscriber::Registry>()
+        .expect("layer");
+    let ours_dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let hand_wired_pipeline = hand_wired_dispatch(sink);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.connect(sink).expect("connect");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut buf = Vec::with_capacity(2048);
+
+    let mut group = criterion.benchmark_group("invocation");
+    group.bench_function("bare", |b| b.iter(|| runtime.block_on(bare(event("1")))));
+    group.bench_function("floor", |b| {
+        b.iter(|| runtime.block_on(async { floor(&socket, &mut buf) }));
+    });
+    tracing::dispatcher::with_default(&hand_wired_pipeline, || {
+        group.bench_function("hand_wired", |b| {
+            b.iter(|| runtime.block_on(hand_wired(event("1"))))
+        });
+    });
+    tracing::dispatcher::with_default(&ours_dispatch, || {
+        group.bench_function("ours", |b| b.iter(|| runtime.block_on(ours(event("1")))));
+        group.bench_function("ours_unsampled", |b| {
+            b.iter(|| runtime.block_on(ours(event("0"))))
+        });
+        group.bench_function("ours_100_subsegments", |b| {
+            b.iter(|| runtime.block_on(ours_100(event("1"))));
+        });
+    });
+    group.finish();
+
+    let mut counts = Vec::new();
+    counts.push((
+        "bare",
+        allocations(|| drop(runtime.block_on(bare(event("1"))))),
+    ));
+    counts.push((
+        "floor",
+        allocations(|| runtime.block_on(async { floor(&socket, &mut buf) })),
+    ));
+    tracing::dispatcher::with_default(&hand_wired_pipeline, || {
+        counts.push((
+            "hand_wired",
+            allocations(|| drop(runtime.block_on(hand_wired(event("1"))))),
+        ));
+    });
+    tracing::dispatcher::with_default(&ours_dispatch, || {
+        counts.push((
+            "ours",
+            allocations(|| drop(runtime.block_on(ours(event("1"))))),
+        ));
+        counts.push((
+            "ours_unsampled",
+            allocations(|| drop(runtime.block_on(ours(event("0"))))),
+        ));
+    });
+    // One line bench/run reads.
+    let json: Vec<String> = counts.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    println!("ALLOCATIONS {{{}}}", json.join(","));
+    drop(guard);
+    criterion.final_summary();
+    let _ = sink_process.kill();
+    let _ = sink_process.wait();
+}
