@@ -14,27 +14,108 @@ mod shared;
 
 use proc_macro::TokenStream;
 
-/// Traces a Lambda handler; see the `xray-lambda` crate docs.
+/// Traces a Lambda handler: one subsegment per invocation, under the segment Lambda wrote.
+///
+/// Goes on an `async fn` that takes one `LambdaEvent<T>` (and any other arguments, such as
+/// shared clients) and returns `Result<R, E>`:
+///
+/// ```rust,ignore
+/// #[xray_lambda::xray_handler]
+/// async fn handler(client: Client, event: LambdaEvent<Request>) -> Result<Response, Error> { ... }
+/// ```
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "..."` | the subsegment's name: 1–200 of letters, digits, spaces and `_ . : / % & # = + \ - @` (checked at compile time) | the function's name |
+/// | `crate = "path"` | where `xray_lambda` is, when re-exported or renamed | `::xray_lambda` |
+///
+/// What it stands for (names simplified; the real locals are hygienic):
+///
+/// ```text
+/// async fn handler(client: Client, xray_event: LambdaEvent<Request>) -> Result<Response, Error> {
+///     // header from xray_event.context.xray_trace_id (else _X_AMZN_TRACE_ID); Sampled=0 → no span
+///     let mut invocation = xray_lambda::__private::Invocation::start("handler", &xray_event.context);
+///     // the body runs in the handler span, entered on each poll; a panic is recorded and sent,
+///     // then resumed for lambda_runtime to report
+///     let output: Result<Response, Error> = invocation.run(async move {
+///         let event: LambdaEvent<Request> = xray_event;
+///         { /* your body, unchanged */ }
+///     }).await;
+///     // an Err → fault + cause: type, message, source() chain
+///     if let Err(error) = &output { invocation.record_error(describe(error)); }
+///     // closes the subsegment and sends the invocation's documents, before the result returns
+///     invocation.finish();
+///     output
+/// }
+/// ```
+///
+/// Misuse is a compile error at the offending token that names the fix: not `async`, not a
+/// function, a `self` receiver, no or two `LambdaEvent` arguments, a return type that is not
+/// `Result`, unknown or duplicate arguments, a bad name, and combining it with `#[xray_aws]`,
+/// `#[instrument]` or itself.
 #[proc_macro_attribute]
 pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand(attr.into(), item.into()).into()
 }
 
-/// Traces a function that calls the AWS SDK; see the `xray-lambda` crate docs.
+/// Traces a function that calls the AWS SDK: a subsegment named after the function, with one
+/// `aws` subsegment per SDK call inside it (recorded by `xray_lambda::aws::XrayInterceptor`,
+/// registered once on the client).
+///
+/// ```rust,ignore
+/// #[xray_lambda::xray_aws]
+/// async fn ddb_get(client: &aws_sdk_dynamodb::Client, id: &str) -> Result<Option<Item>, Error> {
+///     let output = client.get_item().table_name("orders").key("id", AttributeValue::S(id.into())).send().await?;
+///     Ok(output.item)
+/// }
+/// ```
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "..."` | the subsegment's name (X-Ray's rules, checked at compile time) | the function's name |
+/// | `crate = "path"` | where `xray_lambda` is, when re-exported or renamed | `::xray_lambda` |
+///
+/// Works on methods (`&self`) too. What it stands for:
+///
+/// ```text
+/// async fn ddb_get(client: &Client, id: &str) -> Result<Option<Item>, Error> {
+///     let span = xray_lambda::__private::function_span("ddb_get");
+///     xray_lambda::__private::Instrument::instrument(async move { /* your body */ }, span).await
+/// }
+/// ```
+///
+/// No argument, result or value of the function is recorded.
 #[proc_macro_attribute]
 pub fn xray_aws(attr: TokenStream, item: TokenStream) -> TokenStream {
     aws::expand(attr.into(), item.into()).into()
 }
 
-/// Adds an annotation (indexed, searchable) to the innermost traced subsegment; see the
-/// `xray-lambda` crate docs.
+/// Adds an annotation (indexed, searchable in X-Ray) to the innermost traced subsegment.
+///
+/// ```rust,ignore
+/// xray_lambda::annotate!("user_id", &user.id);   // key checked at compile time
+/// xray_lambda::annotate!("items", order.len());   // numbers and bools stay numbers and bools
+/// xray_lambda::annotate!(key, value);             // a key made at run time: checked then
+/// xray_lambda::annotate!(crate = my_xray; "user_id", id); // a re-exported xray_lambda
+/// ```
+///
+/// A literal key must be 1–500 characters of `A-Z a-z 0-9 _`, or the build fails naming the
+/// key to write; a value must be a string, number or bool, or the build fails at the value. A
+/// run-time key X-Ray would not index is rewritten (other characters become `_`) and recorded,
+/// with one warning per key. String values over 1,000 characters are cut with `…`.
 #[proc_macro]
 pub fn annotate(tokens: TokenStream) -> TokenStream {
     annotate::expand(annotate::Kind::Annotation, tokens.into()).into()
 }
 
-/// Adds metadata (any serializable value, not indexed) to the innermost traced subsegment; see
-/// the `xray-lambda` crate docs.
+/// Adds metadata (any `serde::Serialize` value, not indexed) to the innermost traced
+/// subsegment, in the `default` namespace.
+///
+/// ```rust,ignore
+/// xray_lambda::metadata!("order", &order);
+/// ```
+///
+/// Values over 16 KiB are cut, with a marker saying how long they were.
 #[proc_macro]
 pub fn metadata(tokens: TokenStream) -> TokenStream {
     annotate::expand(annotate::Kind::Metadata, tokens.into()).into()

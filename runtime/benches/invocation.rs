@@ -90,6 +90,8 @@ fn event(sampled: &str) -> LambdaEvent<Value> {
 
 // ---- the bare handler: the same body, no tracing ----
 
+// async like every Lambda handler, so the comparison is like for like.
+#[allow(clippy::unused_async)]
 async fn bare(event: LambdaEvent<Value>) -> Result<Value, Error> {
     black_box(&event);
     Ok(Value::Null)
@@ -254,9 +256,39 @@ fn allocations<F: FnMut()>(mut f: F) -> u64 {
     (ALLOCATIONS.load(Ordering::Relaxed) - before) / 100
 }
 
+/// The "tracing disabled" case needs a process whose pipeline is off (it is process-wide):
+/// this binary again, with `XRAY_BENCH_DISABLED`.
+fn disabled(quick: bool) {
+    let _guard = xray_lambda::builder()
+        .export(xray_lambda::Export::Disabled)
+        .layer::<tracing_subscriber::Registry>()
+        .expect("layer");
+    let mut criterion = Criterion::default().configure_from_args();
+    if quick {
+        criterion = criterion
+            .warm_up_time(Duration::from_millis(50))
+            .measurement_time(Duration::from_millis(100))
+            .sample_size(10);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut group = criterion.benchmark_group("invocation");
+    group.bench_function("disabled", |b| {
+        b.iter(|| runtime.block_on(ours(event("1"))));
+    });
+    group.finish();
+    let allocations = allocations(|| drop(runtime.block_on(ours(event("1")))));
+    println!("ALLOCATIONS {{\"disabled\":{allocations}}}");
+}
+
 fn main() {
     if let Ok(address) = std::env::var("XRAY_BENCH_SINK") {
         sink(&address);
+    }
+    if std::env::var_os("XRAY_BENCH_DISABLED").is_some() {
+        disabled(std::env::var_os("XRAY_BENCH_QUICK").is_some());
+        return;
     }
     let (mut sink_process, sink) = start_sink();
     let quick = std::env::var_os("XRAY_BENCH_QUICK").is_some();
@@ -278,6 +310,7 @@ fn main() {
         .expect("layer");
     let ours_dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let hand_wired_pipeline = hand_wired_dispatch(sink);
+
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.connect(sink).expect("connect");
     socket.set_nonblocking(true).expect("nonblocking");
@@ -290,16 +323,24 @@ fn main() {
     });
     tracing::dispatcher::with_default(&hand_wired_pipeline, || {
         group.bench_function("hand_wired", |b| {
-            b.iter(|| runtime.block_on(hand_wired(event("1"))))
+            b.iter(|| runtime.block_on(hand_wired(event("1"))));
         });
     });
     tracing::dispatcher::with_default(&ours_dispatch, || {
         group.bench_function("ours", |b| b.iter(|| runtime.block_on(ours(event("1")))));
         group.bench_function("ours_unsampled", |b| {
-            b.iter(|| runtime.block_on(ours(event("0"))))
+            b.iter(|| runtime.block_on(ours(event("0"))));
         });
         group.bench_function("ours_100_subsegments", |b| {
             b.iter(|| runtime.block_on(ours_100(event("1"))));
+        });
+    });
+    // The daemon goes down: the same invocation, sending to a port where nothing listens.
+    let _ = sink_process.kill();
+    let _ = sink_process.wait();
+    tracing::dispatcher::with_default(&ours_dispatch, || {
+        group.bench_function("ours_daemon_down", |b| {
+            b.iter(|| runtime.block_on(ours(event("1"))));
         });
     });
     group.finish();
@@ -334,6 +375,11 @@ fn main() {
     println!("ALLOCATIONS {{{}}}", json.join(","));
     drop(guard);
     criterion.final_summary();
-    let _ = sink_process.kill();
-    let _ = sink_process.wait();
+    // The disabled case, in a process of its own, right after (same arguments: bench or test).
+    let status = Command::new(std::env::current_exe().expect("bench binary"))
+        .args(std::env::args().skip(1))
+        .env("XRAY_BENCH_DISABLED", "1")
+        .status()
+        .expect("run the disabled case");
+    assert!(status.success(), "the disabled case failed");
 }

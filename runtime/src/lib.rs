@@ -58,6 +58,53 @@
 //! }
 //! ```
 //!
+//! # Calls to AWS
+//!
+//! Register [`aws::XrayInterceptor`] once on each SDK client; every call it makes inside a
+//! traced invocation becomes an `aws` subsegment (operation, region, request id, HTTP status,
+//! retries, table and the operation's whitelisted parameters; errors as `error`, `throttle` or
+//! `fault` with a remote cause). `#[xray_aws]` puts the calls of a helper under a subsegment of
+//! its own:
+//!
+//! ```no_run
+//! use aws_sdk_dynamodb::{types::AttributeValue, Client};
+//! use lambda_runtime::Error;
+//!
+//! #[xray_lambda::xray_aws]
+//! async fn ddb_get(client: &Client, id: &str) -> Result<bool, Error> {
+//!     let output = client
+//!         .get_item()
+//!         .table_name("orders")
+//!         .key("id", AttributeValue::S(id.to_owned()))
+//!         .send()
+//!         .await?;
+//!     Ok(output.item.is_some())
+//! }
+//!
+//! # async fn client() -> Client {
+//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! Client::from_conf(
+//!     aws_sdk_dynamodb::config::Builder::from(&sdk)
+//!         .interceptor(xray_lambda::aws::XrayInterceptor::new())
+//!         .build(),
+//! )
+//! # }
+//! ```
+//!
+//! DynamoDB's table names and parameters need the `dynamodb` feature.
+//!
+//! # Annotations and metadata
+//!
+//! ```no_run
+//! # fn f(user_id: &str, items: usize, order: &serde_json::Value) {
+//! xray_lambda::annotate!("user_id", user_id); // indexed; the key is checked at compile time
+//! xray_lambda::annotate!("items", items);
+//! xray_lambda::metadata!("order", order); // any serde::Serialize value, not indexed
+//! # }
+//! ```
+//!
+//! Both land on the innermost traced subsegment of the invocation that runs them.
+//!
 //! # Where traces go
 //!
 //! [`init`] reads the environment (see [`Builder`]): the X-Ray daemon over UDP when

@@ -54,6 +54,11 @@ fn key(id: &str) -> HashMap<String, AttributeValue> {
 #[xray_lambda::xray_handler]
 async fn handler(event: LambdaEvent<Call>) -> Result<Value, Error> {
     let client = &CLIENTS.get().expect("clients").0[&event.payload.client];
+    if event.payload.op == "DirectDescribeTable" {
+        // No #[xray_aws] helper: the interceptor alone makes the subsegment.
+        client.describe_table().table_name(TABLE).send().await?;
+        return Ok(json!({ "ok": true }));
+    }
     let outcome = call(client, &event.payload.op).await;
     Ok(json!({ "ok": outcome.is_ok(), "error": outcome.err().map(|e| format!("{e:?}")) }))
 }
@@ -784,4 +789,21 @@ fn no_secret_leaves_the_function_through_any_covered_operation() {
         let text = String::from_utf8_lossy(datagram);
         assert!(!text.contains("SECRET"), "a secret was sent: {text}");
     }
+}
+
+#[test]
+fn a_call_outside_any_xray_aws_function_still_gets_its_subsegment() {
+    let (response, subsegments, _) = run("DirectDescribeTable", "moto", 2);
+    assert_eq!(response["ok"], true);
+    let call = subsegments
+        .iter()
+        .find(|s| s["name"] == "DynamoDB")
+        .expect("the call");
+    let handler = subsegments
+        .iter()
+        .find(|s| s["name"] == "handler")
+        .expect("handler");
+    assert_eq!(call["parent_id"], handler["id"]);
+    assert_eq!(call["aws"]["operation"], "DescribeTable");
+    assert_eq!(call["aws"]["table_name"], TABLE);
 }

@@ -67,6 +67,13 @@ fn child() {
                     "invocation {n}"
                 );
             }
+            // No stray traces: lambda_runtime's own span and OpenTelemetry's spans send nothing.
+            settle();
+            assert_eq!(
+                daemon.datagrams().len(),
+                3,
+                "one datagram per invocation, nothing else"
+            );
             println!("CHILD OK: 3 invocations, ColdStart checked");
         }
         "env-fallback" => {

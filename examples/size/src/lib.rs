@@ -1,4 +1,4 @@
-//! A lambda_runtime hello twice, to measure what tracing adds: `plain` and `traced`.
+//! A `lambda_runtime` hello twice, to measure what tracing adds: `plain` and `traced`.
 //! With `XRAY_STARTUP_ONLY=1` each prints how long start-up took (process start to ready to
 //! poll) and exits instead of polling the Runtime API.
 
