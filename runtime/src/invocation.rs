@@ -61,6 +61,7 @@ impl Invocation {
     #[must_use]
     pub fn start(name: &'static str, context: &Context) -> Self {
         let state = STATE.get();
+        crate::undelivered::mark_handler_reached();
         let first = FIRST_INVOCATION.swap(false, Ordering::Relaxed);
         if first {
             crate::init::log_pending_warnings();

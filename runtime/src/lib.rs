@@ -130,12 +130,14 @@ mod header;
 mod init;
 mod invocation;
 mod tree;
+mod undelivered;
 
 pub use annotate::AnnotationValue;
 pub use daemon::{parse_daemon_address, DaemonAddressError};
 pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::{Exception, Invocation};
+pub use undelivered::{TraceUndelivered, TraceUndeliveredEvents};
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
 /// What the attributes' expansions call. Not public API: no stability promise.

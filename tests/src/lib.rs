@@ -81,7 +81,39 @@ pub fn set_lambda_env(runtime_api: &str, function_name: &str) {
 /// If the child cannot be started.
 #[must_use]
 pub fn run_child(test_name: &str, mode: &str, envs: &[(&str, &str)]) -> std::process::Output {
-    let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    let command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    run_child_with(command, test_name, mode, envs)
+}
+
+/// [`run_child`] inside a network namespace of its own where only loopback is up
+/// (`unshare --net`, as root): any other address is unreachable, and no packet can leave.
+///
+/// # Panics
+/// If the child cannot be started (`unshare` needs root, which the test machines give).
+#[must_use]
+pub fn run_child_without_network(
+    test_name: &str,
+    mode: &str,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            r#"ip link set lo up && exec "$0" "$@""#,
+        ])
+        .arg(std::env::current_exe().expect("test binary"));
+    run_child_with(command, test_name, mode, envs)
+}
+
+fn run_child_with(
+    mut command: std::process::Command,
+    test_name: &str,
+    mode: &str,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
     command
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env("XRAY_TEST_CHILD", mode);

@@ -36,10 +36,21 @@ fn harness() -> &'static Harness {
         let guard = xray_lambda::init().expect("init");
         // The pipeline lives as long as the test process.
         std::mem::forget(guard);
-        runtime.spawn(async {
-            if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
-                eprintln!("runtime stopped: {err}");
-            }
+        // Awaited as a `main` awaits it, on a thread of its own (spawning the layered runtime
+        // as a task trips rustc's higher-ranked `Send` inference).
+        std::thread::spawn(|| {
+            let lambda = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            lambda.block_on(async {
+                let runtime = lambda_runtime::Runtime::new(service_fn(handler))
+                    .layer(xray_lambda::TraceUndeliveredEvents);
+                if let Err(err) = runtime.run_concurrent().await {
+                    eprintln!("runtime stopped: {err}");
+                }
+            });
         });
         Harness {
             runtime,
@@ -261,4 +272,26 @@ fn missing_or_malformed_header_still_answers() {
             invoke(&json!({"action": "ok", "depth": 1, "tag": "x"}), header).unwrap_response();
         assert_eq!(response["tag"], "x", "{header:?}");
     }
+}
+
+#[test]
+fn an_event_that_does_not_deserialize_is_traced_as_a_fault() {
+    let ids = new_trace_header(Some("1"));
+    // `action` must be a string.
+    let outcome = invoke(
+        &json!({"action": 5, "secret": "SECRET-payload"}),
+        Some(&ids.header),
+    );
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+    let subsegments = wait(&ids.root, 1);
+    assert_eq!(subsegments.len(), 1, "{subsegments:#?}");
+    let doc = &subsegments[0];
+    assert_eq!(doc["name"], "concurrent-fn");
+    assert_eq!(doc["parent_id"], ids.parent.as_str());
+    assert_eq!(doc["fault"], true);
+    assert_eq!(doc["cause"]["exceptions"][0]["type"], "DeserializeError");
+    assert!(
+        !doc.to_string().contains("SECRET"),
+        "the payload is not recorded"
+    );
 }

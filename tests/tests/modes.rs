@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, settle, Daemon};
 use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::runtime_api::RuntimeApi;
-use xray_lambda_tests::{new_trace_header, run_child, set_lambda_env};
+use xray_lambda_tests::{new_trace_header, run_child, run_child_without_network, set_lambda_env};
 
 /// The child side: does nothing unless started by `run_child`. One arm per mode.
 #[test]
@@ -282,4 +282,22 @@ fn a_socket_that_cannot_be_made_logs_once_and_answers() {
         .filter(|l| l.contains("cannot open a UDP socket"))
         .collect();
     assert_eq!(lines.len(), 1, "{stdout}");
+}
+
+#[test]
+fn an_unreachable_daemon_address_logs_once_and_answers() {
+    // In a network namespace with only loopback up, 10.255.255.1 has no route: the socket
+    // cannot be connected (ENETUNREACH) and nothing can leave the namespace.
+    let output = run_child_without_network(
+        "child",
+        "off",
+        &[("AWS_XRAY_DAEMON_ADDRESS", "10.255.255.1:2000")],
+    );
+    let (stdout, _) = check(&output);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("cannot open a UDP socket"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(lines[0].contains("unreachable"), "{stdout}");
 }
