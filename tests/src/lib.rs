@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod handlers;
+pub mod harness;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;

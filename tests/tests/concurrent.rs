@@ -8,43 +8,20 @@ use std::time::Duration;
 
 use lambda_runtime::service_fn;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, settle, Daemon};
+use xray_lambda_tests::daemon::{flatten, settle};
 use xray_lambda_tests::handlers::handler;
-use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
-use xray_lambda_tests::{new_trace_header, set_lambda_env};
+use xray_lambda_tests::harness::{tokio_runtime, Lambda};
+use xray_lambda_tests::new_trace_header;
+use xray_lambda_tests::runtime_api::Outcome;
 
-struct Harness {
-    runtime: tokio::runtime::Runtime,
-    api: RuntimeApi,
-    daemon: Daemon,
-}
-
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
+fn harness() -> &'static Lambda {
+    static HARNESS: OnceLock<Lambda> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let daemon = Daemon::start();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let api = runtime.block_on(RuntimeApi::start());
-        set_lambda_env(&api.endpoint(), "concurrent-fn");
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
-        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", "16");
-        std::env::remove_var("_X_AMZN_TRACE_ID");
-        let guard = xray_lambda::init().expect("init");
-        // The pipeline lives as long as the test process.
-        std::mem::forget(guard);
+        let lambda = Lambda::start("concurrent-fn", 16);
         // Awaited as a `main` awaits it, on a thread of its own (spawning the layered runtime
         // as a task trips rustc's higher-ranked `Send` inference).
         std::thread::spawn(|| {
-            let lambda = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            lambda.block_on(async {
+            tokio_runtime().block_on(async {
                 let runtime = lambda_runtime::Runtime::new(service_fn(handler))
                     .layer(xray_lambda::TraceUndeliveredEvents);
                 if let Err(err) = runtime.run_concurrent().await {
@@ -52,17 +29,12 @@ fn harness() -> &'static Harness {
                 }
             });
         });
-        Harness {
-            runtime,
-            api,
-            daemon,
-        }
+        lambda
     })
 }
 
 fn invoke(payload: &Value, header: Option<&str>) -> Outcome {
-    let h = harness();
-    h.runtime.block_on(h.api.invoke(payload, header))
+    harness().invoke(payload, header)
 }
 
 fn wait(root: &str, subsegments: usize) -> Vec<Value> {

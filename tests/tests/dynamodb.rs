@@ -17,11 +17,11 @@ use aws_sdk_dynamodb::Client;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, Daemon};
+use xray_lambda_tests::daemon::flatten;
+use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::new_trace_header;
 use xray_lambda_tests::proxy::{self, Fault};
-use xray_lambda_tests::runtime_api::RuntimeApi;
-use xray_lambda_tests::{new_trace_header, set_lambda_env};
 
 /// Looks like a credential; must never leave the function.
 const SECRET: &str = "SECRET-7d3f9a1c-do-not-trace";
@@ -327,9 +327,7 @@ async fn call(client: &Client, op: &str) -> Result<(), Error> {
 }
 
 struct Harness {
-    runtime: tokio::runtime::Runtime,
-    api: RuntimeApi,
-    daemon: Daemon,
+    lambda: Lambda,
     _moto: Moto,
 }
 
@@ -352,26 +350,9 @@ fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let moto = Moto::start().expect("moto");
-        let daemon = Daemon::start();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ] {
-            std::env::set_var(k, v);
-        }
-        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint());
-        let api = runtime.block_on(RuntimeApi::start());
-        set_lambda_env(&api.endpoint(), "ddb-fn");
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
-        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", "8");
-        std::mem::forget(xray_lambda::init().expect("init"));
+        use_moto(&moto);
+        let lambda = Lambda::start("ddb-fn", 8);
+        let runtime = &lambda.runtime;
         let clients = runtime.block_on(async {
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             // Tables are made outside any invocation: not traced.
@@ -455,9 +436,7 @@ fn harness() -> &'static Harness {
             }
         });
         Harness {
-            runtime,
-            api,
-            daemon,
+            lambda,
             _moto: moto,
         }
     })
@@ -465,14 +444,10 @@ fn harness() -> &'static Harness {
 
 /// Invokes `op` through `client`; returns the response and every subsegment of the trace.
 fn run(op: &str, client: &str, expected_subsegments: usize) -> (Value, Vec<Value>, String) {
-    let h = harness();
+    let h = &harness().lambda;
     let ids = new_trace_header(Some("1"));
     let response = h
-        .runtime
-        .block_on(
-            h.api
-                .invoke(&json!({"op": op, "client": client}), Some(&ids.header)),
-        )
+        .invoke(&json!({"op": op, "client": client}), Some(&ids.header))
         .unwrap_response();
     let docs = h
         .daemon
@@ -733,14 +708,13 @@ fn throttling_is_throttle_and_error() {
 
 #[test]
 fn a_refused_connection_is_a_fault() {
-    let h = harness();
+    let h = &harness().lambda;
     let ids = new_trace_header(Some("1"));
     let response = h
-        .runtime
-        .block_on(h.api.invoke(
+        .invoke(
             &json!({"op": "GetItem", "client": "refused"}),
             Some(&ids.header),
-        ))
+        )
         .unwrap_response();
     assert_eq!(response["ok"], false);
     let docs = h
@@ -783,7 +757,7 @@ fn no_secret_leaves_the_function_through_any_covered_operation() {
         assert!(subsegments.iter().any(|s| s["name"] == "DynamoDB"), "{op}");
         roots.push(root);
     }
-    let datagrams = harness().daemon.datagrams();
+    let datagrams = harness().lambda.daemon.datagrams();
     assert!(datagrams.len() >= ops.len());
     for datagram in &datagrams {
         let text = String::from_utf8_lossy(datagram);

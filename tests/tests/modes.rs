@@ -8,6 +8,7 @@ use lambda_runtime::service_fn;
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, settle, Daemon};
 use xray_lambda_tests::handlers::handler;
+use xray_lambda_tests::harness::tokio_runtime;
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, run_child, run_child_without_network, set_lambda_env};
 
@@ -18,11 +19,8 @@ fn child() {
     let Ok(mode) = std::env::var("XRAY_TEST_CHILD") else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // Not `Lambda::start`: each mode sets the daemon address (or none) its own way.
+    let runtime = tokio_runtime();
     let api = runtime.block_on(RuntimeApi::start());
     set_lambda_env(&api.endpoint(), "modes-fn");
     // A daemon is always listening, so "nothing sent" is checked, not assumed.

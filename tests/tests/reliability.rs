@@ -9,10 +9,11 @@ use aws_sdk_dynamodb::Client;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, Daemon};
+use xray_lambda_tests::daemon::flatten;
+use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
-use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
-use xray_lambda_tests::{new_trace_header, set_lambda_env};
+use xray_lambda_tests::new_trace_header;
+use xray_lambda_tests::runtime_api::Outcome;
 
 /// Looks like a credential; must never leave the function.
 const SECRET: &str = "SECRET-4a1b9c-never-in-a-trace";
@@ -95,56 +96,37 @@ async fn list_tables(client: &Client) -> Result<(), Error> {
 }
 
 struct Harness {
-    runtime: tokio::runtime::Runtime,
-    api: RuntimeApi,
-    daemon: Daemon,
+    lambda: Lambda,
     _moto: Moto,
 }
 
-fn harness() -> &'static Harness {
+fn harness() -> &'static Lambda {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let moto = Moto::start().expect("moto");
-        let daemon = Daemon::start();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            std::env::set_var(k, v);
-        }
-        let api = runtime.block_on(RuntimeApi::start());
-        set_lambda_env(&api.endpoint(), "reliability-fn");
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
-        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", "64");
-        std::mem::forget(xray_lambda::init().expect("init"));
-        let client = runtime.block_on(async {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .endpoint_url(moto.endpoint())
-                    .interceptor(xray_lambda::aws::XrayInterceptor::new())
-                    .build(),
-            )
-        });
-        assert!(CLIENT.set(client).is_ok());
-        runtime.spawn(async {
-            if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
-                eprintln!("runtime stopped: {err}");
+    &HARNESS
+        .get_or_init(|| {
+            let moto = Moto::start().expect("moto");
+            use_moto(&moto);
+            let lambda = Lambda::start("reliability-fn", 64);
+            let client = lambda.runtime.block_on(async {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Client::from_conf(
+                    aws_sdk_dynamodb::config::Builder::from(&sdk)
+                        .interceptor(xray_lambda::aws::XrayInterceptor::new())
+                        .build(),
+                )
+            });
+            assert!(CLIENT.set(client).is_ok());
+            lambda.runtime.spawn(async {
+                if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
+                    eprintln!("runtime stopped: {err}");
+                }
+            });
+            Harness {
+                lambda,
+                _moto: moto,
             }
-        });
-        Harness {
-            runtime,
-            api,
-            daemon,
-            _moto: moto,
-        }
-    })
+        })
+        .lambda
 }
 
 fn invoke(payload: &Value, timeout: Duration) -> (Outcome, String) {

@@ -1,0 +1,74 @@
+//! The setup every integration test binary shares: a tokio runtime, a Runtime API and a UDP
+//! daemon on loopback, the Lambda environment pointing at them, and `xray_lambda::init()`.
+
+use crate::daemon::Daemon;
+use crate::moto::Moto;
+use crate::runtime_api::{Outcome, RuntimeApi};
+use crate::set_lambda_env;
+
+/// One process-wide Lambda stand-in; the test binary spawns its handler on `runtime`.
+#[derive(Debug)]
+pub struct Lambda {
+    /// Serves the Runtime API (and, usually, the function).
+    pub runtime: tokio::runtime::Runtime,
+    /// The Runtime API the function polls.
+    pub api: RuntimeApi,
+    /// The X-Ray daemon stand-in.
+    pub daemon: Daemon,
+}
+
+/// A two-worker multi-thread tokio runtime, as Lambda's two-core environments use.
+///
+/// # Panics
+/// If the runtime cannot be built.
+#[must_use]
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+impl Lambda {
+    /// Starts everything for a function named `function_name` serving `concurrency`
+    /// invocations at once, and installs tracing (kept for the life of the process).
+    ///
+    /// # Panics
+    /// If a part cannot start, or `init` was already called in this process.
+    #[must_use]
+    pub fn start(function_name: &str, concurrency: u32) -> Self {
+        let daemon = Daemon::start();
+        let runtime = tokio_runtime();
+        let api = runtime.block_on(RuntimeApi::start());
+        set_lambda_env(&api.endpoint(), function_name);
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+        std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
+        std::env::remove_var("_X_AMZN_TRACE_ID");
+        // The pipeline lives as long as the test process.
+        std::mem::forget(xray_lambda::init().expect("init"));
+        Lambda {
+            runtime,
+            api,
+            daemon,
+        }
+    }
+
+    /// One invocation, waiting for its outcome.
+    pub fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
+        self.runtime.block_on(self.api.invoke(payload, header))
+    }
+}
+
+/// Points the AWS SDK at `moto` with dummy credentials in `us-east-1`.
+pub fn use_moto(moto: &Moto) {
+    for (key, value) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        std::env::set_var(key, value);
+    }
+    std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint());
+}
