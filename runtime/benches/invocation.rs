@@ -256,6 +256,19 @@ fn allocations<F: FnMut()>(mut f: F) -> u64 {
     (ALLOCATIONS.load(Ordering::Relaxed) - before) / 100
 }
 
+/// Criterion as the command line says, or briefly (`XRAY_BENCH_QUICK`, the CI smoke run).
+fn criterion(quick: bool) -> Criterion {
+    let criterion = Criterion::default().configure_from_args();
+    if quick {
+        criterion
+            .warm_up_time(Duration::from_millis(50))
+            .measurement_time(Duration::from_millis(100))
+            .sample_size(10)
+    } else {
+        criterion
+    }
+}
+
 /// The "tracing disabled" case needs a process whose pipeline is off (it is process-wide):
 /// this binary again, with `XRAY_BENCH_DISABLED`.
 fn disabled(quick: bool) {
@@ -263,13 +276,7 @@ fn disabled(quick: bool) {
         .export(xray_lambda::Export::Disabled)
         .layer::<tracing_subscriber::Registry>()
         .expect("layer");
-    let mut criterion = Criterion::default().configure_from_args();
-    if quick {
-        criterion = criterion
-            .warm_up_time(Duration::from_millis(50))
-            .measurement_time(Duration::from_millis(100))
-            .sample_size(10);
-    }
+    let mut criterion = criterion(quick);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -292,13 +299,7 @@ fn main() {
     }
     let (mut sink_process, sink) = start_sink();
     let quick = std::env::var_os("XRAY_BENCH_QUICK").is_some();
-    let mut criterion = Criterion::default().configure_from_args();
-    if quick {
-        criterion = criterion
-            .warm_up_time(Duration::from_millis(50))
-            .measurement_time(Duration::from_millis(100))
-            .sample_size(10);
-    }
+    let mut criterion = criterion(quick);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
