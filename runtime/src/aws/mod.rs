@@ -304,6 +304,8 @@ fn request_params(
     Recorded::default()
 }
 
+/// The error code and message of a service error, where the operation's error type is known
+/// (DynamoDB); `None` leaves it to the generic description of the SDK error.
 fn error_metadata(
     service: &str,
     operation: &str,
@@ -313,6 +315,6 @@ fn error_metadata(
     if service == "DynamoDB" {
         return dynamodb::error_metadata(operation, error);
     }
-    let _ = (service, operation);
-    Some(("SdkError".to_owned(), error.to_string()))
+    let _ = (service, operation, error);
+    None
 }
