@@ -4,7 +4,8 @@
 //! invocation becomes a subsegment named after the service (`DynamoDB`), in the `aws`
 //! namespace, with what the official X-Ray SDKs record: operation, region, request id, HTTP
 //! status, retries, the table, and the operation's whitelisted parameters — never keys, items,
-//! attribute values, expressions or bodies.
+//! attribute values, expressions or bodies. For SQS, SNS, S3 and Lambda it adds the queue URL,
+//! topic ARN, bucket name or function name.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -20,10 +21,12 @@
 mod dynamodb;
 #[cfg(feature = "dynamodb")]
 mod partiql;
+mod resources;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -75,6 +78,8 @@ pub struct Call {
     operation: String,
     /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
     aws: Map<String, Json>,
+    /// Whether the request has been read for its resource (once per call, not per attempt).
+    resource_read: bool,
 }
 
 impl Storable for Call {
@@ -136,6 +141,7 @@ impl Call {
             service: service.to_owned(),
             operation: operation.to_owned(),
             aws,
+            resource_read: false,
         })
     }
 
@@ -218,6 +224,32 @@ impl Intercept for XrayInterceptor {
         if let Some(call) = Call::begin(&service, &operation, region.as_deref(), recorded) {
             cfg.interceptor_state().store_put(call);
         }
+        Ok(())
+    }
+
+    // SQS, SNS, S3 and Lambda name their resource in the request itself: read it from there
+    // (before the first attempt is sent), so no service crate is needed.
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.load::<Call>() else {
+            return Ok(());
+        };
+        if call.service == "DynamoDB" || call.resource_read {
+            return Ok(());
+        }
+        let request = context.request();
+        let resource =
+            resources::from_request(&call.service, request.uri(), request.body().bytes());
+        let mut call = call.clone();
+        call.resource_read = true;
+        if let Some((field, value)) = resource {
+            call.aws.insert(field.into(), Json::String(value));
+        }
+        cfg.interceptor_state().store_put(call);
         Ok(())
     }
 

@@ -1,0 +1,149 @@
+//! The resource a call to SQS, SNS, S3 or Lambda names, read from its serialized request
+//! without the service's crate: `queue_url`, `topic_arn`, `bucket_name`, `function_name`.
+//! Only these fields are taken; message bodies, object keys and payloads never are.
+
+/// `(field of the aws object, value)` for the call, if the request names one.
+pub(super) fn from_request(
+    service: &str,
+    uri: &str,
+    body: Option<&[u8]>,
+) -> Option<(&'static str, String)> {
+    match service {
+        "SQS" => {
+            let body = body?;
+            let url = if body.first() == Some(&b'{') {
+                // The JSON protocol: `{"QueueUrl": "...", ...}`.
+                let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+                value.get("QueueUrl")?.as_str()?.to_owned()
+            } else {
+                form_value(body, "QueueUrl")?
+            };
+            Some(("queue_url", url))
+        }
+        "SNS" => Some(("topic_arn", form_value(body?, "TopicArn")?)),
+        "Lambda" => {
+            let (_, path) = split_uri(uri);
+            let rest = path.split("/functions/").nth(1)?;
+            let name = rest.split(['/', '?']).next()?;
+            Some(("function_name", percent_decode(name, false)?)).filter(|(_, n)| !n.is_empty())
+        }
+        "S3" => {
+            let (host, path) = split_uri(uri);
+            let host = host.split(':').next().unwrap_or(host);
+            let bucket = match host.find(".s3.").or_else(|| host.find(".s3-")) {
+                // Virtual-hosted style: `bucket.s3.region.amazonaws.com`.
+                Some(end) => host[..end].to_owned(),
+                // Path style: `/bucket/key`.
+                None => percent_decode(
+                    path.trim_start_matches('/').split(['/', '?']).next()?,
+                    false,
+                )?,
+            };
+            Some(("bucket_name", bucket)).filter(|(_, b)| !b.is_empty())
+        }
+        _ => None,
+    }
+}
+
+/// `scheme://host:port/path?query` → (`host:port`, `/path?query`).
+fn split_uri(uri: &str) -> (&str, &str) {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash..]),
+        None => (rest, "/"),
+    }
+}
+
+/// The value of `key` in an `application/x-www-form-urlencoded` body.
+fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| percent_decode(v, true)).flatten()
+    })
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_request;
+
+    #[test]
+    fn resources() {
+        let q = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+        assert_eq!(
+            from_request(
+                "SQS",
+                "https://sqs.us-east-1.amazonaws.com/",
+                Some(format!(r#"{{"QueueUrl":"{q}","MessageBody":"secret"}}"#).as_bytes())
+            ),
+            Some(("queue_url", q.to_owned()))
+        );
+        assert_eq!(
+            from_request(
+                "SQS",
+                "/",
+                Some(b"Action=SendMessage&QueueUrl=https%3A%2F%2Fq%2F1&MessageBody=secret")
+            ),
+            Some(("queue_url", "https://q/1".to_owned()))
+        );
+        assert_eq!(
+            from_request(
+                "SNS",
+                "/",
+                Some(b"Action=Publish&Message=secret&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At")
+            ),
+            Some(("topic_arn", "arn:aws:sns:us-east-1:1:t".to_owned()))
+        );
+        assert_eq!(
+            from_request(
+                "Lambda",
+                "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my%2Dfn/invocations",
+                None
+            ),
+            Some(("function_name", "my-fn".to_owned()))
+        );
+        assert_eq!(
+            from_request(
+                "S3",
+                "https://photos.s3.us-east-1.amazonaws.com/secret/key.jpg",
+                None
+            ),
+            Some(("bucket_name", "photos".to_owned()))
+        );
+        assert_eq!(
+            from_request(
+                "S3",
+                "http://127.0.0.1:5000/photos/secret-key?x-id=PutObject",
+                None
+            ),
+            Some(("bucket_name", "photos".to_owned()))
+        );
+        assert_eq!(from_request("SQS", "/", Some(b"{not json")), None);
+        assert_eq!(from_request("SNS", "/", Some(b"%zz")), None);
+        assert_eq!(from_request("STS", "/", None), None);
+    }
+}

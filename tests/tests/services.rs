@@ -1,0 +1,229 @@
+//! Clients other than DynamoDB, against moto on loopback: each call an `aws` subsegment with
+//! operation, region, request id, status and retries, plus the resource the call names (SQS
+//! `queue_url`, SNS `topic_arn`, S3 `bucket_name`, Lambda `function_name`); never a message
+//! body, object key or payload.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+use xray_lambda::aws::XrayInterceptor;
+use xray_lambda_tests::daemon::flatten;
+use xray_lambda_tests::harness::{use_moto, Lambda};
+use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::new_trace_header;
+
+/// Looks like a credential; must never leave the function.
+const SECRET: &str = "SECRET-9e2d-message-body";
+
+struct Clients {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    s3: aws_sdk_s3::Client,
+    lambda: aws_sdk_lambda::Client,
+    queue_url: String,
+    topic_arn: String,
+}
+
+static CLIENTS: OnceLock<Clients> = OnceLock::new();
+
+#[xray_lambda::xray_handler]
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let c = CLIENTS.get().expect("clients");
+    let ok = match event.payload["service"].as_str().unwrap_or_default() {
+        "sqs" => c
+            .sqs
+            .send_message()
+            .queue_url(&c.queue_url)
+            .message_body(SECRET)
+            .send()
+            .await
+            .is_ok(),
+        "sns" => c
+            .sns
+            .publish()
+            .topic_arn(&c.topic_arn)
+            .message(SECRET)
+            .send()
+            .await
+            .is_ok(),
+        "s3" => {
+            c.s3.put_object()
+                .bucket("photos")
+                .key(format!("{SECRET}/key.txt"))
+                .body(SECRET.as_bytes().to_vec().into())
+                .send()
+                .await
+                .is_ok()
+        }
+        // No such function in moto: a 404 the subsegment records as an error.
+        "lambda" => c
+            .lambda
+            .get_function()
+            .function_name("resize-images")
+            .send()
+            .await
+            .is_ok(),
+        other => return Err(format!("unknown service {other}").into()),
+    };
+    Ok(json!({ "ok": ok }))
+}
+
+fn harness() -> &'static Lambda {
+    static HARNESS: OnceLock<(Lambda, Moto)> = OnceLock::new();
+    &HARNESS
+        .get_or_init(|| {
+            let moto = Moto::start().expect("moto");
+            use_moto(&moto);
+            std::env::set_var("AWS_ENDPOINT_URL", moto.endpoint());
+            let lambda = Lambda::start("services-fn", 4);
+            let clients = lambda.runtime.block_on(async {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sqs = aws_sdk_sqs::Client::from_conf(
+                    aws_sdk_sqs::config::Builder::from(&sdk)
+                        .interceptor(XrayInterceptor::new())
+                        .build(),
+                );
+                let sns = aws_sdk_sns::Client::from_conf(
+                    aws_sdk_sns::config::Builder::from(&sdk)
+                        .interceptor(XrayInterceptor::new())
+                        .build(),
+                );
+                let s3 = aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(&sdk)
+                        .force_path_style(true)
+                        .interceptor(XrayInterceptor::new())
+                        .build(),
+                );
+                let lambda = aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(&sdk)
+                        .interceptor(XrayInterceptor::new())
+                        .build(),
+                );
+                // Resources made outside any invocation: not traced.
+                let queue_url = sqs
+                    .create_queue()
+                    .queue_name("orders")
+                    .send()
+                    .await
+                    .expect("queue")
+                    .queue_url
+                    .expect("queue url");
+                let topic_arn = sns
+                    .create_topic()
+                    .name("orders")
+                    .send()
+                    .await
+                    .expect("topic")
+                    .topic_arn
+                    .expect("topic arn");
+                s3.create_bucket()
+                    .bucket("photos")
+                    .send()
+                    .await
+                    .expect("bucket");
+                Clients {
+                    sqs,
+                    sns,
+                    s3,
+                    lambda,
+                    queue_url,
+                    topic_arn,
+                }
+            });
+            assert!(CLIENTS.set(clients).is_ok());
+            lambda.runtime.spawn(async {
+                if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
+                    eprintln!("runtime stopped: {err}");
+                }
+            });
+            (lambda, moto)
+        })
+        .0
+}
+
+/// The call's subsegment, checked for what every call carries.
+fn call(service: &str, name: &str, operation: &str, status: u16) -> (Value, Value) {
+    let h = harness();
+    let ids = new_trace_header(Some("1"));
+    let response = h
+        .invoke(&json!({ "service": service }), Some(&ids.header))
+        .unwrap_response();
+    let docs = h
+        .daemon
+        .wait_for_trace(&ids.root, Duration::from_secs(15), |d| {
+            flatten(d).len() >= 2
+        });
+    let subsegments = flatten(&docs);
+    let call = subsegments
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("a {name} subsegment: {subsegments:#?}"))
+        .clone();
+    assert_eq!(call["namespace"], "aws");
+    assert_eq!(call["aws"]["operation"], operation);
+    assert_eq!(call["aws"]["region"], "us-east-1");
+    assert_eq!(call["aws"]["retries"], 0);
+    assert!(
+        call["aws"]["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{call}"
+    );
+    assert_eq!(call["http"]["response"]["status"], status);
+    let handler = subsegments
+        .iter()
+        .find(|s| s["name"] == "handler")
+        .expect("handler");
+    assert_eq!(call["parent_id"], handler["id"]);
+    assert!(!call.to_string().contains("SECRET"), "{call}");
+    (response, call)
+}
+
+#[test]
+fn sqs_records_the_queue_url() {
+    let (response, call) = call("sqs", "SQS", "SendMessage", 200);
+    assert_eq!(response["ok"], true);
+    let queue_url = &CLIENTS.get().expect("clients").queue_url;
+    assert_eq!(call["aws"]["queue_url"], queue_url.as_str());
+}
+
+#[test]
+fn sns_records_the_topic_arn() {
+    let (response, call) = call("sns", "SNS", "Publish", 200);
+    assert_eq!(response["ok"], true);
+    let topic_arn = &CLIENTS.get().expect("clients").topic_arn;
+    assert_eq!(call["aws"]["topic_arn"], topic_arn.as_str());
+}
+
+#[test]
+fn s3_records_the_bucket_not_the_key() {
+    let (response, call) = call("s3", "S3", "PutObject", 200);
+    assert_eq!(response["ok"], true);
+    assert_eq!(call["aws"]["bucket_name"], "photos");
+}
+
+#[test]
+fn lambda_records_the_function_name_and_the_error() {
+    let (response, call) = call("lambda", "Lambda", "GetFunction", 404);
+    assert_eq!(response["ok"], false);
+    assert_eq!(call["aws"]["function_name"], "resize-images");
+    assert_eq!(call["error"], true);
+    assert_eq!(call["cause"]["exceptions"][0]["remote"], true);
+}
+
+#[test]
+fn no_message_body_object_or_key_is_sent() {
+    let _ = call("sqs", "SQS", "SendMessage", 200);
+    let _ = call("sns", "SNS", "Publish", 200);
+    let _ = call("s3", "S3", "PutObject", 200);
+    let datagrams = harness().daemon.datagrams();
+    assert!(datagrams.len() >= 3);
+    for datagram in datagrams {
+        assert!(
+            !String::from_utf8_lossy(&datagram).contains("SECRET"),
+            "a secret was sent"
+        );
+    }
+}
