@@ -105,6 +105,12 @@
 //!
 //! Both land on the innermost traced subsegment of the invocation that runs them.
 //!
+//! # Events that never reach the handler
+//!
+//! `lambda_runtime` answers an event that does not deserialize into the handler's type without
+//! calling it; [`TraceUndeliveredEvents`] records those invocations as faults:
+//! `Runtime::new(service_fn(handler)).layer(xray_lambda::TraceUndeliveredEvents)`.
+//!
 //! # Where traces go
 //!
 //! [`init`] reads the environment (see [`Builder`]): the X-Ray daemon over UDP when
