@@ -27,6 +27,11 @@ fn strings(list: &[String]) -> Option<Json> {
     (!list.is_empty()).then(|| json!(list))
 }
 
+/// A list worth recording: `None` when empty (the official SDKs leave empty lists out).
+fn non_empty(list: Vec<Json>) -> Option<Json> {
+    (!list.is_empty()).then_some(Json::Array(list))
+}
+
 // One arm per operation: a table, read as one.
 #[allow(clippy::too_many_lines)]
 pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
@@ -92,16 +97,8 @@ pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
                         Json::Object(index_json(l.index_name(), l.key_schema(), l.projection()))
                     })
                     .collect();
-                put(
-                    p,
-                    "global_secondary_indexes",
-                    (!gsis.is_empty()).then(|| json!(gsis)),
-                );
-                put(
-                    p,
-                    "local_secondary_indexes",
-                    (!lsis.is_empty()).then(|| json!(lsis)),
-                );
+                put(p, "global_secondary_indexes", non_empty(gsis));
+                put(p, "local_secondary_indexes", non_empty(lsis));
                 put(
                     p,
                     "provisioned_throughput",
@@ -144,16 +141,8 @@ pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
                         }
                     })
                     .collect();
-                put(
-                    p,
-                    "attribute_definitions",
-                    (!definitions.is_empty()).then(|| json!(definitions)),
-                );
-                put(
-                    p,
-                    "global_secondary_index_updates",
-                    (!updates.is_empty()).then(|| json!(updates)),
-                );
+                put(p, "attribute_definitions", non_empty(definitions));
+                put(p, "global_secondary_index_updates", non_empty(updates));
                 put(
                     p,
                     "provisioned_throughput",
