@@ -54,9 +54,14 @@ fn key(id: &str) -> HashMap<String, AttributeValue> {
 #[xray_lambda::xray_handler]
 async fn handler(event: LambdaEvent<Call>) -> Result<Value, Error> {
     let client = &CLIENTS.get().expect("clients").0[&event.payload.client];
-    if event.payload.op == "DirectDescribeTable" {
+    if event.payload.op == "DirectGetItem" {
         // No #[xray_aws] helper: the interceptor alone makes the subsegment.
-        client.describe_table().table_name(TABLE).send().await?;
+        client
+            .get_item()
+            .table_name(TABLE)
+            .set_key(Some(key(SECRET)))
+            .send()
+            .await?;
         return Ok(json!({ "ok": true }));
     }
     let outcome = call(client, &event.payload.op).await;
@@ -766,9 +771,11 @@ fn no_secret_leaves_the_function_through_any_covered_operation() {
 }
 
 #[test]
-fn a_call_outside_any_xray_aws_function_still_gets_its_subsegment() {
-    let (response, subsegments, _) = run("DirectDescribeTable", "moto", 2);
+fn a_get_item_outside_any_xray_aws_function_hangs_under_the_handler() {
+    // What the official Python SDK records for a GetItem in Lambda, and more.
+    let (response, subsegments, root) = run("DirectGetItem", "moto", 2);
     assert_eq!(response["ok"], true);
+    assert_eq!(subsegments.len(), 2, "{subsegments:#?}");
     let call = subsegments
         .iter()
         .find(|s| s["name"] == "DynamoDB")
@@ -777,7 +784,17 @@ fn a_call_outside_any_xray_aws_function_still_gets_its_subsegment() {
         .iter()
         .find(|s| s["name"] == "handler")
         .expect("handler");
-    assert_eq!(call["parent_id"], handler["id"]);
-    assert_eq!(call["aws"]["operation"], "DescribeTable");
-    assert_eq!(call["aws"]["table_name"], TABLE);
+    assert_eq!(
+        call["parent_id"], handler["id"],
+        "parent = the handler subsegment"
+    );
+    assert_eq!(call["trace_id"], root.as_str());
+    assert_eq!(call["namespace"], "aws");
+    assert_eq!(call["http"]["response"]["status"], 200);
+    let aws = &call["aws"];
+    assert_eq!(aws["operation"], "GetItem");
+    assert_eq!(aws["region"], "us-east-1");
+    assert_eq!(aws["table_name"], TABLE);
+    assert_eq!(aws["retries"], 0);
+    assert!(aws["request_id"].as_str().is_some_and(|r| !r.is_empty()));
 }
