@@ -296,7 +296,7 @@ fn strip_precursor_ids(buf: &mut Vec<u8>) {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// The end of the marker [`cap_values`] leaves on a cut value.
