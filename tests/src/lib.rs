@@ -9,6 +9,15 @@ pub mod moto;
 pub mod proxy;
 pub mod runtime_api;
 
+/// The whole body of a request or response served here (empty when it cannot be read).
+pub(crate) async fn collect_body(body: hyper::body::Incoming) -> bytes::Bytes {
+    use http_body_util::BodyExt as _;
+    body.collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default()
+}
+
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -116,7 +125,13 @@ fn run_child_with(
     envs: &[(&str, &str)],
 ) -> std::process::Output {
     command
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test_name,
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("XRAY_TEST_CHILD", mode);
     for var in [
         "AWS_XRAY_DAEMON_ADDRESS",

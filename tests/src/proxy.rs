@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{body::Incoming, Request, Response, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -70,11 +70,7 @@ async fn forward(
     upstream: Arc<String>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
+    let body = crate::collect_body(body).await;
     let n = injected.fetch_add(1, Ordering::Relaxed);
     if n < fault.times {
         let payload = format!(
@@ -106,11 +102,7 @@ async fn forward(
     match client.request(forwarded).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(http_body_util::Collected::to_bytes)
-                .unwrap_or_default();
+            let body = crate::collect_body(body).await;
             Ok(Response::from_parts(parts, Full::new(body)))
         }
         Err(err) => {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{body::Incoming, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
@@ -196,12 +196,7 @@ async fn handle(
         return Ok(response);
     }
     if rest == "init/error" {
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default();
+        let body = crate::collect_body(req.into_body()).await;
         eprintln!("runtime init error: {}", String::from_utf8_lossy(&body));
         return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));
     }
@@ -209,12 +204,7 @@ async fn handle(
         if let Some((request_id, kind)) = rest.split_once('/') {
             let request_id = request_id.to_owned();
             let kind = kind.to_owned();
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(http_body_util::Collected::to_bytes)
-                .unwrap_or_default();
+            let body = crate::collect_body(req.into_body()).await;
             let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
                 serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
             });

@@ -12,8 +12,10 @@ use xray_lambda_tests::harness::tokio_runtime;
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, run_child, run_child_without_network, set_lambda_env};
 
-/// The child side: does nothing unless started by `run_child`. One arm per mode.
+/// The child side, started by `run_child` (ignored in a plain run, where it has nothing to
+/// check). One arm per mode.
 #[test]
+#[ignore = "the child process of the tests below; run_child runs it"]
 #[allow(clippy::too_many_lines)]
 fn child() {
     let Ok(mode) = std::env::var("XRAY_TEST_CHILD") else {

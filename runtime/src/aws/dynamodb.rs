@@ -49,30 +49,24 @@ pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
                 );
             }
         }
-        "PutItem" => {
-            if let Some(i) = input.downcast_ref::<op::put_item::PutItemInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
+        // Operations that record only their table.
+        "PutItem" | "UpdateItem" | "DeleteItem" | "DeleteTable" | "DescribeTable" => {
+            macro_rules! table_of {
+                ($($op:literal => $ty:ty),* $(,)?) => {
+                    match operation {
+                        $($op => input.downcast_ref::<$ty>().and_then(|i| i.table_name()),)*
+                        _ => None,
+                    }
+                };
             }
-        }
-        "UpdateItem" => {
-            if let Some(i) = input.downcast_ref::<op::update_item::UpdateItemInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
+            r.table_name = table_of! {
+                "PutItem" => op::put_item::PutItemInput,
+                "UpdateItem" => op::update_item::UpdateItemInput,
+                "DeleteItem" => op::delete_item::DeleteItemInput,
+                "DeleteTable" => op::delete_table::DeleteTableInput,
+                "DescribeTable" => op::describe_table::DescribeTableInput,
             }
-        }
-        "DeleteItem" => {
-            if let Some(i) = input.downcast_ref::<op::delete_item::DeleteItemInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-            }
-        }
-        "DeleteTable" => {
-            if let Some(i) = input.downcast_ref::<op::delete_table::DeleteTableInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-            }
-        }
-        "DescribeTable" => {
-            if let Some(i) = input.downcast_ref::<op::describe_table::DescribeTableInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-            }
+            .map(str::to_owned);
         }
         "CreateTable" => {
             if let Some(i) = input.downcast_ref::<op::create_table::CreateTableInput>() {
