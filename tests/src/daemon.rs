@@ -14,6 +14,9 @@ struct Received {
     by_trace: std::collections::HashMap<String, Vec<Value>>,
 }
 
+/// The receive buffer asked for: room for a whole 10,000-subsegment invocation.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A UDP "daemon" on loopback. One thread only drains the socket (so the kernel's buffer
 /// never fills while a test inspects what arrived); another parses and indexes.
 #[derive(Debug, Clone)]
@@ -40,6 +43,23 @@ impl Daemon {
     #[must_use]
     pub fn serve(socket: UdpSocket) -> Self {
         let address = socket.local_addr().expect("local address");
+        // Loopback UDP drops a datagram when the receiver's buffer is full, silently on both
+        // sides. The default buffer (208 KiB, charged per datagram with overhead) holds only a
+        // few 48 KB documents: a burst of them, or 64 invocations finishing while this
+        // machine's two cores are busy elsewhere, overflowed it in CI. The kernel caps the
+        // request at `net.core.rmem_max`.
+        let socket = socket2::Socket::from(socket);
+        if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+            eprintln!("test daemon: cannot enlarge the receive buffer: {e}");
+        }
+        match socket.recv_buffer_size() {
+            Ok(size) if size < RECEIVE_BUFFER => eprintln!(
+                "test daemon: receive buffer {size} bytes (net.core.rmem_max caps it); \
+                 datagrams may be dropped under load"
+            ),
+            _ => {}
+        }
+        let socket = UdpSocket::from(socket);
         let received = Arc::new((Mutex::new(Received::default()), Condvar::new()));
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
@@ -173,4 +193,16 @@ pub fn flatten(docs: &[Value]) -> Vec<Value> {
 /// Waits a little for stray datagrams, for tests that assert nothing was sent.
 pub fn settle() {
     std::thread::sleep(Duration::from_millis(150));
+}
+
+/// The kernel's count of UDP datagrams dropped because a receiver's buffer was full
+/// (`RcvbufErrors` in `/proc/net/snmp`, all sockets of this network namespace), for failure
+/// messages: a loss the sender could not see is told apart from one it caused.
+#[must_use]
+pub fn udp_receive_buffer_drops() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }

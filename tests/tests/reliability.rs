@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::flatten;
+use xray_lambda_tests::daemon::{flatten, udp_receive_buffer_drops};
 use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
 use xray_lambda_tests::new_trace_header;
@@ -149,6 +149,17 @@ fn subsegments(root: &str, at_least: usize) -> Vec<Value> {
     flatten(&docs)
 }
 
+/// Says how many datagrams the kernel dropped for full receive buffers since `before`.
+fn kernel_drops_since(before: Option<u64>) -> String {
+    match (before, udp_receive_buffer_drops()) {
+        (Some(before), Some(now)) => format!(
+            "the kernel dropped {} UDP datagrams at full receive buffers meanwhile (all sockets)",
+            now - before
+        ),
+        _ => "the kernel's UDP drop count is unreadable here".to_owned(),
+    }
+}
+
 fn largest_datagram() -> usize {
     harness()
         .daemon
@@ -161,6 +172,7 @@ fn largest_datagram() -> usize {
 
 #[test]
 fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
+    let drops_before = udp_receive_buffer_drops();
     let (outcome, root) = invoke(
         &json!({"action": "many", "n": 10_000}),
         Duration::from_mins(1),
@@ -168,7 +180,12 @@ fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
     assert_eq!(outcome.unwrap_response()["spans"], 10_000);
     let all = subsegments(&root, 10_001);
     let leaves = all.iter().filter(|s| s["name"] == "leaf").count();
-    assert_eq!(leaves, 10_000, "subsegments received = subsegments created");
+    assert_eq!(
+        leaves,
+        10_000,
+        "subsegments received = subsegments created; {}",
+        kernel_drops_since(drops_before)
+    );
     // tracing-opentelemetry records `usize` fields as strings (OpenTelemetry has no u64).
     let mut seen: Vec<u64> = all
         .iter()
@@ -304,6 +321,7 @@ fn no_event_argument_or_response_is_recorded() {
 fn five_thousand_invocations_at_concurrency_64_never_mix() {
     const N: usize = 5_000;
     let h = harness();
+    let drops_before = udp_receive_buffer_drops();
     let ids: Vec<_> = (0..N).map(|_| new_trace_header(Some("1"))).collect();
     let outcomes = h.runtime.block_on(async {
         let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(128));
@@ -333,7 +351,13 @@ fn five_thousand_invocations_at_concurrency_64_never_mix() {
         assert_eq!(outcome.unwrap_response()["tag"], id.root.as_str());
         // handler + 4 + 2 nested + list_tables + its DynamoDB call
         let all = subsegments(&id.root, 9);
-        assert_eq!(all.len(), 9, "lost or extra subsegments in {}", id.root);
+        assert_eq!(
+            all.len(),
+            9,
+            "lost or extra subsegments in {}; {}",
+            id.root,
+            kernel_drops_since(drops_before)
+        );
         for s in &all {
             assert_eq!(s["trace_id"], id.root.as_str());
             if let Some(tag) = s["annotations"].get("tag") {
