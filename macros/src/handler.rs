@@ -173,7 +173,7 @@ fn generate(args: &Args, mut function: ItemFn) -> TokenStream {
             let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
             let #output #ascription = #invocation.run(#user_future).await;
             #record
-            #invocation.finish();
+            #invocation.finish().await;
             #output
         }
     };

@@ -44,7 +44,7 @@ use proc_macro::TokenStream;
 ///     // an Err → fault + cause: type, message, source() chain
 ///     if let Err(error) = &output { invocation.record_error(describe(error)); }
 ///     // closes the subsegment and sends the invocation's documents, before the result returns
-///     invocation.finish();
+///     invocation.finish().await;
 ///     output
 /// }
 /// ```

@@ -40,12 +40,17 @@ pub(crate) enum Sink {
     Daemon(DaemonSender),
     /// A readable tree on stderr, for a developer's machine.
     Stderr,
+    /// OTLP to an OpenTelemetry collector.
+    #[cfg(feature = "otlp")]
+    Otlp(Box<crate::otlp::OtlpSink>),
 }
 
 /// The spans of running invocations, and what to do with them at the end.
 pub(crate) struct Exporter {
     sink: Sink,
     pending: Mutex<HashMap<TraceId, Pending>>,
+    /// Spans that ended outside any invocation where no runtime could send them (OTLP only).
+    parked: Mutex<Vec<SpanData>>,
     nested: SegmentTranslator,
     /// Only for documents over the size limit: built when first needed (start-up is billed).
     flat: OnceLock<SegmentTranslator>,
@@ -88,6 +93,7 @@ impl Exporter {
         Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
+            parked: Mutex::new(Vec::new()),
             nested,
             flat: OnceLock::new(),
             resource,
@@ -105,40 +111,72 @@ impl Exporter {
         self.pending().entry(trace_id).or_default().active += 1;
     }
 
-    /// An invocation of `trace_id` ends: send what its spans became.
-    pub(crate) fn finish(&self, trace_id: TraceId) {
-        let spans = {
-            let mut pending = self.pending();
-            let Some(entry) = pending.get_mut(&trace_id) else {
-                return;
-            };
-            entry.active = entry.active.saturating_sub(1);
-            if entry.active == 0 {
-                pending
-                    .remove(&trace_id)
-                    .map(|p| p.spans)
-                    .unwrap_or_default()
-            } else {
-                // Another invocation of the same trace still runs: send what is finished.
-                std::mem::take(&mut entry.spans)
-            }
+    /// An invocation of `trace_id` ends: the spans it has finished (all of them, unless
+    /// another invocation of the same trace still runs).
+    fn take(&self, trace_id: TraceId) -> Vec<SpanData> {
+        let mut pending = self.pending();
+        let Some(entry) = pending.get_mut(&trace_id) else {
+            return Vec::new();
         };
-        self.export(spans);
+        entry.active = entry.active.saturating_sub(1);
+        if entry.active == 0 {
+            pending
+                .remove(&trace_id)
+                .map(|p| p.spans)
+                .unwrap_or_default()
+        } else {
+            // Another invocation of the same trace still runs: send what is finished.
+            std::mem::take(&mut entry.spans)
+        }
+    }
+
+    /// An invocation of `trace_id` ends: send what its spans became, and (OTLP) wait for the
+    /// collector's answer, at most the flush timeout.
+    pub(crate) async fn finish(&self, trace_id: TraceId) {
+        let spans = self.take(trace_id);
+        self.export_async(spans).await;
+    }
+
+    /// As [`Exporter::finish`], where nothing can wait (a dropped invocation): an OTLP export
+    /// goes on as a task of its own.
+    pub(crate) fn finish_detached(self: &Arc<Self>, trace_id: TraceId) {
+        let spans = self.take(trace_id);
+        self.export_detached(spans);
     }
 
     /// Sends everything still held (at shutdown).
     pub(crate) fn flush_all(&self) {
-        let all: Vec<SpanData> = {
+        let all = self.take_all();
+        #[cfg(feature = "otlp")]
+        if let Sink::Otlp(otlp) = &self.sink {
+            if !all.is_empty() {
+                crate::otlp::block_on_export(otlp, all);
+            }
+            return;
+        }
+        self.export(all);
+    }
+
+    /// Sends everything still held, waiting for the collector (OTLP); for a shutdown hook.
+    #[cfg(feature = "otlp")]
+    pub(crate) async fn flush_all_async(&self) {
+        let all = self.take_all();
+        self.export_async(all).await;
+    }
+
+    fn take_all(&self) -> Vec<SpanData> {
+        let mut all: Vec<SpanData> = {
             let mut pending = self.pending();
             pending
                 .values_mut()
                 .flat_map(|p| std::mem::take(&mut p.spans))
                 .collect()
         };
-        self.export(all);
+        all.append(&mut self.parked.lock().unwrap_or_else(PoisonError::into_inner));
+        all
     }
 
-    fn on_span_end(&self, span: SpanData) {
+    fn on_span_end(self: &Arc<Self>, span: SpanData) {
         let trace_id = span.span_context.trace_id();
         {
             let mut pending = self.pending();
@@ -149,10 +187,46 @@ impl Exporter {
         }
         // Its invocation has already ended (a task that outlived the handler), or it belongs
         // to none: send it on its own rather than hold it forever.
-        self.export(vec![span]);
+        self.export_detached(vec![span]);
     }
 
-    pub(crate) fn export(&self, mut spans: Vec<SpanData>) {
+    /// Exports, waiting for an OTLP collector's answer; the other sinks send synchronously.
+    #[cfg_attr(not(feature = "otlp"), allow(clippy::unused_async))]
+    async fn export_async(&self, spans: Vec<SpanData>) {
+        #[cfg(feature = "otlp")]
+        if let Sink::Otlp(otlp) = &self.sink {
+            let mut spans = spans;
+            // Spans that ended where no runtime was at hand go with the next flush.
+            spans.append(&mut self.parked.lock().unwrap_or_else(PoisonError::into_inner));
+            otlp.export(spans).await;
+            return;
+        }
+        self.export(spans);
+    }
+
+    /// Exports without waiting: an OTLP export becomes a task on the current tokio runtime
+    /// (or waits for the next flush when there is none).
+    fn export_detached(self: &Arc<Self>, spans: Vec<SpanData>) {
+        #[cfg(feature = "otlp")]
+        if let Sink::Otlp(_) = &self.sink {
+            if spans.is_empty() {
+                return;
+            }
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let this = Arc::clone(self);
+                runtime.spawn(async move { this.export_async(spans).await });
+            } else {
+                self.parked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(spans);
+            }
+            return;
+        }
+        self.export(spans);
+    }
+
+    fn export(&self, mut spans: Vec<SpanData>) {
         if spans.is_empty() {
             return;
         }
@@ -167,6 +241,14 @@ impl Exporter {
                 }
             }
             Sink::Stderr => tree::print(&spans),
+            // OTLP exports are asynchronous and do not come here; were one to, its spans go
+            // with the next flush.
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => self
+                .parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(spans),
         }
     }
 
@@ -432,7 +514,7 @@ impl SpanProcessor for InvocationProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.0.on_span_end(span);
+        Exporter::on_span_end(&self.0, span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -31,6 +31,10 @@ pub enum Export {
     Stderr,
     /// Nothing is recorded; the attributes cost next to nothing.
     Disabled,
+    /// OTLP to an OpenTelemetry collector, whose X-Ray exporter writes the documents
+    /// (feature `otlp`).
+    #[cfg(feature = "otlp")]
+    Otlp(crate::otlp::Otlp),
 }
 
 /// The process-wide state the attributes' expansions read.
@@ -130,6 +134,8 @@ pub fn builder() -> Builder {
 /// | variable | effect |
 /// |---|---|
 /// | `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true` | [`Export::Disabled`] |
+/// | `OTEL_TRACES_EXPORTER=otlp`, or `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set | OTLP export (feature `otlp`; see `Otlp::from_env` for the other `OTEL_EXPORTER_OTLP_*` variables); without the feature, one warning and the rules below |
+/// | `OTEL_TRACES_EXPORTER=none` / `console` | [`Export::Disabled`] / [`Export::Stderr`] |
 /// | `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `tcp:H:P udp:H:P`) | [`Export::Daemon`]; a malformed value logs one line and disables export |
 /// | neither (a developer's machine) | [`Export::Stderr`] |
 /// | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation |
@@ -154,6 +160,8 @@ impl Builder {
         };
         let export = if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
             Export::Disabled
+        } else if let Some(export) = otel_export(&var) {
+            export
         } else if let Some(address) = var("AWS_XRAY_DAEMON_ADDRESS") {
             match parse_daemon_address(&address) {
                 Ok(address) => Export::Daemon(address),
@@ -272,8 +280,20 @@ impl Builder {
             }
             Export::Stderr => Sink::Stderr,
             Export::Daemon(address) => Sink::Daemon(DaemonSender::new(address)),
+            #[cfg(feature = "otlp")]
+            Export::Otlp(config) => Sink::Otlp(Box::new(crate::otlp::OtlpSink::new(
+                config,
+                self.service.as_deref(),
+            ))),
         };
-        let trace_without_header = matches!(sink, Sink::Stderr);
+        // A span without a trace header has nothing to hang under in Lambda; on a developer's
+        // machine it starts a trace of its own.
+        let trace_without_header = match sink {
+            Sink::Stderr => true,
+            Sink::Daemon(_) => false,
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none(),
+        };
         let exporter = Arc::new(Exporter::new(sink));
         // In Lambda a span with no parent cannot be placed (Lambda writes the segment), so
         // roots are not sampled there; locally every invocation starts a trace of its own.
@@ -317,6 +337,40 @@ impl Builder {
                 provider: Some(provider),
             },
         ))
+    }
+}
+
+/// The export the `OTEL_*` variables ask for, if they ask.
+fn otel_export(var: &impl Fn(&str) -> Option<String>) -> Option<Export> {
+    let otlp = || {
+        #[cfg(feature = "otlp")]
+        {
+            Some(Export::Otlp(crate::otlp::Otlp::from_env()))
+        }
+        #[cfg(not(feature = "otlp"))]
+        {
+            warn_when_logging(
+                "X-Ray: OTLP export was asked for, but xray-lambda was built without its `otlp` feature; it is ignored".to_owned(),
+            );
+            None
+        }
+    };
+    match var("OTEL_TRACES_EXPORTER").map(|v| v.trim().to_ascii_lowercase()) {
+        Some(v) if v == "otlp" => otlp(),
+        Some(v) if v == "none" => Some(Export::Disabled),
+        Some(v) if v == "console" => Some(Export::Stderr),
+        Some(other) => {
+            warn_when_logging(format!(
+                "X-Ray: OTEL_TRACES_EXPORTER={other:?} is not one of otlp, none, console; it is ignored"
+            ));
+            None
+        }
+        None if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() =>
+        {
+            otlp()
+        }
+        None => None,
     }
 }
 

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 
 use lambda_runtime::Context;
@@ -36,7 +37,7 @@ static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 ///     if let Err(error) = &output {
 ///         invocation.record_error(xray_lambda::Exception::from_error(&**error));
 ///     }
-///     invocation.finish();
+///     invocation.finish().await;
 ///     output
 /// }
 /// ```
@@ -49,7 +50,7 @@ pub struct Invocation {
 struct Active {
     span: tracing::Span,
     trace_id: TraceId,
-    exporter: &'static Exporter,
+    exporter: &'static Arc<Exporter>,
 }
 
 impl Invocation {
@@ -174,7 +175,7 @@ impl Invocation {
                 Ok(output) => output,
                 Err(payload) => {
                     self.record_error(Exception::from_panic(&*payload));
-                    self.finish();
+                    self.finish().await;
                     std::panic::resume_unwind(payload)
                 }
             }
@@ -188,9 +189,11 @@ impl Invocation {
         }
     }
 
-    /// Closes the handler subsegment and sends the invocation's documents. Called by drop too,
-    /// so a cancelled handler still sends what it has.
-    pub fn finish(&mut self) {
+    /// Closes the handler subsegment and sends the invocation's documents; with OTLP export,
+    /// waits for the collector's answer (at most the flush timeout), so nothing is left
+    /// in flight when Lambda freezes the process. Dropping an unfinished invocation sends
+    /// too, so a cancelled handler still sends what it has.
+    pub async fn finish(&mut self) {
         if let Some(Active {
             span,
             trace_id,
@@ -199,14 +202,27 @@ impl Invocation {
         {
             // The span closes (and reaches the processor) when its last handle drops.
             drop(span);
-            exporter.finish(trace_id);
+            exporter.finish(trace_id).await;
+        }
+    }
+
+    /// [`Invocation::finish`] where nothing can wait: an OTLP export goes on as a task.
+    pub(crate) fn finish_detached(&mut self) {
+        if let Some(Active {
+            span,
+            trace_id,
+            exporter,
+        }) = self.active.take()
+        {
+            drop(span);
+            exporter.finish_detached(trace_id);
         }
     }
 }
 
 impl Drop for Invocation {
     fn drop(&mut self) {
-        self.finish();
+        self.finish_detached();
     }
 }
 

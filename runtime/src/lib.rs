@@ -53,7 +53,7 @@
 //!     }
 //!     // Closes the subsegment and sends the invocation's documents before the result goes
 //!     // back to the runtime.
-//!     invocation.finish();
+//!     invocation.finish().await;
 //!     output
 //! }
 //! ```
@@ -135,6 +135,8 @@ mod export;
 mod header;
 mod init;
 mod invocation;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod tree;
 mod undelivered;
 
@@ -143,6 +145,8 @@ pub use daemon::{parse_daemon_address, DaemonAddressError};
 pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::{Exception, Invocation};
+#[cfg(feature = "otlp")]
+pub use otlp::{shutdown_on_sigterm, Otlp};
 pub use undelivered::{TraceUndelivered, TraceUndeliveredEvents};
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 

@@ -99,5 +99,5 @@ fn record_undelivered(context: &lambda_runtime::Context) {
         "DeserializeError",
         "the event did not deserialize into the handler's event type, so the handler was not called",
     ));
-    invocation.finish();
+    invocation.finish_detached();
 }

@@ -6,7 +6,9 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`.
+/// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`,
+/// `ddb_missing` (a DynamoDB `GetItem` on a table that does not exist, through the endpoint
+/// in `AWS_ENDPOINT_URL_DYNAMODB`).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -50,6 +52,19 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             "disk on fire",
         )))),
         "panic" => panic!("the handler panicked on purpose"),
+        "ddb_missing" => {
+            dynamodb()
+                .await
+                .get_item()
+                .table_name("no-such-table")
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("k".to_owned()),
+                )
+                .send()
+                .await?;
+            Ok(json!({}))
+        }
         other => Err(format!("unknown action {other}").into()),
     }
 }
@@ -62,4 +77,19 @@ pub async fn step(level: u32, tag: &str) {
         Box::pin(step(level - 1, tag)).await;
     }
     tokio::task::yield_now().await;
+}
+
+/// One DynamoDB client for the process, with the X-Ray interceptor, made on first use.
+async fn dynamodb() -> &'static aws_sdk_dynamodb::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_dynamodb::Client> =
+        tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(xray_lambda::aws::XrayInterceptor::new())
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(config)
+        })
+        .await
 }

@@ -38,11 +38,23 @@ impl Lambda {
     /// If a part cannot start, or `init` was already called in this process.
     #[must_use]
     pub fn start(function_name: &str, concurrency: u32) -> Self {
+        Self::start_with_env(function_name, concurrency, &[])
+    }
+
+    /// [`Lambda::start`] with more variables set before `init` reads the environment.
+    ///
+    /// # Panics
+    /// As [`Lambda::start`].
+    #[must_use]
+    pub fn start_with_env(function_name: &str, concurrency: u32, env: &[(&str, String)]) -> Self {
         let daemon = Daemon::start();
         let runtime = tokio_runtime();
         let api = runtime.block_on(RuntimeApi::start());
         set_lambda_env(&api.endpoint(), function_name);
         std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+        for (key, value) in env {
+            std::env::set_var(key, value);
+        }
         std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
         std::env::remove_var("_X_AMZN_TRACE_ID");
         // The pipeline lives as long as the test process.
@@ -58,6 +70,22 @@ impl Lambda {
     pub fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
         self.runtime.block_on(self.api.invoke(payload, header))
     }
+}
+
+/// Runs the shared test handler under the real `lambda_runtime::run_concurrent` on a thread
+/// and runtime of its own, as a `main` awaits it (spawning the layered runtime as a task
+/// trips rustc's higher-ranked `Send` inference).
+pub fn serve_test_handler() {
+    std::thread::spawn(|| {
+        tokio_runtime().block_on(async {
+            let runtime =
+                lambda_runtime::Runtime::new(lambda_runtime::service_fn(crate::handlers::handler))
+                    .layer(xray_lambda::TraceUndeliveredEvents);
+            if let Err(err) = runtime.run_concurrent().await {
+                eprintln!("runtime stopped: {err}");
+            }
+        });
+    });
 }
 
 /// Points the AWS SDK at `moto` with dummy credentials in `us-east-1`.

@@ -6,6 +6,8 @@ pub mod daemon;
 pub mod handlers;
 pub mod harness;
 pub mod moto;
+pub mod otlp;
+pub mod paths;
 pub mod proxy;
 pub mod runtime_api;
 

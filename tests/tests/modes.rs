@@ -81,10 +81,10 @@ fn child() {
             // the process-wide variable is used.
             let ids = new_trace_header(Some("1"));
             std::env::set_var("_X_AMZN_TRACE_ID", &ids.header);
-            let mut invocation =
+            let invocation =
                 xray_lambda::Invocation::start("by-hand", &lambda_runtime::Context::default());
             assert!(invocation.is_recorded());
-            invocation.finish();
+            drop(invocation);
             let docs = wait(&ids.root, 1);
             assert_eq!(docs[0]["name"], "by-hand");
             assert_eq!(docs[0]["parent_id"], ids.parent.as_str());

@@ -1,0 +1,536 @@
+//! OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
+//! whose X-Ray exporter writes from them the documents the daemon path sends itself.
+//!
+//! The spans are the same ones; only what the daemon path splices into its JSON is put the
+//! collector's way here: annotations are listed in `aws.xray.annotations`, metadata goes in
+//! `aws.xray.metadata.default`, the `aws` object's members become `aws.*` attributes.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::Resource;
+use serde_json::{Map, Value as Json};
+
+use crate::annotate::METADATA_PREFIX;
+use crate::export::{AWS_FIELDS, TOP_FIELDS};
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// gRPC (the collector's port 4317).
+    Grpc,
+    /// HTTP with a protobuf body (the collector's port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+/// Where and how to send over OTLP; see [`crate::Builder`] for the variables it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Otlp {
+    protocol: Protocol,
+    endpoint: Option<String>,
+    timeout: Duration,
+}
+
+/// How long an invocation waits, at most, for the collector to take its spans. A collector
+/// beside the function answers in about a millisecond; a slow one must not hold the function.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Otlp {
+    /// gRPC to `endpoint` (e.g. `http://127.0.0.1:4317`).
+    #[must_use]
+    pub fn grpc(endpoint: impl Into<String>) -> Self {
+        Otlp {
+            protocol: Protocol::Grpc,
+            endpoint: Some(endpoint.into()),
+            timeout: DEFAULT_FLUSH_TIMEOUT,
+        }
+    }
+
+    /// HTTP/protobuf to `endpoint`, the full URL (e.g. `http://127.0.0.1:4318/v1/traces`).
+    #[must_use]
+    pub fn http(endpoint: impl Into<String>) -> Self {
+        Otlp {
+            protocol: Protocol::HttpProtobuf,
+            endpoint: Some(endpoint.into()),
+            timeout: DEFAULT_FLUSH_TIMEOUT,
+        }
+    }
+
+    /// From the standard variables: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` /
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`, the default),
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT` (read by the
+    /// exporter; default `localhost` on the protocol's port), `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`
+    /// / `OTEL_EXPORTER_OTLP_TIMEOUT` in milliseconds (default 500 here: it bounds each
+    /// invocation's flush).
+    #[must_use]
+    pub fn from_env() -> Self {
+        let var = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+        };
+        let protocol = match var([
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ])
+        .as_deref()
+        .map(str::trim)
+        {
+            Some("grpc") => Protocol::Grpc,
+            None | Some("http/protobuf") => Protocol::HttpProtobuf,
+            Some(other) => {
+                crate::init::warn_when_logging(format!(
+                    "X-Ray: OTLP protocol {other:?} is not supported (use grpc or http/protobuf); using http/protobuf"
+                ));
+                Protocol::HttpProtobuf
+            }
+        };
+        let timeout = var([
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ])
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_FLUSH_TIMEOUT, Duration::from_millis);
+        Otlp {
+            protocol,
+            endpoint: None,
+            timeout,
+        }
+    }
+
+    /// The longest an invocation waits for the collector (default 500 ms).
+    #[must_use]
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The transport.
+    #[must_use]
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The endpoint given to the builder (`None`: the exporter reads the variables).
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    fn build(&self, resource: &Resource) -> Result<SpanExporter, String> {
+        // One attempt per flush: retrying with back-off inside a bounded flush would only
+        // spend the invocation's time; the next invocation tries again.
+        let retry = opentelemetry_otlp::RetryPolicy::disabled();
+        let mut exporter = match self.protocol {
+            Protocol::Grpc => {
+                use opentelemetry_otlp::WithTonicConfig as _;
+                let mut builder = SpanExporter::builder()
+                    .with_tonic()
+                    .with_timeout(self.timeout)
+                    .with_retry_policy(retry);
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                builder.build()
+            }
+            Protocol::HttpProtobuf => {
+                use opentelemetry_otlp::WithHttpConfig as _;
+                let mut builder = SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_timeout(self.timeout)
+                    .with_retry_policy(retry);
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                builder.build()
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        exporter.set_resource(resource);
+        Ok(exporter)
+    }
+}
+
+/// The OTLP sink: the exporter, built on first use inside the function's tokio runtime (the
+/// gRPC channel starts a task there).
+pub(crate) struct OtlpSink {
+    config: Otlp,
+    resource: Resource,
+    exporter: OnceLock<Result<SpanExporter, String>>,
+    failing: AtomicBool,
+}
+
+impl fmt::Debug for OtlpSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpSink")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpSink {
+    pub(crate) fn new(config: Otlp, service: Option<&str>) -> Self {
+        OtlpSink {
+            config,
+            resource: lambda_resource(service),
+            exporter: OnceLock::new(),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends `spans` and waits for the collector's answer, at most the flush timeout. Needs a
+    /// tokio runtime with time enabled (what `#[tokio::main]` builds).
+    pub(crate) async fn export(&self, spans: Vec<SpanData>) {
+        if spans.is_empty() {
+            return;
+        }
+        let exporter = match self
+            .exporter
+            .get_or_init(|| self.config.build(&self.resource))
+        {
+            Ok(exporter) => exporter,
+            Err(err) => {
+                self.report_failure(&format!("cannot set up the OTLP exporter: {err}"));
+                return;
+            }
+        };
+        let spans = spans.into_iter().map(to_otlp).collect();
+        match tokio::time::timeout(self.config.timeout, exporter.export(spans)).await {
+            Ok(Ok(())) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(target: "xray_lambda", "X-Ray: the OTLP collector accepts spans again");
+                }
+            }
+            Ok(Err(err)) => self.report_failure(&format!("the OTLP export failed: {err}")),
+            Err(_) => self.report_failure(&format!(
+                "the OTLP collector did not answer within {:?}",
+                self.config.timeout
+            )),
+        }
+    }
+
+    /// One warning when failures start, not one per invocation.
+    fn report_failure(&self, what: &str) {
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "xray_lambda", "X-Ray: {what}; spans are dropped until it works again");
+        }
+    }
+}
+
+/// Exports `spans` from a thread of its own with a runtime of its own, for a guard dropped
+/// at the end of `main` (inside or outside a runtime, which cannot be blocked on from within).
+pub(crate) fn block_on_export(sink: &OtlpSink, spans: Vec<SpanData>) {
+    std::thread::scope(|scope| {
+        let flushed = scope.spawn(|| {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(sink.export(spans)),
+                Err(err) => tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: cannot start a runtime for the last OTLP flush: {err}"
+                ),
+            }
+        });
+        let _ = flushed.join();
+    });
+}
+
+/// Flushes the spans still held when Lambda shuts the function down.
+///
+/// Lambda sends `SIGTERM` before it ends an execution environment only to functions with an
+/// extension: this registers a no-op internal one (in Lambda; elsewhere there is no
+/// Extensions API and `SIGTERM`/`SIGINT` are simply handled), then waits for `SIGTERM` or
+/// `SIGINT` in a task, flushes (at most the flush timeout) and exits the process with status 0.
+///
+/// Each invocation's spans are sent before it returns, so what is left at shutdown is only
+/// what outlived its invocation: spans of tasks the handler spawned and did not wait for.
+/// Call it once, before `lambda_runtime::run` (extensions register during init):
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let _tracing = xray_lambda::init()?;
+/// xray_lambda::shutdown_on_sigterm().await;
+/// # Ok(()) }
+/// ```
+///
+/// Nothing here panics: a failed registration or signal setup logs one warning and the
+/// function runs on without the hook.
+pub async fn shutdown_on_sigterm() {
+    use tokio::signal::unix::{signal, SignalKind};
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let registered = lambda_extension::Extension::new()
+            .with_events(&[])
+            .with_extension_name("xray-lambda-shutdown")
+            .register()
+            .await;
+        match registered {
+            Ok(extension) => {
+                // Waits on the Extensions API for events that never come: no wake-ups.
+                tokio::spawn(async move {
+                    let _ = extension.run().await;
+                });
+            }
+            Err(err) => {
+                tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: cannot register the shutdown extension ({err}); Lambda will not send SIGTERM, so spans that outlive their invocation may be lost"
+                );
+            }
+        }
+    }
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM ({err}); no flush at shutdown");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        std::future::poll_fn(|cx| {
+            if term.poll_recv(cx).is_ready() || int.poll_recv(cx).is_ready() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        if let Some(crate::init::State::On(pipeline)) = crate::init::STATE.get() {
+            pipeline.exporter.flush_all_async().await;
+        }
+        tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
+        std::process::exit(0);
+    });
+}
+
+/// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
+/// rust"), the origin (`AWS::Lambda::Function`) and the service.
+fn lambda_resource(service: Option<&str>) -> Resource {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut attributes = vec![
+        KeyValue::new("telemetry.sdk.name", "xray-lambda"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+        KeyValue::new("cloud.provider", "aws"),
+        KeyValue::new("cloud.platform", "aws_lambda"),
+    ];
+    if let Some(service) = service {
+        attributes.push(KeyValue::new("service.name", service.to_owned()));
+    }
+    for (key, variable) in [
+        ("cloud.region", "AWS_REGION"),
+        ("faas.name", "AWS_LAMBDA_FUNCTION_NAME"),
+        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
+    ] {
+        if let Some(value) = var(variable) {
+            attributes.push(KeyValue::new(key, value));
+        }
+    }
+    Resource::builder_empty()
+        .with_attributes(attributes)
+        .build()
+}
+
+/// Puts a span's X-Ray extras the way the collector's X-Ray exporter reads them.
+pub(crate) fn to_otlp(mut span: SpanData) -> SpanData {
+    let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
+    let mut annotations: Vec<StringValue> = Vec::new();
+    let mut metadata = Map::new();
+    let service = span
+        .attributes
+        .iter()
+        .find_map(|kv| (kv.key.as_str() == "rpc.service").then(|| kv.value.as_str().into_owned()));
+    for kv in std::mem::take(&mut span.attributes) {
+        let key = kv.key.as_str();
+        if let Some(name) = key.strip_prefix("annotation.") {
+            annotations.push(name.to_owned().into());
+            attributes.push(KeyValue::new(name.to_owned(), kv.value));
+        } else if let Some(name) = key.strip_prefix(METADATA_PREFIX) {
+            let text = kv.value.as_str();
+            // Cut values are no longer JSON: they go as strings.
+            let value = serde_json::from_str(&text).unwrap_or_else(|_| Json::from(&*text));
+            metadata.insert(name.to_owned(), value);
+        } else if key == AWS_FIELDS {
+            let members = format!("{{{}}}", kv.value.as_str());
+            if let Ok(Json::Object(members)) = serde_json::from_str(&members) {
+                for (name, value) in members {
+                    attributes.push(aws_member(service.as_deref(), &name, value));
+                }
+            }
+        } else if key == TOP_FIELDS {
+            // `"throttle":true` for a throttling error code on a 400: the collector derives
+            // `throttle` from the status code 429 alone; keep the fact as an attribute.
+            if kv.value.as_str().contains(r#""throttle":true"#) {
+                attributes.push(KeyValue::new("aws.throttled", true));
+            }
+        } else {
+            if key == "aws.table.name" && service.as_deref() == Some("DynamoDB") {
+                // The semantic convention's name too, for backends other than X-Ray.
+                attributes.push(KeyValue::new(
+                    "aws.dynamodb.table_names",
+                    Value::Array(Array::String(vec![kv.value.as_str().into_owned().into()])),
+                ));
+            }
+            attributes.push(kv);
+        }
+    }
+    if !annotations.is_empty() {
+        attributes.push(KeyValue::new(
+            "aws.xray.annotations",
+            Value::Array(Array::String(annotations)),
+        ));
+    }
+    if !metadata.is_empty() {
+        attributes.push(KeyValue::new(
+            "aws.xray.metadata.default",
+            Json::Object(metadata).to_string(),
+        ));
+    }
+    span.attributes = attributes;
+    span
+}
+
+/// One member of the daemon path's `aws` object as an attribute: the names the collector
+/// reads where it reads one (`aws.queue_url`, `aws.dynamodb.table_names`), the semantic
+/// conventions' names otherwise.
+fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
+    let key = match (service, name) {
+        (_, "queue_url") => "aws.queue_url".to_owned(),
+        (_, "bucket_name") => "aws.s3.bucket".to_owned(),
+        (_, "topic_arn") => "aws.sns.topic.arn".to_owned(),
+        (_, "function_name") => "faas.invoked_name".to_owned(),
+        (_, "retries") => "aws.retries".to_owned(),
+        (Some("DynamoDB"), name) => format!("aws.dynamodb.{name}"),
+        (_, name) => format!("aws.{name}"),
+    };
+    let value = match value {
+        Json::Bool(b) => Value::Bool(b),
+        Json::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::F64(n.as_f64().unwrap_or_default()), Value::I64),
+        Json::String(s) => Value::String(s.into()),
+        Json::Array(items) if items.iter().all(Json::is_string) => Value::Array(Array::String(
+            items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Json::String(s) => Some(s.into()),
+                    _ => None,
+                })
+                .collect(),
+        )),
+        other => Value::String(other.to_string().into()),
+    };
+    KeyValue::new(key, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span_with(attributes: Vec<KeyValue>) -> SpanData {
+        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+        use opentelemetry::InstrumentationScope;
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                false,
+                opentelemetry::trace::TraceState::NONE,
+            ),
+            parent_span_id: SpanId::from(3),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Client,
+            name: "DynamoDB".into(),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes,
+            dropped_attributes_count: 0,
+            events: opentelemetry_sdk::trace::SpanEvents::default(),
+            links: opentelemetry_sdk::trace::SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("t").build(),
+        }
+    }
+
+    fn get<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    #[test]
+    fn extras_become_the_attributes_the_collector_reads() {
+        let span = to_otlp(span_with(vec![
+            KeyValue::new("rpc.service", "DynamoDB"),
+            KeyValue::new("aws.table.name", "Orders"),
+            KeyValue::new("annotation.ColdStart", true),
+            KeyValue::new("annotation.customer", "c-1"),
+            KeyValue::new(format!("{METADATA_PREFIX}order"), r#"{"lines":3}"#),
+            KeyValue::new(
+                AWS_FIELDS,
+                r#""retries":1,"consistent_read":true,"count":2"#,
+            ),
+            KeyValue::new(TOP_FIELDS, r#""throttle":true"#),
+        ]));
+        assert_eq!(get(&span, "ColdStart"), Some(&Value::Bool(true)));
+        assert_eq!(get(&span, "customer"), Some(&Value::from("c-1")));
+        assert_eq!(
+            get(&span, "aws.xray.annotations"),
+            Some(&Value::Array(Array::String(vec![
+                "ColdStart".into(),
+                "customer".into()
+            ])))
+        );
+        assert_eq!(
+            get(&span, "aws.xray.metadata.default"),
+            Some(&Value::from(r#"{"order":{"lines":3}}"#))
+        );
+        assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(1)));
+        assert_eq!(
+            get(&span, "aws.dynamodb.consistent_read"),
+            Some(&Value::Bool(true))
+        );
+        assert_eq!(get(&span, "aws.dynamodb.count"), Some(&Value::I64(2)));
+        assert_eq!(
+            get(&span, "aws.dynamodb.table_names"),
+            Some(&Value::Array(Array::String(vec!["Orders".into()])))
+        );
+        assert_eq!(get(&span, "aws.throttled"), Some(&Value::Bool(true)));
+        assert!(span
+            .attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().starts_with("xray_lambda.")
+                && !kv.key.as_str().starts_with("annotation.")));
+    }
+
+    #[test]
+    fn several_tables_and_other_services() {
+        let span = to_otlp(span_with(vec![
+            KeyValue::new("rpc.service", "DynamoDB"),
+            KeyValue::new(AWS_FIELDS, r#""table_names":["A","B"]"#),
+        ]));
+        assert_eq!(
+            get(&span, "aws.dynamodb.table_names"),
+            Some(&Value::Array(Array::String(vec!["A".into(), "B".into()])))
+        );
+        let span = to_otlp(span_with(vec![
+            KeyValue::new("rpc.service", "SQS"),
+            KeyValue::new(AWS_FIELDS, r#""queue_url":"https://q","retries":0"#),
+        ]));
+        assert_eq!(get(&span, "aws.queue_url"), Some(&Value::from("https://q")));
+        assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(0)));
+    }
+}

@@ -1,0 +1,156 @@
+//! The behavioural tests both export paths pass (`xray_lambda_tests::behaviour_tests!`), on
+//! the OTLP path over gRPC to a receiver on loopback, configured by the standard variables;
+//! plus what only this path has: a slow collector, the flush latency, no UDP at all.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use xray_lambda_tests::daemon::settle;
+use xray_lambda_tests::harness::{serve_test_handler, use_moto, Lambda};
+use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::otlp::Receiver;
+use xray_lambda_tests::paths::Seg;
+use xray_lambda_tests::runtime_api::Outcome;
+
+struct Harness {
+    lambda: Lambda,
+    receiver: Receiver,
+    _moto: Moto,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let moto = Moto::start().expect("moto");
+        use_moto(&moto);
+        let receiver_runtime = xray_lambda_tests::harness::tokio_runtime();
+        let receiver = receiver_runtime.block_on(Receiver::grpc());
+        // The receiver serves from this runtime's workers for the life of the process.
+        std::mem::forget(receiver_runtime);
+        // The daemon address is set too (Lambda sets it with Active tracing): OTLP wins.
+        let lambda = Lambda::start_with_env(
+            "behaviour-fn",
+            8,
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url()),
+            ],
+        );
+        serve_test_handler();
+        Harness {
+            lambda,
+            receiver,
+            _moto: moto,
+        }
+    })
+}
+
+fn invoke(payload: &serde_json::Value, header: Option<&str>) -> Outcome {
+    harness().lambda.invoke(payload, header)
+}
+
+fn segs(root: &str, at_least: usize) -> Vec<Seg> {
+    harness()
+        .receiver
+        .wait_for_trace(root, at_least, Duration::from_secs(10))
+        .iter()
+        .map(Seg::from_otlp)
+        .collect()
+}
+
+fn nothing_for(root: &str) -> bool {
+    settle();
+    harness()
+        .receiver
+        .wait_for_trace(root, 1, Duration::ZERO)
+        .is_empty()
+}
+
+xray_lambda_tests::behaviour_tests!();
+
+#[test]
+fn spans_are_at_the_collector_when_the_invocation_returns_and_nothing_goes_over_udp() {
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let response = invoke(
+        &serde_json::json!({"action": "ok", "depth": 0, "tag": ids.root}),
+        Some(&ids.header),
+    )
+    .unwrap_response();
+    assert_eq!(response["tag"], ids.root.as_str());
+    // No waiting: the invocation's flush completed before its response was posted.
+    let arrived = harness()
+        .receiver
+        .wait_for_trace(&ids.root, 2, Duration::ZERO);
+    assert_eq!(arrived.len(), 2, "{arrived:#?}");
+    let handler = arrived
+        .iter()
+        .find(|s| s.span.name == "handler")
+        .expect("handler span");
+    // What the collector's X-Ray exporter reads from the resource.
+    let text = |v: Option<&opentelemetry_proto::tonic::common::v1::any_value::Value>| match v {
+        Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        text(handler.resource_attribute("telemetry.sdk.name")),
+        "xray-lambda"
+    );
+    assert_eq!(
+        text(handler.resource_attribute("cloud.platform")),
+        "aws_lambda"
+    );
+    assert_eq!(
+        text(handler.resource_attribute("service.name")),
+        "behaviour-fn"
+    );
+    // Metadata the way the collector reads it, never under our internal names.
+    let metadata = text(handler.attribute("aws.xray.metadata.default"));
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).expect("JSON metadata");
+    assert_eq!(metadata["command"]["tag"], ids.root.as_str());
+    assert!(handler
+        .span
+        .attributes
+        .iter()
+        .all(|kv| !kv.key.starts_with("xray_lambda.") && !kv.key.starts_with("annotation.")));
+    settle();
+    assert!(
+        harness().lambda.daemon.datagrams().is_empty(),
+        "OTLP export also sent UDP documents"
+    );
+}
+
+#[test]
+fn a_slow_collector_delays_an_invocation_by_at_most_the_flush_timeout() {
+    // Run alone in its own process: the delay applies to every request of the receiver.
+    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
+        let output = xray_lambda_tests::run_child(
+            "a_slow_collector_delays_an_invocation_by_at_most_the_flush_timeout",
+            "slow",
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", "300")],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("CHILD OK"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
+    let h = harness();
+    h.receiver.answer_after(Duration::from_secs(30));
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let started = Instant::now();
+    let response = invoke(
+        &serde_json::json!({"action": "ok", "tag": ids.root}),
+        Some(&ids.header),
+    )
+    .unwrap_response();
+    let took = started.elapsed();
+    assert_eq!(response["tag"], ids.root.as_str());
+    // The bound is 300 ms; 5 s leaves room for a loaded machine and is far below 30 s.
+    assert!(
+        took < Duration::from_secs(5),
+        "the invocation took {took:?}"
+    );
+    println!("CHILD OK: answered in {took:?} while the collector took 30 s");
+}
