@@ -51,6 +51,8 @@ pub(crate) struct Exporter {
     pending: Mutex<HashMap<TraceId, Pending>>,
     /// Spans that ended outside any invocation where no runtime could send them (OTLP only).
     parked: Mutex<Vec<SpanData>>,
+    /// OTLP exports running as tasks of their own, which a shutdown waits for.
+    in_flight: std::sync::atomic::AtomicUsize,
     nested: SegmentTranslator,
     /// Only for documents over the size limit: built when first needed (start-up is billed).
     flat: OnceLock<SegmentTranslator>,
@@ -94,6 +96,7 @@ impl Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
             parked: Mutex::new(Vec::new()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             nested,
             flat: OnceLock::new(),
             resource,
@@ -157,11 +160,21 @@ impl Exporter {
         self.export(all);
     }
 
-    /// Sends everything still held, waiting for the collector (OTLP); for a shutdown hook.
+    /// Sends everything still held and waits for exports still running (OTLP, at most the
+    /// flush timeout); for a shutdown hook.
     #[cfg(feature = "otlp")]
     pub(crate) async fn flush_all_async(&self) {
+        use std::sync::atomic::Ordering;
         let all = self.take_all();
         self.export_async(all).await;
+        if let Sink::Otlp(otlp) = &self.sink {
+            let deadline = tokio::time::Instant::now() + otlp.flush_timeout();
+            while self.in_flight.load(Ordering::Acquire) > 0
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
     }
 
     fn take_all(&self) -> Vec<SpanData> {
@@ -213,8 +226,13 @@ impl Exporter {
                 return;
             }
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                use std::sync::atomic::Ordering;
                 let this = Arc::clone(self);
-                runtime.spawn(async move { this.export_async(spans).await });
+                this.in_flight.fetch_add(1, Ordering::AcqRel);
+                runtime.spawn(async move {
+                    this.export_async(spans).await;
+                    this.in_flight.fetch_sub(1, Ordering::AcqRel);
+                });
             } else {
                 self.parked
                     .lock()

@@ -185,6 +185,10 @@ impl OtlpSink {
         }
     }
 
+    pub(crate) fn flush_timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
     /// Sends `spans` and waits for the collector's answer, at most the flush timeout. Needs a
     /// tokio runtime with time enabled (what `#[tokio::main]` builds).
     pub(crate) async fn export(&self, spans: Vec<SpanData>) {

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 /// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`,
 /// `ddb_missing` (a DynamoDB `GetItem` on a table that does not exist, through the endpoint
-/// in `AWS_ENDPOINT_URL_DYNAMODB`).
+/// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends 200 ms
+/// after the handler returned).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -52,6 +53,14 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             "disk on fire",
         )))),
         "panic" => panic!("the handler panicked on purpose"),
+        "outlive" => {
+            let span = tracing::info_span!("outliving_work", annotation.tag = %tag);
+            std::thread::spawn(move || {
+                let _entered = span.enter();
+                std::thread::sleep(Duration::from_millis(200));
+            });
+            Ok(json!({ "tag": tag }))
+        }
         "ddb_missing" => {
             dynamodb()
                 .await

@@ -76,8 +76,16 @@ impl Lambda {
 /// and runtime of its own, as a `main` awaits it (spawning the layered runtime as a task
 /// trips rustc's higher-ranked `Send` inference).
 pub fn serve_test_handler() {
-    std::thread::spawn(|| {
+    serve_test_handler_with(false);
+}
+
+/// [`serve_test_handler`], with `xray_lambda::shutdown_on_sigterm` first when `on_sigterm`.
+pub fn serve_test_handler_with(on_sigterm: bool) {
+    std::thread::spawn(move || {
         tokio_runtime().block_on(async {
+            if on_sigterm {
+                xray_lambda::shutdown_on_sigterm().await;
+            }
             let runtime =
                 lambda_runtime::Runtime::new(lambda_runtime::service_fn(crate::handlers::handler))
                     .layer(xray_lambda::TraceUndeliveredEvents);

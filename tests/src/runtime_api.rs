@@ -47,6 +47,8 @@ struct Queued {
 #[derive(Default)]
 struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    /// Names of the extensions registered through the Extensions API.
+    extensions: Mutex<Vec<String>>,
 }
 
 /// A Runtime API server on `127.0.0.1`.
@@ -111,6 +113,15 @@ impl RuntimeApi {
         self.address.to_string()
     }
 
+    /// Names of the extensions registered so far.
+    ///
+    /// # Panics
+    /// If a server task panicked holding the list.
+    #[must_use]
+    pub fn extensions(&self) -> Vec<String> {
+        self.shared.extensions.lock().expect("lock").clone()
+    }
+
     /// Queues an invocation with a raw payload; resolves when the runtime reports its end.
     ///
     /// # Panics
@@ -168,6 +179,31 @@ async fn handle(
     shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    // The Extensions API, as far as an internal extension with no events uses it.
+    if path == "/2020-01-01/extension/register" {
+        let name = req
+            .headers()
+            .get("lambda-extension-name")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        shared.extensions.lock().expect("lock").push(name);
+        let body = serde_json::json!({
+            "functionName": "local",
+            "functionVersion": "$LATEST",
+            "handler": "bootstrap",
+        });
+        let mut response = reply(StatusCode::OK, Bytes::from(body.to_string()));
+        response.headers_mut().insert(
+            "lambda-extension-identifier",
+            hyper::header::HeaderValue::from_static("local-extension-1"),
+        );
+        return Ok(response);
+    }
+    if path == "/2020-01-01/extension/event/next" {
+        // No events were asked for: Lambda never answers (until SHUTDOWN, not modelled).
+        std::future::pending::<()>().await;
+    }
     let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
         return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
     };

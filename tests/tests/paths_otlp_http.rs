@@ -119,3 +119,79 @@ fn a_collector_that_is_down_neither_fails_nor_holds_the_function() {
     }
     println!("CHILD OK: 5 invocations answered with the collector down");
 }
+
+#[test]
+fn on_sigterm_spans_that_outlived_their_invocation_are_flushed_before_exit() {
+    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
+        // The collector outlives the function: it runs here, the function in a child.
+        let runtime = xray_lambda_tests::harness::tokio_runtime();
+        let receiver = runtime.block_on(Receiver::http());
+        let output = xray_lambda_tests::run_child(
+            "on_sigterm_spans_that_outlived_their_invocation_are_flushed_before_exit",
+            "sigterm",
+            &[(
+                "XRAY_TEST_OTLP_ENDPOINT",
+                &format!("{}/v1/traces", receiver.base_url()),
+            )],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("X-Ray: spans flushed at shutdown"),
+            "{stdout}"
+        );
+        let root = stdout
+            .lines()
+            .find_map(|l| l.split("ROOT=").nth(1))
+            .unwrap_or_else(|| panic!("the child names its trace:\n{stdout}\n{stderr}"));
+        let spans = receiver.wait_for_trace(root, 2, Duration::from_secs(5));
+        let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
+        assert!(names.contains(&"handler"), "{names:?}");
+        assert!(
+            names.contains(&"outliving_work"),
+            "the span that ended after its invocation was lost: {names:?}"
+        );
+        return;
+    }
+    let h = {
+        // As `harness()`, with the shutdown hook installed before the runtime loop.
+        let moto = Moto::start().expect("moto");
+        use_moto(&moto);
+        let lambda = Lambda::start_with_env(
+            "behaviour-fn",
+            1,
+            &[
+                ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    std::env::var("XRAY_TEST_OTLP_ENDPOINT").expect("endpoint"),
+                ),
+            ],
+        );
+        xray_lambda_tests::harness::serve_test_handler_with(true);
+        (lambda, moto)
+    };
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    println!("ROOT={}", ids.root);
+    let response =
+        h.0.invoke(
+            &serde_json::json!({"action": "outlive", "tag": ids.root}),
+            Some(&ids.header),
+        )
+        .unwrap_response();
+    assert_eq!(response["tag"], ids.root.as_str());
+    assert_eq!(
+        h.0.api.extensions(),
+        vec!["xray-lambda-shutdown".to_owned()]
+    );
+    // The outliving span ends (on a plain thread, so it waits for a flush) 200 ms after.
+    std::thread::sleep(Duration::from_millis(600));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    std::thread::sleep(Duration::from_secs(10));
+    panic!("the process was not ended by the SIGTERM hook");
+}
