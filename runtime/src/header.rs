@@ -300,7 +300,19 @@ mod tests {
             any::<u128>().prop_map(|x| x & ((1u128 << 96) - 1)),
             1u64..,
             prop_oneof!["1", "0", "\\?", ""],
-            "(;[A-Za-z]{1,8}=[A-Za-z0-9:|\\-]{0,20}){0,3}",
+            // Other keys, but never one of ours in another case (the parser takes keys
+            // case-insensitively, so `rOot=` would be a second, empty `Root`).
+            "(;[A-Za-z]{1,8}=[A-Za-z0-9:|\\-]{0,20}){0,3}".prop_filter(
+                "a key of our own in another case",
+                |extra: &String| {
+                    extra.split(';').all(|pair| {
+                        let key = pair.split('=').next().unwrap_or_default();
+                        !["root", "parent", "sampled"]
+                            .iter()
+                            .any(|own| key.eq_ignore_ascii_case(own))
+                    })
+                },
+            ),
         )
             .prop_map(|(epoch, random, parent, sampled, extra)| {
                 let sampled = if sampled.is_empty() {

@@ -341,11 +341,11 @@ impl Builder {
 }
 
 /// The export the `OTEL_*` variables ask for, if they ask.
-fn otel_export(var: &impl Fn(&str) -> Option<String>) -> Option<Export> {
+fn otel_export(var: &dyn Fn(&str) -> Option<String>) -> Option<Export> {
     let otlp = || {
         #[cfg(feature = "otlp")]
         {
-            Some(Export::Otlp(crate::otlp::Otlp::from_env()))
+            Some(Export::Otlp(crate::otlp::Otlp::from_vars(var)))
         }
         #[cfg(not(feature = "otlp"))]
         {
@@ -420,6 +420,47 @@ fn is_plumbing(target: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn otel_variables_choose_the_export() {
+        use super::{otel_export, Export};
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            otel_export(&move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        assert_eq!(with(&[]), None);
+        assert_eq!(
+            with(&[("OTEL_TRACES_EXPORTER", "none")]),
+            Some(Export::Disabled)
+        );
+        assert_eq!(
+            with(&[("OTEL_TRACES_EXPORTER", "Console")]),
+            Some(Export::Stderr)
+        );
+        assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "zipkin")]), None);
+        #[cfg(feature = "otlp")]
+        {
+            let grpc = crate::otlp::Otlp::from_vars(&|name| {
+                (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned())
+            });
+            assert_eq!(
+                with(&[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ]),
+                Some(Export::Otlp(grpc))
+            );
+            assert!(matches!(
+                with(&[("OTEL_TRACES_EXPORTER", "otlp")]),
+                Some(Export::Otlp(_))
+            ));
+        }
+        #[cfg(not(feature = "otlp"))]
+        assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "otlp")]), None);
+    }
+
     #[test]
     fn plumbing_targets() {
         assert!(super::is_plumbing("lambda_runtime::layers::trace"));

@@ -117,6 +117,12 @@
 //! `AWS_XRAY_DAEMON_ADDRESS` is set, a tree on stderr when it is not, nothing when
 //! `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true`.
 //!
+//! With the `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` or an `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! sends the same spans over OTLP (gRPC or HTTP/protobuf) to an OpenTelemetry collector
+//! instead, put the way its `awsxray` exporter reads them ([`otlp`]); each invocation waits for
+//! the collector's acknowledgement, at most a bounded time, and [`shutdown_on_sigterm`]
+//! flushes what outlived its invocation when Lambda shuts the function down.
+//!
 //! # Sampling
 //!
 //! `Sampled=0` in the invocation's trace header: nothing is recorded and no span is built.

@@ -70,10 +70,14 @@ impl Otlp {
     /// invocation's flush).
     #[must_use]
     pub fn from_env() -> Self {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn from_vars(read: &dyn Fn(&str) -> Option<String>) -> Self {
         let var = |names: [&str; 2]| {
             names
                 .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+                .find_map(|n| read(n).filter(|v| !v.trim().is_empty()))
         };
         let protocol = match var([
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -518,6 +522,45 @@ mod tests {
             .iter()
             .all(|kv| !kv.key.as_str().starts_with("xray_lambda.")
                 && !kv.key.as_str().starts_with("annotation.")));
+    }
+
+    #[test]
+    fn configuration_from_the_standard_variables() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Otlp::from_vars(&move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let default = from(&[]);
+        assert_eq!(default.protocol(), Protocol::HttpProtobuf);
+        assert_eq!(default.timeout, DEFAULT_FLUSH_TIMEOUT);
+        assert_eq!(default.endpoint(), None);
+        let grpc = from(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "250"),
+        ]);
+        assert_eq!(grpc.protocol(), Protocol::Grpc);
+        assert_eq!(grpc.timeout, Duration::from_millis(250));
+        // The per-signal variable wins over the general one.
+        let traces = from(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "250"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "40"),
+        ]);
+        assert_eq!(traces.protocol(), Protocol::HttpProtobuf);
+        assert_eq!(traces.timeout, Duration::from_millis(40));
+        // Unsupported or malformed values fall back instead of failing the function.
+        let odd = from(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ]);
+        assert_eq!(odd.protocol(), Protocol::HttpProtobuf);
+        assert_eq!(odd.timeout, DEFAULT_FLUSH_TIMEOUT);
     }
 
     #[test]

@@ -7,6 +7,9 @@ use xray_lambda_examples::{dynamodb_client, handler};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let _tracing = xray_lambda::init()?;
+    // On the collector path, spans that outlive their invocation are flushed at shutdown.
+    #[cfg(feature = "otlp")]
+    xray_lambda::shutdown_on_sigterm().await;
     let client = dynamodb_client().await;
     // `run_concurrent` serves one invocation at a time in classic Lambda and several under
     // Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`).
