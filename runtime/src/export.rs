@@ -103,6 +103,11 @@ impl Exporter {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn translator(&self) -> &SegmentTranslator {
+        &self.nested
+    }
+
     fn pending(&self) -> MutexGuard<'_, HashMap<TraceId, Pending>> {
         // A panic while holding this lock cannot leave the map inconsistent: every critical
         // section is a single insert, push or remove.
@@ -273,6 +278,12 @@ impl Exporter {
     /// Sends one group (a connected subtree expected to fit one document) as one datagram, or,
     /// when the estimate was wrong, as one datagram per span.
     fn send_group(&self, sender: &DaemonSender, group: &[SpanData], buf: &mut Vec<u8>) {
+        // Our own spans, written directly: the common case, and the cheap one.
+        if crate::writer::write_group(group, buf) && buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT
+        {
+            sender.send(buf);
+            return;
+        }
         if group.len() > 1 {
             // A group is a connected subtree, so nesting makes it one document.
             let docs = self.nested.translate_spans(group);
@@ -322,7 +333,7 @@ impl Exporter {
 /// Splicing works on the serialized bytes: a span's `aws` object is the first [`AWS_ANCHOR`]
 /// after its `"id":"<hex>"` (a span's own fields come before its nested children), and the
 /// anchor cannot occur inside a JSON string, whose quotes are escaped.
-fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut Vec<u8>) {
+pub(crate) fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
     doc.to_writer(&mut *buf);
@@ -400,7 +411,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The end of the marker [`cap_values`] leaves on a cut value.
-const TRUNCATED_END: &str = " bytes in all]";
+pub(crate) const TRUNCATED_END: &str = " bytes in all]";
 
 /// Cuts every string attribute and event attribute longer than `cap` bytes, with a marker;
 /// with `cap == 0`, drops attributes that are not needed to place the span.

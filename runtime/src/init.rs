@@ -104,7 +104,8 @@ impl fmt::Debug for TracingGuard {
 impl Drop for TracingGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
-            // Our processor sends synchronously, so shutdown cannot hang or time out.
+            // Our processor sends synchronously (OTLP: on a thread of its own, bounded by the
+            // flush timeout), so shutdown cannot hang.
             let _ = provider.shutdown();
         }
     }

@@ -145,6 +145,7 @@ mod invocation;
 pub mod otlp;
 mod tree;
 mod undelivered;
+mod writer;
 
 pub use annotate::AnnotationValue;
 pub use daemon::{parse_daemon_address, DaemonAddressError};

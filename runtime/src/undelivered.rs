@@ -61,6 +61,8 @@ impl<S> Service<LambdaInvocation> for TraceUndelivered<S>
 where
     S: Service<LambdaInvocation, Response = ()>,
     S::Future: Send + 'static,
+    // Held while the undelivered invocation's spans are flushed.
+    S::Error: Send,
 {
     type Response = ();
     type Error = S::Error;
@@ -76,14 +78,14 @@ where
         Box::pin(HANDLER_REACHED.scope(Cell::new(false), async move {
             let result = inner.await;
             if !HANDLER_REACHED.with(Cell::get) {
-                record_undelivered(&context);
+                record_undelivered(&context).await;
             }
             result
         }))
     }
 }
 
-fn record_undelivered(context: &lambda_runtime::Context) {
+async fn record_undelivered(context: &lambda_runtime::Context) {
     // Leaked once per process, not per invocation: a span name is `&'static`.
     static NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     let name = *NAME.get_or_init(|| {
@@ -99,5 +101,5 @@ fn record_undelivered(context: &lambda_runtime::Context) {
         "DeserializeError",
         "the event did not deserialize into the handler's event type, so the handler was not called",
     ));
-    invocation.finish_detached();
+    invocation.finish().await;
 }
