@@ -91,13 +91,18 @@ impl TraceHeader {
         let mut parent = None;
         let mut sampling = Sampling::Missing;
         let mut extra = String::new();
+        // Byte-level: this runs on every invocation. Keys and values are ASCII; whitespace
+        // around them is ASCII whitespace in every header seen in the wild.
         for field in header.split(';') {
-            let field = field.trim();
+            let field = field.trim_ascii();
             if field.is_empty() {
                 continue;
             }
-            let (key, value) = field.split_once('=').unwrap_or((field, ""));
-            let (key, value) = (key.trim(), value.trim());
+            let (key, value) = match field.bytes().position(|b| b == b'=') {
+                Some(at) => (&field[..at], &field[at + 1..]),
+                None => (field, ""),
+            };
+            let (key, value) = (key.trim_ascii(), value.trim_ascii());
             if key.eq_ignore_ascii_case("Root") {
                 root = Some(parse_root(value).ok_or(HeaderError::BadRoot)?);
             } else if key.eq_ignore_ascii_case("Parent") {
@@ -206,10 +211,19 @@ fn parse_parent(value: &str) -> Option<SpanId> {
 
 /// Parses hex digits only (no sign, no prefix, no whitespace), at most 32 of them.
 fn parse_hex(digits: &str) -> Option<u128> {
-    if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if digits.is_empty() || digits.len() > 32 {
         return None;
     }
-    u128::from_str_radix(digits, 16).ok()
+    // At most 32 digits: no overflow.
+    digits.bytes().try_fold(0u128, |acc, b| {
+        let nibble = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u128::from(nibble))
+    })
 }
 
 #[cfg(test)]

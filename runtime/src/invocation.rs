@@ -94,6 +94,8 @@ impl Invocation {
             target: "xray_lambda::handler",
             "xray_handler",
             otel.name = name,
+            annotation.ColdStart = first && pipeline.cold_start_reported,
+            annotation.Service = pipeline.service.as_deref(),
         );
         if span.is_disabled() {
             return Invocation { active: None };
@@ -111,13 +113,6 @@ impl Invocation {
         } else {
             span.context().span().span_context().trace_id()
         };
-        span.set_attribute(
-            "annotation.ColdStart",
-            first && pipeline.cold_start_reported,
-        );
-        if let Some(service) = &pipeline.service {
-            span.set_attribute("annotation.Service", service.clone());
-        }
         pipeline.exporter.begin(trace_id);
         Invocation {
             active: Some(Active {

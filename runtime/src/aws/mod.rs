@@ -112,23 +112,21 @@ impl Call {
         if current.is_none() || current.is_disabled() {
             return None;
         }
+        // Attributes as fields: recorded in one pass when the span opens, where each
+        // `set_attribute` would look the span up again.
         let span = tracing::info_span!(
             target: "xray_lambda::aws",
             "aws_call",
-            otel.name = %service,
+            otel.name = service,
             otel.kind = "client",
+            rpc.system = "aws-api",
+            rpc.service = service,
+            rpc.method = operation,
+            aws.region = region,
+            aws.table.name = recorded.table_name.as_deref(),
         );
         if span.is_disabled() {
             return None;
-        }
-        span.set_attribute("rpc.system", "aws-api");
-        span.set_attribute("rpc.service", service.to_owned());
-        span.set_attribute("rpc.method", operation.to_owned());
-        if let Some(region) = region {
-            span.set_attribute("aws.region", region.to_owned());
-        }
-        if let Some(table) = recorded.table_name {
-            span.set_attribute("aws.table.name", table);
         }
         let mut aws = recorded.params;
         if !recorded.table_names.is_empty() {
@@ -176,9 +174,17 @@ impl Call {
             );
         }
         // The members of the `aws` object, without its braces, spliced in at serialization.
-        let members = Json::Object(aws).to_string();
-        let members = &members[1..members.len() - 1];
-        span.set_attribute(AWS_FIELDS, members.to_owned());
+        let mut members = Vec::with_capacity(64);
+        for (key, value) in &aws {
+            if !members.is_empty() {
+                members.push(b',');
+            }
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut members, key);
+            members.push(b':');
+            let _ = serde_json::to_writer(&mut members, value);
+        }
+        span.set_attribute(AWS_FIELDS, String::from_utf8(members).unwrap_or_default());
     }
 }
 
