@@ -53,7 +53,9 @@ pub(crate) struct Exporter {
     parked: Mutex<Vec<SpanData>>,
     /// OTLP exports running as tasks of their own, which a shutdown waits for.
     in_flight: std::sync::atomic::AtomicUsize,
-    nested: SegmentTranslator,
+    /// For spans the direct writer does not cover: built when first needed (start-up is
+    /// billed, and most functions never need it).
+    nested: OnceLock<SegmentTranslator>,
     /// Only for documents over the size limit: built when first needed (start-up is billed).
     flat: OnceLock<SegmentTranslator>,
     resource: Resource,
@@ -88,24 +90,25 @@ impl Exporter {
         let resource = Resource::builder_empty()
             .with_attribute(KeyValue::new("telemetry.sdk.name", "xray-lambda"))
             .build();
-        let mut nested = SegmentTranslator::new()
-            .always_nest_subsegments()
-            .skip_timestamp_validation();
-        nested.set_resource(&resource);
         Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
             parked: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
-            nested,
+            nested: OnceLock::new(),
             flat: OnceLock::new(),
             resource,
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn translator(&self) -> &SegmentTranslator {
-        &self.nested
+        self.nested.get_or_init(|| {
+            let mut nested = SegmentTranslator::new()
+                .always_nest_subsegments()
+                .skip_timestamp_validation();
+            nested.set_resource(&self.resource);
+            nested
+        })
     }
 
     fn pending(&self) -> MutexGuard<'_, HashMap<TraceId, Pending>> {
@@ -286,7 +289,7 @@ impl Exporter {
         }
         if group.len() > 1 {
             // A group is a connected subtree, so nesting makes it one document.
-            let docs = self.nested.translate_spans(group);
+            let docs = self.translator().translate_spans(group);
             if let [doc] = docs.as_slice() {
                 serialize(doc, group, buf);
                 if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {

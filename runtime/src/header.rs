@@ -93,8 +93,9 @@ impl TraceHeader {
         let mut extra = String::new();
         // Byte-level: this runs on every invocation. Keys and values are ASCII; whitespace
         // around them is ASCII whitespace in every header seen in the wild.
-        for field in header.split(';') {
-            let field = field.trim_ascii();
+        for field in header.as_bytes().split(|&b| b == b';') {
+            // Split at ASCII bytes only, so each piece is whole UTF-8.
+            let field = std::str::from_utf8(field).unwrap_or_default().trim_ascii();
             if field.is_empty() {
                 continue;
             }

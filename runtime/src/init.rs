@@ -12,7 +12,7 @@ use opentelemetry_sdk::{
 };
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
-    filter::{FilterFn, LevelFilter, Targets},
+    filter::{FilterExt as _, FilterFn, LevelFilter, Targets},
     layer::SubscriberExt as _,
     registry::LookupSpan,
     Layer,
@@ -238,7 +238,12 @@ impl Builder {
             .with_ansi(false)
             .with_target(false)
             .without_time()
-            .with_filter(log_filter);
+            // Our own spans carry X-Ray's fields, not the user's context: keeping them out of
+            // log lines keeps those lines short and spares formatting their fields on every
+            // invocation.
+            .with_filter(log_filter.and(FilterFn::new(|meta: &Metadata<'_>| {
+                !(meta.is_span() && meta.target().starts_with("xray_lambda::"))
+            })));
         let (xray, guard) = self.layer_inner()?;
         let subscriber = tracing_subscriber::registry().with(xray).with(fmt);
         tracing::subscriber::set_global_default(subscriber)

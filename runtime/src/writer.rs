@@ -143,8 +143,16 @@ fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn json_str(buf: &mut Vec<u8>, s: &str) {
-    // Escaping as serde_json does; writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, s);
+    // Most strings here (names, ids, regions) need no escaping: copy them as they are.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Escaping as serde_json does; writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    }
 }
 
 fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {

@@ -42,6 +42,7 @@ impl std::error::Error for TableMissing {
 #[xray_lambda::xray_handler]
 pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
     let Command { action, depth, tag } = event.payload;
+    tracing::info!("handling {action}");
     match action.as_str() {
         "ok" => {
             xray_lambda::annotate!("invocation", &tag);

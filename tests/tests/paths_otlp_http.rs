@@ -91,6 +91,9 @@ fn a_collector_that_is_down_neither_fails_nor_holds_the_function() {
             "{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
+        // The handler's log line, without our own span's fields as its context.
+        assert!(stdout.contains("handling ok"), "{stdout}");
+        assert!(!stdout.contains("xray_handler"), "{stdout}");
         // One warning for the episode, not one per invocation.
         assert_eq!(
             stdout
