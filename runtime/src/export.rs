@@ -8,16 +8,22 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+#[cfg(feature = "translator")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::{trace::TraceId, Context, KeyValue, SpanId, Value};
+#[cfg(feature = "translator")]
 use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentTranslator};
+#[cfg(feature = "translator")]
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{Span, SpanData, SpanProcessor},
-    Resource,
 };
+
+use crate::writer::{self, Mode};
 
 use crate::annotate::METADATA_PREFIX;
 use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
@@ -28,6 +34,7 @@ use crate::daemon::{DaemonSender, DAEMON_HEADER, MAX_DOCUMENT};
 /// subsegment itself (`"throttle":true`). Set by the `aws` module.
 pub(crate) const AWS_FIELDS: &str = "xray_lambda.aws";
 pub(crate) const TOP_FIELDS: &str = "xray_lambda.top";
+#[cfg(feature = "translator")]
 /// What the translator writes at the start of every document's `aws` object (the exporter's
 /// resource names us): the anchor the spliced members go after and before.
 const AWS_ANCHOR: &[u8] = br#""aws":{"xray":{"sdk":"xray-lambda for rust"}"#;
@@ -52,12 +59,16 @@ pub(crate) struct Exporter {
     /// Spans that ended outside any invocation where no runtime could send them (OTLP only).
     parked: Mutex<Vec<SpanData>>,
     /// OTLP exports running as tasks of their own, which a shutdown waits for.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     in_flight: std::sync::atomic::AtomicUsize,
     /// For spans the direct writer does not cover: built when first needed (start-up is
     /// billed, and most functions never need it).
+    #[cfg(feature = "translator")]
     nested: OnceLock<SegmentTranslator>,
     /// Only for documents over the size limit: built when first needed (start-up is billed).
+    #[cfg(feature = "translator")]
     flat: OnceLock<SegmentTranslator>,
+    #[cfg(feature = "translator")]
     resource: Resource,
 }
 
@@ -83,24 +94,27 @@ const SPAN_OVERHEAD: usize = 256;
 
 impl Exporter {
     pub(crate) fn new(sink: Sink) -> Self {
-        // The ids come from the invocation's header or from `XrayIdGenerator`, so the
-        // translator's check that a trace id starts with a recent epoch is not needed.
-        // The translator re-reads its resource's attributes for every span: only the one that
-        // names us in each document's `aws.xray.sdk` ("xray-lambda for rust").
-        let resource = Resource::builder_empty()
-            .with_attribute(KeyValue::new("telemetry.sdk.name", "xray-lambda"))
-            .build();
         Exporter {
             sink,
             pending: Mutex::new(HashMap::new()),
             parked: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(feature = "translator")]
             nested: OnceLock::new(),
+            #[cfg(feature = "translator")]
             flat: OnceLock::new(),
-            resource,
+            // The translator re-reads its resource's attributes for every span: only the one
+            // that names us in each document's `aws.xray.sdk` ("xray-lambda for rust").
+            #[cfg(feature = "translator")]
+            resource: Resource::builder_empty()
+                .with_attribute(KeyValue::new("telemetry.sdk.name", "xray-lambda"))
+                .build(),
         }
     }
 
+    /// The ids come from the invocation's header or from `XrayIdGenerator`, so the
+    /// translator's check that a trace id starts with a recent epoch is not needed.
+    #[cfg(feature = "translator")]
     pub(crate) fn translator(&self) -> &SegmentTranslator {
         self.nested.get_or_init(|| {
             let mut nested = SegmentTranslator::new()
@@ -281,44 +295,42 @@ impl Exporter {
     /// Sends one group (a connected subtree expected to fit one document) as one datagram, or,
     /// when the estimate was wrong, as one datagram per span.
     fn send_group(&self, sender: &DaemonSender, group: &[SpanData], buf: &mut Vec<u8>) {
+        let fits = |buf: &Vec<u8>| buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT;
         // Our own spans, written directly: the common case, and the cheap one.
-        if crate::writer::write_group(group, buf) && buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT
-        {
+        if writer::write_group(group, buf, Mode::Exact) && fits(buf) {
             sender.send(buf);
             return;
         }
+        // A group is a connected subtree, so nesting makes it one document.
+        #[cfg(feature = "translator")]
         if group.len() > 1 {
-            // A group is a connected subtree, so nesting makes it one document.
             let docs = self.translator().translate_spans(group);
             if let [doc] = docs.as_slice() {
                 serialize(doc, group, buf);
-                if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
+                if fits(buf) {
                     sender.send(buf);
                     return;
                 }
             }
         }
+        #[cfg(not(feature = "translator"))]
+        if writer::write_group(group, buf, Mode::Lossy) && fits(buf) {
+            sender.send(buf);
+            return;
+        }
         for span in group {
             let mut cap = MAX_VALUE;
             let mut span = span.clone();
             loop {
-                let flat = self.flat.get_or_init(|| {
-                    let mut flat = SegmentTranslator::new().skip_timestamp_validation();
-                    flat.set_resource(&self.resource);
-                    flat
-                });
-                let docs = flat.translate_spans(std::slice::from_ref(&span));
-                let Some(doc) = docs.first() else {
+                if !self.write_one(&span, buf) {
                     // The translator refused the span (it logs nothing with internal-logs off).
                     tracing::debug!(target: "xray_lambda", span = %span.name, "X-Ray: a span could not be translated");
                     break;
-                };
-                serialize(doc, std::slice::from_ref(&span), buf);
-                if buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT {
+                }
+                if fits(buf) {
                     sender.send(buf);
                     break;
                 }
-                drop(docs);
                 if cap == 0 {
                     tracing::warn!(target: "xray_lambda", span = %span.name, "X-Ray: a subsegment is too large to send even without its values");
                     break;
@@ -328,8 +340,34 @@ impl Exporter {
             }
         }
     }
+
+    /// One span as a document of its own.
+    #[cfg_attr(not(feature = "translator"), allow(clippy::unused_self))]
+    fn write_one(&self, span: &SpanData, buf: &mut Vec<u8>) -> bool {
+        let one = std::slice::from_ref(span);
+        if writer::write_group(one, buf, Mode::Exact) {
+            return true;
+        }
+        #[cfg(feature = "translator")]
+        {
+            let flat = self.flat.get_or_init(|| {
+                let mut flat = SegmentTranslator::new().skip_timestamp_validation();
+                flat.set_resource(&self.resource);
+                flat
+            });
+            let docs = flat.translate_spans(one);
+            let Some(doc) = docs.first() else {
+                return false;
+            };
+            serialize(doc, one, buf);
+            true
+        }
+        #[cfg(not(feature = "translator"))]
+        writer::write_group(one, buf, Mode::Lossy)
+    }
 }
 
+#[cfg(feature = "translator")]
 /// Writes the daemon header and `doc` into `buf`, splicing in the members the translator has
 /// no room for (see [`AWS_FIELDS`]) and the spans' metadata.
 ///
@@ -389,6 +427,7 @@ pub(crate) fn serialize(doc: &SegmentDocument<'_>, spans: &[SpanData], buf: &mut
     }
 }
 
+#[cfg(feature = "translator")]
 /// Removes every `,"precursor_ids":[...]` member. opentelemetry-aws's nesting gives the k-th
 /// sibling the ids of the k-1 before it: quadratic in fan-out, and optional in X-Ray, which
 /// orders siblings by time (the official SDKs do not send it).
@@ -409,6 +448,7 @@ fn strip_precursor_ids(buf: &mut Vec<u8>) {
     }
 }
 
+#[cfg(feature = "translator")]
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(haystack, needle)
 }

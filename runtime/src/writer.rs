@@ -18,10 +18,21 @@ use crate::annotate::METADATA_PREFIX;
 use crate::daemon::DAEMON_HEADER;
 use crate::export::{AWS_FIELDS, TOP_FIELDS, TRUNCATED_END};
 
+/// What the writer does with a span it does not cover exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Refuses the group (the translator writes it).
+    Exact,
+    /// Writes what it knows and leaves the rest out: without the `translator` feature.
+    #[cfg_attr(feature = "translator", allow(dead_code))]
+    Lossy,
+}
+
 /// Writes the daemon header and `group` as one document into `buf`; `false` (and `buf` in an
-/// unspecified state) when a span needs the translator.
-pub(crate) fn write_group(group: &[SpanData], buf: &mut Vec<u8>) -> bool {
-    if !group.iter().all(covered) {
+/// unspecified state) when the group has not exactly one root, or, in `Exact` mode, when a
+/// span needs the translator.
+pub(crate) fn write_group(group: &[SpanData], buf: &mut Vec<u8>, mode: Mode) -> bool {
+    if mode == Mode::Exact && !group.iter().all(covered) {
         return false;
     }
     // The root: the one span whose parent is not in the group (by scanning when the group
@@ -108,12 +119,39 @@ fn covered(span: &SpanData) -> bool {
     }
 }
 
+/// ASCII only: X-Ray's rule admits any Unicode letter, number or separator, but that is the
+/// translator's to judge, exactly.
 fn name_is_plain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || " _.:/%&#=+\\-@".contains(c))
+    !name.is_empty() && name.len() <= 200 && name.bytes().all(name_byte_is_plain)
+}
+
+fn name_byte_is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" _.:/%&#=+\\-@".contains(&b)
+}
+
+/// The name as X-Ray accepts it: itself when plain (always, in `Exact` mode), else with every
+/// other character replaced and cut to 200 bytes.
+fn plain_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name_is_plain(name) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut plain: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || (c.is_ascii() && name_byte_is_plain(c as u8)) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while plain.len() > 200 {
+        plain.pop();
+    }
+    if plain.is_empty() {
+        plain.push_str("unnamed");
+    }
+    std::borrow::Cow::Owned(plain)
 }
 
 fn annotation_key_is_plain(key: &str) -> bool {
@@ -170,12 +208,13 @@ fn write_span(group: &[SpanData], by_parent: &[usize], at: usize, top: bool, buf
     } else {
         &span.name
     };
+    let name = plain_name(name);
     buf.push(b'{');
     if top {
         buf.extend_from_slice(br#""type":"subsegment","#);
     }
     buf.extend_from_slice(br#""name":"#);
-    json_str(buf, name);
+    json_str(buf, &name);
     buf.extend_from_slice(br#","id":""#);
     hex(buf, &span.span_context.span_id().to_bytes());
     buf.push(b'"');
@@ -297,7 +336,8 @@ fn write_aws(span: &SpanData, buf: &mut Vec<u8>) {
 /// `cause`, from the span's `exception` events.
 fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
     buf.extend_from_slice(br#","cause":{"exceptions":["#);
-    for (n, event) in span.events.iter().enumerate() {
+    let exceptions = span.events.iter().filter(|e| e.name == "exception");
+    for (n, event) in exceptions.enumerate() {
         if n > 0 {
             buf.push(b',');
         }
@@ -325,6 +365,17 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
         }
         buf.push(b'}');
     }
+    if !span.events.iter().any(|e| e.name == "exception") {
+        // An error status without an exception event (only in `Lossy` mode): its description.
+        if let Status::Error { description } = &span.status {
+            let id = u64::from_be_bytes(span.span_context.span_id().to_bytes());
+            buf.extend_from_slice(br#"{"id":""#);
+            hex(buf, &id.to_be_bytes());
+            buf.extend_from_slice(br#"","message":"#);
+            json_str(buf, description);
+            buf.push(b'}');
+        }
+    }
     buf.extend_from_slice(b"]}");
 }
 
@@ -335,6 +386,15 @@ fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
         let Some(name) = kv.key.as_str().strip_prefix("annotation.") else {
             continue;
         };
+        // What X-Ray would refuse is left out (only in `Lossy` mode can it get here).
+        let writable = match &kv.value {
+            Value::Bool(_) | Value::I64(_) | Value::String(_) => true,
+            Value::F64(f) => f.is_finite(),
+            _ => false,
+        };
+        if !writable || !annotation_key_is_plain(name) {
+            continue;
+        }
         buf.extend_from_slice(if annotations_open {
             b","
         } else {
@@ -348,7 +408,6 @@ fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
             Value::I64(i) => serde_json::to_writer(&mut *buf, i),
             Value::F64(f) => serde_json::to_writer(&mut *buf, f),
             Value::String(s) => serde_json::to_writer(&mut *buf, s.as_str()),
-            // Not `covered`: never here.
             _ => Ok(()),
         };
     }
@@ -360,6 +419,7 @@ fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "translator")]
     use crate::export::{serialize, Exporter, Sink};
     use opentelemetry::trace::{Event, SpanContext, TraceFlags, TraceId, TraceState};
     use opentelemetry::{InstrumentationScope, KeyValue, SpanId};
@@ -534,6 +594,7 @@ mod tests {
 
     /// What may differ: exception ids (random in the translator), `precursor_ids` (stripped
     /// before sending) and the order of siblings (X-Ray orders them by time).
+    #[cfg(feature = "translator")]
     fn normalized(bytes: &[u8]) -> Json {
         fn walk(value: &mut Json) {
             if let Some(object) = value.as_object_mut() {
@@ -559,9 +620,10 @@ mod tests {
         value
     }
 
+    #[cfg(feature = "translator")]
     fn both(spans: &[SpanData]) -> Option<(Json, Json)> {
         let mut fast = Vec::new();
-        if !write_group(spans, &mut fast) {
+        if !write_group(spans, &mut fast, Mode::Exact) {
             return None;
         }
         let exporter = Exporter::new(Sink::Stderr);
@@ -571,6 +633,7 @@ mod tests {
         Some((normalized(&fast), normalized(&translated)))
     }
 
+    #[cfg(feature = "translator")]
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3_000))]
 
@@ -583,6 +646,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "translator")]
     #[test]
     fn the_common_invocation_takes_the_fast_lane() {
         let shapes = [
@@ -630,9 +694,76 @@ mod tests {
             attributes: vec![KeyValue::new("http.request.method", "GET")],
             error: None,
         }]);
-        assert!(!write_group(&spans, &mut Vec::new()));
+        assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
         spans[0].attributes.clear();
         spans[0].span_kind = SpanKind::Server;
-        assert!(!write_group(&spans, &mut Vec::new()));
+        assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
+    }
+
+    /// Anything a span may carry, covered or not.
+    fn wild(shapes: &[Shape], extra: &[(String, f64, bool)], names: &[String]) -> Vec<SpanData> {
+        let mut spans = build(shapes);
+        for (i, span) in spans.iter_mut().enumerate() {
+            if let Some((key, number, flag)) = extra.get(i) {
+                span.attributes
+                    .push(KeyValue::new("http.request.method", "GET"));
+                span.attributes
+                    .push(KeyValue::new(format!("annotation.{key}"), *number));
+                span.attributes.push(KeyValue::new(
+                    "annotation.list",
+                    Value::Array(vec![1i64].into()),
+                ));
+                if *flag {
+                    span.span_kind = SpanKind::Server;
+                    span.events.events.clear();
+                    span.events
+                        .events
+                        .push(Event::new("log", SystemTime::now(), vec![], 0));
+                }
+            }
+            if let Some(name) = names.get(i) {
+                span.name = name.clone().into();
+            }
+        }
+        spans
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn lossy_documents_are_valid_x_ray_for_any_span(
+            shapes in group(),
+            extra in proptest::collection::vec(("[a-z.\\- ]{0,6}", any::<f64>(), any::<bool>()), 0..24),
+            names in proptest::collection::vec(any::<String>(), 0..24),
+        ) {
+            let spans = wild(&shapes, &extra, &names);
+            let mut buf = Vec::new();
+            prop_assert!(write_group(&spans, &mut buf, Mode::Lossy));
+            let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
+            let mut stack = vec![&doc];
+            let mut seen = 0;
+            while let Some(d) = stack.pop() {
+                seen += 1;
+                let name = d["name"].as_str().expect("a name");
+                prop_assert!(!name.is_empty() && name.len() <= 200);
+                prop_assert!(name.chars().all(|c| c.is_alphanumeric() || " _.:/%&#=+\\-@".contains(c)), "{}", name);
+                for key in d["annotations"].as_object().into_iter().flat_map(|a| a.keys()) {
+                    prop_assert!(annotation_key_is_plain(key), "{}", key);
+                }
+                stack.extend(d["subsegments"].as_array().into_iter().flatten());
+            }
+            prop_assert_eq!(seen, spans.len());
+        }
+
+        #[test]
+        fn lossy_and_exact_agree_where_exact_writes(shapes in group()) {
+            let spans = build(&shapes);
+            let (mut exact, mut lossy) = (Vec::new(), Vec::new());
+            if write_group(&spans, &mut exact, Mode::Exact) {
+                prop_assert!(write_group(&spans, &mut lossy, Mode::Lossy));
+                prop_assert_eq!(exact, lossy);
+            }
+        }
     }
 }
