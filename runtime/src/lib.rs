@@ -119,8 +119,8 @@
 //!
 //! With the `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` or an `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! sends the same spans over OTLP (gRPC or HTTP/protobuf) to an OpenTelemetry collector
-//! instead, put the way its `awsxray` exporter reads them ([`otlp`]); each invocation waits for
-//! the collector's acknowledgement, at most a bounded time, and [`shutdown_on_sigterm`]
+//! instead, put the way its `awsxray` exporter reads them (module `otlp`); each invocation waits for
+//! the collector's acknowledgement, at most a bounded time, and `shutdown_on_sigterm`
 //! flushes what outlived its invocation when Lambda shuts the function down.
 //!
 //! # Sampling
@@ -129,6 +129,16 @@
 //! `Sampled=1`: recorded. `Sampled=?` or no `Sampled` key: recorded (see
 //! [`Sampling::is_recorded`]). No usable header: not recorded in Lambda (there is no segment
 //! to hang it under), a trace of its own on a developer's machine.
+
+//!
+//! # Features
+//!
+//! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and
+//! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `translator`: spans the
+//! crate's own document writer does not cover exactly (other instrumentation crates' `http.*`
+//! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
+//! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those
+//! attributes left out, and the binary is smaller.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
