@@ -189,29 +189,28 @@ impl Invocation {
     /// in flight when Lambda freezes the process. Dropping an unfinished invocation sends
     /// too, so a cancelled handler still sends what it has.
     pub async fn finish(&mut self) {
-        if let Some(Active {
-            span,
-            trace_id,
-            exporter,
-        }) = self.active.take()
-        {
-            // The span closes (and reaches the processor) when its last handle drops.
-            drop(span);
+        if let Some((trace_id, exporter)) = self.close() {
             exporter.finish(trace_id).await;
         }
     }
 
     /// [`Invocation::finish`] where nothing can wait: an OTLP export goes on as a task.
     pub(crate) fn finish_detached(&mut self) {
-        if let Some(Active {
+        if let Some((trace_id, exporter)) = self.close() {
+            exporter.finish_detached(trace_id);
+        }
+    }
+
+    /// Closes the handler span; what is left to send, once.
+    fn close(&mut self) -> Option<(TraceId, &'static Arc<Exporter>)> {
+        let Active {
             span,
             trace_id,
             exporter,
-        }) = self.active.take()
-        {
-            drop(span);
-            exporter.finish_detached(trace_id);
-        }
+        } = self.active.take()?;
+        // The span closes (and reaches the processor) when its last handle drops.
+        drop(span);
+        Some((trace_id, exporter))
     }
 }
 

@@ -344,3 +344,67 @@ macro_rules! behaviour_tests {
         }
     };
 }
+
+/// The OTLP side of the behavioural tests: the shared test handler under the real
+/// `lambda_runtime`, exporting over OTLP to a receiver of its own on loopback, with moto for
+/// its DynamoDB calls. The daemon address is set too (Lambda sets it with Active tracing).
+#[derive(Debug)]
+pub struct OtlpLambda {
+    /// The function's Runtime API and daemon stand-in.
+    pub lambda: crate::harness::Lambda,
+    /// The collector stand-in.
+    pub receiver: crate::otlp::Receiver,
+    _moto: crate::moto::Moto,
+}
+
+impl OtlpLambda {
+    /// Starts a gRPC (`grpc`) or HTTP receiver, then the function with the variables `env`
+    /// gives for that receiver.
+    ///
+    /// # Panics
+    /// If a part cannot start.
+    #[must_use]
+    pub fn start(
+        grpc: bool,
+        env: impl FnOnce(&crate::otlp::Receiver) -> Vec<(&'static str, String)>,
+    ) -> Self {
+        let moto = crate::moto::Moto::start().expect("moto");
+        crate::harness::use_moto(&moto);
+        let receiver_runtime = crate::harness::tokio_runtime();
+        let receiver = receiver_runtime.block_on(async {
+            if grpc {
+                crate::otlp::Receiver::grpc().await
+            } else {
+                crate::otlp::Receiver::http().await
+            }
+        });
+        // The receiver serves from this runtime's workers for the life of the process.
+        std::mem::forget(receiver_runtime);
+        let lambda = crate::harness::Lambda::start_with_env("behaviour-fn", 8, &env(&receiver));
+        crate::harness::serve_test_handler();
+        OtlpLambda {
+            lambda,
+            receiver,
+            _moto: moto,
+        }
+    }
+
+    /// What arrived for the trace `root`, waiting for `at_least` spans.
+    #[must_use]
+    pub fn segs(&self, root: &str, at_least: usize) -> Vec<Seg> {
+        self.receiver
+            .wait_for_trace(root, at_least, std::time::Duration::from_secs(10))
+            .iter()
+            .map(Seg::from_otlp)
+            .collect()
+    }
+
+    /// After a pause, whether nothing arrived for the trace `root`.
+    #[must_use]
+    pub fn nothing_for(&self, root: &str) -> bool {
+        crate::daemon::settle();
+        self.receiver
+            .wait_for_trace(root, 1, std::time::Duration::ZERO)
+            .is_empty()
+    }
+}

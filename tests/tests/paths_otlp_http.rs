@@ -5,45 +5,24 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use xray_lambda_tests::daemon::settle;
-use xray_lambda_tests::harness::{serve_test_handler, use_moto, Lambda};
+use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
 use xray_lambda_tests::otlp::Receiver;
-use xray_lambda_tests::paths::Seg;
+use xray_lambda_tests::paths::{OtlpLambda, Seg};
 use xray_lambda_tests::runtime_api::Outcome;
 
-struct Harness {
-    lambda: Lambda,
-    receiver: Receiver,
-    _moto: Moto,
-}
-
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
+fn harness() -> &'static OtlpLambda {
+    static HARNESS: OnceLock<OtlpLambda> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let moto = Moto::start().expect("moto");
-        use_moto(&moto);
-        let receiver_runtime = xray_lambda_tests::harness::tokio_runtime();
-        let receiver = receiver_runtime.block_on(Receiver::http());
-        // The receiver serves from this runtime's workers for the life of the process.
-        std::mem::forget(receiver_runtime);
-        // A child run may point the function elsewhere (a collector that is down).
-        let endpoint = std::env::var("XRAY_TEST_OTLP_ENDPOINT")
-            .unwrap_or_else(|_| format!("{}/v1/traces", receiver.base_url()));
-        let lambda = Lambda::start_with_env(
-            "behaviour-fn",
-            8,
-            &[
+        OtlpLambda::start(false, |receiver| {
+            // A child run may point the function elsewhere (a collector that is down).
+            let endpoint = std::env::var("XRAY_TEST_OTLP_ENDPOINT")
+                .unwrap_or_else(|_| format!("{}/v1/traces", receiver.base_url()));
+            vec![
                 ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
                 ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint),
-            ],
-        );
-        serve_test_handler();
-        Harness {
-            lambda,
-            receiver,
-            _moto: moto,
-        }
+            ]
+        })
     })
 }
 
@@ -52,20 +31,11 @@ fn invoke(payload: &serde_json::Value, header: Option<&str>) -> Outcome {
 }
 
 fn segs(root: &str, at_least: usize) -> Vec<Seg> {
-    harness()
-        .receiver
-        .wait_for_trace(root, at_least, Duration::from_secs(10))
-        .iter()
-        .map(Seg::from_otlp)
-        .collect()
+    harness().segs(root, at_least)
 }
 
 fn nothing_for(root: &str) -> bool {
-    settle();
-    harness()
-        .receiver
-        .wait_for_trace(root, 1, Duration::ZERO)
-        .is_empty()
+    harness().nothing_for(root)
 }
 
 xray_lambda_tests::behaviour_tests!();
