@@ -169,6 +169,8 @@ pub(crate) struct OtlpSink {
     resource: Resource,
     exporter: OnceLock<Result<SpanExporter, String>>,
     failing: AtomicBool,
+    /// Set when the exporter panicked for want of tokio drivers: no further attempts.
+    unusable: AtomicBool,
 }
 
 impl fmt::Debug for OtlpSink {
@@ -186,6 +188,7 @@ impl OtlpSink {
             resource: lambda_resource(service),
             exporter: OnceLock::new(),
             failing: AtomicBool::new(false),
+            unusable: AtomicBool::new(false),
         }
     }
 
@@ -196,9 +199,21 @@ impl OtlpSink {
     /// Sends `spans` and waits for the collector's answer, at most the flush timeout. Needs a
     /// tokio runtime with time enabled (what `#[tokio::main]` builds).
     pub(crate) async fn export(&self, spans: Vec<SpanData>) {
-        if spans.is_empty() {
+        if spans.is_empty() || self.unusable.load(Ordering::Relaxed) {
             return;
         }
+        // The exporters need tokio's time and IO drivers and panic without them; a function
+        // on a runtime built without them must keep working, untraced.
+        let outcome = unless_it_panics(self.export_bounded(spans)).await;
+        if outcome.is_none() && !self.unusable.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "xray_lambda",
+                "X-Ray: the OTLP exporter cannot run on this tokio runtime (it needs the time and IO drivers: #[tokio::main] or Builder::enable_all); traces are not sent"
+            );
+        }
+    }
+
+    async fn export_bounded(&self, spans: Vec<SpanData>) {
         let exporter = match self
             .exporter
             .get_or_init(|| self.config.build(&self.resource))
@@ -275,11 +290,15 @@ pub(crate) fn block_on_export(sink: &OtlpSink, spans: Vec<SpanData>) {
 pub async fn shutdown_on_sigterm() {
     use tokio::signal::unix::{signal, SignalKind};
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        let registered = lambda_extension::Extension::new()
-            .with_events(&[])
-            .with_extension_name("xray-lambda-shutdown")
-            .register()
-            .await;
+        // lambda-extension's client panics on a malformed `AWS_LAMBDA_RUNTIME_API`.
+        let registered = unless_it_panics(
+            lambda_extension::Extension::new()
+                .with_events(&[])
+                .with_extension_name("xray-lambda-shutdown")
+                .register(),
+        )
+        .await
+        .unwrap_or_else(|| Err("the Extensions API client could not be made".into()));
         match registered {
             Ok(extension) => {
                 // Waits on the Extensions API for events that never come: no wake-ups.
@@ -295,13 +314,21 @@ pub async fn shutdown_on_sigterm() {
             }
         }
     }
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(term), Ok(int)) => (term, int),
-        (Err(err), _) | (_, Err(err)) => {
+    // `signal` panics on a runtime without the IO driver: that is a failure to report too.
+    let signals = std::panic::catch_unwind(|| {
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    });
+    let (mut term, mut int) = match signals {
+        Ok((Ok(term), Ok(int))) => (term, int),
+        Ok((Err(err), _) | (_, Err(err))) => {
             tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM ({err}); no flush at shutdown");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM on a tokio runtime without the IO driver; no flush at shutdown");
             return;
         }
     };
@@ -320,6 +347,18 @@ pub async fn shutdown_on_sigterm() {
         tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
         std::process::exit(0);
     });
+}
+
+/// Runs `future`, turning a panic inside it into `None` (the panic hook still prints it once).
+async fn unless_it_panics<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => poll.map(Some),
+            Err(_) => std::task::Poll::Ready(None),
+        }
+    })
+    .await
 }
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
@@ -522,6 +561,18 @@ mod tests {
             .iter()
             .all(|kv| !kv.key.as_str().starts_with("xray_lambda.")
                 && !kv.key.as_str().starts_with("annotation.")));
+    }
+
+    #[test]
+    fn a_runtime_without_timers_gets_a_warning_not_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let sink = OtlpSink::new(Otlp::http("http://127.0.0.1:9/v1/traces"), None);
+        runtime.block_on(sink.export(vec![span_with(vec![])]));
+        assert!(sink.unusable.load(Ordering::Relaxed));
+        // And no second attempt (nor a second panic message).
+        runtime.block_on(sink.export(vec![span_with(vec![])]));
     }
 
     #[test]

@@ -168,3 +168,31 @@ fn on_sigterm_spans_that_outlived_their_invocation_are_flushed_before_exit() {
     std::thread::sleep(Duration::from_secs(10));
     panic!("the process was not ended by the SIGTERM hook");
 }
+
+#[test]
+fn a_malformed_runtime_api_address_costs_the_shutdown_hook_not_the_function() {
+    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
+        let output = xray_lambda_tests::run_child(
+            "a_malformed_runtime_api_address_costs_the_shutdown_hook_not_the_function",
+            "bad-runtime-api",
+            &[("AWS_LAMBDA_RUNTIME_API", "not a host:port")],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("CHILD OK"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("cannot register the shutdown extension"),
+            "{stdout}"
+        );
+        return;
+    }
+    let _tracing = xray_lambda::builder()
+        .export(xray_lambda::Export::Disabled)
+        .init()
+        .expect("init");
+    xray_lambda_tests::harness::tokio_runtime().block_on(xray_lambda::shutdown_on_sigterm());
+    println!("CHILD OK: the hook gave up, the process goes on");
+}
