@@ -8,6 +8,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use serde_json::{Map, Value};
 
 use crate::otlp::{hex, ReceivedSpan};
+use crate::runtime_api::Outcome;
 
 /// A subsegment as X-Ray would store it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -176,16 +177,27 @@ impl Seg {
     }
 }
 
-/// The behavioural tests both export paths must pass. The invoking test binary defines, in
-/// the module where it expands this:
-/// - `fn invoke(payload: &serde_json::Value, header: Option<&str>) -> Outcome` — one
-///   invocation of `xray_lambda_tests::handlers::handler` through the real `lambda_runtime`;
-/// - `fn segs(root: &str, at_least: usize) -> Vec<Seg>` — what arrived for the trace, waiting
-///   for `at_least`;
-/// - `fn nothing_for(root: &str) -> bool` — after a pause, whether nothing arrived for it.
+/// What the behavioural tests need of an export path: one invocation of
+/// `xray_lambda_tests::handlers::handler` through the real `lambda_runtime`, and what arrived
+/// for a trace, read as X-Ray would store it.
+pub trait ExportPath: Sync {
+    /// One invocation, waiting for its outcome.
+    fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome;
+    /// What arrived for the trace `root`, waiting for `at_least` subsegments.
+    fn segs(&self, root: &str, at_least: usize) -> Vec<Seg>;
+    /// After a pause, whether nothing arrived for the trace `root`.
+    fn nothing_for(&self, root: &str) -> bool;
+}
+
+/// The behavioural tests both export paths must pass, for the `&'static` [`ExportPath`] that
+/// `$path` gives.
 #[macro_export]
 macro_rules! behaviour_tests {
-    () => {
+    ($path:expr) => {
+        fn path() -> &'static dyn $crate::paths::ExportPath {
+            $path
+        }
+
         fn by_name<'a>(segs: &'a [$crate::paths::Seg], name: &str) -> Vec<&'a $crate::paths::Seg> {
             segs.iter().filter(|s| s.name == name).collect()
         }
@@ -193,13 +205,13 @@ macro_rules! behaviour_tests {
         #[test]
         fn behaviour_handler_and_nested_spans_link_under_lambdas_segment() {
             let ids = $crate::new_trace_header(Some("1"));
-            let response = invoke(
+            let response = path().invoke(
                 &serde_json::json!({"action": "ok", "depth": 1, "tag": ids.root}),
                 Some(&ids.header),
             )
             .unwrap_response();
             assert_eq!(response["tag"], ids.root.as_str());
-            let segs = segs(&ids.root, 3);
+            let segs = path().segs(&ids.root, 3);
             assert_eq!(segs.len(), 3, "{segs:#?}");
             let handler = by_name(&segs, "handler");
             assert_eq!(handler.len(), 1, "{segs:#?}");
@@ -228,7 +240,7 @@ macro_rules! behaviour_tests {
         #[test]
         fn behaviour_sampled_0_sends_nothing_and_undecided_is_recorded() {
             let unsampled = $crate::new_trace_header(Some("0"));
-            let response = invoke(
+            let response = path().invoke(
                 &serde_json::json!({"action": "ok", "tag": "x"}),
                 Some(&unsampled.header),
             )
@@ -236,25 +248,25 @@ macro_rules! behaviour_tests {
             assert_eq!(response["tag"], "x");
             for sampled in [Some("?"), None] {
                 let ids = $crate::new_trace_header(sampled);
-                let _ = invoke(
+                let _ = path().invoke(
                     &serde_json::json!({"action": "ok", "tag": ids.root}),
                     Some(&ids.header),
                 )
                 .unwrap_response();
-                assert_eq!(segs(&ids.root, 2).len(), 2, "{sampled:?}");
+                assert_eq!(path().segs(&ids.root, 2).len(), 2, "{sampled:?}");
             }
-            assert!(nothing_for(&unsampled.root), "Sampled=0 sent something");
+            assert!(path().nothing_for(&unsampled.root), "Sampled=0 sent something");
         }
 
         #[test]
         fn behaviour_an_err_is_a_fault_with_its_cause_chain() {
             let ids = $crate::new_trace_header(Some("1"));
-            let outcome = invoke(&serde_json::json!({"action": "err"}), Some(&ids.header));
+            let outcome = path().invoke(&serde_json::json!({"action": "err"}), Some(&ids.header));
             assert!(
                 matches!(outcome, $crate::runtime_api::Outcome::Error(_)),
                 "{outcome:?}"
             );
-            let segs = segs(&ids.root, 1);
+            let segs = path().segs(&ids.root, 1);
             let handler = by_name(&segs, "handler")[0];
             assert!(handler.fault && !handler.error, "{handler:#?}");
             assert_eq!(
@@ -269,12 +281,12 @@ macro_rules! behaviour_tests {
         #[test]
         fn behaviour_a_panic_is_a_fault_and_the_next_invocation_is_served() {
             let ids = $crate::new_trace_header(Some("1"));
-            let outcome = invoke(&serde_json::json!({"action": "panic"}), Some(&ids.header));
+            let outcome = path().invoke(&serde_json::json!({"action": "panic"}), Some(&ids.header));
             assert!(
                 matches!(outcome, $crate::runtime_api::Outcome::Error(_)),
                 "{outcome:?}"
             );
-            let segs = segs(&ids.root, 1);
+            let segs = path().segs(&ids.root, 1);
             let handler = by_name(&segs, "handler")[0];
             assert!(handler.fault, "{handler:#?}");
             assert_eq!(
@@ -282,7 +294,7 @@ macro_rules! behaviour_tests {
                 ("panic".to_owned(), "the handler panicked on purpose".to_owned())
             );
             let next = $crate::new_trace_header(Some("1"));
-            let response = invoke(
+            let response = path().invoke(
                 &serde_json::json!({"action": "ok", "tag": next.root}),
                 Some(&next.header),
             )
@@ -293,7 +305,7 @@ macro_rules! behaviour_tests {
         #[test]
         fn behaviour_a_dynamodb_error_is_an_aws_subsegment_with_its_remote_cause() {
             let ids = $crate::new_trace_header(Some("1"));
-            let outcome = invoke(
+            let outcome = path().invoke(
                 &serde_json::json!({"action": "ddb_missing"}),
                 Some(&ids.header),
             );
@@ -301,7 +313,7 @@ macro_rules! behaviour_tests {
                 matches!(outcome, $crate::runtime_api::Outcome::Error(_)),
                 "{outcome:?}"
             );
-            let segs = segs(&ids.root, 2);
+            let segs = path().segs(&ids.root, 2);
             let handler = by_name(&segs, "handler")[0];
             let call = by_name(&segs, "DynamoDB");
             assert_eq!(call.len(), 1, "{segs:#?}");
@@ -323,7 +335,7 @@ macro_rules! behaviour_tests {
             std::thread::scope(|scope| {
                 for id in &ids {
                     scope.spawn(move || {
-                        invoke(
+                        path().invoke(
                             &serde_json::json!({"action": "ok", "depth": 2, "tag": id.root}),
                             Some(&id.header),
                         )
@@ -332,7 +344,7 @@ macro_rules! behaviour_tests {
                 }
             });
             for id in &ids {
-                let segs = segs(&id.root, 4);
+                let segs = path().segs(&id.root, 4);
                 assert_eq!(segs.len(), 4, "{}", id.root);
                 for seg in &segs {
                     assert_eq!(seg.trace_id, id.root);
@@ -388,10 +400,14 @@ impl OtlpLambda {
             _moto: moto,
         }
     }
+}
 
-    /// What arrived for the trace `root`, waiting for `at_least` spans.
-    #[must_use]
-    pub fn segs(&self, root: &str, at_least: usize) -> Vec<Seg> {
+impl ExportPath for OtlpLambda {
+    fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
+        self.lambda.invoke(payload, header)
+    }
+
+    fn segs(&self, root: &str, at_least: usize) -> Vec<Seg> {
         self.receiver
             .wait_for_trace(root, at_least, std::time::Duration::from_secs(10))
             .iter()
@@ -399,12 +415,65 @@ impl OtlpLambda {
             .collect()
     }
 
-    /// After a pause, whether nothing arrived for the trace `root`.
-    #[must_use]
-    pub fn nothing_for(&self, root: &str) -> bool {
+    fn nothing_for(&self, root: &str) -> bool {
         crate::daemon::settle();
         self.receiver
             .wait_for_trace(root, 1, std::time::Duration::ZERO)
+            .is_empty()
+    }
+}
+
+/// The daemon side of the behavioural tests: the shared test handler under the real
+/// `lambda_runtime`, sending UDP documents to the daemon stand-in, with moto for its DynamoDB
+/// calls.
+#[derive(Debug)]
+pub struct DaemonLambda {
+    /// The function's Runtime API and daemon stand-in.
+    pub lambda: crate::harness::Lambda,
+    _moto: crate::moto::Moto,
+}
+
+impl DaemonLambda {
+    /// Starts moto and the function.
+    ///
+    /// # Panics
+    /// If a part cannot start.
+    #[must_use]
+    pub fn start() -> Self {
+        let moto = crate::moto::Moto::start().expect("moto");
+        crate::harness::use_moto(&moto);
+        let lambda = crate::harness::Lambda::start("behaviour-fn", 8);
+        crate::harness::serve_test_handler();
+        DaemonLambda {
+            lambda,
+            _moto: moto,
+        }
+    }
+}
+
+impl ExportPath for DaemonLambda {
+    fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
+        self.lambda.invoke(payload, header)
+    }
+
+    fn segs(&self, root: &str, at_least: usize) -> Vec<Seg> {
+        let docs =
+            self.lambda
+                .daemon
+                .wait_for_trace(root, std::time::Duration::from_secs(10), |docs| {
+                    crate::daemon::flatten(docs).len() >= at_least
+                });
+        crate::daemon::flatten(&docs)
+            .iter()
+            .map(Seg::from_document)
+            .collect()
+    }
+
+    fn nothing_for(&self, root: &str) -> bool {
+        crate::daemon::settle();
+        self.lambda
+            .daemon
+            .wait_for_trace(root, std::time::Duration::ZERO, |_| true)
             .is_empty()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use xray_lambda_tests::daemon::settle;
-use xray_lambda_tests::paths::{OtlpLambda, Seg};
+use xray_lambda_tests::paths::OtlpLambda;
 use xray_lambda_tests::runtime_api::Outcome;
 
 fn harness() -> &'static OtlpLambda {
@@ -25,15 +25,7 @@ fn invoke(payload: &serde_json::Value, header: Option<&str>) -> Outcome {
     harness().lambda.invoke(payload, header)
 }
 
-fn segs(root: &str, at_least: usize) -> Vec<Seg> {
-    harness().segs(root, at_least)
-}
-
-fn nothing_for(root: &str) -> bool {
-    harness().nothing_for(root)
-}
-
-xray_lambda_tests::behaviour_tests!();
+xray_lambda_tests::behaviour_tests!(harness());
 
 #[test]
 fn spans_are_at_the_collector_when_the_invocation_returns_and_nothing_goes_over_udp() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
 use xray_lambda_tests::otlp::Receiver;
-use xray_lambda_tests::paths::{OtlpLambda, Seg};
+use xray_lambda_tests::paths::OtlpLambda;
 use xray_lambda_tests::runtime_api::Outcome;
 
 fn harness() -> &'static OtlpLambda {
@@ -30,15 +30,7 @@ fn invoke(payload: &serde_json::Value, header: Option<&str>) -> Outcome {
     harness().lambda.invoke(payload, header)
 }
 
-fn segs(root: &str, at_least: usize) -> Vec<Seg> {
-    harness().segs(root, at_least)
-}
-
-fn nothing_for(root: &str) -> bool {
-    harness().nothing_for(root)
-}
-
-xray_lambda_tests::behaviour_tests!();
+xray_lambda_tests::behaviour_tests!(harness());
 
 #[test]
 fn a_collector_that_is_down_neither_fails_nor_holds_the_function() {
