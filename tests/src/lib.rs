@@ -97,6 +97,22 @@ pub fn run_child(test_name: &str, mode: &str, envs: &[(&str, &str)]) -> std::pro
     run_child_with(command, test_name, mode, envs)
 }
 
+/// [`run_child`], asserting that the child succeeded and printed `CHILD OK`; its stdout.
+///
+/// # Panics
+/// If it did not (with both of its outputs).
+#[must_use]
+pub fn run_child_ok(test_name: &str, mode: &str, envs: &[(&str, &str)]) -> String {
+    let output = run_child(test_name, mode, envs);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.contains("CHILD OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// [`run_child`] inside a network namespace of its own where only loopback is up
 /// (`unshare --net`, as root): any other address is unreachable, and no packet can leave.
 ///

@@ -82,16 +82,10 @@ fn spans_are_at_the_collector_when_the_invocation_returns_and_nothing_goes_over_
 fn a_slow_collector_delays_an_invocation_by_at_most_the_flush_timeout() {
     // Run alone in its own process: the delay applies to every request of the receiver.
     if std::env::var_os("XRAY_TEST_CHILD").is_none() {
-        let output = xray_lambda_tests::run_child(
+        let _ = xray_lambda_tests::run_child_ok(
             "a_slow_collector_delays_an_invocation_by_at_most_the_flush_timeout",
             "slow",
             &[("OTEL_EXPORTER_OTLP_TIMEOUT", "300")],
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains("CHILD OK"),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
         );
         return;
     }
