@@ -25,6 +25,11 @@ impl Ctxt {
         self.errors.push(error);
     }
 
+    /// Whether any error was collected.
+    pub(crate) fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
     /// All errors as one, or `Ok` when there were none.
     pub(crate) fn check(self) -> Result<(), syn::Error> {
         let mut errors = self.errors.into_iter();

@@ -7,12 +7,17 @@
 
 mod annotate;
 mod args;
-mod aws;
+mod ast;
 mod ctxt;
-mod handler;
+mod expand;
 mod shared;
+mod valid;
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
+use syn::ItemFn;
+
+use crate::ctxt::Ctxt;
 
 /// Traces a Lambda handler: one subsegment per invocation, under the segment Lambda wrote.
 ///
@@ -55,7 +60,27 @@ use proc_macro::TokenStream;
 /// `#[instrument]` or itself.
 #[proc_macro_attribute]
 pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
-    handler::expand(attr.into(), item.into()).into()
+    handler(attr.into(), item.into()).into()
+}
+
+/// `#[xray_handler]`: parse, validate, expand; on error, the errors and the item unchanged.
+fn handler(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut cx = Ctxt::default();
+    let args = args::parse(&mut cx, "#[xray_handler]", attr);
+    let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
+        cx.error_spanned_by(
+            shared::first_tokens(&item),
+            "#[xray_handler] goes on the Lambda handler: `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`",
+        );
+        return shared::with_errors(cx, item);
+    };
+    match valid::handler(&mut cx, &function) {
+        Some(handler) if !cx.has_errors() => expand::handler(&args, &handler),
+        _ => shared::with_errors(cx, function.into_token_stream()),
+    }
 }
 
 /// Traces a function that calls the AWS SDK: a subsegment named after the function, with one
@@ -87,7 +112,25 @@ pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// No argument, result or value of the function is recorded.
 #[proc_macro_attribute]
 pub fn xray_aws(attr: TokenStream, item: TokenStream) -> TokenStream {
-    aws::expand(attr.into(), item.into()).into()
+    aws(attr.into(), item.into()).into()
+}
+
+/// `#[xray_aws]`: parse, validate, expand; on error, the errors and the item unchanged.
+fn aws(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut cx = Ctxt::default();
+    let args = args::parse(&mut cx, "#[xray_aws]", attr);
+    let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
+        cx.error_spanned_by(
+            shared::first_tokens(&item),
+            "#[xray_aws] goes on an `async fn` that calls the AWS SDK",
+        );
+        return shared::with_errors(cx, item);
+    };
+    let aws = valid::aws(&mut cx, &function);
+    if cx.has_errors() {
+        return shared::with_errors(cx, function.into_token_stream());
+    }
+    expand::aws(&args, &aws)
 }
 
 /// Adds an annotation (indexed, searchable in X-Ray) to the innermost traced subsegment.

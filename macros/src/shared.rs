@@ -1,11 +1,13 @@
 //! Pieces both attributes use.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use quote::quote;
 use syn::{Ident, Type};
 
 use crate::ctxt::Ctxt;
 
+/// `item` after the errors collected in `cx`, if any: on error the user's item is still
+/// emitted, so one mistake gives one error and an IDE keeps completing.
 pub(crate) fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
     let mut out = cx
         .check()
@@ -26,35 +28,11 @@ pub(crate) fn first_tokens(item: &TokenStream) -> TokenStream {
         .collect()
 }
 
-pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {
-    match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|s| s.ident == name),
-        Type::Group(group) => last_segment_is(&group.elem, name),
-        Type::Paren(paren) => last_segment_is(&paren.elem, name),
-        _ => false,
-    }
-}
-
-pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream().into_iter().any(|t| {
-        matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl") || {
-            if let proc_macro2::TokenTree::Group(g) = &t {
-                g.stream().to_string().contains("impl ")
-            } else {
-                false
-            }
-        }
-    })
-}
-
 /// A never-taken `return` of a value of the declared type, placed first in an async block so
 /// that the block's output type is the declared one and `Err(Box::new(e))` and `?` coerce as
-/// they do in the plain function (the trick tracing-attributes uses). Nothing for `impl Trait`
-/// return types, which cannot be named in a `let`.
+/// they do in the plain function (the trick tracing-attributes uses). Only for return types
+/// without `impl Trait`, which cannot be named in a `let`: the caller checks.
 pub(crate) fn fix_output_type(return_ty: &Type) -> TokenStream {
-    if contains_impl_trait(return_ty) {
-        return quote!();
-    }
     let fake = Ident::new("xray_fake_return", Span::mixed_site());
     quote! {
         #[allow(

@@ -5,15 +5,15 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Value;
+use serde_json::Value as Json;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-/// The longest annotation string value X-Ray accepts.
-const MAX_ANNOTATION_VALUE: usize = 1000;
-/// The longest annotation key X-Ray indexes.
-const MAX_ANNOTATION_KEY: usize = 500;
-/// Span attributes with this prefix carry metadata as JSON text (see `export`).
-pub(crate) const METADATA_PREFIX: &str = "xray_lambda.metadata.";
+use crate::state;
+use crate::vocabulary::{
+    annotation_key, Extra, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE,
+};
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
 #[diagnostic::on_unimplemented(
@@ -128,7 +128,7 @@ pub fn annotate<V: AnnotationValue>(key: &'static str, value: V) {
     if span.is_disabled() {
         return;
     }
-    span.set_attribute(format!("annotation.{key}"), value.into_annotation());
+    span.set_attribute(format!("{ANNOTATION_PREFIX}{key}"), value.into_annotation());
 }
 
 /// `annotate!(key_expression, value)`: the key is checked now. A key X-Ray would not index is
@@ -146,24 +146,7 @@ pub fn annotate_dynamic<K: AsRef<str>, V: AnnotationValue>(key: K, value: V) {
             Cow::Owned(fixed)
         }
     };
-    span.set_attribute(format!("annotation.{key}"), value.into_annotation());
-}
-
-/// `Ok` for a key X-Ray indexes, else the key it would index instead.
-pub(crate) fn annotation_key(key: &str) -> Result<&str, String> {
-    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if !key.is_empty() && key.len() <= MAX_ANNOTATION_KEY && key.chars().all(valid) {
-        return Ok(key);
-    }
-    let mut fixed: String = key
-        .chars()
-        .take(MAX_ANNOTATION_KEY)
-        .map(|c| if valid(c) { c } else { '_' })
-        .collect();
-    if fixed.is_empty() {
-        fixed.push('_');
-    }
-    Err(fixed)
+    span.set_attribute(format!("{ANNOTATION_PREFIX}{key}"), value.into_annotation());
 }
 
 fn warn_once(key: &str, fixed: &str) {
@@ -187,24 +170,29 @@ pub fn metadata<K: AsRef<str>, V: serde::Serialize + ?Sized>(key: K, value: &V) 
     if span.is_disabled() {
         return;
     }
-    let json = serde_json::to_string(value).unwrap_or_else(|err| {
+    let value = serde_json::to_value(value).unwrap_or_else(|err| {
         tracing::warn!(target: "xray_lambda", "X-Ray: metadata {:?} could not be serialized: {err}", key.as_ref());
-        serde_json::Value::String(format!("<not serializable: {err}>")).to_string()
+        Json::String(format!("<not serializable: {err}>"))
     });
-    span.set_attribute(format!("{METADATA_PREFIX}{}", key.as_ref()), json);
+    // Only a sampled span reaches the buffer, which then hands it its extras.
+    let cx = span.context();
+    let span_context = cx.span().span_context().clone();
+    if !span_context.is_sampled() {
+        return;
+    }
+    span.set_attribute(EXTRA_MARKER, true);
+    state::attach(
+        span_context.span_id(),
+        Extra {
+            metadata: vec![(key.as_ref().to_owned(), value)],
+            ..Extra::default()
+        },
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys() {
-        assert_eq!(annotation_key("user_id"), Ok("user_id"));
-        assert_eq!(annotation_key("user-id"), Err("user_id".to_owned()));
-        assert_eq!(annotation_key(""), Err("_".to_owned()));
-        assert_eq!(annotation_key(&"k".repeat(501)), Err("k".repeat(500)));
-    }
 
     #[test]
     fn values() {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::trace::XrayIdGenerator;
@@ -18,8 +18,11 @@ use tracing_subscriber::{
     Layer,
 };
 
-use crate::daemon::{parse_daemon_address, DaemonSender, DEFAULT_DAEMON};
-use crate::export::{Exporter, InvocationProcessor, Sink};
+use crate::buffer::{Buffer, BufferProcessor};
+use crate::notices::{log_pending_warnings, warn_when_logging};
+use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
+use crate::sink::Sink;
+use crate::state::{self, Pipeline, State};
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,31 +37,8 @@ pub enum Export {
     /// OTLP to an OpenTelemetry collector, whose X-Ray exporter writes the documents
     /// (feature `otlp`).
     #[cfg(feature = "otlp")]
-    Otlp(crate::otlp::Otlp),
+    Otlp(crate::sink::otlp::Otlp),
 }
-
-/// The process-wide state the attributes' expansions read.
-#[derive(Debug)]
-pub(crate) enum State {
-    /// Tracing is off; invocations run untouched.
-    Off,
-    On(Pipeline),
-}
-
-#[derive(Debug)]
-pub(crate) struct Pipeline {
-    pub(crate) exporter: Arc<Exporter>,
-    /// The `Service` annotation.
-    pub(crate) service: Option<String>,
-    /// Whether the first invocation is a cold start that the `ColdStart` annotation reports
-    /// (not under provisioned concurrency or SnapStart, whose init ran ahead of any request).
-    pub(crate) cold_start_reported: bool,
-    /// Whether an invocation without a trace header starts a trace of its own (local runs)
-    /// or is not recorded (in Lambda there is no segment to hang it under).
-    pub(crate) trace_without_header: bool,
-}
-
-pub(crate) static STATE: OnceLock<State> = OnceLock::new();
 
 /// Why [`init`] or [`Builder::init`] failed.
 #[derive(Debug)]
@@ -279,28 +259,21 @@ impl Builder {
     {
         let sink = match self.export {
             Export::Disabled => {
-                STATE
-                    .set(State::Off)
-                    .map_err(|_| InitError::AlreadyInitialized)?;
+                if !state::install(State::Off) {
+                    return Err(InitError::AlreadyInitialized);
+                }
                 return Ok((None, TracingGuard { provider: None }));
             }
             Export::Stderr => Sink::Stderr,
-            Export::Daemon(address) => Sink::Daemon(DaemonSender::new(address)),
+            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(address)),
             #[cfg(feature = "otlp")]
-            Export::Otlp(config) => Sink::Otlp(Box::new(crate::otlp::OtlpSink::new(
+            Export::Otlp(config) => Sink::Otlp(Arc::new(crate::sink::otlp::OtlpSink::new(
                 config,
                 self.service.as_deref(),
             ))),
         };
-        // A span without a trace header has nothing to hang under in Lambda; on a developer's
-        // machine it starts a trace of its own.
-        let trace_without_header = match sink {
-            Sink::Stderr => true,
-            Sink::Daemon(_) => false,
-            #[cfg(feature = "otlp")]
-            Sink::Otlp(_) => std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none(),
-        };
-        let exporter = Arc::new(Exporter::new(sink));
+        let trace_without_header = sink.traces_without_header();
+        let buffer = Arc::new(Buffer::new(sink));
         // In Lambda a span with no parent cannot be placed (Lambda writes the segment), so
         // roots are not sampled there; locally every invocation starts a trace of its own.
         let root = if trace_without_header {
@@ -309,20 +282,21 @@ impl Builder {
             Sampler::AlwaysOff
         };
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(InvocationProcessor(exporter.clone()))
+            .with_span_processor(BufferProcessor(buffer.clone()))
             .with_id_generator(XrayIdGenerator::default())
             .with_sampler(Sampler::ParentBased(Box::new(root)))
-            // Spans need no resource: the translator has its own (see `Exporter::new`).
+            // Spans need no resource: the writer names the SDK itself, and the translator and
+            // the OTLP sink have their own.
             .with_resource(Resource::builder_empty().build())
             .build();
-        STATE
-            .set(State::On(Pipeline {
-                exporter,
-                service: self.service,
-                cold_start_reported: self.cold_start_reported,
-                trace_without_header,
-            }))
-            .map_err(|_| InitError::AlreadyInitialized)?;
+        if !state::install(State::On(Pipeline {
+            buffer,
+            service: self.service,
+            cold_start_reported: self.cold_start_reported,
+            trace_without_header,
+        })) {
+            return Err(InitError::AlreadyInitialized);
+        }
         let span_level = self.span_level;
         let layer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("xray-lambda"))
@@ -351,7 +325,7 @@ fn otel_export(var: &dyn Fn(&str) -> Option<String>) -> Option<Export> {
     let otlp = || {
         #[cfg(feature = "otlp")]
         {
-            Some(Export::Otlp(crate::otlp::Otlp::from_vars(var)))
+            Some(Export::Otlp(crate::sink::otlp::Otlp::from_vars(var)))
         }
         #[cfg(not(feature = "otlp"))]
         {
@@ -377,29 +351,6 @@ fn otel_export(var: &dyn Fn(&str) -> Option<String>) -> Option<Export> {
             otlp()
         }
         None => None,
-    }
-}
-
-/// Warnings found before a log output exists (reading the environment, opening the socket).
-static PENDING_WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Queues a warning until a log output exists: `init` logs the queue once it has installed
-/// one, and the first invocation logs it for users who installed their own (`layer()`).
-pub(crate) fn warn_when_logging(warning: String) {
-    PENDING_WARNINGS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(warning);
-}
-
-pub(crate) fn log_pending_warnings() {
-    let warnings = std::mem::take(
-        &mut *PENDING_WARNINGS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
-    for warning in warnings {
-        tracing::warn!(target: "xray_lambda", "{warning}");
     }
 }
 
@@ -448,7 +399,7 @@ mod tests {
         assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "zipkin")]), None);
         #[cfg(feature = "otlp")]
         {
-            let grpc = crate::otlp::Otlp::from_vars(&|name| {
+            let grpc = crate::sink::otlp::Otlp::from_vars(&|name| {
                 (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned())
             });
             assert_eq!(

@@ -142,29 +142,52 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The data flow, one file per step (the import order runs the other way, from the top of this
+// list down to `vocabulary`, with no loops):
+//   header      the invocation's trace header
+//   invocation  start, run, finish; `undelivered` for events that never reach the handler
+//   annotate, aws, exception   what the recording side puts on spans
+//   buffer      the per-invocation buffer (the span processor), spans + typed extras
+//   document    sizing, capping, grouping and writing daemon documents
+//   sink        daemon UDP, OTLP, stderr tree: each owns its send, wait and detach
+//   state       the process-wide pipeline; notices: warnings queued before logging exists
+//   vocabulary  every attribute key, X-Ray's rules, the typed extras; span_tree: one index
 mod annotate;
 #[cfg(feature = "aws-sdk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]
 pub mod aws;
-mod daemon;
-mod export;
+mod buffer;
+mod document;
+mod exception;
 mod header;
 mod init;
 mod invocation;
+mod notices;
 #[cfg(feature = "otlp")]
-pub mod otlp;
-mod tree;
-mod undelivered;
-mod writer;
+mod shutdown;
+mod sink;
+mod span_tree;
+mod state;
+mod vocabulary;
+
+/// OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
+/// whose X-Ray exporter writes from them the documents the daemon path sends itself.
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod otlp {
+    pub use crate::shutdown::shutdown_on_sigterm;
+    pub use crate::sink::otlp::{Otlp, Protocol, DEFAULT_FLUSH_TIMEOUT};
+}
 
 pub use annotate::AnnotationValue;
-pub use daemon::{parse_daemon_address, DaemonAddressError};
+pub use exception::Exception;
 pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
-pub use invocation::{Exception, Invocation};
+pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredEvents};
+pub use invocation::Invocation;
 #[cfg(feature = "otlp")]
 pub use otlp::{shutdown_on_sigterm, Otlp};
-pub use undelivered::{TraceUndelivered, TraceUndeliveredEvents};
+pub use sink::daemon::{parse_daemon_address, DaemonAddressError};
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
 /// What the attributes' expansions call. Not public API: no stability promise.
@@ -173,8 +196,9 @@ pub mod __private {
     pub use crate::annotate::{annotate, annotate_dynamic, metadata};
     #[cfg(feature = "aws-sdk")]
     pub use crate::aws::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};
-    pub use crate::invocation::describe::{Probe, ViaDebug, ViaDeref, ViaError};
-    pub use crate::invocation::{Exception, Invocation};
+    pub use crate::exception::describe::{Probe, ViaDebug, ViaDeref, ViaError};
+    pub use crate::exception::Exception;
+    pub use crate::invocation::Invocation;
     pub use tracing::Instrument;
 
     /// The span of a `#[xray_aws]` function: a local subsegment named `name`.

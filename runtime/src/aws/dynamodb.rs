@@ -32,234 +32,284 @@ fn non_empty(list: Vec<Json>) -> Option<Json> {
     (!list.is_empty()).then_some(Json::Array(list))
 }
 
-// One arm per operation: a table, read as one.
-#[allow(clippy::too_many_lines)]
+/// Runs `record` on the input when it is a `T`, the operation's input type.
+fn with_input<T: std::fmt::Debug + Send + Sync + 'static>(
+    input: &Input,
+    r: &mut Recorded,
+    record: fn(&T, &mut Recorded),
+) {
+    if let Some(i) = input.downcast_ref::<T>() {
+        record(i, r);
+    }
+}
+
+// One arm per operation, each to the helper that records it: a table, read as one.
 pub(super) fn request_params(operation: &str, input: &Input) -> Recorded {
     let mut r = Recorded::default();
-    let p = &mut r.params;
     match operation {
-        "GetItem" => {
-            if let Some(i) = input.downcast_ref::<op::get_item::GetItemInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-                put(p, "consistent_read", i.consistent_read().map(Json::from));
-                put(
-                    p,
-                    "projection_expression",
-                    i.projection_expression().map(Json::from),
-                );
-            }
-        }
+        "GetItem" => with_input(input, &mut r, get_item),
         // Operations that record only their table.
         "PutItem" | "UpdateItem" | "DeleteItem" | "DeleteTable" | "DescribeTable" => {
-            macro_rules! table_of {
-                ($($op:literal => $ty:ty),* $(,)?) => {
-                    match operation {
-                        $($op => input.downcast_ref::<$ty>().and_then(|i| i.table_name()),)*
-                        _ => None,
-                    }
-                };
-            }
-            r.table_name = table_of! {
-                "PutItem" => op::put_item::PutItemInput,
-                "UpdateItem" => op::update_item::UpdateItemInput,
-                "DeleteItem" => op::delete_item::DeleteItemInput,
-                "DeleteTable" => op::delete_table::DeleteTableInput,
-                "DescribeTable" => op::describe_table::DescribeTableInput,
-            }
-            .map(str::to_owned);
+            r.table_name = table_only(operation, input);
         }
-        "CreateTable" => {
-            if let Some(i) = input.downcast_ref::<op::create_table::CreateTableInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-                let gsis: Vec<Json> = i
-                    .global_secondary_indexes()
-                    .iter()
-                    .map(|g| {
-                        let mut o = index_json(g.index_name(), g.key_schema(), g.projection());
-                        put(
-                            &mut o,
-                            "ProvisionedThroughput",
-                            g.provisioned_throughput().map(throughput),
-                        );
-                        Json::Object(o)
-                    })
-                    .collect();
-                let lsis: Vec<Json> = i
-                    .local_secondary_indexes()
-                    .iter()
-                    .map(|l| {
-                        Json::Object(index_json(l.index_name(), l.key_schema(), l.projection()))
-                    })
-                    .collect();
-                put(p, "global_secondary_indexes", non_empty(gsis));
-                put(p, "local_secondary_indexes", non_empty(lsis));
-                put(
-                    p,
-                    "provisioned_throughput",
-                    i.provisioned_throughput().map(throughput),
-                );
-            }
-        }
-        "UpdateTable" => {
-            if let Some(i) = input.downcast_ref::<op::update_table::UpdateTableInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-                let definitions: Vec<Json> = i
-                    .attribute_definitions()
-                    .iter()
-                    .map(|d| json!({"AttributeName": d.attribute_name(), "AttributeType": d.attribute_type().as_str()}))
-                    .collect();
-                let updates: Vec<Json> = i
-                    .global_secondary_index_updates()
-                    .iter()
-                    .filter_map(|u| {
-                        if let Some(c) = u.create() {
-                            let mut o = index_json(c.index_name(), c.key_schema(), c.projection());
-                            put(
-                                &mut o,
-                                "ProvisionedThroughput",
-                                c.provisioned_throughput().map(throughput),
-                            );
-                            Some(json!({ "Create": o }))
-                        } else if let Some(u) = u.update() {
-                            let mut o = Map::new();
-                            o.insert("IndexName".into(), json!(u.index_name()));
-                            put(
-                                &mut o,
-                                "ProvisionedThroughput",
-                                u.provisioned_throughput().map(throughput),
-                            );
-                            Some(json!({ "Update": o }))
-                        } else {
-                            u.delete()
-                                .map(|d| json!({"Delete": {"IndexName": d.index_name()}}))
-                        }
-                    })
-                    .collect();
-                put(p, "attribute_definitions", non_empty(definitions));
-                put(p, "global_secondary_index_updates", non_empty(updates));
-                put(
-                    p,
-                    "provisioned_throughput",
-                    i.provisioned_throughput().map(throughput),
-                );
-            }
-        }
-        "Query" => {
-            if let Some(i) = input.downcast_ref::<op::query::QueryInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-                put(p, "attributes_to_get", strings(i.attributes_to_get()));
-                put(p, "consistent_read", i.consistent_read().map(Json::from));
-                put(p, "index_name", i.index_name().map(Json::from));
-                put(p, "limit", i.limit().map(Json::from));
-                put(
-                    p,
-                    "projection_expression",
-                    i.projection_expression().map(Json::from),
-                );
-                put(
-                    p,
-                    "scan_index_forward",
-                    i.scan_index_forward().map(Json::from),
-                );
-                put(p, "select", i.select().map(|s| json!(s.as_str())));
-            }
-        }
-        "Scan" => {
-            if let Some(i) = input.downcast_ref::<op::scan::ScanInput>() {
-                r.table_name = i.table_name().map(str::to_owned);
-                put(p, "attributes_to_get", strings(i.attributes_to_get()));
-                put(p, "consistent_read", i.consistent_read().map(Json::from));
-                put(p, "index_name", i.index_name().map(Json::from));
-                put(p, "limit", i.limit().map(Json::from));
-                put(
-                    p,
-                    "projection_expression",
-                    i.projection_expression().map(Json::from),
-                );
-                put(p, "segment", i.segment().map(Json::from));
-                put(p, "select", i.select().map(|s| json!(s.as_str())));
-                put(p, "total_segments", i.total_segments().map(Json::from));
-            }
-        }
-        "ListTables" => {
-            if let Some(i) = input.downcast_ref::<op::list_tables::ListTablesInput>() {
-                put(
-                    p,
-                    "exclusive_start_table_name",
-                    i.exclusive_start_table_name().map(Json::from),
-                );
-                put(p, "limit", i.limit().map(Json::from));
-            }
-        }
-        "BatchGetItem" => {
-            if let Some(i) = input.downcast_ref::<op::batch_get_item::BatchGetItemInput>() {
-                r.table_names = sorted(
-                    i.request_items()
-                        .into_iter()
-                        .flat_map(|m| m.keys().cloned()),
-                );
-            }
-        }
-        "BatchWriteItem" => {
-            if let Some(i) = input.downcast_ref::<op::batch_write_item::BatchWriteItemInput>() {
-                r.table_names = sorted(
-                    i.request_items()
-                        .into_iter()
-                        .flat_map(|m| m.keys().cloned()),
-                );
-            }
-        }
-        "TransactGetItems" => {
-            if let Some(i) = input.downcast_ref::<op::transact_get_items::TransactGetItemsInput>() {
-                r.table_names = sorted(
-                    i.transact_items()
-                        .iter()
-                        .filter_map(|t| t.get().map(|g| g.table_name().to_owned())),
-                );
-            }
-        }
-        "TransactWriteItems" => {
-            if let Some(i) =
-                input.downcast_ref::<op::transact_write_items::TransactWriteItemsInput>()
-            {
-                r.table_names = sorted(i.transact_items().iter().filter_map(|t| {
-                    t.put()
-                        .map(aws_sdk_dynamodb::types::Put::table_name)
-                        .or_else(|| t.update().map(aws_sdk_dynamodb::types::Update::table_name))
-                        .or_else(|| t.delete().map(aws_sdk_dynamodb::types::Delete::table_name))
-                        .or_else(|| {
-                            t.condition_check()
-                                .map(aws_sdk_dynamodb::types::ConditionCheck::table_name)
-                        })
-                        .map(str::to_owned)
-                }));
-            }
-        }
-        "ExecuteStatement" => {
-            if let Some(i) = input.downcast_ref::<op::execute_statement::ExecuteStatementInput>() {
-                r.table_name = i.statement().and_then(table_of_statement);
-                put(p, "consistent_read", i.consistent_read().map(Json::from));
-                put(p, "limit", i.limit().map(Json::from));
-            }
-        }
-        "BatchExecuteStatement" => {
-            if let Some(i) =
-                input.downcast_ref::<op::batch_execute_statement::BatchExecuteStatementInput>()
-            {
-                r.table_names = sorted(
-                    i.statements()
-                        .iter()
-                        .filter_map(|s| table_of_statement(s.statement())),
-                );
-            }
-        }
+        "CreateTable" => with_input(input, &mut r, create_table),
+        "UpdateTable" => with_input(input, &mut r, update_table),
+        "Query" => with_input(input, &mut r, query),
+        "Scan" => with_input(input, &mut r, scan),
+        "ListTables" => with_input(input, &mut r, list_tables),
+        "BatchGetItem" => with_input(input, &mut r, batch_get_item),
+        "BatchWriteItem" => with_input(input, &mut r, batch_write_item),
+        "TransactGetItems" => with_input(input, &mut r, transact_get_items),
+        "TransactWriteItems" => with_input(input, &mut r, transact_write_items),
+        "ExecuteStatement" => with_input(input, &mut r, execute_statement),
+        "BatchExecuteStatement" => with_input(input, &mut r, batch_execute_statement),
         _ => {}
     }
     r
 }
 
-#[allow(clippy::too_many_lines)]
+fn get_item(i: &op::get_item::GetItemInput, r: &mut Recorded) {
+    r.table_name = i.table_name().map(str::to_owned);
+    let p = &mut r.params;
+    put(p, "consistent_read", i.consistent_read().map(Json::from));
+    put(
+        p,
+        "projection_expression",
+        i.projection_expression().map(Json::from),
+    );
+}
+
+/// The table of an operation that records nothing else.
+fn table_only(operation: &str, input: &Input) -> Option<String> {
+    macro_rules! table_of {
+        ($($op:literal => $ty:ty),* $(,)?) => {
+            match operation {
+                $($op => input.downcast_ref::<$ty>().and_then(|i| i.table_name()),)*
+                _ => None,
+            }
+        };
+    }
+    table_of! {
+        "PutItem" => op::put_item::PutItemInput,
+        "UpdateItem" => op::update_item::UpdateItemInput,
+        "DeleteItem" => op::delete_item::DeleteItemInput,
+        "DeleteTable" => op::delete_table::DeleteTableInput,
+        "DescribeTable" => op::describe_table::DescribeTableInput,
+    }
+    .map(str::to_owned)
+}
+
+fn create_table(i: &op::create_table::CreateTableInput, r: &mut Recorded) {
+    r.table_name = i.table_name().map(str::to_owned);
+    let gsis: Vec<Json> = i
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            let mut o = index_json(g.index_name(), g.key_schema(), g.projection());
+            put(
+                &mut o,
+                "ProvisionedThroughput",
+                g.provisioned_throughput().map(throughput),
+            );
+            Json::Object(o)
+        })
+        .collect();
+    let lsis: Vec<Json> = i
+        .local_secondary_indexes()
+        .iter()
+        .map(|l| Json::Object(index_json(l.index_name(), l.key_schema(), l.projection())))
+        .collect();
+    let p = &mut r.params;
+    put(p, "global_secondary_indexes", non_empty(gsis));
+    put(p, "local_secondary_indexes", non_empty(lsis));
+    put(
+        p,
+        "provisioned_throughput",
+        i.provisioned_throughput().map(throughput),
+    );
+}
+
+fn update_table(i: &op::update_table::UpdateTableInput, r: &mut Recorded) {
+    r.table_name = i.table_name().map(str::to_owned);
+    let definitions: Vec<Json> = i
+        .attribute_definitions()
+        .iter()
+        .map(|d| json!({"AttributeName": d.attribute_name(), "AttributeType": d.attribute_type().as_str()}))
+        .collect();
+    let updates: Vec<Json> = i
+        .global_secondary_index_updates()
+        .iter()
+        .filter_map(|u| {
+            if let Some(c) = u.create() {
+                let mut o = index_json(c.index_name(), c.key_schema(), c.projection());
+                put(
+                    &mut o,
+                    "ProvisionedThroughput",
+                    c.provisioned_throughput().map(throughput),
+                );
+                Some(json!({ "Create": o }))
+            } else if let Some(u) = u.update() {
+                let mut o = Map::new();
+                o.insert("IndexName".into(), json!(u.index_name()));
+                put(
+                    &mut o,
+                    "ProvisionedThroughput",
+                    u.provisioned_throughput().map(throughput),
+                );
+                Some(json!({ "Update": o }))
+            } else {
+                u.delete()
+                    .map(|d| json!({"Delete": {"IndexName": d.index_name()}}))
+            }
+        })
+        .collect();
+    let p = &mut r.params;
+    put(p, "attribute_definitions", non_empty(definitions));
+    put(p, "global_secondary_index_updates", non_empty(updates));
+    put(
+        p,
+        "provisioned_throughput",
+        i.provisioned_throughput().map(throughput),
+    );
+}
+
+fn query(i: &op::query::QueryInput, r: &mut Recorded) {
+    r.table_name = i.table_name().map(str::to_owned);
+    let p = &mut r.params;
+    put(p, "attributes_to_get", strings(i.attributes_to_get()));
+    put(p, "consistent_read", i.consistent_read().map(Json::from));
+    put(p, "index_name", i.index_name().map(Json::from));
+    put(p, "limit", i.limit().map(Json::from));
+    put(
+        p,
+        "projection_expression",
+        i.projection_expression().map(Json::from),
+    );
+    put(
+        p,
+        "scan_index_forward",
+        i.scan_index_forward().map(Json::from),
+    );
+    put(p, "select", i.select().map(|s| json!(s.as_str())));
+}
+
+fn scan(i: &op::scan::ScanInput, r: &mut Recorded) {
+    r.table_name = i.table_name().map(str::to_owned);
+    let p = &mut r.params;
+    put(p, "attributes_to_get", strings(i.attributes_to_get()));
+    put(p, "consistent_read", i.consistent_read().map(Json::from));
+    put(p, "index_name", i.index_name().map(Json::from));
+    put(p, "limit", i.limit().map(Json::from));
+    put(
+        p,
+        "projection_expression",
+        i.projection_expression().map(Json::from),
+    );
+    put(p, "segment", i.segment().map(Json::from));
+    put(p, "select", i.select().map(|s| json!(s.as_str())));
+    put(p, "total_segments", i.total_segments().map(Json::from));
+}
+
+fn list_tables(i: &op::list_tables::ListTablesInput, r: &mut Recorded) {
+    let p = &mut r.params;
+    put(
+        p,
+        "exclusive_start_table_name",
+        i.exclusive_start_table_name().map(Json::from),
+    );
+    put(p, "limit", i.limit().map(Json::from));
+}
+
+fn batch_get_item(i: &op::batch_get_item::BatchGetItemInput, r: &mut Recorded) {
+    r.table_names = sorted(
+        i.request_items()
+            .into_iter()
+            .flat_map(|m| m.keys().cloned()),
+    );
+}
+
+fn batch_write_item(i: &op::batch_write_item::BatchWriteItemInput, r: &mut Recorded) {
+    r.table_names = sorted(
+        i.request_items()
+            .into_iter()
+            .flat_map(|m| m.keys().cloned()),
+    );
+}
+
+fn transact_get_items(i: &op::transact_get_items::TransactGetItemsInput, r: &mut Recorded) {
+    r.table_names = sorted(
+        i.transact_items()
+            .iter()
+            .filter_map(|t| t.get().map(|g| g.table_name().to_owned())),
+    );
+}
+
+fn transact_write_items(i: &op::transact_write_items::TransactWriteItemsInput, r: &mut Recorded) {
+    r.table_names = sorted(i.transact_items().iter().filter_map(|t| {
+        t.put()
+            .map(aws_sdk_dynamodb::types::Put::table_name)
+            .or_else(|| t.update().map(aws_sdk_dynamodb::types::Update::table_name))
+            .or_else(|| t.delete().map(aws_sdk_dynamodb::types::Delete::table_name))
+            .or_else(|| {
+                t.condition_check()
+                    .map(aws_sdk_dynamodb::types::ConditionCheck::table_name)
+            })
+            .map(str::to_owned)
+    }));
+}
+
+fn execute_statement(i: &op::execute_statement::ExecuteStatementInput, r: &mut Recorded) {
+    r.table_name = i.statement().and_then(table_of_statement);
+    let p = &mut r.params;
+    put(p, "consistent_read", i.consistent_read().map(Json::from));
+    put(p, "limit", i.limit().map(Json::from));
+}
+
+fn batch_execute_statement(
+    i: &op::batch_execute_statement::BatchExecuteStatementInput,
+    r: &mut Recorded,
+) {
+    r.table_names = sorted(
+        i.statements()
+            .iter()
+            .filter_map(|s| table_of_statement(s.statement())),
+    );
+}
+
+// Single capacities first, then each operation's own fields: the keys' insertion order.
 pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+    single_capacity(operation, output, p);
+    match operation {
+        "PutItem" | "UpdateItem" | "DeleteItem" => item_collection(operation, output, p),
+        "Query" => {
+            if let Some(o) = output.downcast_ref::<op::query::QueryOutput>() {
+                counts(o.count(), o.scanned_count(), p);
+            }
+        }
+        "Scan" => {
+            if let Some(o) = output.downcast_ref::<op::scan::ScanOutput>() {
+                counts(o.count(), o.scanned_count(), p);
+            }
+        }
+        "ListTables" => {
+            if let Some(o) = output.downcast_ref::<op::list_tables::ListTablesOutput>() {
+                p.insert("table_count".into(), json!(o.table_names().len()));
+            }
+        }
+        "BatchGetItem" | "TransactGetItems" | "TransactWriteItems" => {
+            capacity_list(operation, output, p);
+        }
+        "BatchWriteItem" => {
+            if let Some(o) = output.downcast_ref::<op::batch_write_item::BatchWriteItemOutput>() {
+                batch_write_item_response(o, p);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The operations whose output holds one `ConsumedCapacity`.
+fn single_capacity(operation: &str, output: &Output, p: &mut Map<String, Json>) {
     macro_rules! single_capacity {
         ($($op:literal => $ty:ty),* $(,)?) => {
             match operation {
@@ -279,88 +329,69 @@ pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<Stri
         "Scan" => op::scan::ScanOutput,
         "ExecuteStatement" => op::execute_statement::ExecuteStatementOutput,
     }
-    match operation {
-        "PutItem" => {
-            if let Some(o) = output.downcast_ref::<op::put_item::PutItemOutput>() {
-                put(
-                    p,
-                    "item_collection_metrics",
-                    o.item_collection_metrics().map(collection_metrics),
-                );
+}
+
+/// `PutItem`, `UpdateItem` and `DeleteItem`: one item collection's metrics.
+fn item_collection(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+    macro_rules! metrics_of {
+        ($($op:literal => $ty:ty),* $(,)?) => {
+            match operation {
+                $($op => output.downcast_ref::<$ty>().and_then(|o| o.item_collection_metrics()),)*
+                _ => None,
             }
-        }
-        "UpdateItem" => {
-            if let Some(o) = output.downcast_ref::<op::update_item::UpdateItemOutput>() {
-                put(
-                    p,
-                    "item_collection_metrics",
-                    o.item_collection_metrics().map(collection_metrics),
-                );
+        };
+    }
+    let metrics = metrics_of! {
+        "PutItem" => op::put_item::PutItemOutput,
+        "UpdateItem" => op::update_item::UpdateItemOutput,
+        "DeleteItem" => op::delete_item::DeleteItemOutput,
+    };
+    put(
+        p,
+        "item_collection_metrics",
+        metrics.map(collection_metrics),
+    );
+}
+
+/// `Query` and `Scan`: their item counts.
+fn counts(count: i32, scanned_count: i32, p: &mut Map<String, Json>) {
+    p.insert("count".into(), json!(count));
+    p.insert("scanned_count".into(), json!(scanned_count));
+}
+
+/// The operations whose output holds a list of `ConsumedCapacity`, and nothing else recorded.
+fn capacity_list(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+    macro_rules! list_of {
+        ($($op:literal => $ty:ty),* $(,)?) => {
+            match operation {
+                $($op => output.downcast_ref::<$ty>().map(|o| o.consumed_capacity()),)*
+                _ => None,
             }
-        }
-        "DeleteItem" => {
-            if let Some(o) = output.downcast_ref::<op::delete_item::DeleteItemOutput>() {
-                put(
-                    p,
-                    "item_collection_metrics",
-                    o.item_collection_metrics().map(collection_metrics),
-                );
-            }
-        }
-        "Query" => {
-            if let Some(o) = output.downcast_ref::<op::query::QueryOutput>() {
-                p.insert("count".into(), json!(o.count()));
-                p.insert("scanned_count".into(), json!(o.scanned_count()));
-            }
-        }
-        "Scan" => {
-            if let Some(o) = output.downcast_ref::<op::scan::ScanOutput>() {
-                p.insert("count".into(), json!(o.count()));
-                p.insert("scanned_count".into(), json!(o.scanned_count()));
-            }
-        }
-        "ListTables" => {
-            if let Some(o) = output.downcast_ref::<op::list_tables::ListTablesOutput>() {
-                p.insert("table_count".into(), json!(o.table_names().len()));
-            }
-        }
-        "BatchGetItem" => {
-            if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
-                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
-            }
-        }
-        "BatchWriteItem" => {
-            if let Some(o) = output.downcast_ref::<op::batch_write_item::BatchWriteItemOutput>() {
-                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
-                if let Some(metrics) = o.item_collection_metrics() {
-                    let by_table: Map<String, Json> = metrics
-                        .iter()
-                        .map(|(table, list)| {
-                            (table.clone(), list.iter().map(collection_metrics).collect())
-                        })
-                        .collect();
-                    put(
-                        p,
-                        "item_collection_metrics",
-                        (!by_table.is_empty()).then_some(Json::Object(by_table)),
-                    );
-                }
-            }
-        }
-        "TransactGetItems" => {
-            if let Some(o) = output.downcast_ref::<op::transact_get_items::TransactGetItemsOutput>()
-            {
-                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
-            }
-        }
-        "TransactWriteItems" => {
-            if let Some(o) =
-                output.downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
-            {
-                put(p, "consumed_capacity", capacities(o.consumed_capacity()));
-            }
-        }
-        _ => {}
+        };
+    }
+    let list = list_of! {
+        "BatchGetItem" => op::batch_get_item::BatchGetItemOutput,
+        "TransactGetItems" => op::transact_get_items::TransactGetItemsOutput,
+        "TransactWriteItems" => op::transact_write_items::TransactWriteItemsOutput,
+    };
+    put(p, "consumed_capacity", list.and_then(capacities));
+}
+
+fn batch_write_item_response(
+    o: &op::batch_write_item::BatchWriteItemOutput,
+    p: &mut Map<String, Json>,
+) {
+    put(p, "consumed_capacity", capacities(o.consumed_capacity()));
+    if let Some(metrics) = o.item_collection_metrics() {
+        let by_table: Map<String, Json> = metrics
+            .iter()
+            .map(|(table, list)| (table.clone(), list.iter().map(collection_metrics).collect()))
+            .collect();
+        put(
+            p,
+            "item_collection_metrics",
+            (!by_table.is_empty()).then_some(Json::Object(by_table)),
+        );
     }
 }
 

@@ -33,15 +33,18 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use opentelemetry::trace::Status;
-use opentelemetry::KeyValue;
+use opentelemetry::trace::{Status, TraceContextExt as _};
 use serde_json::{Map, Value as Json};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 #[cfg(feature = "dynamodb")]
 use partiql::table_of_statement;
 
-use crate::export::{AWS_FIELDS, TOP_FIELDS};
+use crate::exception::sources;
+use crate::state;
+use crate::vocabulary::{
+    exception_attributes, Extra, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS,
+};
 
 /// Error codes that mean "slow down", whatever the HTTP status.
 const THROTTLING_CODES: [&str; 6] = [
@@ -113,7 +116,8 @@ impl Call {
             return None;
         }
         // Attributes as fields: recorded in one pass when the span opens, where each
-        // `set_attribute` would look the span up again.
+        // `set_attribute` would look the span up again. `xray_lambda.extra` is
+        // `vocabulary::EXTRA_MARKER`: its extras reach the buffer at `Call::end`.
         let span = tracing::info_span!(
             target: "xray_lambda::aws",
             "aws_call",
@@ -124,6 +128,7 @@ impl Call {
             rpc.method = operation,
             aws.region = region,
             aws.table.name = recorded.table_name.as_deref(),
+            xray_lambda.extra = true,
         );
         if span.is_disabled() {
             return None;
@@ -152,39 +157,33 @@ impl Call {
     pub fn end(self, status: Option<u16>, request_id: Option<&str>, attempts: u32, end: CallEnd) {
         let Call { span, mut aws, .. } = self;
         if let Some(status) = status {
-            span.set_attribute("http.response.status_code", i64::from(status));
+            span.set_attribute(HTTP_STATUS, i64::from(status));
         }
         if let Some(id) = request_id {
-            span.set_attribute("aws.request_id", id.to_owned());
+            span.set_attribute(AWS_REQUEST_ID, id.to_owned());
         }
         aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
+        let mut throttle = false;
         if let CallEnd::Error(code, message) = end {
-            // The translator already marks 429 `throttle` + `error`, other 4xx `error`, 5xx and
-            // a failed call with no response `fault`. Throttling codes come with a 400.
-            if THROTTLING_CODES.contains(&code.as_str()) && status != Some(429) {
-                span.set_attribute(TOP_FIELDS, r#""throttle":true"#);
-            }
+            // The writer marks 429 `throttle` + `error`, other 4xx `error`, 5xx and a failed
+            // call with no response `fault`. Throttling codes come with a 400.
+            throttle = THROTTLING_CODES.contains(&code.as_str()) && status != Some(429);
             span.set_status(Status::error(message.clone()));
-            span.add_event(
-                "exception",
-                vec![
-                    KeyValue::new("exception.type", code),
-                    KeyValue::new("exception.message", message),
-                ],
+            span.add_event(EXCEPTION_EVENT, exception_attributes(code.into(), message));
+        }
+        // Only a sampled span reaches the buffer, which then hands it its extras.
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        if span_context.is_sampled() {
+            state::attach(
+                span_context.span_id(),
+                Extra {
+                    aws,
+                    throttle,
+                    metadata: Vec::new(),
+                },
             );
         }
-        // The members of the `aws` object, without its braces, spliced in at serialization.
-        let mut members = Vec::with_capacity(64);
-        for (key, value) in &aws {
-            if !members.is_empty() {
-                members.push(b',');
-            }
-            // Writing JSON into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut members, key);
-            members.push(b':');
-            let _ = serde_json::to_writer(&mut members, value);
-        }
-        span.set_attribute(AWS_FIELDS, String::from_utf8(members).unwrap_or_default());
     }
 }
 
@@ -316,15 +315,12 @@ impl Intercept for XrayInterceptor {
     }
 }
 
+/// The error's message and those of its `source()` chain, joined by `: `.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
-    let mut next = error.source();
-    let mut depth = 0;
-    while let Some(source) = next.filter(|_| depth < 8) {
+    for source in sources(error) {
         message.push_str(": ");
         message.push_str(&source.to_string());
-        next = source.source();
-        depth += 1;
     }
     message
 }

@@ -6,8 +6,8 @@
 //! `aws.xray.metadata.default`, the `aws` object's members become `aws.*` attributes.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::{Array, KeyValue, StringValue, Value};
@@ -16,8 +16,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
-use crate::annotate::METADATA_PREFIX;
-use crate::export::{AWS_FIELDS, TOP_FIELDS};
+use crate::notices::warn_when_logging;
+use crate::vocabulary::{Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, RPC_SERVICE};
 
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Otlp {
             Some("grpc") => Protocol::Grpc,
             None | Some("http/protobuf") => Protocol::HttpProtobuf,
             Some(other) => {
-                crate::init::warn_when_logging(format!(
+                warn_when_logging(format!(
                     "X-Ray: OTLP protocol {other:?} is not supported (use grpc or http/protobuf); using http/protobuf"
                 ));
                 Protocol::HttpProtobuf
@@ -171,6 +171,10 @@ pub(crate) struct OtlpSink {
     failing: AtomicBool,
     /// Set when the exporter panicked for want of tokio drivers: no further attempts.
     unusable: AtomicBool,
+    /// Records that ended where no runtime could send them: they go with the next export.
+    parked: Mutex<Vec<Record>>,
+    /// Exports running as tasks of their own, which a shutdown waits for.
+    in_flight: AtomicUsize,
 }
 
 impl fmt::Debug for OtlpSink {
@@ -189,22 +193,59 @@ impl OtlpSink {
             exporter: OnceLock::new(),
             failing: AtomicBool::new(false),
             unusable: AtomicBool::new(false),
+            parked: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
-    pub(crate) fn flush_timeout(&self) -> Duration {
-        self.config.timeout
+    /// Keeps `records` for the next export.
+    pub(crate) fn park(&self, records: Vec<Record>) {
+        self.parked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(records);
     }
 
-    /// Sends `spans` and waits for the collector's answer, at most the flush timeout. Needs a
-    /// tokio runtime with time enabled (what `#[tokio::main]` builds).
-    pub(crate) async fn export(&self, spans: Vec<SpanData>) {
-        if spans.is_empty() || self.unusable.load(Ordering::Relaxed) {
+    fn take_parked(&self) -> Vec<Record> {
+        std::mem::take(&mut *self.parked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Exports without waiting: a task on the current tokio runtime, or, where there is none,
+    /// with the next export.
+    pub(crate) fn export_detached(this: &Arc<Self>, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            this.park(records);
+            return;
+        };
+        let sink = Arc::clone(this);
+        sink.in_flight.fetch_add(1, Ordering::AcqRel);
+        runtime.spawn(async move {
+            sink.export(records).await;
+            sink.in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    /// Waits for detached exports still running, at most the flush timeout.
+    pub(crate) async fn drain(&self) {
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        while self.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Sends `records` (and any parked ones) and waits for the collector's answer, at most the
+    /// flush timeout. Needs a tokio runtime with time enabled (what `#[tokio::main]` builds).
+    pub(crate) async fn export(&self, mut records: Vec<Record>) {
+        records.append(&mut self.take_parked());
+        if records.is_empty() || self.unusable.load(Ordering::Relaxed) {
             return;
         }
         // The exporters need tokio's time and IO drivers and panic without them; a function
         // on a runtime built without them must keep working, untraced.
-        let outcome = unless_it_panics(self.export_bounded(spans)).await;
+        let outcome = unless_it_panics(self.export_bounded(records)).await;
         if outcome.is_none() && !self.unusable.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "xray_lambda",
@@ -213,7 +254,7 @@ impl OtlpSink {
         }
     }
 
-    async fn export_bounded(&self, spans: Vec<SpanData>) {
+    async fn export_bounded(&self, records: Vec<Record>) {
         let exporter = match self
             .exporter
             .get_or_init(|| self.config.build(&self.resource))
@@ -224,7 +265,7 @@ impl OtlpSink {
                 return;
             }
         };
-        let spans = spans.into_iter().map(to_otlp).collect();
+        let spans = records.into_iter().map(to_otlp).collect();
         match tokio::time::timeout(self.config.timeout, exporter.export(spans)).await {
             Ok(Ok(())) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
@@ -247,110 +288,35 @@ impl OtlpSink {
     }
 }
 
-/// Exports `spans` from a thread of its own with a runtime of its own, for a guard dropped
-/// at the end of `main` (inside or outside a runtime, which cannot be blocked on from within).
-pub(crate) fn block_on_export(sink: &OtlpSink, spans: Vec<SpanData>) {
-    std::thread::scope(|scope| {
-        let flushed = scope.spawn(|| {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime.block_on(sink.export(spans)),
-                Err(err) => tracing::warn!(
-                    target: "xray_lambda",
-                    "X-Ray: cannot start a runtime for the last OTLP flush: {err}"
-                ),
-            }
+impl OtlpSink {
+    /// Exports `records` (and any parked ones) from a thread of its own with a runtime of its
+    /// own, for a guard dropped at the end of `main` (inside or outside a runtime, which
+    /// cannot be blocked on from within).
+    pub(crate) fn block_on_export(&self, mut records: Vec<Record>) {
+        records.append(&mut self.take_parked());
+        if records.is_empty() {
+            return;
+        }
+        std::thread::scope(|scope| {
+            let flushed = scope.spawn(|| {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.export(records)),
+                    Err(err) => tracing::warn!(
+                        target: "xray_lambda",
+                        "X-Ray: cannot start a runtime for the last OTLP flush: {err}"
+                    ),
+                }
+            });
+            let _ = flushed.join();
         });
-        let _ = flushed.join();
-    });
-}
-
-/// Flushes the spans still held when Lambda shuts the function down.
-///
-/// Lambda sends `SIGTERM` before it ends an execution environment only to functions with an
-/// extension: this registers a no-op internal one (in Lambda; elsewhere there is no
-/// Extensions API and `SIGTERM`/`SIGINT` are simply handled), then waits for `SIGTERM` or
-/// `SIGINT` in a task, flushes (at most the flush timeout) and exits the process with status 0.
-///
-/// Each invocation's spans are sent before it returns, so what is left at shutdown is only
-/// what outlived its invocation: spans of tasks the handler spawned and did not wait for.
-/// Call it once, before `lambda_runtime::run` (extensions register during init):
-///
-/// ```no_run
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// let _tracing = xray_lambda::init()?;
-/// xray_lambda::shutdown_on_sigterm().await;
-/// # Ok(()) }
-/// ```
-///
-/// Nothing here panics: a failed registration or signal setup logs one warning and the
-/// function runs on without the hook.
-pub async fn shutdown_on_sigterm() {
-    use tokio::signal::unix::{signal, SignalKind};
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        // lambda-extension's client panics on a malformed `AWS_LAMBDA_RUNTIME_API`.
-        let registered = unless_it_panics(
-            lambda_extension::Extension::new()
-                .with_events(&[])
-                .with_extension_name("xray-lambda-shutdown")
-                .register(),
-        )
-        .await
-        .unwrap_or_else(|| Err("the Extensions API client could not be made".into()));
-        match registered {
-            Ok(extension) => {
-                // Waits on the Extensions API for events that never come: no wake-ups.
-                tokio::spawn(async move {
-                    let _ = extension.run().await;
-                });
-            }
-            Err(err) => {
-                tracing::warn!(
-                    target: "xray_lambda",
-                    "X-Ray: cannot register the shutdown extension ({err}); Lambda will not send SIGTERM, so spans that outlive their invocation may be lost"
-                );
-            }
-        }
     }
-    // `signal` panics on a runtime without the IO driver: that is a failure to report too.
-    let signals = std::panic::catch_unwind(|| {
-        (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        )
-    });
-    let (mut term, mut int) = match signals {
-        Ok((Ok(term), Ok(int))) => (term, int),
-        Ok((Err(err), _) | (_, Err(err))) => {
-            tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM ({err}); no flush at shutdown");
-            return;
-        }
-        Err(_) => {
-            tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM on a tokio runtime without the IO driver; no flush at shutdown");
-            return;
-        }
-    };
-    tokio::spawn(async move {
-        std::future::poll_fn(|cx| {
-            if term.poll_recv(cx).is_ready() || int.poll_recv(cx).is_ready() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-        if let Some(crate::init::State::On(pipeline)) = crate::init::STATE.get() {
-            pipeline.exporter.flush_all_async().await;
-        }
-        tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
-        std::process::exit(0);
-    });
 }
 
 /// Runs `future`, turning a panic inside it into `None` (the panic hook still prints it once).
-async fn unless_it_panics<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+pub(crate) async fn unless_it_panics<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
@@ -389,40 +355,27 @@ fn lambda_resource(service: Option<&str>) -> Resource {
         .build()
 }
 
-/// Puts a span's X-Ray extras the way the collector's X-Ray exporter reads them.
-pub(crate) fn to_otlp(mut span: SpanData) -> SpanData {
+/// Puts a record's X-Ray extras the way the collector's X-Ray exporter reads them.
+pub(crate) fn to_otlp(record: Record) -> SpanData {
+    let metadata: Map<String, Json> = record
+        .metadata()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+    let Record { mut span, extra } = record;
     let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
     let mut annotations: Vec<StringValue> = Vec::new();
-    let mut metadata = Map::new();
     let service = span
         .attributes
         .iter()
-        .find_map(|kv| (kv.key.as_str() == "rpc.service").then(|| kv.value.as_str().into_owned()));
+        .find_map(|kv| (kv.key.as_str() == RPC_SERVICE).then(|| kv.value.as_str().into_owned()));
     for kv in std::mem::take(&mut span.attributes) {
         let key = kv.key.as_str();
-        if let Some(name) = key.strip_prefix("annotation.") {
+        if let Some(name) = key.strip_prefix(ANNOTATION_PREFIX) {
             annotations.push(name.to_owned().into());
             attributes.push(KeyValue::new(name.to_owned(), kv.value));
-        } else if let Some(name) = key.strip_prefix(METADATA_PREFIX) {
-            let text = kv.value.as_str();
-            // Cut values are no longer JSON: they go as strings.
-            let value = serde_json::from_str(&text).unwrap_or_else(|_| Json::from(&*text));
-            metadata.insert(name.to_owned(), value);
-        } else if key == AWS_FIELDS {
-            let members = format!("{{{}}}", kv.value.as_str());
-            if let Ok(Json::Object(members)) = serde_json::from_str(&members) {
-                for (name, value) in members {
-                    attributes.push(aws_member(service.as_deref(), &name, value));
-                }
-            }
-        } else if key == TOP_FIELDS {
-            // `"throttle":true` for a throttling error code on a 400: the collector derives
-            // `throttle` from the status code 429 alone; keep the fact as an attribute.
-            if kv.value.as_str().contains(r#""throttle":true"#) {
-                attributes.push(KeyValue::new("aws.throttled", true));
-            }
         } else {
-            if key == "aws.table.name" && service.as_deref() == Some("DynamoDB") {
+            if key == AWS_TABLE_NAME && service.as_deref() == Some("DynamoDB") {
                 // The semantic convention's name too, for backends other than X-Ray.
                 attributes.push(KeyValue::new(
                     "aws.dynamodb.table_names",
@@ -430,6 +383,16 @@ pub(crate) fn to_otlp(mut span: SpanData) -> SpanData {
                 ));
             }
             attributes.push(kv);
+        }
+    }
+    if let Some(extra) = extra {
+        for (name, value) in extra.aws {
+            attributes.push(aws_member(service.as_deref(), &name, value));
+        }
+        if extra.throttle {
+            // A throttling error code on a 400: the collector derives `throttle` from the
+            // status code 429 alone; keep the fact as an attribute.
+            attributes.push(KeyValue::new("aws.throttled", true));
         }
     }
     if !annotations.is_empty() {
@@ -511,6 +474,20 @@ mod tests {
         }
     }
 
+    fn record(attributes: Vec<KeyValue>, aws: serde_json::Value, throttle: bool) -> Record {
+        let serde_json::Value::Object(aws) = aws else {
+            panic!("an object")
+        };
+        Record {
+            span: span_with(attributes),
+            extra: Some(Box::new(crate::vocabulary::Extra {
+                aws,
+                throttle,
+                metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
+            })),
+        }
+    }
+
     fn get<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
         span.attributes
             .iter()
@@ -520,18 +497,16 @@ mod tests {
 
     #[test]
     fn extras_become_the_attributes_the_collector_reads() {
-        let span = to_otlp(span_with(vec![
-            KeyValue::new("rpc.service", "DynamoDB"),
-            KeyValue::new("aws.table.name", "Orders"),
-            KeyValue::new("annotation.ColdStart", true),
-            KeyValue::new("annotation.customer", "c-1"),
-            KeyValue::new(format!("{METADATA_PREFIX}order"), r#"{"lines":3}"#),
-            KeyValue::new(
-                AWS_FIELDS,
-                r#""retries":1,"consistent_read":true,"count":2"#,
-            ),
-            KeyValue::new(TOP_FIELDS, r#""throttle":true"#),
-        ]));
+        let span = to_otlp(record(
+            vec![
+                KeyValue::new("rpc.service", "DynamoDB"),
+                KeyValue::new("aws.table.name", "Orders"),
+                KeyValue::new("annotation.ColdStart", true),
+                KeyValue::new("annotation.customer", "c-1"),
+            ],
+            serde_json::json!({"retries": 1, "consistent_read": true, "count": 2}),
+            true,
+        ));
         assert_eq!(get(&span, "ColdStart"), Some(&Value::Bool(true)));
         assert_eq!(get(&span, "customer"), Some(&Value::from("c-1")));
         assert_eq!(
@@ -569,10 +544,10 @@ mod tests {
             .build()
             .expect("runtime");
         let sink = OtlpSink::new(Otlp::http("http://127.0.0.1:9/v1/traces"), None);
-        runtime.block_on(sink.export(vec![span_with(vec![])]));
+        runtime.block_on(sink.export(vec![Record::plain(span_with(vec![]))]));
         assert!(sink.unusable.load(Ordering::Relaxed));
         // And no second attempt (nor a second panic message).
-        runtime.block_on(sink.export(vec![span_with(vec![])]));
+        runtime.block_on(sink.export(vec![Record::plain(span_with(vec![]))]));
     }
 
     #[test]
@@ -616,18 +591,20 @@ mod tests {
 
     #[test]
     fn several_tables_and_other_services() {
-        let span = to_otlp(span_with(vec![
-            KeyValue::new("rpc.service", "DynamoDB"),
-            KeyValue::new(AWS_FIELDS, r#""table_names":["A","B"]"#),
-        ]));
+        let span = to_otlp(record(
+            vec![KeyValue::new("rpc.service", "DynamoDB")],
+            serde_json::json!({"table_names": ["A", "B"]}),
+            false,
+        ));
         assert_eq!(
             get(&span, "aws.dynamodb.table_names"),
             Some(&Value::Array(Array::String(vec!["A".into(), "B".into()])))
         );
-        let span = to_otlp(span_with(vec![
-            KeyValue::new("rpc.service", "SQS"),
-            KeyValue::new(AWS_FIELDS, r#""queue_url":"https://q","retries":0"#),
-        ]));
+        let span = to_otlp(record(
+            vec![KeyValue::new("rpc.service", "SQS")],
+            serde_json::json!({"queue_url": "https://q", "retries": 0}),
+            false,
+        ));
         assert_eq!(get(&span, "aws.queue_url"), Some(&Value::from("https://q")));
         assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(0)));
     }

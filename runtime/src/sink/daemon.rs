@@ -1,4 +1,4 @@
-//! Sending documents to the X-Ray daemon over UDP.
+//! The daemon sink: documents to the X-Ray daemon over UDP, and the daemon's address.
 //!
 //! Replaces opentelemetry-aws's `XrayDaemonClient`, which panics when its socket cannot be
 //! made, reads only the `host:port` form of `AWS_XRAY_DAEMON_ADDRESS`, has no size handling
@@ -9,16 +9,9 @@ use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// The daemon's header line; the daemon parses it as JSON.
-pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
-
-/// The largest UDP payload IPv4 can carry (65,535 - 8 - 20). Documents are kept below the
-/// 64 kB service limit, which is smaller.
-pub(crate) const MAX_DATAGRAM: usize = 65_507;
-
-/// The largest document (after the header line) that is sent in one datagram: the X-Ray service
-/// limit for one document is 64 kB.
-pub(crate) const MAX_DOCUMENT: usize = 64_000 - DAEMON_HEADER.len();
+use crate::document::{Documents, MAX_DATAGRAM};
+use crate::notices::warn_when_logging;
+use crate::vocabulary::Record;
 
 /// The default daemon address outside Lambda.
 pub(crate) const DEFAULT_DAEMON: SocketAddr =
@@ -121,6 +114,28 @@ fn is_hostname(host: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
+/// The daemon sink: the invocation's records written as documents and sent as datagrams.
+#[derive(Debug)]
+pub(crate) struct DaemonSink {
+    sender: DaemonSender,
+    documents: Documents,
+}
+
+impl DaemonSink {
+    pub(crate) fn new(address: SocketAddr) -> Self {
+        DaemonSink {
+            sender: DaemonSender::new(address),
+            documents: Documents::default(),
+        }
+    }
+
+    /// Writes `records` as documents and sends each as one datagram.
+    pub(crate) fn send(&self, records: Vec<Record>) {
+        self.documents
+            .write_all(records, |datagram| self.sender.send(datagram));
+    }
+}
+
 /// A connected, non-blocking UDP socket to the daemon that never panics and never blocks.
 ///
 /// Send failures are reported with one warning when they start and one line when sending
@@ -139,7 +154,7 @@ impl DaemonSender {
         let socket = match connect(address) {
             Ok(socket) => Some(socket),
             Err(err) => {
-                crate::init::warn_when_logging(format!(
+                warn_when_logging(format!(
                     "X-Ray: cannot open a UDP socket to the daemon at {address}: {err}; traces of this process are dropped"
                 ));
                 None

@@ -10,17 +10,8 @@ use std::task::{Context as TaskContext, Poll};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 
-use crate::invocation::{Exception, Invocation};
-
-tokio::task_local! {
-    /// Set by [`Invocation::start`] while the layer's scope is active.
-    static HANDLER_REACHED: Cell<bool>;
-}
-
-/// Tells the layer that this invocation reached a traced handler.
-pub(crate) fn mark_handler_reached() {
-    let _ = HANDLER_REACHED.try_with(|reached| reached.set(true));
-}
+use super::{Invocation, HANDLER_REACHED};
+use crate::exception::Exception;
 
 /// A `lambda_runtime` layer that records, as a fault, each invocation whose event did not reach
 /// the handler (its payload did not deserialize into the handler's event type).

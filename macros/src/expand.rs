@@ -1,0 +1,147 @@
+//! Expansion: the output of each attribute, built from the typed views of `ast.rs` alone.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::punctuated::{Pair, Punctuated};
+use syn::{parse_quote, spanned::Spanned, FnArg, Ident, ItemFn, Pat, PatIdent, PatType, Token};
+
+use crate::args::{self, Args};
+use crate::ast::{Aws, Handler};
+use crate::shared;
+
+/// `#[xray_handler]`: the handler's body runs inside an `Invocation`, which opens the
+/// subsegment from the event's context, records an `Err` and sends the documents.
+pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
+    let krate = args.krate();
+    let function = handler.function;
+    let name = args::name_or(args, &function.sig.ident);
+    // Hygienic locals: a user binding of the same name neither sees nor shadows them.
+    let event = Ident::new("xray_event", Span::mixed_site());
+    let invocation = Ident::new("xray_invocation", Span::mixed_site());
+    let output = Ident::new("xray_output", Span::mixed_site());
+
+    let user_pattern = &handler.event.pat;
+    let event_ty = &handler.event.ty;
+    let body = &function.block;
+    let return_ty = handler.return_ty;
+    let (fix_output_type, ascription) = if handler.returns_impl_trait {
+        (quote!(), quote!())
+    } else {
+        (shared::fix_output_type(return_ty), quote!(: #return_ty))
+    };
+    // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
+    // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
+    let user_future = quote_spanned! {body.span()=>
+        async move {
+            #fix_output_type
+            let #user_pattern: #event_ty = #event;
+            #body
+        }
+    };
+    let record = record_error(&krate, &invocation, &output, handler.returns_impl_trait);
+    let block = parse_quote! {
+        {
+            let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
+            let #output #ascription = #invocation.run(#user_future).await;
+            #record
+            #invocation.finish().await;
+            #output
+        }
+    };
+    let mut sig = function.sig.clone();
+    sig.inputs = rename_event(handler, &event);
+    let traced = ItemFn {
+        attrs: function.attrs.clone(),
+        vis: function.vis.clone(),
+        sig,
+        block,
+    };
+    traced.into_token_stream()
+}
+
+/// The handler's arguments, with the event's pattern replaced by the hygienic `event`: the
+/// invocation starts from `event.context` before the user's pattern takes the event apart.
+fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token![,]> {
+    let renamed = PatType {
+        pat: Box::new(Pat::Ident(PatIdent {
+            attrs: Vec::new(),
+            by_ref: None,
+            mutability: None,
+            ident: event.clone(),
+            subpat: None,
+        })),
+        ..handler.event.clone()
+    };
+    handler
+        .function
+        .sig
+        .inputs
+        .pairs()
+        .enumerate()
+        .map(|(index, pair)| {
+            if index == handler.event_index {
+                let (_, comma) = pair.into_tuple();
+                Pair::new(FnArg::Typed(renamed.clone()), comma.copied())
+            } else {
+                pair.cloned()
+            }
+        })
+        .collect()
+}
+
+/// Records an `Err` output on the invocation: as an exception with its type, message and
+/// `source()` chain when the error type can be named, else through `Debug`.
+fn record_error(
+    krate: &TokenStream,
+    invocation: &Ident,
+    output: &Ident,
+    returns_impl_trait: bool,
+) -> TokenStream {
+    let error = Ident::new("xray_error", Span::mixed_site());
+    if returns_impl_trait {
+        // The error type cannot be named: describe it through `Debug`.
+        quote! {
+            if let ::core::result::Result::Err(#error) = &#output {
+                #invocation.record_error(#krate::__private::Exception::from_debug(#error));
+            }
+        }
+    } else {
+        quote! {
+            if let ::core::result::Result::Err(#error) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
+                #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
+            }
+        }
+    }
+}
+
+/// `#[xray_aws]`: the body runs as a future instrumented with the function's span.
+pub(crate) fn aws(args: &Args, aws: &Aws<'_>) -> TokenStream {
+    let krate = args.krate();
+    let function = aws.function;
+    let name = args::name_or(args, &function.sig.ident);
+    let span = Ident::new("xray_span", Span::mixed_site());
+    let fix_output_type = match aws.return_ty {
+        Some(return_ty) if !aws.returns_impl_trait => shared::fix_output_type(return_ty),
+        _ => quote!(),
+    };
+    let body = &function.block;
+    let future = quote_spanned! {body.span()=>
+        async move {
+            #fix_output_type
+            #body
+        }
+    };
+    let block = parse_quote! {
+        {
+            let #span = #krate::__private::function_span(#name);
+            #krate::__private::Instrument::instrument(#future, #span).await
+        }
+    };
+    let traced = ItemFn {
+        block,
+        ..function.clone()
+    };
+    traced.into_token_stream()
+}

@@ -1,0 +1,163 @@
+//! The per-invocation buffer: an OpenTelemetry span processor that holds the finished spans
+//! of each running invocation (keyed by trace id), with their typed extras, until the
+//! invocation ends, then hands them to the sink on the invocation's own thread: no worker
+//! thread, no channel, no timer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use opentelemetry::trace::TraceId;
+use opentelemetry::{Context, SpanId};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use crate::sink::Sink;
+use crate::vocabulary::{Extra, Record, EXTRA_MARKER};
+
+/// The spans of running invocations, and where they go at the end.
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    sink: Sink,
+    pending: Mutex<HashMap<TraceId, Pending>>,
+    /// Extras of spans that have not ended yet, by span id (only spans with [`EXTRA_MARKER`]).
+    extras: Mutex<HashMap<SpanId, Extra>>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    /// Invocations of this trace that have started and not finished (usually one).
+    active: u32,
+    records: Vec<Record>,
+}
+
+/// Every critical section here is a single insert, push or remove: a panic while holding the
+/// lock cannot leave the map inconsistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Buffer {
+    pub(crate) fn new(sink: Sink) -> Self {
+        Buffer {
+            sink,
+            pending: Mutex::new(HashMap::new()),
+            extras: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An invocation of `trace_id` starts: hold its spans until [`Buffer::finish`].
+    pub(crate) fn begin(&self, trace_id: TraceId) {
+        lock(&self.pending).entry(trace_id).or_default().active += 1;
+    }
+
+    /// Keeps `extra` for the span `span_id` until it ends. The span must carry
+    /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::on_span_end`].
+    pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
+        match lock(&self.extras).entry(span_id) {
+            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(extra);
+            }
+        }
+    }
+
+    /// An invocation of `trace_id` ends: the spans it has finished (all of them, unless
+    /// another invocation of the same trace still runs).
+    fn take(&self, trace_id: TraceId) -> Vec<Record> {
+        let mut pending = lock(&self.pending);
+        let Some(entry) = pending.get_mut(&trace_id) else {
+            return Vec::new();
+        };
+        entry.active = entry.active.saturating_sub(1);
+        if entry.active == 0 {
+            pending
+                .remove(&trace_id)
+                .map(|p| p.records)
+                .unwrap_or_default()
+        } else {
+            // Another invocation of the same trace still runs: send what is finished.
+            std::mem::take(&mut entry.records)
+        }
+    }
+
+    fn take_all(&self) -> Vec<Record> {
+        lock(&self.pending)
+            .values_mut()
+            .flat_map(|p| std::mem::take(&mut p.records))
+            .collect()
+    }
+
+    /// An invocation of `trace_id` ends: send what its spans became, and (OTLP) wait for the
+    /// collector's answer, at most the flush timeout.
+    pub(crate) async fn finish(&self, trace_id: TraceId) {
+        self.sink.send(self.take(trace_id)).await;
+    }
+
+    /// As [`Buffer::finish`], where nothing can wait (a dropped invocation).
+    pub(crate) fn finish_detached(&self, trace_id: TraceId) {
+        self.sink.send_detached(self.take(trace_id));
+    }
+
+    /// Sends everything still held, blocking (a guard dropped at the end of `main`).
+    pub(crate) fn flush_blocking(&self) {
+        self.sink.send_blocking(self.take_all());
+    }
+
+    /// Sends everything still held and waits for exports still running (at most the flush
+    /// timeout); for a shutdown hook.
+    #[cfg(feature = "otlp")]
+    pub(crate) async fn flush(&self) {
+        self.sink.send(self.take_all()).await;
+        self.sink.drain().await;
+    }
+
+    fn on_span_end(&self, mut span: SpanData) {
+        let extra = if let Some(at) = span
+            .attributes
+            .iter()
+            .position(|kv| kv.key.as_str() == EXTRA_MARKER)
+        {
+            span.attributes.swap_remove(at);
+            lock(&self.extras)
+                .remove(&span.span_context.span_id())
+                .map(Box::new)
+        } else {
+            None
+        };
+        let record = Record { span, extra };
+        let trace_id = record.span.span_context.trace_id();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(entry) = pending.get_mut(&trace_id) {
+                entry.records.push(record);
+                return;
+            }
+        }
+        // Its invocation has already ended (a task that outlived the handler), or it belongs
+        // to none: send it on its own rather than hold it forever.
+        self.sink.send_detached(vec![record]);
+    }
+}
+
+/// The span processor in front of the [`Buffer`].
+#[derive(Debug, Clone)]
+pub(crate) struct BufferProcessor(pub(crate) Arc<Buffer>);
+
+impl SpanProcessor for BufferProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_span_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.flush_blocking();
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.0.flush_blocking();
+        Ok(())
+    }
+}

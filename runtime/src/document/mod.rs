@@ -1,0 +1,108 @@
+//! From an invocation's records to daemon datagrams: values capped, spans grouped into
+//! connected subtrees that fit one document (`size`), each group written as one document by
+//! the direct writer (`writer`) or, for spans it does not cover, by opentelemetry-aws's
+//! translator (`translator`, feature `translator`) or the writer's lossy mode.
+
+mod size;
+#[cfg(feature = "translator")]
+mod translator;
+mod writer;
+
+use crate::vocabulary::{Record, MAX_DOCUMENT_BYTES, MAX_VALUE};
+use writer::Mode;
+
+/// The daemon's header line before every document; the daemon parses it as JSON.
+pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
+
+/// The largest UDP payload IPv4 can carry (65,535 - 8 - 20). Documents are kept below the
+/// 64 kB service limit, which is smaller.
+pub(crate) const MAX_DATAGRAM: usize = 65_507;
+
+/// The largest document (after the header line) that is sent in one datagram.
+pub(crate) const MAX_DOCUMENT: usize = MAX_DOCUMENT_BYTES - DAEMON_HEADER.len();
+
+/// Writes documents; holds the translator when the `translator` feature is on.
+#[derive(Debug, Default)]
+pub(crate) struct Documents {
+    #[cfg(feature = "translator")]
+    translator: translator::Fallback,
+}
+
+fn fits(buf: &[u8]) -> bool {
+    buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT
+}
+
+impl Documents {
+    /// Writes `records` as documents, calling `send` with each datagram (header included).
+    pub(crate) fn write_all(&self, mut records: Vec<Record>, mut send: impl FnMut(&[u8])) {
+        if records.is_empty() {
+            return;
+        }
+        for record in &mut records {
+            size::cap_values(record, MAX_VALUE);
+        }
+        let mut buf = Vec::with_capacity(1024);
+        for group in size::groups(records, MAX_DOCUMENT * 3 / 4) {
+            self.write_group(&group, &mut buf, &mut send);
+        }
+    }
+
+    /// One group (a connected subtree expected to fit one document) as one datagram, or, when
+    /// the estimate was wrong, as one datagram per span.
+    fn write_group(&self, group: &[Record], buf: &mut Vec<u8>, send: &mut impl FnMut(&[u8])) {
+        // Our own spans, written directly: the common case, and the cheap one.
+        if writer::write_group(group, buf, Mode::Exact) && fits(buf) {
+            send(buf);
+            return;
+        }
+        // A group is a connected subtree, so nesting makes it one document.
+        #[cfg(feature = "translator")]
+        if group.len() > 1 && self.translator.write_nested(group, buf) && fits(buf) {
+            send(buf);
+            return;
+        }
+        #[cfg(not(feature = "translator"))]
+        if writer::write_group(group, buf, Mode::Lossy) && fits(buf) {
+            send(buf);
+            return;
+        }
+        for record in group {
+            self.write_alone(record, buf, send);
+        }
+    }
+
+    /// One span as a document of its own, its values cut shorter until it fits.
+    fn write_alone(&self, record: &Record, buf: &mut Vec<u8>, send: &mut impl FnMut(&[u8])) {
+        let mut cap = MAX_VALUE;
+        let mut record = record.clone();
+        loop {
+            if !self.write_one(&record, buf) {
+                // The translator refused the span (it logs nothing with internal-logs off).
+                tracing::debug!(target: "xray_lambda", span = %record.span.name, "X-Ray: a span could not be translated");
+                return;
+            }
+            if fits(buf) {
+                send(buf);
+                return;
+            }
+            if cap == 0 {
+                tracing::warn!(target: "xray_lambda", span = %record.span.name, "X-Ray: a subsegment is too large to send even without its values");
+                return;
+            }
+            cap = if cap > 64 { cap / 8 } else { 0 };
+            size::cap_values(&mut record, cap);
+        }
+    }
+
+    #[cfg_attr(not(feature = "translator"), allow(clippy::unused_self))]
+    fn write_one(&self, record: &Record, buf: &mut Vec<u8>) -> bool {
+        let one = std::slice::from_ref(record);
+        if writer::write_group(one, buf, Mode::Exact) {
+            return true;
+        }
+        #[cfg(feature = "translator")]
+        return self.translator.write_flat(record, buf);
+        #[cfg(not(feature = "translator"))]
+        writer::write_group(one, buf, Mode::Lossy)
+    }
+}

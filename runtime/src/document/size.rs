@@ -1,0 +1,144 @@
+//! Sizing: values capped, and records grouped into connected subtrees that each fit one
+//! document.
+
+use opentelemetry::{KeyValue, Value};
+use serde_json::Value as Json;
+
+use crate::span_tree::SpanTree;
+use crate::vocabulary::{truncated, Record, ANNOTATION_PREFIX};
+
+/// What a span costs in a document besides its strings (ids, times, keys, punctuation).
+const SPAN_OVERHEAD: usize = 256;
+
+/// The metadata key that says why a subsegment lost its annotations and metadata.
+const DROPPED_NOTE: &str = "xray_lambda.truncated";
+
+/// Cuts every string attribute, event attribute and metadata value longer than `cap` bytes
+/// (at least 64), with a marker; with `cap == 0`, also drops annotations and metadata, which
+/// are not needed to place the span, and says so in metadata.
+pub(crate) fn cap_values(record: &mut Record, cap: usize) {
+    let span = &mut record.span;
+    if cap == 0 {
+        span.attributes
+            .retain(|kv| !kv.key.as_str().starts_with(ANNOTATION_PREFIX));
+        let extra = record.extra.get_or_insert_with(Box::default);
+        extra.metadata = vec![(
+            DROPPED_NOTE.to_owned(),
+            Json::from("annotations and metadata dropped: the subsegment was over 64 kB"),
+        )];
+    }
+    let cap = cap.max(64);
+    for kv in &mut span.attributes {
+        cap_kv(kv, cap);
+    }
+    for event in &mut span.events.events {
+        for kv in &mut event.attributes {
+            cap_kv(kv, cap);
+        }
+    }
+    if let Some(extra) = &mut record.extra {
+        for (_, value) in &mut extra.metadata {
+            if json_len(value) > cap {
+                // Cut as text: no longer JSON, so it goes as a string.
+                *value = Json::String(truncated(&value.to_string(), cap));
+            }
+        }
+    }
+}
+
+fn cap_kv(kv: &mut KeyValue, cap: usize) {
+    if let Value::String(s) = &kv.value {
+        if s.as_str().len() > cap {
+            kv.value = Value::from(truncated(s.as_str(), cap));
+        }
+    }
+}
+
+/// The serialized length of a JSON value, counted without allocating.
+fn json_len(value: &Json) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+fn estimated_size(record: &Record) -> usize {
+    fn kv_size(kv: &KeyValue) -> usize {
+        kv.key.as_str().len()
+            + match &kv.value {
+                Value::String(s) => s.as_str().len() + 8,
+                Value::Array(_) => 256,
+                _ => 24,
+            }
+    }
+    let span = &record.span;
+    SPAN_OVERHEAD
+        + span.name.len()
+        + span.attributes.iter().map(kv_size).sum::<usize>()
+        + span
+            .events
+            .iter()
+            .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
+            .sum::<usize>()
+        + record.extra.as_ref().map_or(0, |e| e.estimated_size())
+}
+
+/// Splits a batch into groups that each become one document: connected subtrees whose
+/// estimated size stays under `budget`. A subtree too large for one document gives its root
+/// (with as many whole child subtrees as fit) one group, and each remaining child subtree is
+/// split the same way and sent as an independent subsegment under its parent.
+pub(crate) fn groups(records: Vec<Record>, budget: usize) -> Vec<Vec<Record>> {
+    let sizes: Vec<usize> = records.iter().map(estimated_size).collect();
+    if records.len() == 1 || sizes.iter().sum::<usize>() <= budget {
+        return vec![records];
+    }
+    let tree = SpanTree::new(
+        records
+            .iter()
+            .map(|r| (r.span.span_context.span_id(), r.span.parent_span_id)),
+    );
+    let roots: Vec<usize> = tree.roots().collect();
+    // Subtree sizes, children before parents (iterative: traces can be deep).
+    let order: Vec<usize> = roots.iter().flat_map(|&r| tree.subtree(r)).collect();
+    let mut subtree = sizes.clone();
+    for &i in order.iter().rev() {
+        for c in tree.children(i) {
+            subtree[i] += subtree[c];
+        }
+    }
+    let mut groups = Vec::new();
+    let mut work = roots;
+    while let Some(root) = work.pop() {
+        let mut group = vec![root];
+        let mut used = sizes[root];
+        // Whole child subtrees that fit go with their parent; the rest become roots.
+        for c in tree.children(root) {
+            if used + subtree[c] <= budget {
+                used += subtree[c];
+                group.extend(tree.subtree(c));
+            } else {
+                work.push(c);
+            }
+        }
+        groups.push(group);
+    }
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    groups
+        .into_iter()
+        .map(|group| {
+            group
+                .into_iter()
+                .filter_map(|i| records[i].take())
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,330 @@
+//! The direct writer: a group of records written straight into one X-Ray document, without
+//! building opentelemetry-aws's `SegmentDocument` first.
+//!
+//! It covers what this crate's own spans carry (handler, `#[xray_aws]`, SDK calls, `tracing`
+//! spans with annotations, and every typed extra) and writes for them what `SegmentTranslator`
+//! (with nesting) writes plus the extras the translator has no field for. In `Exact` mode any
+//! span it does not cover — another attribute, kind, event or link — refuses the whole group;
+//! a differential test holds the two to the same documents. In `Lossy` mode (no `translator`
+//! feature) it writes what it knows and leaves the rest out.
+
+use std::time::UNIX_EPOCH;
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::SpanData;
+use serde_json::{Map, Value as Json};
+
+use super::DAEMON_HEADER;
+use crate::span_tree::SpanTree;
+use crate::vocabulary::{
+    annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
+    is_client, name_is_plain, plain_name, string_attribute, Record, ANNOTATION_PREFIX, AWS_REGION,
+    AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
+    RPC_SYSTEM, SDK_NAME,
+};
+
+/// What the writer does with a span it does not cover exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Refuses the group (the translator writes it).
+    Exact,
+    /// Writes what it knows and leaves the rest out: without the `translator` feature.
+    #[cfg_attr(feature = "translator", allow(dead_code))]
+    Lossy,
+}
+
+/// Writes the daemon header and `group` as one document into `buf`; `false` (and `buf` in an
+/// unspecified state) when the group has not exactly one root, or, in `Exact` mode, when a
+/// span needs the translator.
+pub(crate) fn write_group(group: &[Record], buf: &mut Vec<u8>, mode: Mode) -> bool {
+    if mode == Mode::Exact && !group.iter().all(|r| covered(&r.span)) {
+        return false;
+    }
+    let tree = SpanTree::new(
+        group
+            .iter()
+            .map(|r| (r.span.span_context.span_id(), r.span.parent_span_id)),
+    );
+    let mut roots = tree.roots();
+    let (Some(root), None) = (roots.next(), roots.next()) else {
+        return false;
+    };
+    buf.clear();
+    buf.extend_from_slice(DAEMON_HEADER);
+    write_record(group, &tree, root, true, buf);
+    true
+}
+
+/// Whether the writer writes `span` exactly as the translator would.
+fn covered(span: &SpanData) -> bool {
+    if !matches!(span.span_kind, SpanKind::Internal | SpanKind::Client)
+        || !span.links.links.is_empty()
+        || span.events.iter().any(|e| e.name != EXCEPTION_EVENT)
+        || !name_is_plain(&span.name)
+    {
+        return false;
+    }
+    let mut status_code = None;
+    for kv in &span.attributes {
+        let key = kv.key.as_str();
+        let ok = match key {
+            RPC_SYSTEM | RPC_SERVICE | RPC_METHOD | AWS_REGION | AWS_TABLE_NAME
+            | AWS_REQUEST_ID => matches!(&kv.value, Value::String(s) if !s.as_str().is_empty()),
+            HTTP_STATUS => {
+                if let Value::I64(code) = kv.value {
+                    status_code = Some(code);
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => key.strip_prefix(ANNOTATION_PREFIX).is_some_and(|name| {
+                annotation_key(name).is_ok() && annotation_value_is_valid(&kv.value)
+            }),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    // An error status needs its cause from `exception` events; an HTTP error status without
+    // an error status is the translator's to judge.
+    match &span.status {
+        Status::Error { .. } => span.events.iter().next().is_some(),
+        _ => status_code.is_none_or(|c| c < 400),
+    }
+}
+
+/// Lower-case hex, without `fmt` (whose machinery was a fifth of an invocation's instructions).
+fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        buf.push(DIGITS[usize::from(b >> 4)]);
+        buf.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    // Most strings here (names, ids, regions) need no escaping: copy them as they are.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Escaping as serde_json does; writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    }
+}
+
+fn json(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, value);
+}
+
+fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    json(buf, &secs);
+}
+
+/// The span's own members, then its children, nested.
+fn write_record(group: &[Record], tree: &SpanTree, at: usize, top: bool, buf: &mut Vec<u8>) {
+    let record = &group[at];
+    let span = &record.span;
+    let aws_api = is_aws_call(span);
+    write_identity(span, aws_api, top, buf);
+    let status = http_status(span);
+    if let Some(code) = status {
+        buf.extend_from_slice(br#","http":{"response":{"status":"#);
+        json(buf, &code);
+        buf.extend_from_slice(b"}}");
+    }
+    if record.throttle() {
+        buf.extend_from_slice(br#","throttle":true"#);
+    }
+    write_metadata(record, buf);
+    write_aws(span, record.aws_members(), buf);
+    if matches!(span.status, Status::Error { .. }) {
+        buf.extend_from_slice(match status {
+            Some(429) => br#","throttle":true,"error":true"#.as_slice(),
+            Some(400..=499) => br#","error":true"#,
+            _ => br#","fault":true"#,
+        });
+        write_cause(span, buf);
+    }
+    write_annotations(span, buf);
+    let mut children = tree.children(at).peekable();
+    if children.peek().is_some() {
+        buf.extend_from_slice(br#","subsegments":["#);
+        for (n, child) in children.enumerate() {
+            if n > 0 {
+                buf.push(b',');
+            }
+            write_record(group, tree, child, false, buf);
+        }
+        buf.push(b']');
+    }
+    buf.push(b'}');
+}
+
+/// `{` and the members that place the span: type, name, ids, times, namespace.
+fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) {
+    let name = if aws_api {
+        string_attribute(span, RPC_SERVICE).unwrap_or(&span.name)
+    } else {
+        &span.name
+    };
+    let name = plain_name(name);
+    buf.push(b'{');
+    if top {
+        buf.extend_from_slice(br#""type":"subsegment","#);
+    }
+    buf.extend_from_slice(br#""name":"#);
+    json_str(buf, &name);
+    buf.extend_from_slice(br#","id":""#);
+    hex(buf, &span.span_context.span_id().to_bytes());
+    buf.push(b'"');
+    if top {
+        let trace = span.span_context.trace_id().to_bytes();
+        buf.extend_from_slice(br#","trace_id":"1-"#);
+        hex(buf, &trace[..4]);
+        buf.push(b'-');
+        hex(buf, &trace[4..]);
+        buf.push(b'"');
+    }
+    buf.extend_from_slice(br#","start_time":"#);
+    seconds(buf, span.start_time);
+    buf.extend_from_slice(br#","end_time":"#);
+    seconds(buf, span.end_time);
+    if top {
+        buf.extend_from_slice(br#","parent_id":""#);
+        hex(buf, &span.parent_span_id.to_bytes());
+        buf.push(b'"');
+    }
+    if aws_api {
+        buf.extend_from_slice(br#","namespace":"aws""#);
+    } else if is_client(&span.span_kind) {
+        buf.extend_from_slice(br#","namespace":"remote""#);
+    }
+}
+
+/// `metadata`, in the `default` namespace.
+fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
+    let metadata = record.metadata();
+    for (n, (key, value)) in metadata.iter().enumerate() {
+        buf.extend_from_slice(if n == 0 {
+            br#","metadata":{"default":{"#.as_slice()
+        } else {
+            b","
+        });
+        json_str(buf, key);
+        buf.push(b':');
+        json(buf, value);
+    }
+    if !metadata.is_empty() {
+        buf.extend_from_slice(b"}}");
+    }
+}
+
+/// The `aws` object: the typed members first, then those read from attributes.
+fn write_aws(span: &SpanData, members: Option<&Map<String, Json>>, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(br#","aws":{"xray":{"sdk":"#);
+    json_str(buf, SDK_NAME);
+    buf.push(b'}');
+    for (key, value) in members.into_iter().flatten() {
+        buf.push(b',');
+        json_str(buf, key);
+        buf.push(b':');
+        json(buf, value);
+    }
+    for (member, key) in [
+        (br#","operation":"#.as_slice(), RPC_METHOD),
+        (br#","region":"#, AWS_REGION),
+        (br#","request_id":"#, AWS_REQUEST_ID),
+        (br#","table_name":"#, AWS_TABLE_NAME),
+    ] {
+        if let Some(value) = string_attribute(span, key) {
+            buf.extend_from_slice(member);
+            json_str(buf, value);
+        }
+    }
+    buf.push(b'}');
+}
+
+/// `cause`, from the span's `exception` events.
+fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(br#","cause":{"exceptions":["#);
+    let span_id = u64::from_be_bytes(span.span_context.span_id().to_bytes());
+    let mut any = false;
+    for (n, exception) in exceptions(span).enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        any = true;
+        // Unique within the trace: the span's id, mixed with the exception's position.
+        let id = span_id ^ (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        buf.extend_from_slice(br#"{"id":""#);
+        hex(buf, &id.to_be_bytes());
+        buf.push(b'"');
+        for (member, value) in [
+            (br#","message":"#.as_slice(), exception.message),
+            (br#","type":"#, exception.kind),
+        ] {
+            // The translator leaves empty strings out.
+            let value = value.map(Value::as_str).filter(|v| !v.is_empty());
+            if let Some(value) = value {
+                buf.extend_from_slice(member);
+                json_str(buf, &value);
+            }
+        }
+        if is_client(&span.span_kind) {
+            buf.extend_from_slice(br#","remote":true"#);
+        }
+        buf.push(b'}');
+    }
+    if !any {
+        // An error status without an exception event (only in `Lossy` mode): its description.
+        if let Status::Error { description } = &span.status {
+            buf.extend_from_slice(br#"{"id":""#);
+            hex(buf, &span_id.to_be_bytes());
+            buf.extend_from_slice(br#"","message":"#);
+            json_str(buf, description);
+            buf.push(b'}');
+        }
+    }
+    buf.extend_from_slice(b"]}");
+}
+
+/// `annotations`; what X-Ray would refuse is left out (only in `Lossy` mode can it get here).
+fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
+    let mut open = false;
+    for (name, value) in annotations(span) {
+        if !annotation_value_is_valid(value) || annotation_key(name).is_err() {
+            continue;
+        }
+        buf.extend_from_slice(if open {
+            b",".as_slice()
+        } else {
+            br#","annotations":{"#
+        });
+        open = true;
+        json_str(buf, name);
+        buf.push(b':');
+        match value {
+            Value::Bool(b) => json(buf, b),
+            Value::I64(i) => json(buf, i),
+            Value::F64(f) => json(buf, f),
+            Value::String(s) => json_str(buf, s.as_str()),
+            _ => {}
+        }
+    }
+    if open {
+        buf.push(b'}');
+    }
+}
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

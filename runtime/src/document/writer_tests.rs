@@ -1,0 +1,409 @@
+//! The writer against the translator (differential), and lossy mode against X-Ray's rules.
+
+use super::*;
+#[cfg(feature = "translator")]
+use crate::document::translator::Fallback;
+use crate::vocabulary::Extra;
+use opentelemetry::trace::{Event, SpanContext, TraceFlags, TraceId, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, SpanId};
+use proptest::prelude::*;
+use serde_json::Value as Json;
+use std::time::{Duration, SystemTime};
+
+/// What one generated span carries.
+#[derive(Debug, Clone)]
+struct Shape {
+    parent: usize,
+    client: bool,
+    name: &'static str,
+    start_ns: u64,
+    duration_ns: u64,
+    attributes: Vec<KeyValue>,
+    extra: Option<Extra>,
+    error: Option<Vec<(String, String)>>,
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 ]{0,12}",
+        Just("quote \" back\\slash\nnewline".to_owned()),
+        Just("ünï©ødé 🚀".to_owned()),
+    ]
+}
+
+fn annotation() -> impl Strategy<Value = KeyValue> {
+    (
+        prop_oneof![Just("tag"), Just("ColdStart"), Just("n_1"), Just("Service")],
+        prop_oneof![
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            (-1e12f64..1e12).prop_map(Value::F64),
+            text().prop_map(|s| Value::String(s.into())),
+        ],
+    )
+        .prop_map(|(k, v)| KeyValue::new(format!("annotation.{k}"), v))
+}
+
+fn metadata() -> impl Strategy<Value = Vec<(String, Json)>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![Just("order"), Just("x")],
+            prop_oneof![
+                Just(serde_json::json!({"lines": [1, 2], "ok": true})),
+                Just(Json::from(
+                    "cut…[truncated by xray-lambda: 99 bytes in all]"
+                )),
+                text().prop_map(Json::from),
+            ],
+        )
+            .prop_map(|(k, v)| (k.to_owned(), v)),
+        0..3,
+    )
+}
+
+fn attributes() -> impl Strategy<Value = (Vec<KeyValue>, Option<Extra>)> {
+    (
+        proptest::collection::vec(annotation(), 0..3),
+        metadata(),
+        proptest::option::of(prop_oneof![Just("REQ\"1"), Just("")]),
+        proptest::option::of(prop_oneof![Just(200i64), Just(400), Just(429), Just(500)]),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(mut out, metadata, aws, status, members, throttle)| {
+            if let Some(request_id) = aws {
+                out.push(KeyValue::new("rpc.system", "aws-api"));
+                out.push(KeyValue::new("rpc.service", "DynamoDB"));
+                out.push(KeyValue::new("rpc.method", "GetItem"));
+                out.push(KeyValue::new("aws.region", "eu-west-1"));
+                out.push(KeyValue::new("aws.table.name", "orders"));
+                out.push(KeyValue::new("aws.request_id", request_id));
+            }
+            if let Some(code) = status {
+                out.push(KeyValue::new("http.response.status_code", code));
+            }
+            let mut extra = Extra {
+                throttle,
+                metadata,
+                ..Extra::default()
+            };
+            if members {
+                extra.aws.insert("retries".into(), Json::from(2));
+                extra.aws.insert("consistent_read".into(), Json::from(true));
+            }
+            (out, (extra != Extra::default()).then_some(extra))
+        })
+}
+
+fn shape(index: usize) -> impl Strategy<Value = Shape> {
+    (
+        0..index.max(1),
+        any::<bool>(),
+        prop_oneof![
+            Just("handler"),
+            Just("step/ä x"),
+            Just("a:b-c.d"),
+            Just("DynamoDB")
+        ],
+        0u64..5_000_000_000,
+        0u64..3_000_000_000,
+        attributes(),
+        proptest::option::of(proptest::collection::vec((text(), text()), 1..3)),
+    )
+        .prop_map(
+            |(parent, client, name, start_ns, duration_ns, (attributes, extra), error)| Shape {
+                parent,
+                client,
+                name,
+                start_ns,
+                duration_ns,
+                attributes,
+                extra,
+                error,
+            },
+        )
+}
+
+fn group() -> impl Strategy<Value = Vec<Shape>> {
+    // Past 16 spans the root is found by sorted ids rather than by scanning.
+    (1usize..24).prop_flat_map(|n| (0..n).map(shape).collect::<Vec<_>>())
+}
+
+fn build(shapes: &[Shape]) -> Vec<Record> {
+    let id = |i: usize| SpanId::from(0x1000 + i as u64);
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let start = UNIX_EPOCH + Duration::from_nanos(1_763_800_000_000_000_000 + s.start_ns);
+            let mut events = opentelemetry_sdk::trace::SpanEvents::default();
+            let status = match &s.error {
+                Some(exceptions) => {
+                    events.events = exceptions
+                        .iter()
+                        .map(|(kind, message)| {
+                            Event::new(
+                                "exception",
+                                SystemTime::now(),
+                                vec![
+                                    KeyValue::new("exception.type", kind.clone()),
+                                    KeyValue::new("exception.message", message.clone()),
+                                ],
+                                0,
+                            )
+                        })
+                        .collect();
+                    Status::error("failed")
+                }
+                None => Status::Unset,
+            };
+            let span = SpanData {
+                span_context: SpanContext::new(
+                    TraceId::from(0x6921_0000_5759_e988_bd86_2e3f_e1be_46a9u128),
+                    id(i),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::NONE,
+                ),
+                parent_span_id: if i == 0 {
+                    SpanId::from(0xabcd)
+                } else {
+                    id(s.parent)
+                },
+                parent_span_is_remote: i == 0,
+                span_kind: if s.client {
+                    SpanKind::Client
+                } else {
+                    SpanKind::Internal
+                },
+                name: s.name.into(),
+                start_time: start,
+                end_time: start + Duration::from_nanos(s.duration_ns),
+                attributes: s.attributes.clone(),
+                dropped_attributes_count: 0,
+                events,
+                links: opentelemetry_sdk::trace::SpanLinks::default(),
+                status,
+                instrumentation_scope: InstrumentationScope::builder("xray-lambda").build(),
+            };
+            Record {
+                span,
+                extra: s.extra.clone().map(Box::new),
+            }
+        })
+        .collect()
+}
+
+/// What may differ: exception ids (random in the translator), `precursor_ids` (stripped
+/// before sending) and the order of siblings (X-Ray orders them by time).
+#[cfg(feature = "translator")]
+fn normalized(bytes: &[u8]) -> Json {
+    fn walk(value: &mut Json) {
+        if let Some(object) = value.as_object_mut() {
+            object.remove("precursor_ids");
+            if let Some(list) = object
+                .get_mut("cause")
+                .and_then(|c| c.get_mut("exceptions"))
+                .and_then(Json::as_array_mut)
+            {
+                for exception in list {
+                    exception.as_object_mut().map(|e| e.remove("id"));
+                }
+            }
+            if let Some(children) = object.get_mut("subsegments").and_then(Json::as_array_mut) {
+                children.iter_mut().for_each(walk);
+                children.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            }
+        }
+    }
+    let body = &bytes[DAEMON_HEADER.len()..];
+    let mut value: Json = serde_json::from_slice(body).expect("a JSON document");
+    walk(&mut value);
+    value
+}
+
+#[cfg(feature = "translator")]
+fn both(records: &[Record]) -> Option<(Json, Json)> {
+    let mut fast = Vec::new();
+    if !write_group(records, &mut fast, Mode::Exact) {
+        return None;
+    }
+    let mut translated = Vec::new();
+    assert!(Fallback::default().write_nested(records, &mut translated));
+    Some((normalized(&fast), normalized(&translated)))
+}
+
+#[cfg(feature = "translator")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    #[test]
+    fn the_fast_lane_writes_what_the_translator_writes(shapes in group()) {
+        let spans = build(&shapes);
+        if let Some((fast, translated)) = both(&spans) {
+            prop_assert_eq!(fast, translated);
+        }
+    }
+}
+
+#[cfg(feature = "translator")]
+#[test]
+fn the_common_invocation_takes_the_fast_lane() {
+    let shapes = [
+        Shape {
+            parent: 0,
+            client: false,
+            name: "handler",
+            start_ns: 0,
+            duration_ns: 1_500_000,
+            attributes: vec![
+                KeyValue::new("annotation.ColdStart", true),
+                KeyValue::new("annotation.Service", "svc"),
+            ],
+            extra: None,
+            error: None,
+        },
+        Shape {
+            parent: 0,
+            client: true,
+            name: "aws_call",
+            start_ns: 10,
+            duration_ns: 900_000,
+            attributes: vec![
+                KeyValue::new("rpc.system", "aws-api"),
+                KeyValue::new("rpc.service", "DynamoDB"),
+                KeyValue::new("rpc.method", "GetItem"),
+                KeyValue::new("http.response.status_code", 200i64),
+            ],
+            extra: Some(Extra {
+                aws: [("retries".to_owned(), Json::from(0))]
+                    .into_iter()
+                    .collect(),
+                ..Extra::default()
+            }),
+            error: None,
+        },
+    ];
+    let (fast, translated) = both(&build(&shapes)).expect("covered");
+    assert_eq!(fast, translated);
+    assert_eq!(fast["subsegments"][0]["aws"]["retries"], 0);
+}
+
+#[test]
+fn anything_else_goes_to_the_translator() {
+    let mut spans = build(&[Shape {
+        parent: 0,
+        client: true,
+        name: "GET",
+        start_ns: 0,
+        duration_ns: 1,
+        attributes: vec![KeyValue::new("http.request.method", "GET")],
+        extra: None,
+        error: None,
+    }]);
+    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
+    spans[0].span.attributes.clear();
+    spans[0].span.span_kind = SpanKind::Server;
+    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
+}
+
+/// Anything a span may carry, covered or not.
+fn wild(shapes: &[Shape], extra: &[(String, f64, bool)], names: &[String]) -> Vec<Record> {
+    let mut spans = build(shapes);
+    for (i, span) in spans.iter_mut().map(|r| &mut r.span).enumerate() {
+        if let Some((key, number, flag)) = extra.get(i) {
+            span.attributes
+                .push(KeyValue::new("http.request.method", "UNCOVERED-7f3a"));
+            span.attributes
+                .push(KeyValue::new(format!("annotation.{key}"), *number));
+            span.attributes.push(KeyValue::new(
+                "annotation.list",
+                Value::Array(vec![1i64].into()),
+            ));
+            if *flag {
+                span.span_kind = SpanKind::Server;
+                span.events.events.clear();
+                span.events
+                    .events
+                    .push(Event::new("log", SystemTime::now(), vec![], 0));
+            }
+        }
+        if let Some(name) = names.get(i) {
+            span.name = name.clone().into();
+        }
+    }
+    spans
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn lossy_documents_are_valid_x_ray_for_any_span(
+        shapes in group(),
+        extra in proptest::collection::vec(("[a-z.\\- ]{0,6}", any::<f64>(), any::<bool>()), 0..24),
+        names in proptest::collection::vec(any::<String>(), 0..24),
+    ) {
+        let spans = wild(&shapes, &extra, &names);
+        let mut buf = Vec::new();
+        prop_assert!(write_group(&spans, &mut buf, Mode::Lossy));
+        // Attributes the writer does not know are left out, never copied through.
+        prop_assert!(!String::from_utf8_lossy(&buf).contains("http.request.method"));
+        prop_assert!(!String::from_utf8_lossy(&buf).contains("UNCOVERED-7f3a"));
+        let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
+        let mut stack = vec![&doc];
+        let mut seen = 0;
+        while let Some(d) = stack.pop() {
+            seen += 1;
+            let name = d["name"].as_str().expect("a name");
+            prop_assert!(!name.is_empty() && name.len() <= 200);
+            prop_assert!(name.chars().all(|c| c.is_alphanumeric() || " _.:/%&#=+\\-@".contains(c)), "{}", name);
+            for key in d["annotations"].as_object().into_iter().flat_map(|a| a.keys()) {
+                prop_assert!(annotation_key(key).is_ok(), "{}", key);
+            }
+            stack.extend(d["subsegments"].as_array().into_iter().flatten());
+        }
+        prop_assert_eq!(seen, spans.len());
+    }
+
+    #[test]
+    fn lossy_and_exact_agree_where_exact_writes(shapes in group()) {
+        let spans = build(&shapes);
+        let (mut exact, mut lossy) = (Vec::new(), Vec::new());
+        if write_group(&spans, &mut exact, Mode::Exact) {
+            prop_assert!(write_group(&spans, &mut lossy, Mode::Lossy));
+            prop_assert_eq!(exact, lossy);
+        }
+    }
+}
+
+#[test]
+fn metadata_keys_are_written_once_the_later_value_winning() {
+    let mut records = build(&[Shape {
+        parent: 0,
+        client: false,
+        name: "handler",
+        start_ns: 0,
+        duration_ns: 1,
+        attributes: Vec::new(),
+        extra: Some(Extra {
+            metadata: vec![
+                ("order".to_owned(), Json::from(1)),
+                ("other".to_owned(), Json::from("x")),
+                ("order".to_owned(), Json::from(2)),
+            ],
+            ..Extra::default()
+        }),
+        error: None,
+    }]);
+    let mut buf = Vec::new();
+    assert!(write_group(&records, &mut buf, Mode::Exact));
+    let body = std::str::from_utf8(&buf[DAEMON_HEADER.len()..]).expect("UTF-8");
+    assert!(
+        body.contains(r#""metadata":{"default":{"order":2,"other":"x"}}"#),
+        "{body}"
+    );
+    records[0].extra = None;
+    assert!(write_group(&records, &mut buf, Mode::Exact));
+    assert!(!String::from_utf8_lossy(&buf).contains("metadata"));
+}

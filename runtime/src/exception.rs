@@ -1,0 +1,235 @@
+//! An error as X-Ray's `cause` shows it, and the one walk of an error's `source()` chain.
+
+use std::any::Any;
+use std::borrow::Cow;
+
+use opentelemetry::trace::Status;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT};
+
+/// The most `source()` entries read from one error: a cyclic chain must not hang the function.
+const MAX_SOURCES: usize = 16;
+
+/// The errors under `error`, outermost first, at most [`MAX_SOURCES`] of them.
+pub(crate) fn sources<E: std::error::Error + ?Sized>(
+    error: &E,
+) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |e| e.source()).take(MAX_SOURCES)
+}
+
+/// An error as X-Ray's `cause` shows it: type, message, and the messages of its `source()`
+/// chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    kind: Cow<'static, str>,
+    message: String,
+    sources: Vec<String>,
+}
+
+impl Exception {
+    /// An exception with this type name and message.
+    #[must_use]
+    pub fn new(kind: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Exception {
+            kind: kind.into(),
+            message: message.into(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// From an error and its `source()` chain; the type is `E`'s name.
+    #[must_use]
+    pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
+        let sources = sources(error).map(ToString::to_string).collect();
+        Exception {
+            kind: Cow::Borrowed(short_type_name(std::any::type_name::<E>())),
+            message: error.to_string(),
+            sources,
+        }
+    }
+
+    /// From a value that is only `Debug`.
+    #[must_use]
+    pub fn from_debug<E: std::fmt::Debug + ?Sized>(error: &E) -> Self {
+        Exception::new(
+            short_type_name(std::any::type_name::<E>()),
+            format!("{error:?}"),
+        )
+    }
+
+    /// From a panic's payload.
+    #[must_use]
+    pub fn from_panic(payload: &(dyn Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a payload that is not a string".to_owned());
+        Exception::new("panic", message)
+    }
+
+    /// The type name.
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The messages of the `source()` chain, outermost first.
+    #[must_use]
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// Marks `span` as failed with this exception as its cause.
+    pub(crate) fn record_on(self, span: &tracing::Span) {
+        span.set_status(Status::error(self.message.clone()));
+        span.add_event(
+            EXCEPTION_EVENT,
+            exception_attributes(self.kind, self.message),
+        );
+        for source in self.sources {
+            span.add_event(
+                EXCEPTION_EVENT,
+                exception_attributes(Cow::Borrowed("caused by"), source),
+            );
+        }
+    }
+}
+
+/// `alloc::boxed::Box<dyn core::error::Error + Send + Sync>` → `Box<dyn Error + Send + Sync>`,
+/// `my_crate::errors::MyError` → `MyError`.
+fn short_type_name(full: &'static str) -> &'static str {
+    if full.contains('<') {
+        return full;
+    }
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// `TableMissing(Custom { .. })` → `TableMissing`; `"text"` → `None`.
+fn debug_type_name(debug: &str) -> Option<&str> {
+    let end = debug
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(debug.len());
+    let name = &debug[..end];
+    name.starts_with(|c: char| c.is_uppercase()).then_some(name)
+}
+
+/// Autoref specialisation for the expansion of `#[xray_handler]`: the best description of an
+/// error of any type. Not public API.
+#[doc(hidden)]
+pub(crate) mod describe {
+    use super::Exception;
+    use std::borrow::Cow;
+    use std::fmt::Debug;
+    use std::ops::Deref;
+
+    /// Wraps the error so that the three impls below sit at three autoref depths.
+    #[derive(Debug)]
+    pub struct Probe<'a, E: ?Sized>(pub &'a E);
+
+    /// `E: Error`: type, message and source chain.
+    pub trait ViaError {
+        fn xray_exception(&self) -> Exception;
+    }
+    impl<E: std::error::Error + ?Sized> ViaError for &&Probe<'_, E> {
+        fn xray_exception(&self) -> Exception {
+            Exception::from_error(self.0)
+        }
+    }
+
+    /// `E: Deref<Target: Error>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`).
+    pub trait ViaDeref {
+        fn xray_exception(&self) -> Exception;
+    }
+    impl<E> ViaDeref for &Probe<'_, E>
+    where
+        E: Deref + ?Sized,
+        E::Target: std::error::Error + Debug,
+    {
+        fn xray_exception(&self) -> Exception {
+            let inner: &E::Target = self.0;
+            let mut exception = Exception::from_error(inner);
+            // The static type is the box; the concrete type's name usually leads its `Debug`.
+            exception.kind = super::debug_type_name(&format!("{inner:?}"))
+                .map_or(Cow::Borrowed("Error"), |name| Cow::Owned(name.to_owned()));
+            exception
+        }
+    }
+
+    /// Anything `Debug` (what `lambda_runtime` requires of a handler's error).
+    pub trait ViaDebug {
+        fn xray_exception(&self) -> Exception;
+    }
+    impl<E: Debug + ?Sized> ViaDebug for Probe<'_, E> {
+        fn xray_exception(&self) -> Exception {
+            Exception::from_debug(self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+// The borrows are the autoref specialisation under test.
+#[allow(clippy::needless_borrow)]
+mod tests {
+    use super::describe::{Probe, ViaDebug as _, ViaDeref as _, ViaError as _};
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("could not load the table")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[derive(Debug)]
+    struct OnlyDebug(#[allow(dead_code)] u8);
+
+    #[test]
+    fn autoref_picks_the_richest_description() {
+        let typed = Outer(std::io::Error::other("disk on fire"));
+        let e = (&&&Probe(&typed)).xray_exception();
+        assert_eq!(e.kind(), "Outer");
+        assert_eq!(e.message(), "could not load the table");
+        assert_eq!(e.sources(), ["disk on fire"]);
+
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(typed);
+        let e = (&&&Probe(&boxed)).xray_exception();
+        assert_eq!(e.kind(), "Outer");
+        assert_eq!(e.message(), "could not load the table");
+        assert_eq!(e.sources(), ["disk on fire"]);
+
+        let e = (&&&Probe(&OnlyDebug(7))).xray_exception();
+        assert_eq!(e.kind(), "OnlyDebug");
+        assert_eq!(e.message(), "OnlyDebug(7)");
+    }
+
+    #[test]
+    fn boxed_strings_are_plain_errors() {
+        let boxed: Box<dyn std::error::Error + Send + Sync> = "no such table".into();
+        let e = (&&&Probe(&boxed)).xray_exception();
+        assert_eq!((e.kind(), e.message()), ("Error", "no such table"));
+    }
+
+    #[test]
+    fn panic_payloads() {
+        assert_eq!(Exception::from_panic(&"boom").message(), "boom");
+        assert_eq!(
+            Exception::from_panic(&String::from("boom")).message(),
+            "boom"
+        );
+        assert_eq!(Exception::from_panic(&5u8).kind(), "panic");
+    }
+}

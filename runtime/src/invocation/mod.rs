@@ -1,0 +1,238 @@
+//! One traced invocation: what `#[xray_handler]` expands to, callable by hand. It starts
+//! from the trace header, runs the handler inside the handler span, and finishes by handing
+//! the invocation's spans from the buffer to the sink.
+
+pub(crate) mod undelivered;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use lambda_runtime::Context;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::buffer::Buffer;
+use crate::exception::Exception;
+use crate::header::TraceHeader;
+use crate::notices::log_pending_warnings;
+use crate::state::{self, State};
+
+static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
+
+tokio::task_local! {
+    /// Set by [`Invocation::start`] while `TraceUndeliveredEvents`' scope is active: the
+    /// invocation reached a traced handler.
+    pub(crate) static HANDLER_REACHED: Cell<bool>;
+}
+
+/// An invocation's handler subsegment, from the start of the handler to the hand-off of its
+/// documents. Without the attribute:
+///
+/// ```no_run
+/// use lambda_runtime::{Error, LambdaEvent};
+/// use xray_lambda::Invocation;
+///
+/// async fn handler(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+///     let mut invocation = Invocation::start("handler", &event.context);
+///     let output: Result<serde_json::Value, Error> =
+///         invocation.run(async move { Ok(event.payload) }).await;
+///     if let Err(error) = &output {
+///         invocation.record_error(xray_lambda::Exception::from_error(&**error));
+///     }
+///     invocation.finish().await;
+///     output
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Invocation {
+    active: Option<Active>,
+}
+
+#[derive(Debug)]
+struct Active {
+    span: tracing::Span,
+    trace_id: TraceId,
+    buffer: &'static Arc<Buffer>,
+}
+
+impl Invocation {
+    /// Opens the handler subsegment named `name` under the segment that Lambda wrote for this
+    /// invocation (`context.xray_trace_id`, else `_X_AMZN_TRACE_ID`).
+    ///
+    /// Does nothing, cheaply, when tracing is off, the header says `Sampled=0`, or (in Lambda)
+    /// there is no usable header.
+    #[must_use]
+    pub fn start(name: &'static str, context: &Context) -> Self {
+        let state = state::get();
+        let _ = HANDLER_REACHED.try_with(|reached| reached.set(true));
+        let first = state::take_first_invocation();
+        if first {
+            log_pending_warnings();
+        }
+        let Some(State::On(pipeline)) = state else {
+            if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: xray_lambda::init() was not called; invocations are not traced"
+                );
+            }
+            return Invocation { active: None };
+        };
+        let header = match context.xray_trace_id.as_deref() {
+            Some(h) => parse_logged(h),
+            // One-at-a-time runtimes also set the variable; read it only when the context has
+            // nothing, since under `run_concurrent` it belongs to no invocation in particular.
+            None => std::env::var("_X_AMZN_TRACE_ID")
+                .ok()
+                .and_then(|h| parse_logged(&h)),
+        };
+        let parent = match header {
+            Some(header) if header.sampling().is_recorded() => Some(header),
+            None if pipeline.trace_without_header => None,
+            // `Sampled=0`, or no header where there is no segment to hang the invocation under.
+            _ => return Invocation { active: None },
+        };
+        let span = tracing::info_span!(
+            target: "xray_lambda::handler",
+            "xray_handler",
+            otel.name = name,
+            annotation.ColdStart = first && pipeline.cold_start_reported,
+            annotation.Service = pipeline.service.as_deref(),
+        );
+        if span.is_disabled() {
+            return Invocation { active: None };
+        }
+        let trace_id = if let Some(header) = &parent {
+            let remote = SpanContext::new(
+                header.trace_id(),
+                header.parent_id(),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            );
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+            header.trace_id()
+        } else {
+            span.context().span().span_context().trace_id()
+        };
+        pipeline.buffer.begin(trace_id);
+        Invocation {
+            active: Some(Active {
+                span,
+                trace_id,
+                buffer: &pipeline.buffer,
+            }),
+        }
+    }
+
+    /// Whether this invocation is recorded.
+    #[must_use]
+    pub fn is_recorded(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// The handler span (disabled when the invocation is not recorded).
+    #[must_use]
+    pub fn span(&self) -> tracing::Span {
+        self.active
+            .as_ref()
+            .map_or_else(tracing::Span::none, |a| a.span.clone())
+    }
+
+    /// Runs the handler's future inside the handler span. A panic is recorded as a fault,
+    /// the documents are sent, and the panic carries on to `lambda_runtime`.
+    pub fn run<'a, F: Future + 'a>(
+        &'a mut self,
+        future: F,
+    ) -> impl Future<Output = F::Output> + 'a {
+        // Boxed here, before any state machine holds it: the handler's future sits under
+        // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
+        // nesting passes rustc's layout depth limit (128) in ordinary functions. One
+        // allocation per invocation cuts the chain.
+        let span = self.active.as_ref().map(|a| a.span.clone());
+        let mut future = Box::pin(future);
+        async move {
+            let Some(span) = span else {
+                return future.await;
+            };
+            let result = {
+                std::future::poll_fn(|cx| {
+                    let _guard = span.enter();
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                })
+                .await
+            };
+            drop(future);
+            drop(span);
+            match result {
+                Ok(output) => output,
+                Err(payload) => {
+                    self.record_error(Exception::from_panic(&*payload));
+                    self.finish().await;
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+    }
+
+    /// Marks the handler subsegment as a fault with `exception` as its cause.
+    pub fn record_error(&self, exception: Exception) {
+        if let Some(active) = &self.active {
+            exception.record_on(&active.span);
+        }
+    }
+
+    /// Closes the handler subsegment and sends the invocation's documents; with OTLP export,
+    /// waits for the collector's answer (at most the flush timeout), so nothing is left
+    /// in flight when Lambda freezes the process. Dropping an unfinished invocation sends
+    /// too, so a cancelled handler still sends what it has.
+    pub async fn finish(&mut self) {
+        if let Some((trace_id, buffer)) = self.close() {
+            buffer.finish(trace_id).await;
+        }
+    }
+
+    /// [`Invocation::finish`] where nothing can wait: an OTLP export goes on as a task.
+    pub(crate) fn finish_detached(&mut self) {
+        if let Some((trace_id, buffer)) = self.close() {
+            buffer.finish_detached(trace_id);
+        }
+    }
+
+    /// Closes the handler span; what is left to send, once.
+    fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
+        let Active {
+            span,
+            trace_id,
+            buffer,
+        } = self.active.take()?;
+        // The span closes (and reaches the processor) when its last handle drops.
+        drop(span);
+        Some((trace_id, buffer))
+    }
+}
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        self.finish_detached();
+    }
+}
+
+fn parse_logged(header: &str) -> Option<TraceHeader> {
+    match TraceHeader::try_parse(header) {
+        Ok(header) => Some(header),
+        Err(err) => {
+            let shown: String = header.chars().take(200).collect();
+            tracing::debug!(target: "xray_lambda", "X-Ray: ignoring trace header {shown:?}: {err}");
+            None
+        }
+    }
+}

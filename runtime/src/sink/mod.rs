@@ -1,0 +1,88 @@
+//! Where finished invocations go. Each sink owns its send, its wait and its detached send, so
+//! each feature's `cfg` sits here once.
+
+pub(crate) mod daemon;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
+pub(crate) mod stderr;
+
+#[cfg(feature = "otlp")]
+use std::sync::Arc;
+
+use crate::vocabulary::Record;
+
+/// A sink.
+#[derive(Debug)]
+// One per process, held in the buffer: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Sink {
+    /// UDP datagrams to the X-Ray daemon.
+    Daemon(daemon::DaemonSink),
+    /// A readable tree on stderr, for a developer's machine.
+    Stderr,
+    /// OTLP to an OpenTelemetry collector.
+    #[cfg(feature = "otlp")]
+    Otlp(Arc<otlp::OtlpSink>),
+}
+
+impl Sink {
+    /// Whether an invocation without a trace header starts a trace of its own: on a
+    /// developer's machine; not in Lambda, where there is no segment to hang it under.
+    pub(crate) fn traces_without_header(&self) -> bool {
+        match self {
+            Sink::Stderr => true,
+            Sink::Daemon(_) => false,
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none(),
+        }
+    }
+
+    /// Sends; with OTLP, waits for the collector's answer (at most the flush timeout).
+    #[cfg_attr(not(feature = "otlp"), allow(clippy::unused_async))]
+    pub(crate) async fn send(&self, records: Vec<Record>) {
+        match self {
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp.export(records).await,
+            _ => self.send_now(records),
+        }
+    }
+
+    /// Sends without waiting: an OTLP export becomes a task of its own.
+    pub(crate) fn send_detached(&self, records: Vec<Record>) {
+        match self {
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp::OtlpSink::export_detached(otlp, records),
+            _ => self.send_now(records),
+        }
+    }
+
+    /// Sends, blocking until done (OTLP: on a thread of its own, bounded by the flush timeout).
+    pub(crate) fn send_blocking(&self, records: Vec<Record>) {
+        match self {
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp.block_on_export(records),
+            _ => self.send_now(records),
+        }
+    }
+
+    /// Waits for detached exports still running (OTLP, at most the flush timeout).
+    #[cfg(feature = "otlp")]
+    pub(crate) async fn drain(&self) {
+        if let Sink::Otlp(otlp) = self {
+            otlp.drain().await;
+        }
+    }
+
+    /// The synchronous sinks.
+    fn send_now(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        match self {
+            Sink::Daemon(daemon) => daemon.send(records),
+            Sink::Stderr => stderr::print(&records),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp.park(records),
+        }
+    }
+}

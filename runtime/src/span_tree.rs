@@ -1,0 +1,123 @@
+//! One index of a group of spans as a tree, by span and parent id: the writer nests children
+//! with it, the sizing splits subtrees with it, the stderr tree draws it.
+//!
+//! Sorted ids and binary search, not a hash map: built once per document on the hot path,
+//! it costs two sorts of small vectors and no hashing.
+
+use opentelemetry::SpanId;
+
+/// Roots and children of a group of spans.
+#[derive(Debug)]
+pub(crate) struct SpanTree {
+    ids: Vec<u64>,
+    parents: Vec<u64>,
+    /// Indices sorted by parent id: the children of a span are one range of it.
+    by_parent: Vec<usize>,
+    /// Span ids, sorted (empty for small groups, which are scanned).
+    sorted_ids: Vec<u64>,
+}
+
+fn key(id: SpanId) -> u64 {
+    u64::from_be_bytes(id.to_bytes())
+}
+
+impl SpanTree {
+    /// Indexes the spans given as (span id, parent id), in order.
+    pub(crate) fn new(spans: impl ExactSizeIterator<Item = (SpanId, SpanId)>) -> Self {
+        let mut ids = Vec::with_capacity(spans.len());
+        let mut parents = Vec::with_capacity(spans.len());
+        for (id, parent) in spans {
+            ids.push(key(id));
+            parents.push(key(parent));
+        }
+        let mut by_parent: Vec<usize> = (0..ids.len()).collect();
+        by_parent.sort_by_key(|&i| parents[i]);
+        let sorted_ids = if ids.len() > 16 {
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            sorted
+        } else {
+            Vec::new()
+        };
+        SpanTree {
+            ids,
+            parents,
+            by_parent,
+            sorted_ids,
+        }
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        if self.sorted_ids.is_empty() {
+            self.ids.contains(&id)
+        } else {
+            self.sorted_ids.binary_search(&id).is_ok()
+        }
+    }
+
+    /// Whether span `i` has no parent in the group (a span that names itself as its parent
+    /// is a root too).
+    pub(crate) fn is_root(&self, i: usize) -> bool {
+        self.parents[i] == self.ids[i] || !self.contains(self.parents[i])
+    }
+
+    /// The spans with no parent in the group, in order.
+    pub(crate) fn roots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.ids.len()).filter(|&i| self.is_root(i))
+    }
+
+    /// The children of span `i`.
+    pub(crate) fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let id = self.ids[i];
+        let from = self.by_parent.partition_point(|&c| self.parents[c] < id);
+        let to = self.by_parent.partition_point(|&c| self.parents[c] <= id);
+        self.by_parent[from..to]
+            .iter()
+            .copied()
+            .filter(move |&c| c != i)
+    }
+
+    /// Span `i` and all below it, parents before children.
+    pub(crate) fn subtree(&self, i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack = vec![i];
+        while let Some(n) = stack.pop() {
+            out.push(n);
+            stack.extend(self.children(n));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(pairs: &[(u64, u64)]) -> SpanTree {
+        SpanTree::new(
+            pairs
+                .iter()
+                .map(|&(id, parent)| (SpanId::from(id), SpanId::from(parent))),
+        )
+    }
+
+    #[test]
+    fn roots_and_children() {
+        for extra in [0usize, 30] {
+            // Past 16 spans the index searches sorted ids instead of scanning.
+            let mut pairs = vec![(1, 99), (2, 1), (3, 1), (4, 2), (5, 5)];
+            pairs.extend((0..extra as u64).map(|n| (100 + n, 4)));
+            let t = tree(&pairs);
+            assert_eq!(t.roots().collect::<Vec<_>>(), [0, 4]);
+            let mut kids: Vec<usize> = t.children(0).collect();
+            kids.sort_unstable();
+            assert_eq!(kids, [1, 2]);
+            assert_eq!(
+                t.children(4).count(),
+                0,
+                "a self-parent is not its own child"
+            );
+            assert_eq!(t.subtree(0).len(), 4 + extra);
+        }
+    }
+}

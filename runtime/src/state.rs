@@ -1,0 +1,65 @@
+//! The process-wide state: the installed pipeline (set once by `init`) and whether the next
+//! invocation is the environment's first. Everything else is per invocation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::SpanId;
+
+use crate::buffer::Buffer;
+use crate::vocabulary::Extra;
+
+/// What `init` installed.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Tracing is off; invocations run untouched.
+    Off,
+    On(Pipeline),
+}
+
+/// The installed pipeline and the settings invocations read.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    pub(crate) buffer: Arc<Buffer>,
+    /// The `Service` annotation.
+    pub(crate) service: Option<String>,
+    /// Whether the first invocation is a cold start that the `ColdStart` annotation reports
+    /// (not under provisioned concurrency or SnapStart, whose init ran ahead of any request).
+    pub(crate) cold_start_reported: bool,
+    /// Whether an invocation without a trace header starts a trace of its own (local runs)
+    /// or is not recorded (in Lambda there is no segment to hang it under).
+    pub(crate) trace_without_header: bool,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+static FIRST_INVOCATION: AtomicBool = AtomicBool::new(true);
+
+/// Installs the state; `false` when it was installed before.
+pub(crate) fn install(state: State) -> bool {
+    STATE.set(state).is_ok()
+}
+
+/// The installed state; `None` before `init`.
+pub(crate) fn get() -> Option<&'static State> {
+    STATE.get()
+}
+
+/// The installed pipeline, when tracing is on.
+pub(crate) fn pipeline() -> Option<&'static Pipeline> {
+    match STATE.get() {
+        Some(State::On(pipeline)) => Some(pipeline),
+        _ => None,
+    }
+}
+
+/// Whether this is the first call in the process (true once).
+pub(crate) fn take_first_invocation() -> bool {
+    FIRST_INVOCATION.swap(false, Ordering::Relaxed)
+}
+
+/// Hands `extra` to the buffer for the span `span_id`, whose export will carry it.
+pub(crate) fn attach(span_id: SpanId, extra: Extra) {
+    if let Some(pipeline) = pipeline() {
+        pipeline.buffer.attach(span_id, extra);
+    }
+}
