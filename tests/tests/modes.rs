@@ -12,137 +12,180 @@ use xray_lambda_tests::harness::tokio_runtime;
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, run_child, run_child_without_network, set_lambda_env};
 
-/// The child side, started by `run_child` (ignored in a plain run, where it has nothing to
-/// check). One arm per mode.
+/// A child process's function: the real `lambda_runtime::run` polling a loopback Runtime
+/// API, the pipeline from `init()`, and a daemon that always listens, so that "nothing sent"
+/// is checked, not assumed.
+struct ChildLambda {
+    runtime: tokio::runtime::Runtime,
+    api: RuntimeApi,
+    daemon: Daemon,
+    _tracing: xray_lambda::TracingGuard,
+}
+
+impl ChildLambda {
+    /// `None` in a plain test run: the child entries below run only under `run_child`.
+    fn start() -> Option<Self> {
+        std::env::var_os("XRAY_TEST_CHILD")?;
+        // Not `Lambda::start`: each child sets the daemon address (or none) its own way.
+        let runtime = tokio_runtime();
+        let api = runtime.block_on(RuntimeApi::start());
+        set_lambda_env(&api.endpoint(), "modes-fn");
+        let daemon = Daemon::start();
+        if std::env::var("AWS_XRAY_DAEMON_ADDRESS").as_deref() == Ok("DAEMON") {
+            std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+        }
+        let tracing = xray_lambda::init().expect("init");
+        runtime.spawn(async {
+            lambda_runtime::run(service_fn(handler))
+                .await
+                .expect("runtime");
+        });
+        Some(ChildLambda {
+            runtime,
+            api,
+            daemon,
+            _tracing: tracing,
+        })
+    }
+
+    fn invoke(&self, payload: Value, header: Option<&str>) -> Value {
+        self.runtime
+            .block_on(self.api.invoke(&payload, header))
+            .unwrap_response()
+    }
+
+    /// The documents of trace `root`, flattened, once there are at least `n`.
+    fn wait(&self, root: &str, n: usize) -> Vec<Value> {
+        flatten(
+            &self
+                .daemon
+                .wait_for_trace(root, Duration::from_secs(10), |d| flatten(d).len() >= n),
+        )
+    }
+}
+
+/// Child: three invocations, `ColdStart` on the first only (unless provisioned).
 #[test]
-#[ignore = "the child process of the tests below; run_child runs it"]
-#[allow(clippy::too_many_lines)]
-fn child() {
-    let Ok(mode) = std::env::var("XRAY_TEST_CHILD") else {
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_cold_start() {
+    let Some(lambda) = ChildLambda::start() else {
         return;
     };
-    // Not `Lambda::start`: each mode sets the daemon address (or none) its own way.
-    let runtime = tokio_runtime();
-    let api = runtime.block_on(RuntimeApi::start());
-    set_lambda_env(&api.endpoint(), "modes-fn");
-    // A daemon is always listening, so "nothing sent" is checked, not assumed.
-    let daemon = Daemon::start();
-    if std::env::var("AWS_XRAY_DAEMON_ADDRESS").as_deref() == Ok("DAEMON") {
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string());
+    let expected_first =
+        std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref() != Ok("provisioned-concurrency");
+    for n in 0..3 {
+        let ids = new_trace_header(Some("1"));
+        let response = lambda.invoke(
+            json!({"action": "ok", "tag": n.to_string()}),
+            Some(&ids.header),
+        );
+        assert_eq!(response["tag"], n.to_string());
+        let docs = lambda.wait(&ids.root, 2);
+        let handler = docs
+            .iter()
+            .find(|d| d["name"] == "handler")
+            .expect("handler");
+        assert_eq!(handler["parent_id"], ids.parent.as_str());
+        assert_eq!(
+            handler["annotations"]["ColdStart"],
+            n == 0 && expected_first,
+            "invocation {n}"
+        );
     }
-    let _tracing = xray_lambda::init().expect("init");
-    runtime.spawn(async {
-        lambda_runtime::run(service_fn(handler))
-            .await
-            .expect("runtime");
-    });
-    let invoke = |payload: Value, header: Option<&str>| {
-        runtime
-            .block_on(api.invoke(&payload, header))
-            .unwrap_response()
+    // No stray traces: lambda_runtime's own span and OpenTelemetry's spans send nothing.
+    settle();
+    assert_eq!(
+        lambda.daemon.datagrams().len(),
+        3,
+        "one datagram per invocation, nothing else"
+    );
+    println!("CHILD OK: 3 invocations, ColdStart checked");
+}
+
+/// Child: a context without a trace id links through `_X_AMZN_TRACE_ID`.
+#[test]
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_env_fallback() {
+    let Some(lambda) = ChildLambda::start() else {
+        return;
     };
-    let wait = |root: &str, n: usize| {
-        flatten(&daemon.wait_for_trace(root, Duration::from_secs(10), |d| flatten(d).len() >= n))
+    // A context without a trace id (as a hand-made Context or an old runtime gives):
+    // the process-wide variable is used.
+    let ids = new_trace_header(Some("1"));
+    std::env::set_var("_X_AMZN_TRACE_ID", &ids.header);
+    let invocation = xray_lambda::Invocation::start("by-hand", &lambda_runtime::Context::default());
+    assert!(invocation.is_recorded());
+    drop(invocation);
+    let docs = lambda.wait(&ids.root, 1);
+    assert_eq!(docs[0]["name"], "by-hand");
+    assert_eq!(docs[0]["parent_id"], ids.parent.as_str());
+    println!("CHILD OK: linked through _X_AMZN_TRACE_ID");
+}
+
+/// Child: invocations are answered and nothing reaches the daemon (stderr tree, or off).
+#[test]
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_answers_without_sending() {
+    let Some(lambda) = ChildLambda::start() else {
+        return;
     };
-    match mode.as_str() {
-        "cold-start" => {
-            let expected_first = std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref()
-                != Ok("provisioned-concurrency");
-            for n in 0..3 {
-                let ids = new_trace_header(Some("1"));
-                let response = invoke(
-                    json!({"action": "ok", "tag": n.to_string()}),
-                    Some(&ids.header),
-                );
-                assert_eq!(response["tag"], n.to_string());
-                let docs = wait(&ids.root, 2);
-                let handler = docs
-                    .iter()
-                    .find(|d| d["name"] == "handler")
-                    .expect("handler");
-                assert_eq!(handler["parent_id"], ids.parent.as_str());
-                assert_eq!(
-                    handler["annotations"]["ColdStart"],
-                    n == 0 && expected_first,
-                    "invocation {n}"
-                );
-            }
-            // No stray traces: lambda_runtime's own span and OpenTelemetry's spans send nothing.
-            settle();
-            assert_eq!(
-                daemon.datagrams().len(),
-                3,
-                "one datagram per invocation, nothing else"
-            );
-            println!("CHILD OK: 3 invocations, ColdStart checked");
-        }
-        "env-fallback" => {
-            // A context without a trace id (as a hand-made Context or an old runtime gives):
-            // the process-wide variable is used.
-            let ids = new_trace_header(Some("1"));
-            std::env::set_var("_X_AMZN_TRACE_ID", &ids.header);
-            let invocation =
-                xray_lambda::Invocation::start("by-hand", &lambda_runtime::Context::default());
-            assert!(invocation.is_recorded());
-            drop(invocation);
-            let docs = wait(&ids.root, 1);
-            assert_eq!(docs[0]["name"], "by-hand");
-            assert_eq!(docs[0]["parent_id"], ids.parent.as_str());
-            println!("CHILD OK: linked through _X_AMZN_TRACE_ID");
-        }
-        "stderr" | "off" => {
-            let ids = new_trace_header(Some("1"));
-            let response = invoke(
-                json!({"action": "ok", "depth": 1, "tag": "t"}),
-                Some(&ids.header),
-            );
-            assert_eq!(response["tag"], "t");
-            let response = invoke(json!({"action": "ok", "tag": "no header"}), None);
-            assert_eq!(response["tag"], "no header");
-            settle();
-            assert_eq!(daemon.datagrams().len(), 0, "nothing goes to the daemon");
-            println!("CHILD OK: answered; root {}", ids.root);
-        }
-        "closed-port" => {
-            // Nothing listens at the daemon address yet: every invocation is answered.
-            let address: std::net::SocketAddr = std::env::var("AWS_XRAY_DAEMON_ADDRESS")
-                .expect("address")
-                .parse()
-                .expect("socket address");
-            for n in 0..5 {
-                let ids = new_trace_header(Some("1"));
-                let response = invoke(
-                    json!({"action": "ok", "tag": n.to_string()}),
-                    Some(&ids.header),
-                );
-                assert_eq!(response["tag"], n.to_string());
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            // The daemon comes back on that port: export resumes, nothing of the next
-            // invocation is lost.
-            let daemon =
-                Daemon::serve(std::net::UdpSocket::bind(address).expect("rebind the port"));
-            for _ in 0..3 {
-                let ids = new_trace_header(Some("1"));
-                let _ = invoke(
-                    json!({"action": "ok", "depth": 1, "tag": "back"}),
-                    Some(&ids.header),
-                );
-                let docs = daemon.wait_for_trace(&ids.root, Duration::from_secs(10), |d| {
-                    flatten(d).len() >= 3
-                });
-                assert_eq!(
-                    flatten(&docs).len(),
-                    3,
-                    "handler + 2 steps after the daemon came back"
-                );
-            }
-            println!(
-                "CHILD OK: 5 invocations answered with no daemon, 3 traced after it came back"
-            );
-        }
-        other => panic!("unknown child mode {other}"),
+    let ids = new_trace_header(Some("1"));
+    let response = lambda.invoke(
+        json!({"action": "ok", "depth": 1, "tag": "t"}),
+        Some(&ids.header),
+    );
+    assert_eq!(response["tag"], "t");
+    let response = lambda.invoke(json!({"action": "ok", "tag": "no header"}), None);
+    assert_eq!(response["tag"], "no header");
+    settle();
+    assert_eq!(
+        lambda.daemon.datagrams().len(),
+        0,
+        "nothing goes to the daemon"
+    );
+    println!("CHILD OK: answered; root {}", ids.root);
+}
+
+/// Child: no daemon at the address, then one comes back on that port.
+#[test]
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_closed_port() {
+    let Some(lambda) = ChildLambda::start() else {
+        return;
+    };
+    // Nothing listens at the daemon address yet: every invocation is answered.
+    let address: std::net::SocketAddr = std::env::var("AWS_XRAY_DAEMON_ADDRESS")
+        .expect("address")
+        .parse()
+        .expect("socket address");
+    for n in 0..5 {
+        let ids = new_trace_header(Some("1"));
+        let response = lambda.invoke(
+            json!({"action": "ok", "tag": n.to_string()}),
+            Some(&ids.header),
+        );
+        assert_eq!(response["tag"], n.to_string());
+        std::thread::sleep(Duration::from_millis(5));
     }
+    // The daemon comes back on that port: export resumes, nothing of the next
+    // invocation is lost.
+    let daemon = Daemon::serve(std::net::UdpSocket::bind(address).expect("rebind the port"));
+    for _ in 0..3 {
+        let ids = new_trace_header(Some("1"));
+        let _ = lambda.invoke(
+            json!({"action": "ok", "depth": 1, "tag": "back"}),
+            Some(&ids.header),
+        );
+        let docs = daemon.wait_for_trace(&ids.root, Duration::from_secs(10), |d| {
+            flatten(d).len() >= 3
+        });
+        assert_eq!(
+            flatten(&docs).len(),
+            3,
+            "handler + 2 steps after the daemon came back"
+        );
+    }
+    println!("CHILD OK: 5 invocations answered with no daemon, 3 traced after it came back");
 }
 
 fn check(output: &std::process::Output) -> (String, String) {
@@ -158,8 +201,8 @@ fn check(output: &std::process::Output) -> (String, String) {
 #[test]
 fn cold_start_is_true_on_the_first_invocation_only() {
     check(&run_child(
-        "child",
-        "cold-start",
+        "child_cold_start",
+        "1",
         &[("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
     ));
 }
@@ -167,8 +210,8 @@ fn cold_start_is_true_on_the_first_invocation_only() {
 #[test]
 fn cold_start_is_false_under_provisioned_concurrency() {
     check(&run_child(
-        "child",
-        "cold-start",
+        "child_cold_start",
+        "1",
         &[
             ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON"),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency"),
@@ -179,15 +222,15 @@ fn cold_start_is_false_under_provisioned_concurrency() {
 #[test]
 fn without_a_context_trace_id_the_environment_variable_links() {
     check(&run_child(
-        "child",
-        "env-fallback",
+        "child_env_fallback",
+        "1",
         &[("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
     ));
 }
 
 #[test]
 fn without_a_daemon_address_the_trace_prints_as_a_tree() {
-    let (stdout, stderr) = check(&run_child("child", "stderr", &[]));
+    let (stdout, stderr) = check(&run_child("child_answers_without_sending", "1", &[]));
     let root = stdout
         .lines()
         .find_map(|l| l.split("root ").nth(1))
@@ -221,8 +264,8 @@ fn without_a_daemon_address_the_trace_prints_as_a_tree() {
 fn disabled_by_either_switch_sends_nothing_and_answers() {
     for switch in ["AWS_XRAY_SDK_DISABLED", "POWERTOOLS_TRACE_DISABLED"] {
         let (_, stderr) = check(&run_child(
-            "child",
-            "off",
+            "child_answers_without_sending",
+            "1",
             &[(switch, "true"), ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
         ));
         assert!(!stderr.contains("X-Ray trace"), "{stderr}");
@@ -233,8 +276,8 @@ fn disabled_by_either_switch_sends_nothing_and_answers() {
 fn a_garbage_daemon_address_logs_one_line_and_answers() {
     for address in ["garbage", "tcp:127.0.0.1:2000"] {
         let (stdout, _) = check(&run_child(
-            "child",
-            "off",
+            "child_answers_without_sending",
+            "1",
             &[("AWS_XRAY_DAEMON_ADDRESS", address)],
         ));
         let warnings: Vec<&str> = stdout
@@ -252,8 +295,8 @@ fn a_closed_daemon_port_logs_once_and_export_resumes_when_it_comes_back() {
     let address = free.local_addr().expect("address").to_string();
     drop(free);
     let (stdout, _) = check(&run_child(
-        "child",
-        "closed-port",
+        "child_closed_port",
+        "1",
         &[("AWS_XRAY_DAEMON_ADDRESS", &address)],
     ));
     let lost: Vec<&str> = stdout
@@ -273,8 +316,8 @@ fn a_socket_that_cannot_be_made_logs_once_and_answers() {
     // Connecting a UDP socket to the broadcast address without SO_BROADCAST fails (EACCES):
     // no datagram leaves the machine.
     let (stdout, _) = check(&run_child(
-        "child",
-        "off",
+        "child_answers_without_sending",
+        "1",
         &[("AWS_XRAY_DAEMON_ADDRESS", "255.255.255.255:2000")],
     ));
     let lines: Vec<&str> = stdout
@@ -289,8 +332,8 @@ fn an_unreachable_daemon_address_logs_once_and_answers() {
     // In a network namespace with only loopback up, 10.255.255.1 has no route: the socket
     // cannot be connected (ENETUNREACH) and nothing can leave the namespace.
     let output = run_child_without_network(
-        "child",
-        "off",
+        "child_answers_without_sending",
+        "1",
         &[("AWS_XRAY_DAEMON_ADDRESS", "10.255.255.1:2000")],
     );
     let (stdout, _) = check(&output);

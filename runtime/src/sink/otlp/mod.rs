@@ -1,4 +1,4 @@
-//! OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
+//! The OTLP sink (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
 //! whose X-Ray exporter writes from them the documents the daemon path sends itself.
 //!
 //! The spans are the same ones; only what the daemon path splices into its JSON is put the
@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::trace::SpanExporter as _;
 use opentelemetry_sdk::Resource;
-use serde_json::{Map, Value as Json};
+
+mod mapping;
 
 use crate::notices::warn_when_logging;
-use crate::vocabulary::{Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, RPC_SERVICE};
+use crate::vocabulary::Record;
+use mapping::{lambda_resource, to_otlp};
 
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,131 +328,15 @@ pub(crate) async fn unless_it_panics<T>(future: impl std::future::Future<Output 
     .await
 }
 
-/// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
-/// rust"), the origin (`AWS::Lambda::Function`) and the service.
-fn lambda_resource(service: Option<&str>) -> Resource {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut attributes = vec![
-        KeyValue::new("telemetry.sdk.name", "xray-lambda"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-        KeyValue::new("cloud.provider", "aws"),
-        KeyValue::new("cloud.platform", "aws_lambda"),
-    ];
-    if let Some(service) = service {
-        attributes.push(KeyValue::new("service.name", service.to_owned()));
-    }
-    for (key, variable) in [
-        ("cloud.region", "AWS_REGION"),
-        ("faas.name", "AWS_LAMBDA_FUNCTION_NAME"),
-        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
-    ] {
-        if let Some(value) = var(variable) {
-            attributes.push(KeyValue::new(key, value));
-        }
-    }
-    Resource::builder_empty()
-        .with_attributes(attributes)
-        .build()
-}
-
-/// Puts a record's X-Ray extras the way the collector's X-Ray exporter reads them.
-pub(crate) fn to_otlp(record: Record) -> SpanData {
-    let metadata: Map<String, Json> = record
-        .metadata()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect();
-    let Record { mut span, extra } = record;
-    let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
-    let mut annotations: Vec<StringValue> = Vec::new();
-    let service = span
-        .attributes
-        .iter()
-        .find_map(|kv| (kv.key.as_str() == RPC_SERVICE).then(|| kv.value.as_str().into_owned()));
-    for kv in std::mem::take(&mut span.attributes) {
-        let key = kv.key.as_str();
-        if let Some(name) = key.strip_prefix(ANNOTATION_PREFIX) {
-            annotations.push(name.to_owned().into());
-            attributes.push(KeyValue::new(name.to_owned(), kv.value));
-        } else {
-            if key == AWS_TABLE_NAME && service.as_deref() == Some("DynamoDB") {
-                // The semantic convention's name too, for backends other than X-Ray.
-                attributes.push(KeyValue::new(
-                    "aws.dynamodb.table_names",
-                    Value::Array(Array::String(vec![kv.value.as_str().into_owned().into()])),
-                ));
-            }
-            attributes.push(kv);
-        }
-    }
-    if let Some(extra) = extra {
-        for (name, value) in extra.aws {
-            attributes.push(aws_member(service.as_deref(), &name, value));
-        }
-        if extra.throttle {
-            // A throttling error code on a 400: the collector derives `throttle` from the
-            // status code 429 alone; keep the fact as an attribute.
-            attributes.push(KeyValue::new("aws.throttled", true));
-        }
-    }
-    if !annotations.is_empty() {
-        attributes.push(KeyValue::new(
-            "aws.xray.annotations",
-            Value::Array(Array::String(annotations)),
-        ));
-    }
-    if !metadata.is_empty() {
-        attributes.push(KeyValue::new(
-            "aws.xray.metadata.default",
-            Json::Object(metadata).to_string(),
-        ));
-    }
-    span.attributes = attributes;
-    span
-}
-
-/// One member of the daemon path's `aws` object as an attribute: the names the collector
-/// reads where it reads one (`aws.queue_url`, `aws.dynamodb.table_names`), the semantic
-/// conventions' names otherwise.
-fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
-    let key = match (service, name) {
-        (_, "queue_url") => "aws.queue_url".to_owned(),
-        (_, "bucket_name") => "aws.s3.bucket".to_owned(),
-        (_, "topic_arn") => "aws.sns.topic.arn".to_owned(),
-        (_, "function_name") => "faas.invoked_name".to_owned(),
-        (_, "retries") => "aws.retries".to_owned(),
-        (Some("DynamoDB"), name) => format!("aws.dynamodb.{name}"),
-        (_, name) => format!("aws.{name}"),
-    };
-    let value = match value {
-        Json::Bool(b) => Value::Bool(b),
-        Json::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Value::F64(n.as_f64().unwrap_or_default()), Value::I64),
-        Json::String(s) => Value::String(s.into()),
-        Json::Array(items) if items.iter().all(Json::is_string) => Value::Array(Array::String(
-            items
-                .into_iter()
-                .filter_map(|i| match i {
-                    Json::String(s) => Some(s.into()),
-                    _ => None,
-                })
-                .collect(),
-        )),
-        other => Value::String(other.to_string().into()),
-    };
-    KeyValue::new(key, value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::SpanData;
 
-    fn span_with(attributes: Vec<KeyValue>) -> SpanData {
-        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
-        use opentelemetry::InstrumentationScope;
-        SpanData {
+    fn record() -> Record {
+        Record::plain(SpanData {
             span_context: SpanContext::new(
                 TraceId::from(1),
                 SpanId::from(2),
@@ -465,77 +350,13 @@ mod tests {
             name: "DynamoDB".into(),
             start_time: std::time::SystemTime::now(),
             end_time: std::time::SystemTime::now(),
-            attributes,
+            attributes: Vec::new(),
             dropped_attributes_count: 0,
             events: opentelemetry_sdk::trace::SpanEvents::default(),
             links: opentelemetry_sdk::trace::SpanLinks::default(),
             status: Status::Unset,
             instrumentation_scope: InstrumentationScope::builder("t").build(),
-        }
-    }
-
-    fn record(attributes: Vec<KeyValue>, aws: serde_json::Value, throttle: bool) -> Record {
-        let serde_json::Value::Object(aws) = aws else {
-            panic!("an object")
-        };
-        Record {
-            span: span_with(attributes),
-            extra: Some(Box::new(crate::vocabulary::Extra {
-                aws,
-                throttle,
-                metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
-            })),
-        }
-    }
-
-    fn get<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| &kv.value)
-    }
-
-    #[test]
-    fn extras_become_the_attributes_the_collector_reads() {
-        let span = to_otlp(record(
-            vec![
-                KeyValue::new("rpc.service", "DynamoDB"),
-                KeyValue::new("aws.table.name", "Orders"),
-                KeyValue::new("annotation.ColdStart", true),
-                KeyValue::new("annotation.customer", "c-1"),
-            ],
-            serde_json::json!({"retries": 1, "consistent_read": true, "count": 2}),
-            true,
-        ));
-        assert_eq!(get(&span, "ColdStart"), Some(&Value::Bool(true)));
-        assert_eq!(get(&span, "customer"), Some(&Value::from("c-1")));
-        assert_eq!(
-            get(&span, "aws.xray.annotations"),
-            Some(&Value::Array(Array::String(vec![
-                "ColdStart".into(),
-                "customer".into()
-            ])))
-        );
-        assert_eq!(
-            get(&span, "aws.xray.metadata.default"),
-            Some(&Value::from(r#"{"order":{"lines":3}}"#))
-        );
-        assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(1)));
-        assert_eq!(
-            get(&span, "aws.dynamodb.consistent_read"),
-            Some(&Value::Bool(true))
-        );
-        assert_eq!(get(&span, "aws.dynamodb.count"), Some(&Value::I64(2)));
-        assert_eq!(
-            get(&span, "aws.dynamodb.table_names"),
-            Some(&Value::Array(Array::String(vec!["Orders".into()])))
-        );
-        assert_eq!(get(&span, "aws.throttled"), Some(&Value::Bool(true)));
-        assert!(span
-            .attributes
-            .iter()
-            .all(|kv| !kv.key.as_str().starts_with("xray_lambda.")
-                && !kv.key.as_str().starts_with("annotation.")));
+        })
     }
 
     #[test]
@@ -544,10 +365,10 @@ mod tests {
             .build()
             .expect("runtime");
         let sink = OtlpSink::new(Otlp::http("http://127.0.0.1:9/v1/traces"), None);
-        runtime.block_on(sink.export(vec![Record::plain(span_with(vec![]))]));
+        runtime.block_on(sink.export(vec![record()]));
         assert!(sink.unusable.load(Ordering::Relaxed));
         // And no second attempt (nor a second panic message).
-        runtime.block_on(sink.export(vec![Record::plain(span_with(vec![]))]));
+        runtime.block_on(sink.export(vec![record()]));
     }
 
     #[test]
@@ -587,25 +408,5 @@ mod tests {
         ]);
         assert_eq!(odd.protocol(), Protocol::HttpProtobuf);
         assert_eq!(odd.timeout, DEFAULT_FLUSH_TIMEOUT);
-    }
-
-    #[test]
-    fn several_tables_and_other_services() {
-        let span = to_otlp(record(
-            vec![KeyValue::new("rpc.service", "DynamoDB")],
-            serde_json::json!({"table_names": ["A", "B"]}),
-            false,
-        ));
-        assert_eq!(
-            get(&span, "aws.dynamodb.table_names"),
-            Some(&Value::Array(Array::String(vec!["A".into(), "B".into()])))
-        );
-        let span = to_otlp(record(
-            vec![KeyValue::new("rpc.service", "SQS")],
-            serde_json::json!({"queue_url": "https://q", "retries": 0}),
-            false,
-        ));
-        assert_eq!(get(&span, "aws.queue_url"), Some(&Value::from("https://q")));
-        assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(0)));
     }
 }
