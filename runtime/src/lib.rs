@@ -131,6 +131,15 @@
 //! to hang it under), a trace of its own on a developer's machine.
 
 //!
+//! # How it is built
+//!
+//! One module per step of the data flow: `header` (the trace header) → `invocation` (start,
+//! run, finish) → `buffer` (the span processor that holds each invocation's spans with their
+//! typed extras) → `document` (sizing, capping, writing daemon documents) → `sink` (daemon
+//! UDP, OTLP, stderr tree). `annotate`, `aws` and `exception` put data on spans; `vocabulary`
+//! defines every key and X-Ray rule once; `state` holds the process-wide pipeline. Imports run
+//! one way, with no loops.
+//!
 //! # Features
 //!
 //! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and

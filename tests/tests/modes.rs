@@ -48,9 +48,9 @@ impl ChildLambda {
         })
     }
 
-    fn invoke(&self, payload: Value, header: Option<&str>) -> Value {
+    fn invoke(&self, payload: &Value, header: Option<&str>) -> Value {
         self.runtime
-            .block_on(self.api.invoke(&payload, header))
+            .block_on(self.api.invoke(payload, header))
             .unwrap_response()
     }
 
@@ -76,7 +76,7 @@ fn child_cold_start() {
     for n in 0..3 {
         let ids = new_trace_header(Some("1"));
         let response = lambda.invoke(
-            json!({"action": "ok", "tag": n.to_string()}),
+            &json!({"action": "ok", "tag": n.to_string()}),
             Some(&ids.header),
         );
         assert_eq!(response["tag"], n.to_string());
@@ -131,11 +131,11 @@ fn child_answers_without_sending() {
     };
     let ids = new_trace_header(Some("1"));
     let response = lambda.invoke(
-        json!({"action": "ok", "depth": 1, "tag": "t"}),
+        &json!({"action": "ok", "depth": 1, "tag": "t"}),
         Some(&ids.header),
     );
     assert_eq!(response["tag"], "t");
-    let response = lambda.invoke(json!({"action": "ok", "tag": "no header"}), None);
+    let response = lambda.invoke(&json!({"action": "ok", "tag": "no header"}), None);
     assert_eq!(response["tag"], "no header");
     settle();
     assert_eq!(
@@ -161,7 +161,7 @@ fn child_closed_port() {
     for n in 0..5 {
         let ids = new_trace_header(Some("1"));
         let response = lambda.invoke(
-            json!({"action": "ok", "tag": n.to_string()}),
+            &json!({"action": "ok", "tag": n.to_string()}),
             Some(&ids.header),
         );
         assert_eq!(response["tag"], n.to_string());
@@ -173,7 +173,7 @@ fn child_closed_port() {
     for _ in 0..3 {
         let ids = new_trace_header(Some("1"));
         let _ = lambda.invoke(
-            json!({"action": "ok", "depth": 1, "tag": "back"}),
+            &json!({"action": "ok", "depth": 1, "tag": "back"}),
             Some(&ids.header),
         );
         let docs = daemon.wait_for_trace(&ids.root, Duration::from_secs(10), |d| {

@@ -127,10 +127,11 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn span_with(attributes: Vec<KeyValue>) -> SpanData {
+    /// A client span with these attributes.
+    pub(in crate::sink::otlp) fn span_with(attributes: Vec<KeyValue>) -> SpanData {
         use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
         use opentelemetry::InstrumentationScope;
         SpanData {

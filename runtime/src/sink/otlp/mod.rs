@@ -331,32 +331,9 @@ pub(crate) async fn unless_it_panics<T>(future: impl std::future::Future<Output 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
-    use opentelemetry::InstrumentationScope;
-    use opentelemetry_sdk::trace::SpanData;
 
     fn record() -> Record {
-        Record::plain(SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(1),
-                SpanId::from(2),
-                TraceFlags::SAMPLED,
-                false,
-                opentelemetry::trace::TraceState::NONE,
-            ),
-            parent_span_id: SpanId::from(3),
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Client,
-            name: "DynamoDB".into(),
-            start_time: std::time::SystemTime::now(),
-            end_time: std::time::SystemTime::now(),
-            attributes: Vec::new(),
-            dropped_attributes_count: 0,
-            events: opentelemetry_sdk::trace::SpanEvents::default(),
-            links: opentelemetry_sdk::trace::SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: InstrumentationScope::builder("t").build(),
-        })
+        Record::plain(mapping::tests::span_with(Vec::new()))
     }
 
     #[test]
