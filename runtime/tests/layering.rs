@@ -1,0 +1,118 @@
+//! The runtime's files follow the data flow, and their imports run one way: each module names
+//! (`crate::x`) only modules of a lower layer, so there is no import loop and no import back up.
+//! Also: no source file over 600 lines.
+
+use std::path::{Path, PathBuf};
+
+/// Top-level modules by layer: a module may name only modules of a lower layer.
+const LAYERS: &[(&str, u8)] = &[
+    ("vocabulary", 0),
+    ("notices", 0),
+    ("header", 0),
+    ("span_tree", 1),
+    ("exception", 1),
+    ("document", 2),
+    ("sink", 3),
+    ("buffer", 4),
+    ("state", 5),
+    ("annotate", 6),
+    ("aws", 6),
+    ("invocation", 7),
+    ("init", 8),
+    ("shutdown", 8),
+    ("lib", 9),
+];
+
+fn layer(module: &str) -> Option<u8> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file belongs to: `src/sink/otlp/mod.rs` → `sink`.
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).expect("under src");
+    let first = relative
+        .components()
+        .next()
+        .expect("a component")
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// The top-level modules a file names as `crate::x`, comments left out.
+fn named(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.push(name);
+        }
+        // `use crate::{a, b}` is not used in this crate: keep it that way, or extend this.
+        assert!(!code.contains("crate::{"), "grouped crate import: {line}");
+    }
+    out
+}
+
+#[test]
+fn imports_run_down_the_layers_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut problems = Vec::new();
+    for file in &all {
+        let module = module_of(&src, file);
+        let own =
+            layer(&module).unwrap_or_else(|| panic!("{module} is in no layer: add it to LAYERS"));
+        let text = std::fs::read_to_string(file).expect("read");
+        for target in named(&text) {
+            if target == module || target == "__private" {
+                continue;
+            }
+            match layer(&target) {
+                Some(other) if other < own => {}
+                Some(other) => problems.push(format!(
+                    "{} (layer {own}) names crate::{target} (layer {other})",
+                    file.display()
+                )),
+                None => problems.push(format!(
+                    "{}: crate::{target} is in no layer",
+                    file.display()
+                )),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(all.len() > 20, "the walk found the files");
+}
+
+#[test]
+fn no_file_over_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    for file in all {
+        let lines = std::fs::read_to_string(&file)
+            .expect("read")
+            .lines()
+            .count();
+        assert!(lines <= 600, "{} has {lines} lines", file.display());
+    }
+}
