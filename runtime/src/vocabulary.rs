@@ -271,7 +271,7 @@ pub(crate) struct Record {
 
 impl Record {
     /// A span without extras.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "otlp"))]
     pub(crate) fn plain(span: SpanData) -> Self {
         Record { span, extra: None }
     }
