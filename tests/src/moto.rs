@@ -4,7 +4,20 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `moto_server`, killed on drop.
+/// Runs moto under a watcher shell that reads the test process's end of a pipe: when the test
+/// process ends, however it ends (a harness held in a `static` is never dropped), the pipe
+/// closes, the watcher kills moto, and nothing outlives the test run. (A background job's
+/// stdin is `/dev/null` in `sh`: the pipe is read through fd 3.) The shell also exits
+/// when moto does, so a missing moto shows as an exited child.
+const WATCHED: &str = r#"
+if command -v moto_server >/dev/null 2>&1; then set -- moto_server "$@"; else set -- python3 -m moto.server "$@"; fi
+exec 3<&0
+"$@" </dev/null >/dev/null 2>&1 & moto=$!
+{ cat <&3 >/dev/null; kill "$moto" 2>/dev/null; } &
+wait "$moto"
+"#;
+
+/// A running `moto_server`, ended when dropped or when the test process ends.
 #[derive(Debug)]
 pub struct Moto {
     child: Child,
@@ -24,17 +37,20 @@ impl Moto {
             .map_err(|e| format!("no free port: {e}"))?
             .port();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let port_arg = port.to_string();
-        let spawn = |program: &str, pre: &[&str]| {
-            Command::new(program)
-                .args(pre)
-                .args(["-H", "127.0.0.1", "-p", &port_arg])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-        };
-        let child = spawn("moto_server", &[])
-            .or_else(|_| spawn("python3", &["-m", "moto.server"]))
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                WATCHED,
+                "sh",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
             .map_err(|e| {
                 format!("cannot start moto ({e}); install it: pip install 'moto[server]'")
             })?;
@@ -63,7 +79,8 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Closing the pipe is the watcher's signal: it kills moto, then exits.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
