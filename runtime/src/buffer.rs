@@ -54,12 +54,7 @@ impl Buffer {
     /// Keeps `extra` for the span `span_id` until it ends. The span must carry
     /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::on_span_end`].
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
-        match lock(&self.extras).entry(span_id) {
-            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(extra);
-            }
-        }
+        lock(&self.extras).entry(span_id).or_default().merge(extra);
     }
 
     /// An invocation of `trace_id` ends: the spans it has finished (all of them, unless
@@ -118,7 +113,7 @@ impl Buffer {
             .iter()
             .position(|kv| kv.key.as_str() == EXTRA_MARKER)
         {
-            span.attributes.swap_remove(at);
+            span.attributes.remove(at);
             lock(&self.extras)
                 .remove(&span.span_context.span_id())
                 .map(Box::new)

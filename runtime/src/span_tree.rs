@@ -6,11 +6,29 @@
 
 use opentelemetry::SpanId;
 
+use crate::vocabulary::Record;
+
+/// What the index reads of a span: its id and its parent's.
+pub(crate) trait Node {
+    fn ids(&self) -> (SpanId, SpanId);
+}
+
+impl Node for Record {
+    fn ids(&self) -> (SpanId, SpanId) {
+        (self.span.span_context.span_id(), self.span.parent_span_id)
+    }
+}
+
+impl Node for (SpanId, SpanId) {
+    fn ids(&self) -> (SpanId, SpanId) {
+        *self
+    }
+}
+
 /// Roots and children of a group of spans.
 #[derive(Debug)]
-pub(crate) struct SpanTree {
-    ids: Vec<u64>,
-    parents: Vec<u64>,
+pub(crate) struct SpanTree<'a, T> {
+    items: &'a [T],
     /// Indices sorted by parent id: the children of a span are one range of it.
     by_parent: Vec<usize>,
     /// Span ids, sorted (empty for small groups, which are scanned).
@@ -21,56 +39,51 @@ fn key(id: SpanId) -> u64 {
     u64::from_be_bytes(id.to_bytes())
 }
 
-impl SpanTree {
-    /// Indexes the spans given as (span id, parent id), in order.
-    pub(crate) fn new(spans: impl ExactSizeIterator<Item = (SpanId, SpanId)>) -> Self {
-        let mut ids = Vec::with_capacity(spans.len());
-        let mut parents = Vec::with_capacity(spans.len());
-        for (id, parent) in spans {
-            ids.push(key(id));
-            parents.push(key(parent));
-        }
-        let mut by_parent: Vec<usize> = (0..ids.len()).collect();
-        by_parent.sort_by_key(|&i| parents[i]);
-        let sorted_ids = if ids.len() > 16 {
-            let mut sorted = ids.clone();
+impl<'a, T: Node> SpanTree<'a, T> {
+    /// Indexes `items`.
+    pub(crate) fn new(items: &'a [T]) -> Self {
+        let mut by_parent: Vec<usize> = (0..items.len()).collect();
+        by_parent.sort_by_key(|&i| key(items[i].ids().1));
+        let sorted_ids = if items.len() > 16 {
+            let mut sorted: Vec<u64> = items.iter().map(|s| key(s.ids().0)).collect();
             sorted.sort_unstable();
             sorted
         } else {
             Vec::new()
         };
         SpanTree {
-            ids,
-            parents,
+            items,
             by_parent,
             sorted_ids,
         }
     }
 
-    fn contains(&self, id: u64) -> bool {
+    fn contains(&self, id: SpanId) -> bool {
         if self.sorted_ids.is_empty() {
-            self.ids.contains(&id)
+            self.items.iter().any(|s| s.ids().0 == id)
         } else {
-            self.sorted_ids.binary_search(&id).is_ok()
+            self.sorted_ids.binary_search(&key(id)).is_ok()
         }
     }
 
     /// Whether span `i` has no parent in the group (a span that names itself as its parent
     /// is a root too).
     pub(crate) fn is_root(&self, i: usize) -> bool {
-        self.parents[i] == self.ids[i] || !self.contains(self.parents[i])
+        let (id, parent) = self.items[i].ids();
+        parent == id || !self.contains(parent)
     }
 
     /// The spans with no parent in the group, in order.
     pub(crate) fn roots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.ids.len()).filter(|&i| self.is_root(i))
+        (0..self.items.len()).filter(|&i| self.is_root(i))
     }
 
     /// The children of span `i`.
     pub(crate) fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        let id = self.ids[i];
-        let from = self.by_parent.partition_point(|&c| self.parents[c] < id);
-        let to = self.by_parent.partition_point(|&c| self.parents[c] <= id);
+        let id = key(self.items[i].ids().0);
+        let parent_of = |c: usize| key(self.items[c].ids().1);
+        let from = self.by_parent.partition_point(|&c| parent_of(c) < id);
+        let to = self.by_parent.partition_point(|&c| parent_of(c) <= id);
         self.by_parent[from..to]
             .iter()
             .copied()
@@ -93,12 +106,11 @@ impl SpanTree {
 mod tests {
     use super::*;
 
-    fn tree(pairs: &[(u64, u64)]) -> SpanTree {
-        SpanTree::new(
-            pairs
-                .iter()
-                .map(|&(id, parent)| (SpanId::from(id), SpanId::from(parent))),
-        )
+    fn ids(pairs: &[(u64, u64)]) -> Vec<(SpanId, SpanId)> {
+        pairs
+            .iter()
+            .map(|&(id, parent)| (SpanId::from(id), SpanId::from(parent)))
+            .collect()
     }
 
     #[test]
@@ -107,7 +119,8 @@ mod tests {
             // Past 16 spans the index searches sorted ids instead of scanning.
             let mut pairs = vec![(1, 99), (2, 1), (3, 1), (4, 2), (5, 5)];
             pairs.extend((0..extra as u64).map(|n| (100 + n, 4)));
-            let t = tree(&pairs);
+            let pairs = ids(&pairs);
+            let t = SpanTree::new(&pairs);
             assert_eq!(t.roots().collect::<Vec<_>>(), [0, 4]);
             let mut kids: Vec<usize> = t.children(0).collect();
             kids.sort_unstable();

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value as Json};
@@ -201,11 +200,6 @@ pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> 
     ]
 }
 
-/// Whether a span of this kind is a remote call (`namespace: "remote"` unless it is `aws`).
-pub(crate) fn is_client(kind: &SpanKind) -> bool {
-    *kind == SpanKind::Client
-}
-
 // ---- typed extras ----
 
 /// What a span carries beyond plain attributes, typed: the recording side (the `aws` module,
@@ -218,16 +212,23 @@ pub(crate) struct Extra {
     pub(crate) aws: Map<String, Json>,
     /// A throttling error code that came with a status other than 429.
     pub(crate) throttle: bool,
-    /// Metadata in the `default` namespace, in the order recorded.
+    /// Metadata in the `default` namespace, in the order first recorded, each key once
+    /// ([`Extra::merge`] keeps the later value).
     pub(crate) metadata: Vec<(String, Json)>,
 }
 
 impl Extra {
-    /// Adds what `other` carries (a span can be given extras more than once).
+    /// Adds what `other` carries (a span can be given extras more than once); a metadata key
+    /// given again keeps its place and takes the later value.
     pub(crate) fn merge(&mut self, other: Extra) {
         self.aws.extend(other.aws);
         self.throttle |= other.throttle;
-        self.metadata.extend(other.metadata);
+        for (key, value) in other.metadata {
+            match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+                Some(held) => held.1 = value,
+                None => self.metadata.push((key, value)),
+            }
+        }
     }
 
     /// A rough size in a document, without writing it.
@@ -289,19 +290,9 @@ impl Record {
         self.extra.as_ref().is_some_and(|e| e.throttle)
     }
 
-    /// The metadata, the later value of a key winning.
-    pub(crate) fn metadata(&self) -> Vec<(&str, &Json)> {
-        let Some(extra) = &self.extra else {
-            return Vec::new();
-        };
-        let mut out: Vec<(&str, &Json)> = Vec::with_capacity(extra.metadata.len());
-        for (key, value) in &extra.metadata {
-            match out.iter_mut().find(|(k, _)| *k == key.as_str()) {
-                Some(slot) => slot.1 = value,
-                None => out.push((key.as_str(), value)),
-            }
-        }
-        out
+    /// The metadata (each key once: see [`Extra::merge`]).
+    pub(crate) fn metadata(&self) -> &[(String, Json)] {
+        self.extra.as_ref().map_or(&[], |e| &e.metadata)
     }
 }
 

@@ -101,15 +101,25 @@ pub(crate) fn groups(records: Vec<Record>, budget: usize) -> Vec<Vec<Record>> {
     if records.len() == 1 || sizes.iter().sum::<usize>() <= budget {
         return vec![records];
     }
-    let tree = SpanTree::new(
-        records
-            .iter()
-            .map(|r| (r.span.span_context.span_id(), r.span.parent_span_id)),
-    );
+    let groups = index_groups(&SpanTree::new(&records), &sizes, budget);
+    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    groups
+        .into_iter()
+        .map(|group| {
+            group
+                .into_iter()
+                .filter_map(|i| records[i].take())
+                .collect()
+        })
+        .collect()
+}
+
+/// The groups of [`groups`], as indices.
+fn index_groups(tree: &SpanTree<'_, Record>, sizes: &[usize], budget: usize) -> Vec<Vec<usize>> {
     let roots: Vec<usize> = tree.roots().collect();
     // Subtree sizes, children before parents (iterative: traces can be deep).
     let order: Vec<usize> = roots.iter().flat_map(|&r| tree.subtree(r)).collect();
-    let mut subtree = sizes.clone();
+    let mut subtree = sizes.to_vec();
     for &i in order.iter().rev() {
         for c in tree.children(i) {
             subtree[i] += subtree[c];
@@ -131,14 +141,5 @@ pub(crate) fn groups(records: Vec<Record>, budget: usize) -> Vec<Vec<Record>> {
         }
         groups.push(group);
     }
-    let mut records: Vec<Option<Record>> = records.into_iter().map(Some).collect();
     groups
-        .into_iter()
-        .map(|group| {
-            group
-                .into_iter()
-                .filter_map(|i| records[i].take())
-                .collect()
-        })
-        .collect()
 }

@@ -19,7 +19,7 @@ use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
-    is_client, name_is_plain, plain_name, string_attribute, Record, ANNOTATION_PREFIX, AWS_REGION,
+    name_is_plain, plain_name, string_attribute, Record, ANNOTATION_PREFIX, AWS_REGION,
     AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
     RPC_SYSTEM, SDK_NAME,
 };
@@ -41,11 +41,7 @@ pub(crate) fn write_group(group: &[Record], buf: &mut Vec<u8>, mode: Mode) -> bo
     if mode == Mode::Exact && !group.iter().all(|r| covered(&r.span)) {
         return false;
     }
-    let tree = SpanTree::new(
-        group
-            .iter()
-            .map(|r| (r.span.span_context.span_id(), r.span.parent_span_id)),
-    );
+    let tree = SpanTree::new(group);
     let mut roots = tree.roots();
     let (Some(root), None) = (roots.next(), roots.next()) else {
         return false;
@@ -130,7 +126,13 @@ fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
 }
 
 /// The span's own members, then its children, nested.
-fn write_record(group: &[Record], tree: &SpanTree, at: usize, top: bool, buf: &mut Vec<u8>) {
+fn write_record(
+    group: &[Record],
+    tree: &SpanTree<'_, Record>,
+    at: usize,
+    top: bool,
+    buf: &mut Vec<u8>,
+) {
     let record = &group[at];
     let span = &record.span;
     let aws_api = is_aws_call(span);
@@ -205,7 +207,7 @@ fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) 
     }
     if aws_api {
         buf.extend_from_slice(br#","namespace":"aws""#);
-    } else if is_client(&span.span_kind) {
+    } else if span.span_kind == SpanKind::Client {
         buf.extend_from_slice(br#","namespace":"remote""#);
     }
 }
@@ -279,7 +281,7 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
                 json_str(buf, &value);
             }
         }
-        if is_client(&span.span_kind) {
+        if span.span_kind == SpanKind::Client {
             buf.extend_from_slice(br#","remote":true"#);
         }
         buf.push(b'}');

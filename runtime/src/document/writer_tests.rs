@@ -82,11 +82,17 @@ fn attributes() -> impl Strategy<Value = (Vec<KeyValue>, Option<Extra>)> {
             if let Some(code) = status {
                 out.push(KeyValue::new("http.response.status_code", code));
             }
+            // Through `merge`, as the buffer builds it: a key given twice is kept once.
             let mut extra = Extra {
                 throttle,
-                metadata,
                 ..Extra::default()
             };
+            for entry in metadata {
+                extra.merge(Extra {
+                    metadata: vec![entry],
+                    ..Extra::default()
+                });
+            }
             if members {
                 extra.aws.insert("retries".into(), Json::from(2));
                 extra.aws.insert("consistent_read".into(), Json::from(true));
@@ -386,13 +392,20 @@ fn metadata_keys_are_written_once_the_later_value_winning() {
         start_ns: 0,
         duration_ns: 1,
         attributes: Vec::new(),
-        extra: Some(Extra {
-            metadata: vec![
-                ("order".to_owned(), Json::from(1)),
-                ("other".to_owned(), Json::from("x")),
-                ("order".to_owned(), Json::from(2)),
-            ],
-            ..Extra::default()
+        extra: Some({
+            // As the buffer builds it, one `metadata!` call at a time.
+            let mut extra = Extra::default();
+            for (key, value) in [
+                ("order", Json::from(1)),
+                ("other", Json::from("x")),
+                ("order", Json::from(2)),
+            ] {
+                extra.merge(Extra {
+                    metadata: vec![(key.to_owned(), value)],
+                    ..Extra::default()
+                });
+            }
+            extra
         }),
         error: None,
     }]);

@@ -21,11 +21,7 @@ pub(crate) fn print(records: &[Record]) {
 
 /// Renders `records` (one or more traces) as an indented tree.
 pub(crate) fn render(records: &[Record]) -> String {
-    let tree = SpanTree::new(
-        records
-            .iter()
-            .map(|r| (r.span.span_context.span_id(), r.span.parent_span_id)),
-    );
+    let tree = SpanTree::new(records);
     let by_start = |mut list: Vec<usize>| {
         list.sort_by_key(|&i| records[i].span.start_time);
         list

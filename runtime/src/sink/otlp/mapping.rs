@@ -41,8 +41,8 @@ pub(super) fn lambda_resource(service: Option<&str>) -> Resource {
 pub(super) fn to_otlp(record: Record) -> SpanData {
     let metadata: Map<String, Json> = record
         .metadata()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let Record { mut span, extra } = record;
     let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
