@@ -114,9 +114,7 @@ impl Buffer {
             .position(|kv| kv.key.as_str() == EXTRA_MARKER)
         {
             span.attributes.remove(at);
-            lock(&self.extras)
-                .remove(&span.span_context.span_id())
-                .map(Box::new)
+            lock(&self.extras).remove(&span.span_context.span_id())
         } else {
             None
         };

@@ -267,7 +267,7 @@ fn json_size(value: &Json) -> usize {
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
     pub(crate) span: SpanData,
-    pub(crate) extra: Option<Box<Extra>>,
+    pub(crate) extra: Option<Extra>,
 }
 
 impl Record {

@@ -5,7 +5,7 @@ use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{truncated, Record, ANNOTATION_PREFIX};
+use crate::vocabulary::{truncated, Extra, Record, ANNOTATION_PREFIX};
 
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).
 const SPAN_OVERHEAD: usize = 256;
@@ -21,7 +21,7 @@ pub(crate) fn cap_values(record: &mut Record, cap: usize) {
     if cap == 0 {
         span.attributes
             .retain(|kv| !kv.key.as_str().starts_with(ANNOTATION_PREFIX));
-        let extra = record.extra.get_or_insert_with(Box::default);
+        let extra = record.extra.get_or_insert_with(Extra::default);
         extra.metadata = vec![(
             DROPPED_NOTE.to_owned(),
             Json::from("annotations and metadata dropped: the subsegment was over 64 kB"),
@@ -89,7 +89,7 @@ fn estimated_size(record: &Record) -> usize {
             .iter()
             .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
             .sum::<usize>()
-        + record.extra.as_ref().map_or(0, |e| e.estimated_size())
+        + record.extra.as_ref().map_or(0, Extra::estimated_size)
 }
 
 /// Splits a batch into groups that each become one document: connected subtrees whose

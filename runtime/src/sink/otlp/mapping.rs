@@ -163,11 +163,11 @@ pub(super) mod tests {
         };
         Record {
             span: span_with(attributes),
-            extra: Some(Box::new(crate::vocabulary::Extra {
+            extra: Some(crate::vocabulary::Extra {
                 aws,
                 throttle,
                 metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
-            })),
+            }),
         }
     }
 
