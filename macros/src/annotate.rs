@@ -13,6 +13,9 @@ use crate::ctxt::Ctxt;
 /// The longest annotation key X-Ray indexes.
 const MAX_KEY: usize = 500;
 
+/// The annotations xray-lambda writes itself (as Powertools' Tracer does).
+const RESERVED: [&str; 2] = ["ColdStart", "Service"];
+
 struct Input {
     krate: Option<Path>,
     key: Expr,
@@ -113,6 +116,12 @@ fn check_annotation_key(cx: &mut Ctxt, key: &LitStr) {
             "an annotation key cannot be empty: write e.g. `\"user_id\"`",
         );
         return;
+    }
+    if RESERVED.contains(&value.as_str()) {
+        cx.error_spanned_by(
+            key,
+            format!("`{value}` is the annotation xray-lambda writes on every handler subsegment, and yours would replace it: choose another key, e.g. \"{}{value}\"", "my_"),
+        );
     }
     let count = value.chars().count();
     if count > MAX_KEY {

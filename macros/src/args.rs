@@ -27,18 +27,32 @@ impl Args {
     }
 }
 
-/// Parses `name = "...", crate = "..."`, collecting every problem into `cx`.
+/// The valid argument names, for "did you mean".
+const ARGUMENTS: [&str; 2] = ["name", "crate"];
+
+/// Parses `name = "...", crate = "..."` of `#[attr(...)]`, collecting every problem into `cx`.
 pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
     let mut args = Args {
         name: None,
         krate: None,
     };
+    // `#[xray_handler("checkout")]`: the name without its key.
+    if let Ok(lit) = syn::parse2::<LitStr>(tokens.clone()) {
+        cx.error_spanned_by(
+            &lit,
+            format!(
+                "the name goes with its key: write `#[{attr}(name = {})]`",
+                quote!(#lit)
+            ),
+        );
+        return args;
+    }
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
         Ok(metas) => metas,
         Err(err) => {
             cx.syn_error(syn::Error::new(
                 err.span(),
-                format!("expected `{attr}` or `{attr}(name = \"...\")`: {err}"),
+                format!("expected `#[{attr}]` or `#[{attr}(name = \"...\")]`: {err}"),
             ));
             return args;
         }
@@ -48,7 +62,10 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
         match key.as_deref() {
             Some("name") => {
                 if args.name.is_some() {
-                    cx.error_spanned_by(meta.path(), format!("duplicate `name` argument: give `{attr}` one `name = \"...\"`"));
+                    cx.error_spanned_by(
+                        meta.path(),
+                        format!("duplicate `name` argument: give `#[{attr}]` one `name = \"...\"`"),
+                    );
                     continue;
                 }
                 if let Some(lit) = string_value(cx, &meta, "name", "name = \"my-subsegment\"") {
@@ -58,7 +75,10 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
             }
             Some("crate") => {
                 if args.krate.is_some() {
-                    cx.error_spanned_by(meta.path(), "duplicate `crate` argument: give one `crate = \"...\"`");
+                    cx.error_spanned_by(
+                        meta.path(),
+                        "duplicate `crate` argument: give one `crate = \"...\"`",
+                    );
                     continue;
                 }
                 if let Some(lit) = string_value(cx, &meta, "crate", "crate = \"my_xray\"") {
@@ -71,16 +91,56 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
                     }
                 }
             }
-            _ => cx.error_spanned_by(
-                meta.path(),
-                format!(
-                    "unknown argument `{}` of `{attr}`; the valid arguments are `name = \"...\"` and `crate = \"...\"`",
-                    quote!(#meta).to_string().split(['=', '(']).next().unwrap_or_default().trim()
-                ),
-            ),
+            _ => {
+                let path = meta.path();
+                let written = quote!(#path).to_string().replace(' ', "");
+                let hint = did_you_mean(&written)
+                    .map(|valid| format!(" Did you mean `{valid}`?"))
+                    .unwrap_or_default();
+                cx.error_spanned_by(
+                    path,
+                    format!(
+                        "unknown argument `{written}` of `#[{attr}]`.{hint} The valid arguments are `name = \"...\"` and `crate = \"...\"`"
+                    ),
+                );
+            }
         }
     }
     args
+}
+
+/// The valid argument `written` was most likely meant to be: one edit away, or two letters
+/// swapped.
+fn did_you_mean(written: &str) -> Option<&'static str> {
+    ARGUMENTS
+        .into_iter()
+        .find(|valid| edit_distance(written, valid) <= 1 || is_transposition(written, valid))
+}
+
+/// Levenshtein distance, for short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `a` is `b` with two neighbouring letters swapped (`nmae` for `name`).
+fn is_transposition(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    matches!(differ.as_slice(), [i, j] if *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i])
 }
 
 /// The string literal of `key = "..."`, or an error naming the form to write.
@@ -144,4 +204,22 @@ pub(crate) fn name_or(args: &Args, ident: &syn::Ident) -> LitStr {
             Span::call_site(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn near_misses_are_recognised() {
+        for (written, meant) in [
+            ("nmae", Some("name")),
+            ("nam", Some("name")),
+            ("names", Some("name")),
+            ("crat", Some("crate")),
+            ("krate", Some("crate")),
+            ("label", None),
+            ("n", None),
+        ] {
+            assert_eq!(super::did_you_mean(written), meant, "{written}");
+        }
+    }
 }

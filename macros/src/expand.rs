@@ -31,11 +31,14 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     };
     // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
     // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
+    // The body's statements, not its block: a block that is one expression would otherwise
+    // be the braced tail of ours, which `unused_braces` flags in the user's crate.
+    let statements = &body.stmts;
     let user_future = quote_spanned! {body.span()=>
         async move {
             #fix_output_type
             let #user_pattern: #event_ty = #event;
-            #body
+            #(#statements)*
         }
     };
     let record = record_error(&krate, &invocation, &output, handler.returns_impl_trait);
@@ -127,10 +130,12 @@ pub(crate) fn aws(args: &Args, aws: &Aws<'_>) -> TokenStream {
         _ => quote!(),
     };
     let body = &function.block;
+    // Statements, not the block: see `handler`.
+    let statements = &body.stmts;
     let future = quote_spanned! {body.span()=>
         async move {
             #fix_output_type
-            #body
+            #(#statements)*
         }
     };
     let block = parse_quote! {

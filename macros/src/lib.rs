@@ -69,7 +69,7 @@ fn handler(
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
     let mut cx = Ctxt::default();
-    let args = args::parse(&mut cx, "#[xray_handler]", attr);
+    let args = args::parse(&mut cx, "xray_handler", attr);
     let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
         cx.error_spanned_by(
             shared::first_tokens(&item),
@@ -118,12 +118,19 @@ pub fn xray_aws(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[xray_aws]`: parse, validate, expand; on error, the errors and the item unchanged.
 fn aws(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut cx = Ctxt::default();
-    let args = args::parse(&mut cx, "#[xray_aws]", attr);
+    let args = args::parse(&mut cx, "xray_aws", attr);
     let Ok(function) = syn::parse2::<ItemFn>(item.clone()) else {
-        cx.error_spanned_by(
-            shared::first_tokens(&item),
-            "#[xray_aws] goes on an `async fn` that calls the AWS SDK",
-        );
+        match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+            // A trait's declaration: there is no body to trace.
+            Ok(declaration) if declaration.default.is_none() => cx.error_spanned_by(
+                &declaration.sig,
+                "#[xray_aws] traces a body, and a trait's declaration has none: put the attribute on the method in each `impl` block",
+            ),
+            _ => cx.error_spanned_by(
+                shared::first_tokens(&item),
+                "#[xray_aws] goes on an `async fn` that calls the AWS SDK",
+            ),
+        }
         return shared::with_errors(cx, item);
     };
     let aws = valid::aws(&mut cx, &function);

@@ -13,6 +13,16 @@ use crate::shared;
 pub(crate) fn handler<'a>(cx: &mut Ctxt, function: &'a ItemFn) -> Option<Handler<'a>> {
     let sig = &function.sig;
     shared::check_attribute_mix(cx, "xray_handler", &function.attrs);
+    // `fn handler(..) -> impl Future<Output = Result<..>>`: one fix for both the missing
+    // `async` and the return type, so one error.
+    if sig.asyncness.is_none() && returns_impl_future(sig) {
+        cx.error_spanned_by(
+            &sig.output,
+            "write the handler as `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`: the attribute wraps the body of an `async fn`, not a function returning `impl Future`",
+        );
+        let _ = event_argument(cx, sig);
+        return None;
+    }
     handler_qualifiers(cx, sig);
     let event = event_argument(cx, sig);
     let return_ty = result_type(cx, sig);
@@ -101,7 +111,10 @@ fn event_argument<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<(usize, &'a P
     if event.is_none() && !receiver {
         let message = "the handler must take the event as `event: LambdaEvent<T>` (from lambda_runtime): it carries the invocation's trace header";
         match sig.inputs.last() {
-            Some(last) => cx.error_spanned_by(last, message),
+            Some(last) => cx.error_spanned_by(
+                last,
+                format!("{message}. The attribute reads names, not types: a `type` alias of `LambdaEvent` is not seen, so write `LambdaEvent<T>` itself"),
+            ),
             None => cx.error_at(sig.paren_token.span.join(), message),
         }
     }
@@ -127,6 +140,19 @@ fn result_type<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<&'a Type> {
         }
         ReturnType::Type(_, ty) => Some(ty),
     }
+}
+
+/// Whether the return type is `impl Future<..>` (any path ending in `Future`).
+fn returns_impl_future(sig: &Signature) -> bool {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return false;
+    };
+    let Type::ImplTrait(bounds) = &**ty else {
+        return false;
+    };
+    bounds.bounds.iter().any(|bound| {
+        matches!(bound, syn::TypeParamBound::Trait(t) if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
+    })
 }
 
 /// Whether `ty` is a path whose last segment is `name`: the macro sees names, not types, so

@@ -2,14 +2,13 @@
 //! `metadata!` expand to.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Value;
 use serde_json::Value as Json;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::notices::warn_once;
 use crate::state;
 use crate::vocabulary::{
     annotation_key, Extra, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE,
@@ -112,6 +111,9 @@ by_reference!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, bool
 
 fn cap_annotation(mut s: String) -> String {
     if s.chars().count() > MAX_ANNOTATION_VALUE {
+        warn_once("annotation value cut", || {
+            format!("X-Ray: an annotation value of {} characters was cut to {MAX_ANNOTATION_VALUE} (X-Ray's limit), ending in …", s.chars().count())
+        });
         let end = s
             .char_indices()
             .nth(MAX_ANNOTATION_VALUE - 1)
@@ -142,25 +144,18 @@ pub fn annotate_dynamic<K: AsRef<str>, V: AnnotationValue>(key: K, value: V) {
     let key = match annotation_key(key) {
         Ok(key) => Cow::Borrowed(key),
         Err(fixed) => {
-            warn_once(key, &fixed);
+            warn_rewritten(key, &fixed);
             Cow::Owned(fixed)
         }
     };
     span.set_attribute(format!("{ANNOTATION_PREFIX}{key}"), value.into_annotation());
 }
 
-fn warn_once(key: &str, fixed: &str) {
-    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
-    let warned = warned.get_or_insert_with(HashSet::new);
-    // Bounded: keys made from data must not grow this without end.
-    if warned.len() < 64 && warned.insert(key.to_owned()) {
+fn warn_rewritten(key: &str, fixed: &str) {
+    warn_once(&format!("annotation key {key}"), || {
         let shown: String = key.chars().take(80).collect();
-        tracing::warn!(
-            target: "xray_lambda",
-            "X-Ray: annotation key {shown:?} has characters X-Ray does not index (only A-Z a-z 0-9 _, 1-500 of them); recorded as {fixed:?}"
-        );
-    }
+        format!("X-Ray: annotation key {shown:?} has characters X-Ray does not index (only A-Z a-z 0-9 _, 1-500 of them); recorded as {fixed:?}")
+    });
 }
 
 /// `metadata!(key, value)`: any serializable value, recorded unindexed under the `default`

@@ -2,6 +2,11 @@
 //! of each running invocation (keyed by trace id), with their typed extras, until the
 //! invocation ends, then hands them to the sink on the invocation's own thread: no worker
 //! thread, no channel, no timer.
+//!
+//! A long invocation does not hold everything to the end: once more than [`KEEP`] +
+//! [`STREAM_BATCH`] spans have finished, the sink streams those past the first [`KEEP`] (the
+//! daemon's reader must not get ten thousand documents at once), after the handler's
+//! `in_progress` document. The first [`KEEP`] stay, to be nested in the handler's document.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,7 +18,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::sink::Sink;
-use crate::vocabulary::{Extra, Record, EXTRA_MARKER};
+use crate::vocabulary::{Extra, InProgress, Record, EXTRA_MARKER};
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -29,7 +34,14 @@ struct Pending {
     /// Invocations of this trace that have started and not finished (usually one).
     active: u32,
     records: Vec<Record>,
+    /// The handler's `in_progress` document, until it is sent ahead of the first stream.
+    in_progress: Option<InProgress>,
 }
+
+/// Finished spans held for nesting in the handler's document.
+const KEEP: usize = 100;
+/// How many more finished spans are streamed at a time.
+const STREAM_BATCH: usize = 100;
 
 /// Every critical section here is a single insert, push or remove: a panic while holding the
 /// lock cannot leave the map inconsistent.
@@ -47,8 +59,14 @@ impl Buffer {
     }
 
     /// An invocation of `trace_id` starts: hold its spans until [`Buffer::finish`].
-    pub(crate) fn begin(&self, trace_id: TraceId) {
-        lock(&self.pending).entry(trace_id).or_default().active += 1;
+    /// `in_progress` is its handler, sent ahead if spans are streamed before it ends.
+    pub(crate) fn begin(&self, trace_id: TraceId, in_progress: Option<InProgress>) {
+        let mut pending = lock(&self.pending);
+        let entry = pending.entry(trace_id).or_default();
+        entry.active += 1;
+        if entry.in_progress.is_none() {
+            entry.in_progress = in_progress;
+        }
     }
 
     /// Keeps `extra` for the span `span_id` until it ends. The span must carry
@@ -118,18 +136,24 @@ impl Buffer {
         } else {
             None
         };
-        let record = Record { span, extra };
+        let mut record = Record { span, extra };
+        record.take_metadata_fields();
         let trace_id = record.span.span_context.trace_id();
-        {
-            let mut pending = lock(&self.pending);
-            if let Some(entry) = pending.get_mut(&trace_id) {
-                entry.records.push(record);
-                return;
-            }
+        let mut pending = lock(&self.pending);
+        let Some(entry) = pending.get_mut(&trace_id) else {
+            drop(pending);
+            // Its invocation has already ended (a task that outlived the handler), or it
+            // belongs to none: send it on its own rather than hold it forever.
+            self.sink.send_detached(vec![record]);
+            return;
+        };
+        entry.records.push(record);
+        if entry.records.len() < KEEP + STREAM_BATCH || !self.sink.streams() {
+            return;
         }
-        // Its invocation has already ended (a task that outlived the handler), or it belongs
-        // to none: send it on its own rather than hold it forever.
-        self.sink.send_detached(vec![record]);
+        let (in_progress, records) = (entry.in_progress.take(), entry.records.split_off(KEEP));
+        drop(pending);
+        self.sink.stream(in_progress.as_ref(), records);
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Exception {
     kind: Cow<'static, str>,
     message: String,
     sources: Vec<String>,
+    /// The type of each entry of `sources`, as far as a `dyn Error` tells it.
+    source_kinds: Vec<Cow<'static, str>>,
 }
 
 impl Exception {
@@ -35,17 +37,21 @@ impl Exception {
             kind: kind.into(),
             message: message.into(),
             sources: Vec::new(),
+            source_kinds: Vec::new(),
         }
     }
 
     /// From an error and its `source()` chain; the type is `E`'s name.
     #[must_use]
     pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
-        let sources = sources(error).map(ToString::to_string).collect();
+        let (sources, source_kinds) = sources(error)
+            .map(|source| (source.to_string(), dyn_type_name(source)))
+            .unzip();
         Exception {
             kind: Cow::Borrowed(short_type_name(std::any::type_name::<E>())),
             message: error.to_string(),
             sources,
+            source_kinds,
         }
     }
 
@@ -87,6 +93,14 @@ impl Exception {
         &self.sources
     }
 
+    /// The type names of the `source()` chain, outermost first: what a `dyn Error` tells
+    /// (well-known types by downcasting, others by the name their `Debug` output starts with),
+    /// else `"Error"`.
+    #[must_use]
+    pub fn source_kinds(&self) -> &[Cow<'static, str>] {
+        &self.source_kinds
+    }
+
     /// Marks `span` as failed with this exception as its cause.
     pub(crate) fn record_on(self, span: &tracing::Span) {
         span.set_status(Status::error(self.message.clone()));
@@ -94,11 +108,10 @@ impl Exception {
             EXCEPTION_EVENT,
             exception_attributes(self.kind, self.message),
         );
+        let mut kinds = self.source_kinds.into_iter();
         for source in self.sources {
-            span.add_event(
-                EXCEPTION_EVENT,
-                exception_attributes(Cow::Borrowed("caused by"), source),
-            );
+            let kind = kinds.next().unwrap_or(Cow::Borrowed("Error"));
+            span.add_event(EXCEPTION_EVENT, exception_attributes(kind, source));
         }
     }
 }
@@ -110,6 +123,30 @@ fn short_type_name(full: &'static str) -> &'static str {
         return full;
     }
     full.rsplit("::").next().unwrap_or(full)
+}
+
+/// The type of an error known only as `dyn Error`: the standard library's and `serde_json`'s
+/// errors by downcasting; others by their `Debug` output's leading name (`DbError { .. }` →
+/// `DbError`, an enum's variant for enums); else `"Error"`.
+fn dyn_type_name(error: &(dyn std::error::Error + 'static)) -> Cow<'static, str> {
+    macro_rules! known {
+        ($($t:ty => $name:literal),* $(,)?) => {
+            $(if error.is::<$t>() {
+                return Cow::Borrowed($name);
+            })*
+        };
+    }
+    known!(
+        std::io::Error => "std::io::Error",
+        std::fmt::Error => "std::fmt::Error",
+        std::num::ParseIntError => "ParseIntError",
+        std::num::ParseFloatError => "ParseFloatError",
+        std::str::Utf8Error => "Utf8Error",
+        std::string::FromUtf8Error => "FromUtf8Error",
+        serde_json::Error => "serde_json::Error",
+    );
+    let debug = format!("{error:?}");
+    debug_type_name(&debug).map_or(Cow::Borrowed("Error"), |name| Cow::Owned(name.to_owned()))
 }
 
 /// `TableMissing(Custom { .. })` → `TableMissing`; `"text"` → `None`.
@@ -214,6 +251,35 @@ mod tests {
         let e = (&&&Probe(&OnlyDebug(7))).xray_exception();
         assert_eq!(e.kind(), "OnlyDebug");
         assert_eq!(e.message(), "OnlyDebug(7)");
+    }
+
+    #[derive(Debug)]
+    enum Failure {
+        Store(Outer),
+    }
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the order was not stored")
+        }
+    }
+    impl std::error::Error for Failure {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            let Failure::Store(outer) = self;
+            Some(outer)
+        }
+    }
+
+    #[test]
+    fn every_entry_of_the_chain_has_its_type() {
+        let e = Exception::from_error(&Failure::Store(Outer(std::io::Error::other(
+            "disk on fire",
+        ))));
+        assert_eq!(e.kind(), "Failure");
+        assert_eq!(e.sources(), ["could not load the table", "disk on fire"]);
+        assert_eq!(e.source_kinds(), ["Outer", "std::io::Error"]);
+        // Without a leading name in its `Debug`, a source is an "Error".
+        let boxed: Box<dyn std::error::Error + Send + Sync> = "no such table".into();
+        assert_eq!(super::dyn_type_name(&*boxed), "Error");
     }
 
     #[test]

@@ -19,8 +19,10 @@ use tracing_subscriber::{
 };
 
 use crate::buffer::{Buffer, BufferProcessor};
-use crate::notices::{log_pending_warnings, warn_when_logging};
+use crate::notices::{inform_when_logging, log_pending_warnings, warn_when_logging};
+use crate::numbers::UnsignedFields;
 use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
+use crate::sink::pacer::Pacing;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
 
@@ -118,7 +120,8 @@ pub fn builder() -> Builder {
 /// | `OTEL_TRACES_EXPORTER=otlp`, or `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set | OTLP export (feature `otlp`; see `Otlp::from_env` for the other `OTEL_EXPORTER_OTLP_*` variables); without the feature, one warning and the rules below |
 /// | `OTEL_TRACES_EXPORTER=none` / `console` | [`Export::Disabled`] / [`Export::Stderr`] |
 /// | `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `tcp:H:P udp:H:P`) | [`Export::Daemon`]; a malformed value logs one line and disables export |
-/// | neither (a developer's machine) | [`Export::Stderr`] |
+/// | neither, in Lambda (`AWS_LAMBDA_RUNTIME_API` and `LAMBDA_TASK_ROOT` set: Active tracing is off) | [`Export::Disabled`], with one info line |
+/// | neither, elsewhere (a developer's machine, `cargo lambda watch`) | [`Export::Stderr`] |
 /// | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation |
 /// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` / `snap-start` | `ColdStart` is always `false` |
 /// | `RUST_LOG` (`info`, `my_crate=debug`, ...), else `AWS_LAMBDA_LOG_LEVEL` | the log level of the installed log output |
@@ -129,6 +132,7 @@ pub struct Builder {
     cold_start_reported: bool,
     log_filter: Option<Targets>,
     span_level: Level,
+    pacing: Pacing,
 }
 
 impl Builder {
@@ -151,6 +155,15 @@ impl Builder {
                     Export::Disabled
                 }
             }
+        } else if var("AWS_LAMBDA_RUNTIME_API").is_some() && var("LAMBDA_TASK_ROOT").is_some() {
+            // In Lambda without Active tracing there is no daemon, and a tree per invocation
+            // in the function's log would be paid for at CloudWatch's price. (`cargo lambda
+            // watch` serves a Runtime API too, but sets no `LAMBDA_TASK_ROOT`: there the tree
+            // is printed.)
+            inform_when_logging(
+                "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function); traces are not recorded".to_owned(),
+            );
+            Export::Disabled
         } else {
             Export::Stderr
         };
@@ -172,6 +185,7 @@ impl Builder {
             cold_start_reported,
             log_filter,
             span_level: Level::INFO,
+            pacing: Pacing::default(),
         }
     }
 
@@ -199,6 +213,14 @@ impl Builder {
     #[must_use]
     pub fn span_level(mut self, level: Level) -> Self {
         self.span_level = level;
+        self
+    }
+
+    /// How datagrams to the daemon are paced (default [`Pacing::LAMBDA`], for the daemon
+    /// Lambda runs; [`Pacing::OFF`] sends everything at once).
+    #[must_use]
+    pub fn daemon_pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
         self
     }
 
@@ -265,7 +287,7 @@ impl Builder {
                 return Ok((None, TracingGuard { provider: None }));
             }
             Export::Stderr => Sink::Stderr,
-            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(address)),
+            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(address, self.pacing)),
             #[cfg(feature = "otlp")]
             Export::Otlp(config) => Sink::Otlp(Arc::new(crate::sink::otlp::OtlpSink::new(
                 config,
@@ -310,7 +332,8 @@ impl Builder {
             .with_error_events_to_exceptions(false)
             .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
                 meta.is_span() && *meta.level() <= span_level && !is_plumbing(meta.target())
-            }));
+            }))
+            .and_then(UnsignedFields);
         Ok((
             Some(layer),
             TracingGuard {

@@ -172,6 +172,7 @@ mod header;
 mod init;
 mod invocation;
 mod notices;
+mod numbers;
 #[cfg(feature = "otlp")]
 mod shutdown;
 mod sink;
@@ -197,6 +198,7 @@ pub use invocation::Invocation;
 #[cfg(feature = "otlp")]
 pub use otlp::{shutdown_on_sigterm, Otlp};
 pub use sink::daemon::{parse_daemon_address, DaemonAddressError};
+pub use sink::pacer::Pacing;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
 /// What the attributes' expansions call. Not public API: no stability promise.

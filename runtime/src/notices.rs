@@ -2,22 +2,48 @@
 //! queued here, logged by `init` once it has installed one, or by the first invocation for
 //! users who installed their own (`Builder::layer`).
 
+use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// A queued line: (whether it is a warning rather than information, the text).
+static PENDING: Mutex<Vec<(bool, String)>> = Mutex::new(Vec::new());
 
 /// Queues a warning until a log output exists.
 pub(crate) fn warn_when_logging(warning: String) {
     PENDING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(warning);
+        .push((true, warning));
 }
 
-/// Logs the queued warnings, once each.
+/// Queues an information line until a log output exists.
+pub(crate) fn inform_when_logging(line: String) {
+    PENDING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((false, line));
+}
+
+/// Logs the queued lines, once each.
 pub(crate) fn log_pending_warnings() {
-    let warnings = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
-    for warning in warnings {
-        tracing::warn!(target: "xray_lambda", "{warning}");
+    let lines = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
+    for (warning, line) in lines {
+        if warning {
+            tracing::warn!(target: "xray_lambda", "{line}");
+        } else {
+            tracing::info!(target: "xray_lambda", "{line}");
+        }
+    }
+}
+
+/// Logs `message()` as a warning the first time `key` is seen in the process. At most 64 keys
+/// are remembered: keys made from data must not grow this without end (past that, nothing more
+/// is logged).
+pub(crate) fn warn_once(key: &str, message: impl FnOnce() -> String) {
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let warned = warned.get_or_insert_with(HashSet::new);
+    if warned.len() < 64 && warned.insert(key.to_owned()) {
+        tracing::warn!(target: "xray_lambda", "{}", message());
     }
 }

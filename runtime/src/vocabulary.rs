@@ -4,9 +4,14 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::{KeyValue, Value};
+use std::time::SystemTime;
+
+use opentelemetry::trace::TraceId;
+use opentelemetry::{KeyValue, SpanId, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value as Json};
+
+use crate::notices::warn_once;
 
 // ---- attribute keys ----
 
@@ -14,6 +19,9 @@ use serde_json::{Map, Value as Json};
 /// `#[instrument(fields(annotation.user = id))]`; `Invocation::start` spells it out in its
 /// `info_span!` fields, which take no constants.
 pub(crate) const ANNOTATION_PREFIX: &str = "annotation.";
+/// Span fields with this prefix are metadata (not indexed), in the `default` namespace:
+/// `#[instrument(fields(metadata.order_id = id))]`. The buffer moves them into [`Extra`].
+pub(crate) const METADATA_PREFIX: &str = "metadata.";
 /// Marks a span whose [`Extra`] waits in the buffer under its span id; removed before export.
 pub(crate) const EXTRA_MARKER: &str = "xray_lambda.extra";
 /// The span's RPC system; `"aws-api"` makes it an `aws` subsegment.
@@ -132,6 +140,30 @@ pub(crate) fn truncated(s: &str, cap: usize) -> String {
     )
 }
 
+/// An attribute value as JSON.
+pub(crate) fn json_of(value: &Value) -> Json {
+    use opentelemetry::Array;
+    fn list<T: Clone + Into<Json>>(items: &[T]) -> Json {
+        Json::Array(items.iter().cloned().map(Into::into).collect())
+    }
+    match value {
+        Value::Bool(b) => Json::Bool(*b),
+        Value::I64(i) => Json::from(*i),
+        Value::F64(f) => Json::from(*f),
+        Value::String(s) => Json::String(s.as_str().to_owned()),
+        Value::Array(Array::Bool(items)) => list(items),
+        Value::Array(Array::I64(items)) => list(items),
+        Value::Array(Array::F64(items)) => list(items),
+        Value::Array(Array::String(items)) => Json::Array(
+            items
+                .iter()
+                .map(|s| Json::String(s.as_str().to_owned()))
+                .collect(),
+        ),
+        other => Json::String(other.to_string()),
+    }
+}
+
 // ---- reading spans ----
 
 /// The string attribute `key` of `span`.
@@ -155,14 +187,60 @@ pub(crate) fn is_aws_call(span: &SpanData) -> bool {
     string_attribute(span, RPC_SYSTEM) == Some(AWS_API)
 }
 
-/// The span's annotations: (key without the prefix, value).
+/// The span's annotations: (key without the prefix, value), each key once. Where a key is
+/// recorded twice (annotated twice, or a run-time key rewritten onto an existing one), the
+/// later value wins, with one warning per key for the process.
 pub(crate) fn annotations(span: &SpanData) -> impl Iterator<Item = (&str, &Value)> {
-    span.attributes.iter().filter_map(|kv| {
-        kv.key
-            .as_str()
-            .strip_prefix(ANNOTATION_PREFIX)
-            .map(|name| (name, &kv.value))
+    let all = &span.attributes;
+    all.iter().enumerate().filter_map(move |(at, kv)| {
+        let name = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX)?;
+        let later = all[at + 1..].iter().rev().find(|later| {
+            later
+                .key
+                .as_str()
+                .strip_prefix(ANNOTATION_PREFIX)
+                .is_some_and(|other| same_annotation_key(name, other))
+        });
+        match later {
+            Some(later) => {
+                if !is_number_of(&kv.value, &later.value) {
+                    warn_duplicate_annotation(name);
+                }
+                None
+            }
+            None => Some((name, &kv.value)),
+        }
     })
+}
+
+/// Whether two annotation keys are one once X-Ray's rule is applied.
+fn same_annotation_key(a: &str, b: &str) -> bool {
+    a == b
+        || match (annotation_key(a), annotation_key(b)) {
+            (Ok(_), Ok(_)) => false,
+            (a, b) => {
+                let fixed =
+                    |key: Result<&str, String>| key.map_or_else(|fixed| fixed, str::to_owned);
+                fixed(a) == fixed(b)
+            }
+        }
+}
+
+/// Whether `later` is `earlier` as a number: tracing-opentelemetry records unsigned integer
+/// fields as text, and the numeric-fields layer adds the number after it.
+fn is_number_of(earlier: &Value, later: &Value) -> bool {
+    match (earlier, later) {
+        (Value::String(text), Value::I64(n)) => text.as_str() == n.to_string(),
+        (Value::String(text), Value::F64(n)) => text.as_str().parse::<f64>().ok() == Some(*n),
+        _ => false,
+    }
+}
+
+fn warn_duplicate_annotation(key: &str) {
+    warn_once(&format!("duplicate annotation {key}"), || {
+        let shown: String = key.chars().take(80).collect();
+        format!("X-Ray: annotation {shown:?} is recorded more than once on a subsegment; the last value is kept")
+    });
 }
 
 /// One entry of a span's `cause`, read from an `exception` event.
@@ -202,6 +280,19 @@ pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> 
 
 // ---- typed extras ----
 
+/// A handler subsegment that is still running: what its `in_progress` document says. Sent
+/// before any of its children is streamed ahead of it, so that no child is ever without its
+/// parent at X-Ray, even if the handler's complete document were lost.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InProgress {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    /// The segment Lambda wrote for the invocation.
+    pub(crate) parent_id: SpanId,
+    pub(crate) name: &'static str,
+    pub(crate) start_time: SystemTime,
+}
+
 /// What a span carries beyond plain attributes, typed: the recording side (the `aws` module,
 /// `metadata!`) hands it to the buffer under the span's id, and the writer, the OTLP mapping
 /// and the stderr tree read it as it is.
@@ -224,10 +315,15 @@ impl Extra {
         self.aws.extend(other.aws);
         self.throttle |= other.throttle;
         for (key, value) in other.metadata {
-            match self.metadata.iter_mut().find(|(k, _)| *k == key) {
-                Some(held) => held.1 = value,
-                None => self.metadata.push((key, value)),
-            }
+            self.put_metadata(key, value);
+        }
+    }
+
+    /// One metadata entry; a key given again keeps its place and takes the later value.
+    fn put_metadata(&mut self, key: String, value: Json) {
+        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(held) => held.1 = value,
+            None => self.metadata.push((key, value)),
         }
     }
 
@@ -288,6 +384,31 @@ impl Record {
     /// Whether a throttling code was recorded on the span.
     pub(crate) fn throttle(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.throttle)
+    }
+
+    /// Moves the span's `metadata.*` fields into the extras' metadata, ahead of what
+    /// `metadata!` recorded (which wins on the same key).
+    pub(crate) fn take_metadata_fields(&mut self) {
+        if !self
+            .span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str().starts_with(METADATA_PREFIX))
+        {
+            return;
+        }
+        let mut fields = Extra::default();
+        self.span.attributes.retain(|kv| {
+            let Some(name) = kv.key.as_str().strip_prefix(METADATA_PREFIX) else {
+                return true;
+            };
+            fields.put_metadata(name.to_owned(), json_of(&kv.value));
+            false
+        });
+        if let Some(recorded) = self.extra.take() {
+            fields.merge(recorded);
+        }
+        self.extra = Some(fields);
     }
 
     /// The metadata (each key once: see [`Extra::merge`]).

@@ -6,21 +6,22 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer: a module may name only modules of a lower layer.
 const LAYERS: &[(&str, u8)] = &[
-    ("vocabulary", 0),
     ("notices", 0),
     ("header", 0),
-    ("span_tree", 1),
-    ("exception", 1),
-    ("document", 2),
-    ("sink", 3),
-    ("buffer", 4),
-    ("state", 5),
-    ("annotate", 6),
-    ("aws", 6),
-    ("invocation", 7),
-    ("init", 8),
-    ("shutdown", 8),
-    ("lib", 9),
+    ("vocabulary", 1),
+    ("span_tree", 2),
+    ("exception", 2),
+    ("document", 3),
+    ("sink", 4),
+    ("buffer", 5),
+    ("state", 6),
+    ("annotate", 7),
+    ("aws", 7),
+    ("numbers", 7),
+    ("invocation", 8),
+    ("init", 9),
+    ("shutdown", 9),
+    ("lib", 10),
 ];
 
 fn layer(module: &str) -> Option<u8> {

@@ -273,7 +273,7 @@ macro_rules! behaviour_tests {
                 handler.exceptions,
                 vec![
                     ("TableMissing".to_owned(), "the orders table is missing".to_owned()),
-                    ("caused by".to_owned(), "disk on fire".to_owned()),
+                    ("std::io::Error".to_owned(), "disk on fire".to_owned()),
                 ]
             );
         }

@@ -153,7 +153,7 @@ fn an_err_is_a_fault_with_its_cause_and_source_chain() {
     assert_eq!(exceptions[0]["message"], "the orders table is missing");
     assert_eq!(exceptions[0]["type"], "TableMissing");
     assert_eq!(exceptions[1]["message"], "disk on fire");
-    assert_eq!(exceptions[1]["type"], "caused by");
+    assert_eq!(exceptions[1]["type"], "std::io::Error");
 }
 
 #[test]

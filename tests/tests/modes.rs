@@ -146,6 +146,40 @@ fn child_answers_without_sending() {
     println!("CHILD OK: answered; root {}", ids.root);
 }
 
+/// Child: headers that record nothing, each with nested spans in the handler: `Sampled=0`,
+/// `Root` alone (`PassThrough`), a malformed one.
+#[test]
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_unrecorded_headers() {
+    let Some(lambda) = ChildLambda::start() else {
+        return;
+    };
+    let unsampled = new_trace_header(Some("0"));
+    let passthrough = new_trace_header(Some("1"));
+    let root_only = format!("Root={};Lineage=a87bd80c:1", passthrough.root);
+    for header in [
+        unsampled.header.as_str(),
+        root_only.as_str(),
+        "Root=not-a-trace-id;Parent=53995c3f42cd8ad8;Sampled=1",
+    ] {
+        let response = lambda.invoke(
+            &json!({"action": "ok", "depth": 2, "tag": "t"}),
+            Some(header),
+        );
+        assert_eq!(response["tag"], "t");
+    }
+    settle();
+    assert_eq!(
+        lambda.daemon.datagrams().len(),
+        0,
+        "nothing goes to a daemon"
+    );
+    println!(
+        "CHILD OK: unsampled, PassThrough and malformed headers answered; roots {} {}",
+        unsampled.root, passthrough.root
+    );
+}
+
 /// Child: no daemon at the address, then one comes back on that port.
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
@@ -258,6 +292,51 @@ fn without_a_daemon_address_the_trace_prints_as_a_tree() {
     assert!(tree[2].starts_with("      └─ step  "), "{stderr}");
     // Locally, an invocation without a header gets a trace of its own.
     assert_eq!(stderr.matches("X-Ray trace ").count(), 2, "{stderr}");
+}
+
+#[test]
+fn locally_unsampled_and_passthrough_invocations_print_nothing() {
+    let (stdout, stderr) = check(&run_child("child_unrecorded_headers", "1", &[]));
+    let roots: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.split("roots ").nth(1))
+        .expect("roots printed")
+        .split(' ')
+        .collect();
+    // On a developer's machine (the stderr tree), neither the unsampled nor the PassThrough
+    // invocation prints anything, under its Root or under a trace of its own; the malformed
+    // header counts as none, and gets a trace of its own, as locally an invocation without
+    // a header does.
+    for root in &roots {
+        assert!(!stderr.contains(root), "{stderr}");
+    }
+    assert_eq!(stderr.matches("X-Ray trace ").count(), 1, "{stderr}");
+    // The malformed header costs one warning, naming it.
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("trace header"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stdout}");
+    assert!(warnings[0].contains("not-a-trace-id"), "{stdout}");
+}
+
+#[test]
+fn in_lambda_without_active_tracing_nothing_is_printed_and_one_line_says_why() {
+    let (stdout, stderr) = check(&run_child(
+        "child_answers_without_sending",
+        "1",
+        &[("LAMBDA_TASK_ROOT", "/var/task")],
+    ));
+    assert!(!stderr.contains("X-Ray trace"), "{stderr}");
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("AWS_XRAY_DAEMON_ADDRESS"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("Active tracing is off"),
+        "{stdout}"
+    );
 }
 
 #[test]

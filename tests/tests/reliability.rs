@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tracing::Instrument as _;
 use xray_lambda_tests::daemon::{flatten, udp_receive_buffer_drops};
 use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
@@ -42,11 +43,24 @@ async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
         password,
     } = event.payload;
     match action.as_str() {
-        "many" => {
-            for i in 0..n {
-                let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
-            }
-            Ok(json!({ "spans": n }))
+        "fields" => {
+            xray_lambda::annotate!("user_id", "first");
+            // A run-time key that X-Ray's rule rewrites onto the one above.
+            let key = String::from("user-id");
+            xray_lambda::annotate!(key, "second");
+            with_fields(7).await;
+            Ok(json!({}))
+        }
+        "outlive" => {
+            // A task that keeps the handler span and opens a span after the handler returned.
+            tokio::spawn(
+                async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _late = tracing::info_span!("late_work").entered();
+                }
+                .in_current_span(),
+            );
+            Ok(json!({}))
         }
         "big-metadata" => {
             xray_lambda::metadata!("blob", &"m".repeat(n));
@@ -87,6 +101,11 @@ async fn nested(level: u32, tag: &str) {
     if level > 0 {
         Box::pin(nested(level - 1, tag)).await;
     }
+}
+
+#[tracing::instrument(skip_all, fields(annotation.n = n, metadata.order_id = "o-1"))]
+async fn with_fields(n: u32) {
+    tokio::task::yield_now().await;
 }
 
 #[xray_lambda::xray_aws]
@@ -171,57 +190,72 @@ fn largest_datagram() -> usize {
 }
 
 #[test]
-fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
-    let drops_before = udp_receive_buffer_drops();
-    let (outcome, root) = invoke(
-        &json!({"action": "many", "n": 10_000}),
-        Duration::from_mins(1),
+fn the_handler_subsegment_ends_with_the_handler_even_if_a_task_holds_its_span() {
+    let ids = new_trace_header(Some("1"));
+    let h = harness();
+    let outcome = h.runtime.block_on(
+        h.api
+            .invoke(&json!({"action": "outlive"}), Some(&ids.header)),
     );
-    assert_eq!(outcome.unwrap_response()["spans"], 10_000);
-    let all = subsegments(&root, 10_001);
-    let leaves = all.iter().filter(|s| s["name"] == "leaf").count();
-    assert_eq!(
-        leaves,
-        10_000,
-        "subsegments received = subsegments created; {}",
-        kernel_drops_since(drops_before)
-    );
-    // tracing-opentelemetry records `usize` fields as strings (OpenTelemetry has no u64).
-    let mut seen: Vec<u64> = all
+    let answered = now_secs();
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    // The late span arrives on its own, after the answer, under the handler.
+    let docs = h
+        .daemon
+        .wait_for_trace(&ids.root, Duration::from_secs(10), |d| {
+            d.iter().any(|s| s["name"] == "late_work")
+        });
+    let handlers: Vec<&Value> = docs
         .iter()
-        .filter_map(|s| s["annotations"]["i"].as_str()?.parse().ok())
+        .filter(|d| d["name"] == "reliability handler")
         .collect();
-    seen.sort_unstable();
-    seen.dedup();
-    assert_eq!(seen.len(), 10_000, "each leaf once");
-    // Named by the attribute's `name` argument.
+    assert_eq!(handlers.len(), 1, "the handler in one document: {docs:#?}");
+    let end = handlers[0]["end_time"].as_f64().expect("ended");
+    assert!(end <= answered, "ended at {end}, answered at {answered}");
+    let late = docs
+        .iter()
+        .find(|d| d["name"] == "late_work")
+        .expect("the late span");
+    assert_eq!(late["parent_id"], handlers[0]["id"]);
+    assert_eq!(late["type"], "subsegment");
+    assert!(late["start_time"].as_f64().expect("start") > end);
+}
+
+#[test]
+fn annotation_keys_are_written_once_and_span_fields_keep_their_types() {
+    let ids = new_trace_header(Some("1"));
+    let h = harness();
+    let outcome = h.runtime.block_on(
+        h.api
+            .invoke(&json!({"action": "fields"}), Some(&ids.header)),
+    );
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let all = subsegments(&ids.root, 2);
     let handler = all
         .iter()
         .find(|s| s["name"] == "reliability handler")
-        .expect("the handler subsegment, named by `name = ...`");
-    assert!(all
-        .iter()
-        .filter(|s| s["name"] == "leaf")
-        .all(|l| l["parent_id"] == handler["id"]));
-    let datagrams = harness()
+        .expect("handler");
+    assert_eq!(
+        handler["annotations"]["user_id"], "second",
+        "the later value"
+    );
+    let raw = h
         .daemon
         .datagrams()
         .into_iter()
-        .filter(|d| String::from_utf8_lossy(d).contains(&root))
-        .collect::<Vec<_>>();
-    println!(
-        "10,000 subsegments: {} datagrams, largest {} bytes",
-        datagrams.len(),
-        datagrams.iter().map(Vec::len).max().unwrap_or(0)
+        .map(|d| String::from_utf8_lossy(&d).into_owned())
+        .find(|d| d.contains(&ids.root))
+        .expect("the datagram");
+    assert_eq!(raw.matches("\"user_id\"").count(), 1, "one key: {raw}");
+    let fields = all
+        .iter()
+        .find(|s| s["name"] == "with_fields")
+        .expect("the instrumented span");
+    assert_eq!(
+        fields["annotations"]["n"], 7,
+        "a u32 field is a number: {fields}"
     );
-    // Siblings that do not fit the handler's document go out as independent subsegments (X-Ray
-    // has no multi-document datagram): at least the first ones ride with the handler.
-    assert!(
-        datagrams.len() < 10_000,
-        "some children are nested: {}",
-        datagrams.len()
-    );
-    assert!(largest_datagram() <= MAX_DATAGRAM);
+    assert_eq!(fields["metadata"]["default"]["order_id"], "o-1", "{fields}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod size;
 mod translator;
 mod writer;
 
-use crate::vocabulary::{Record, MAX_DOCUMENT_BYTES, MAX_VALUE};
+use crate::vocabulary::{InProgress, Record, MAX_DOCUMENT_BYTES, MAX_VALUE};
 use writer::Mode;
 
 /// The daemon's header line before every document; the daemon parses it as JSON.
@@ -45,6 +45,14 @@ impl Documents {
         for group in size::groups(records, MAX_DOCUMENT * 3 / 4) {
             self.write_group(&group, &mut buf, &mut send);
         }
+    }
+
+    /// The `in_progress` document of a handler that is still running, as one datagram.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn write_in_progress(&self, handler: &InProgress, mut send: impl FnMut(&[u8])) {
+        let mut buf = Vec::with_capacity(512);
+        writer::write_in_progress(handler, &mut buf);
+        send(&buf);
     }
 
     /// One group (a connected subtree expected to fit one document) as one datagram, or, when

@@ -4,6 +4,7 @@
 use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
+use crate::notices::warn_once;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{truncated, Extra, Record, ANNOTATION_PREFIX};
 
@@ -28,27 +29,37 @@ pub(crate) fn cap_values(record: &mut Record, cap: usize) {
         )];
     }
     let cap = cap.max(64);
+    let mut cut = None;
     for kv in &mut span.attributes {
-        cap_kv(kv, cap);
+        cap_kv(kv, cap, &mut cut);
     }
     for event in &mut span.events.events {
         for kv in &mut event.attributes {
-            cap_kv(kv, cap);
+            cap_kv(kv, cap, &mut cut);
         }
     }
     if let Some(extra) = &mut record.extra {
-        for (_, value) in &mut extra.metadata {
-            if json_len(value) > cap {
+        for (key, value) in &mut extra.metadata {
+            let len = json_len(value);
+            if len > cap {
+                cut = Some((key.clone(), len));
                 // Cut as text: no longer JSON, so it goes as a string.
                 *value = Json::String(truncated(&value.to_string(), cap));
             }
         }
     }
+    if let Some((key, len)) = cut {
+        let name = &record.span.name;
+        warn_once(&format!("value cut {name} {key}"), || {
+            format!("X-Ray: {key:?} of subsegment {name:?} is {len} bytes; cut to {cap} so that the document fits X-Ray's 64 kB (the value ends in a marker saying so)")
+        });
+    }
 }
 
-fn cap_kv(kv: &mut KeyValue, cap: usize) {
+fn cap_kv(kv: &mut KeyValue, cap: usize, cut: &mut Option<(String, usize)>) {
     if let Value::String(s) = &kv.value {
         if s.as_str().len() > cap {
+            *cut = Some((kv.key.as_str().to_owned(), s.as_str().len()));
             kv.value = Value::from(truncated(s.as_str(), cap));
         }
     }

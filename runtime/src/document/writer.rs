@@ -19,7 +19,7 @@ use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
-    name_is_plain, plain_name, string_attribute, Record, ANNOTATION_PREFIX, AWS_REGION,
+    name_is_plain, plain_name, string_attribute, InProgress, Record, ANNOTATION_PREFIX, AWS_REGION,
     AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
     RPC_SYSTEM, SDK_NAME,
 };
@@ -50,6 +50,28 @@ pub(crate) fn write_group(group: &[Record], buf: &mut Vec<u8>, mode: Mode) -> bo
     buf.extend_from_slice(DAEMON_HEADER);
     write_record(group, &tree, root, true, buf);
     true
+}
+
+/// Writes the daemon header and the `in_progress` document of a handler that is still running.
+pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(DAEMON_HEADER);
+    buf.extend_from_slice(br#"{"type":"subsegment","name":"#);
+    json_str(buf, &plain_name(handler.name));
+    buf.extend_from_slice(br#","id":""#);
+    hex(buf, &handler.span_id.to_bytes());
+    let trace = handler.trace_id.to_bytes();
+    buf.extend_from_slice(br#"","trace_id":"1-"#);
+    hex(buf, &trace[..4]);
+    buf.push(b'-');
+    hex(buf, &trace[4..]);
+    buf.extend_from_slice(br#"","start_time":"#);
+    seconds(buf, handler.start_time);
+    buf.extend_from_slice(br#","in_progress":true,"parent_id":""#);
+    hex(buf, &handler.parent_id.to_bytes());
+    buf.extend_from_slice(br#"","aws":{"xray":{"sdk":"#);
+    json_str(buf, SDK_NAME);
+    buf.extend_from_slice(b"}}}");
 }
 
 /// Whether the writer writes `span` exactly as the translator would.
@@ -299,13 +321,22 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"]}");
 }
 
-/// `annotations`; what X-Ray would refuse is left out (only in `Lossy` mode can it get here).
+/// `annotations`; a value X-Ray would refuse is left out, a key it would not index is written
+/// as `annotate!` writes a run-time key (only in `Lossy` mode can either get here).
 fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
     let mut open = false;
     for (name, value) in annotations(span) {
-        if !annotation_value_is_valid(value) || annotation_key(name).is_err() {
+        if !annotation_value_is_valid(value) {
             continue;
         }
+        let fixed;
+        let name = match annotation_key(name) {
+            Ok(name) => name,
+            Err(rewritten) => {
+                fixed = rewritten;
+                &fixed
+            }
+        };
         buf.extend_from_slice(if open {
             b",".as_slice()
         } else {

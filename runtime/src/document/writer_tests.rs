@@ -420,3 +420,112 @@ fn metadata_keys_are_written_once_the_later_value_winning() {
     assert!(write_group(&records, &mut buf, Mode::Exact));
     assert!(!String::from_utf8_lossy(&buf).contains("metadata"));
 }
+
+fn one(attributes: Vec<KeyValue>, extra: Option<Extra>) -> Vec<Record> {
+    build(&[Shape {
+        parent: 0,
+        client: false,
+        name: "handler",
+        start_ns: 0,
+        duration_ns: 1,
+        attributes,
+        extra,
+        error: None,
+    }])
+}
+
+fn body(records: &[Record]) -> String {
+    let mut buf = Vec::new();
+    assert!(write_group(records, &mut buf, Mode::Exact));
+    String::from_utf8(buf[DAEMON_HEADER.len()..].to_vec()).expect("UTF-8")
+}
+
+#[test]
+fn an_annotation_key_recorded_twice_is_written_once_the_later_value_winning() {
+    let records = one(
+        vec![
+            KeyValue::new("annotation.user_id", "first"),
+            KeyValue::new("annotation.other", 1i64),
+            KeyValue::new("annotation.user_id", "second"),
+        ],
+        None,
+    );
+    let body = body(&records);
+    assert!(
+        body.contains(r#""annotations":{"other":1,"user_id":"second"}"#),
+        "{body}"
+    );
+    // A run-time key rewritten onto an existing one is the same key.
+    let records = one(
+        vec![
+            KeyValue::new("annotation.user_id", "first"),
+            KeyValue::new("annotation.user-id", "second"),
+        ],
+        None,
+    );
+    let mut buf = Vec::new();
+    assert!(write_group(&records, &mut buf, Mode::Lossy));
+    let body = String::from_utf8_lossy(&buf);
+    assert_eq!(body.matches("user").count(), 1, "{body}");
+    // An unsigned field recorded as text, then as the number: the number.
+    let records = one(
+        vec![
+            KeyValue::new("annotation.n", "8"),
+            KeyValue::new("annotation.n", 8i64),
+        ],
+        None,
+    );
+    assert!(body_of_lossy(&records).contains(r#""annotations":{"n":8}"#));
+}
+
+fn body_of_lossy(records: &[Record]) -> String {
+    let mut buf = Vec::new();
+    assert!(write_group(records, &mut buf, Mode::Lossy));
+    String::from_utf8(buf).expect("UTF-8")
+}
+
+#[test]
+fn metadata_span_fields_are_metadata() {
+    let mut records = one(
+        vec![
+            KeyValue::new("metadata.order_id", "o-1"),
+            KeyValue::new("metadata.lines", 3i64),
+            KeyValue::new("metadata.lines", 4i64),
+        ],
+        Some(Extra {
+            metadata: vec![("order_id".to_owned(), Json::from("o-2"))],
+            ..Extra::default()
+        }),
+    );
+    records[0].take_metadata_fields();
+    let body = body(&records);
+    // `metadata!` wins over a field of the same key; a field recorded twice keeps the later.
+    assert!(
+        body.contains(r#""metadata":{"default":{"order_id":"o-2","lines":4}}"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
+    let handler = InProgress {
+        trace_id: TraceId::from_hex("6b026d9a279e18486a18dc4a26474a06").expect("id"),
+        span_id: SpanId::from_hex("00000000000000aa").expect("id"),
+        parent_id: SpanId::from_hex("53995c3f42cd8ad8").expect("id"),
+        name: "my handler",
+        start_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    };
+    let mut buf = Vec::new();
+    write_in_progress(&handler, &mut buf);
+    let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
+    assert_eq!(doc["in_progress"], true);
+    assert!(doc.get("end_time").is_none());
+    assert_eq!(doc["type"], "subsegment");
+    assert_eq!(doc["name"], "my handler");
+    assert_eq!(doc["id"], "00000000000000aa");
+    assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(doc["start_time"], 1_700_000_000.0);
+    assert!(doc["trace_id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("1-") && t.len() == 35));
+}

@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::SystemTime;
 
 use lambda_runtime::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceId, TraceState};
@@ -17,9 +18,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::buffer::Buffer;
 use crate::exception::Exception;
-use crate::header::TraceHeader;
+use crate::header::{HeaderError, TraceHeader};
 use crate::notices::log_pending_warnings;
 use crate::state::{self, State};
+use crate::vocabulary::InProgress;
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
@@ -50,11 +52,16 @@ tokio::task_local! {
 #[derive(Debug)]
 pub struct Invocation {
     active: Option<Active>,
+    /// An unsampled span for an invocation that is not recorded, where spans without a parent
+    /// would otherwise start traces of their own (a developer's machine).
+    muted: Option<tracing::Span>,
 }
 
 #[derive(Debug)]
 struct Active {
     span: tracing::Span,
+    /// The handler span's OpenTelemetry context, to end it.
+    cx: opentelemetry::Context,
     trace_id: TraceId,
     buffer: &'static Arc<Buffer>,
 }
@@ -80,21 +87,30 @@ impl Invocation {
                     "X-Ray: xray_lambda::init() was not called; invocations are not traced"
                 );
             }
-            return Invocation { active: None };
+            return Invocation::off();
         };
-        let header = match context.xray_trace_id.as_deref() {
-            Some(h) => parse_logged(h),
+        let incoming = match context.xray_trace_id.as_deref() {
+            Some(h) => Incoming::parse(h),
             // One-at-a-time runtimes also set the variable; read it only when the context has
             // nothing, since under `run_concurrent` it belongs to no invocation in particular.
             None => std::env::var("_X_AMZN_TRACE_ID")
                 .ok()
-                .and_then(|h| parse_logged(&h)),
+                .map_or(Incoming::Nothing, |h| Incoming::parse(&h)),
         };
-        let parent = match header {
-            Some(header) if header.sampling().is_recorded() => Some(header),
-            None if pipeline.trace_without_header => None,
-            // `Sampled=0`, or no header where there is no segment to hang the invocation under.
-            _ => return Invocation { active: None },
+        let parent = match incoming {
+            Incoming::Header(header) if header.sampling().is_recorded() => Some(header),
+            Incoming::Nothing if pipeline.trace_without_header => None,
+            // `Sampled=0` or PassThrough where every span would start a trace of its own: a
+            // span that is not sampled, so that the handler's spans are not sampled either.
+            Incoming::Header(_) | Incoming::PassThrough if pipeline.trace_without_header => {
+                return Invocation {
+                    active: None,
+                    muted: Some(muted_span()),
+                };
+            }
+            // `Sampled=0`, PassThrough, or no header where there is no segment to hang the
+            // invocation under.
+            _ => return Invocation::off(),
         };
         let span = tracing::info_span!(
             target: "xray_lambda::handler",
@@ -104,9 +120,9 @@ impl Invocation {
             annotation.Service = pipeline.service.as_deref(),
         );
         if span.is_disabled() {
-            return Invocation { active: None };
+            return Invocation::off();
         }
-        let trace_id = if let Some(header) = &parent {
+        if let Some(header) = &parent {
             let remote = SpanContext::new(
                 header.trace_id(),
                 header.parent_id(),
@@ -115,17 +131,35 @@ impl Invocation {
                 TraceState::NONE,
             );
             let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
-            header.trace_id()
-        } else {
-            span.context().span().span_context().trace_id()
-        };
-        pipeline.buffer.begin(trace_id);
+        }
+        // Starts the OpenTelemetry span now (it would otherwise start when the span closes):
+        // its ids are known, and `close` can end it.
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        let trace_id = span_context.trace_id();
+        let in_progress = parent.as_ref().map(|header| InProgress {
+            trace_id,
+            span_id: span_context.span_id(),
+            parent_id: header.parent_id(),
+            name,
+            start_time: SystemTime::now(),
+        });
+        pipeline.buffer.begin(trace_id, in_progress);
         Invocation {
             active: Some(Active {
                 span,
+                cx,
                 trace_id,
                 buffer: &pipeline.buffer,
             }),
+            muted: None,
+        }
+    }
+
+    fn off() -> Self {
+        Invocation {
+            active: None,
+            muted: None,
         }
     }
 
@@ -154,10 +188,14 @@ impl Invocation {
         // nesting passes rustc's layout depth limit (128) in ordinary functions. One
         // allocation per invocation cuts the chain.
         let span = self.active.as_ref().map(|a| a.span.clone());
+        let muted = self.muted.take();
         let mut future = Box::pin(future);
         async move {
             let Some(span) = span else {
-                return future.await;
+                return match muted {
+                    Some(muted) => tracing::Instrument::instrument(future, muted).await,
+                    None => future.await,
+                };
             };
             let result = {
                 std::future::poll_fn(|cx| {
@@ -211,10 +249,17 @@ impl Invocation {
     fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
         let Active {
             span,
+            cx,
             trace_id,
             buffer,
         } = self.active.take()?;
-        // The span closes (and reaches the processor) when its last handle drops.
+        // The subsegment ends now, even where a task that outlives the handler still holds
+        // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
+        // span's own close later ends nothing.
+        let otel = cx.span();
+        if otel.is_recording() {
+            otel.end_with_timestamp(SystemTime::now());
+        }
         drop(span);
         Some((trace_id, buffer))
     }
@@ -226,13 +271,41 @@ impl Drop for Invocation {
     }
 }
 
-fn parse_logged(header: &str) -> Option<TraceHeader> {
-    match TraceHeader::try_parse(header) {
-        Ok(header) => Some(header),
-        Err(err) => {
-            let shown: String = header.chars().take(200).collect();
-            tracing::debug!(target: "xray_lambda", "X-Ray: ignoring trace header {shown:?}: {err}");
-            None
+/// What the invocation's trace header says.
+enum Incoming {
+    Header(TraceHeader),
+    /// `Root` without `Parent`: Lambda's `PassThrough` mode. Nothing is recorded; the header
+    /// travels on unchanged.
+    PassThrough,
+    /// No header, or one that could not be read (logged).
+    Nothing,
+}
+
+impl Incoming {
+    fn parse(header: &str) -> Self {
+        match TraceHeader::try_parse(header) {
+            Ok(header) => Incoming::Header(header),
+            Err(HeaderError::MissingParent) => Incoming::PassThrough,
+            Err(err) => {
+                let shown: String = header.chars().take(200).collect();
+                tracing::warn!(target: "xray_lambda", "X-Ray: ignoring the invocation's trace header {shown:?}: {err}; the invocation is not traced");
+                Incoming::Nothing
+            }
         }
     }
+}
+
+/// A span whose OpenTelemetry parent is not sampled: what it encloses is not recorded.
+fn muted_span() -> tracing::Span {
+    let span = tracing::info_span!(target: "xray_lambda::handler", "xray_unsampled");
+    let unsampled = SpanContext::new(
+        // Any valid ids: nothing under an unsampled parent is recorded.
+        TraceId::from_bytes([1; 16]),
+        opentelemetry::SpanId::from_bytes([1; 8]),
+        TraceFlags::default(),
+        true,
+        TraceState::NONE,
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(unsampled));
+    span
 }

@@ -9,9 +9,12 @@ use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::time::Duration;
+
+use super::pacer::{Pacer, Pacing, Ticket};
 use crate::document::{Documents, MAX_DATAGRAM};
 use crate::notices::warn_when_logging;
-use crate::vocabulary::Record;
+use crate::vocabulary::{InProgress, Record};
 
 /// The default daemon address outside Lambda.
 pub(crate) const DEFAULT_DAEMON: SocketAddr =
@@ -114,25 +117,48 @@ fn is_hostname(host: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
-/// The daemon sink: the invocation's records written as documents and sent as datagrams.
+/// The daemon sink: the invocation's records written as documents and sent as datagrams,
+/// paced so that the daemon keeps up.
 #[derive(Debug)]
 pub(crate) struct DaemonSink {
-    sender: DaemonSender,
+    pacer: Pacer,
     documents: Documents,
 }
 
+/// How long a blocking send (at the end of `main`) waits for paced datagrams at most.
+const BLOCKING_WAIT: Duration = Duration::from_secs(10);
+
 impl DaemonSink {
-    pub(crate) fn new(address: SocketAddr) -> Self {
+    pub(crate) fn new(address: SocketAddr, pacing: Pacing) -> Self {
         DaemonSink {
-            sender: DaemonSender::new(address),
+            pacer: Pacer::new(DaemonSender::new(address), pacing),
             documents: Documents::default(),
         }
     }
 
-    /// Writes `records` as documents and sends each as one datagram.
-    pub(crate) fn send(&self, records: Vec<Record>) {
+    /// Writes `records` as documents and hands each datagram to the pacer, `in_progress`
+    /// (the handler's document while it runs) first; returns without waiting.
+    pub(crate) fn submit(&self, in_progress: Option<&InProgress>, records: Vec<Record>) -> Ticket {
+        if let Some(in_progress) = in_progress {
+            self.documents
+                .write_in_progress(in_progress, |datagram| self.pacer.submit(datagram));
+        }
         self.documents
-            .write_all(records, |datagram| self.sender.send(datagram));
+            .write_all(records, |datagram| self.pacer.submit(datagram));
+        self.pacer.ticket()
+    }
+
+    /// Sends `records` and waits until their datagrams are sent (at once, unless the daemon
+    /// is modelled as busy).
+    pub(crate) async fn send(&self, records: Vec<Record>) {
+        let ticket = self.submit(None, records);
+        self.pacer.sent(ticket).await;
+    }
+
+    /// Sends `records`, blocking until their datagrams are sent.
+    pub(crate) fn send_blocking(&self, records: Vec<Record>) {
+        let ticket = self.submit(None, records);
+        self.pacer.sent_blocking(ticket, BLOCKING_WAIT);
     }
 }
 
@@ -215,6 +241,11 @@ impl DaemonSender {
                 }
             }
         }
+    }
+
+    /// Where it sends.
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.address
     }
 
     /// Datagrams sent and dropped so far.

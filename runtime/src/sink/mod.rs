@@ -4,12 +4,13 @@
 pub(crate) mod daemon;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
+pub(crate) mod pacer;
 pub(crate) mod stderr;
 
 #[cfg(feature = "otlp")]
 use std::sync::Arc;
 
-use crate::vocabulary::Record;
+use crate::vocabulary::{InProgress, Record};
 
 /// A sink.
 #[derive(Debug)]
@@ -37,19 +38,41 @@ impl Sink {
         }
     }
 
-    /// Sends; with OTLP, waits for the collector's answer (at most the flush timeout).
-    #[cfg_attr(not(feature = "otlp"), allow(clippy::unused_async))]
+    /// Whether finished subtrees of a long invocation go out while it runs (the daemon,
+    /// whose reader must not get the whole invocation at once).
+    pub(crate) fn streams(&self) -> bool {
+        matches!(self, Sink::Daemon(_))
+    }
+
+    /// Sends finished subtrees of a running invocation, after `in_progress` (its handler's
+    /// document while it runs), without waiting.
+    pub(crate) fn stream(&self, in_progress: Option<&InProgress>, records: Vec<Record>) {
+        match self {
+            Sink::Daemon(daemon) => {
+                let _ = daemon.submit(in_progress, records);
+            }
+            _ => self.send_detached(records),
+        }
+    }
+
+    /// Sends; waits until the daemon's datagrams are sent (paced), or, with OTLP, for the
+    /// collector's answer (at most the flush timeout).
     pub(crate) async fn send(&self, records: Vec<Record>) {
         match self {
+            Sink::Daemon(daemon) => daemon.send(records).await,
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.export(records).await,
             _ => self.send_now(records),
         }
     }
 
-    /// Sends without waiting: an OTLP export becomes a task of its own.
+    /// Sends without waiting: paced datagrams go out from the pacer's thread, an OTLP export
+    /// becomes a task of its own.
     pub(crate) fn send_detached(&self, records: Vec<Record>) {
         match self {
+            Sink::Daemon(daemon) => {
+                let _ = daemon.submit(None, records);
+            }
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp::OtlpSink::export_detached(otlp, records),
             _ => self.send_now(records),
@@ -59,6 +82,7 @@ impl Sink {
     /// Sends, blocking until done (OTLP: on a thread of its own, bounded by the flush timeout).
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         match self {
+            Sink::Daemon(daemon) => daemon.send_blocking(records),
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.block_on_export(records),
             _ => self.send_now(records),
@@ -73,13 +97,15 @@ impl Sink {
         }
     }
 
-    /// The synchronous sinks.
+    /// The synchronous sinks (the daemon: without waiting).
     fn send_now(&self, records: Vec<Record>) {
         if records.is_empty() {
             return;
         }
         match self {
-            Sink::Daemon(daemon) => daemon.send(records),
+            Sink::Daemon(daemon) => {
+                let _ = daemon.submit(None, records);
+            }
             Sink::Stderr => stderr::print(&records),
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.park(records),

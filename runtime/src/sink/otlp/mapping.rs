@@ -7,7 +7,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
-use crate::vocabulary::{Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, RPC_SERVICE};
+use crate::vocabulary::{annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, RPC_SERVICE};
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
 /// rust"), the origin (`AWS::Lambda::Function`) and the service.
@@ -44,28 +44,34 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Each annotation key once, the later value winning, as on the daemon path.
+    let kept: Vec<KeyValue> = annotations(&record.span)
+        .map(|(name, value)| KeyValue::new(name.to_owned(), value.clone()))
+        .collect();
     let Record { mut span, extra } = record;
     let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
-    let mut annotations: Vec<StringValue> = Vec::new();
+    let annotations: Vec<StringValue> = kept
+        .iter()
+        .map(|kv| kv.key.as_str().to_owned().into())
+        .collect();
+    attributes.extend(kept);
     let service = span
         .attributes
         .iter()
         .find_map(|kv| (kv.key.as_str() == RPC_SERVICE).then(|| kv.value.as_str().into_owned()));
     for kv in std::mem::take(&mut span.attributes) {
         let key = kv.key.as_str();
-        if let Some(name) = key.strip_prefix(ANNOTATION_PREFIX) {
-            annotations.push(name.to_owned().into());
-            attributes.push(KeyValue::new(name.to_owned(), kv.value));
-        } else {
-            if key == AWS_TABLE_NAME && service.as_deref() == Some("DynamoDB") {
-                // The semantic convention's name too, for backends other than X-Ray.
-                attributes.push(KeyValue::new(
-                    "aws.dynamodb.table_names",
-                    Value::Array(Array::String(vec![kv.value.as_str().into_owned().into()])),
-                ));
-            }
-            attributes.push(kv);
+        if key.starts_with(ANNOTATION_PREFIX) {
+            continue;
         }
+        if key == AWS_TABLE_NAME && service.as_deref() == Some("DynamoDB") {
+            // The semantic convention's name too, for backends other than X-Ray.
+            attributes.push(KeyValue::new(
+                "aws.dynamodb.table_names",
+                Value::Array(Array::String(vec![kv.value.as_str().into_owned().into()])),
+            ));
+        }
+        attributes.push(kv);
     }
     if let Some(extra) = extra {
         for (name, value) in extra.aws {

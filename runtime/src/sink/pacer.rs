@@ -1,0 +1,570 @@
+//! Pacing datagrams to the daemon, so that a daemon reading one datagram at a time from a
+//! socket with the kernel's default receive buffer keeps up.
+//!
+//! UDP has no back-pressure: a datagram that arrives at a full receive buffer is dropped,
+//! silently on both sides. The X-Ray daemon never raises its buffer (212,992 bytes by
+//! default on Linux), and in Lambda it shares the function's CPU, so while an invocation sends
+//! it may not be reading at all. Each queued datagram is charged at about twice its size for
+//! small ones (the kernel's per-datagram overhead), so the buffer holds ~166 documents of
+//! 300 bytes, or 3 of 60 KB.
+//!
+//! The pacer keeps a model of that queue: every datagram sent is charged its estimated cost,
+//! and the daemon is assumed to read one datagram per [`Pacing::read_interval`]. A datagram
+//! goes out at once while the modelled queue holds less than [`Pacing::window`]; the rest wait,
+//! in order, and a sender thread (started the first time anything has to wait) sends them as
+//! the model drains. An invocation waits for its own datagrams before it returns, so nothing is
+//! left when Lambda freezes the process. An invocation whose documents fit the window (any
+//! invocation of up to a few hundred subsegments, when no other is sending) never waits.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::daemon::DaemonSender;
+
+/// How fast the daemon is assumed to read, and how much of its buffer may be in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// The most the modelled receive queue may hold, in the kernel's accounting.
+    pub window: usize,
+    /// The time the daemon is assumed to take per datagram. Zero switches pacing off.
+    pub read_interval: Duration,
+}
+
+impl Pacing {
+    /// For the X-Ray daemon in Lambda: half the default receive buffer (the rest absorbs
+    /// error in the model), and one datagram per 60 µs (16,700 a second). The daemon's own
+    /// work per datagram is a few microseconds (a `recvfrom`, the header line parsed as JSON,
+    /// a hand-off to its batcher); on the eighth of a vCPU of a 256 MB function, shared with
+    /// the function, that is tens of microseconds.
+    pub const LAMBDA: Pacing = Pacing {
+        window: 212_992 / 2,
+        read_interval: Duration::from_micros(60),
+    };
+
+    /// No pacing: every datagram is sent at once (a daemon with a large buffer and its own
+    /// CPU, or a benchmark of the sending itself).
+    pub const OFF: Pacing = Pacing {
+        window: usize::MAX,
+        read_interval: Duration::ZERO,
+    };
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing::LAMBDA
+    }
+}
+
+/// What a queued datagram of `len` bytes costs in a receive buffer on Linux (measured on
+/// loopback: 300 bytes cost 1,280; 1,000 cost 2,304; 8,000 cost 16,640; above 16 KB, the
+/// size plus 832).
+pub(crate) fn buffer_cost(len: usize) -> usize {
+    if len + 512 <= 16_384 {
+        (len + 512).next_power_of_two() + 256
+    } else {
+        len + 832
+    }
+}
+
+/// A position in the sending order: everything up to it has been sent once `sent >= ticket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Ticket(u64);
+
+/// The pacer in front of a [`DaemonSender`].
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sender: DaemonSender,
+    pacing: Pacing,
+    /// The daemon's real receive queue, where this process can see it.
+    probe: Option<QueueProbe>,
+    state: Mutex<State>,
+    /// The sender thread waits here for datagrams to send.
+    work: Condvar,
+    /// Blocking waiters wait here for datagrams to be sent.
+    progress: Condvar,
+    thread: Once,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Datagrams not sent yet, in order.
+    waiting: VecDeque<Vec<u8>>,
+    waiting_bytes: usize,
+    /// The costs of datagrams sent and, in the model, not read yet.
+    modelled: VecDeque<usize>,
+    modelled_bytes: usize,
+    /// When the daemon last read, in the model.
+    last_read: Instant,
+    /// When the sender thread last read the daemon's real queue.
+    last_probe: Option<Instant>,
+    /// Datagrams handed to the pacer, and datagrams sent (or given up), so far.
+    submitted: u64,
+    sent: u64,
+    /// Async waiters: the ticket each waits for.
+    wakers: Vec<(Ticket, Waker)>,
+    warned_full: bool,
+}
+
+/// How often the sender thread reads the daemon's real queue while datagrams wait.
+const PROBE_INTERVAL: Duration = Duration::from_micros(500);
+
+/// The most bytes held for sending (a runaway invocation must not exhaust memory).
+const MAX_WAITING_BYTES: usize = 64 << 20;
+
+fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Pacer {
+    pub(crate) fn new(sender: DaemonSender, pacing: Pacing) -> Self {
+        Pacer {
+            inner: Arc::new(Inner {
+                probe: QueueProbe::new(sender.address()),
+                sender,
+                pacing,
+                state: Mutex::new(State {
+                    waiting: VecDeque::new(),
+                    waiting_bytes: 0,
+                    modelled: VecDeque::new(),
+                    modelled_bytes: 0,
+                    last_read: Instant::now(),
+                    last_probe: None,
+                    submitted: 0,
+                    sent: 0,
+                    wakers: Vec::new(),
+                    warned_full: false,
+                }),
+                work: Condvar::new(),
+                progress: Condvar::new(),
+                thread: Once::new(),
+            }),
+        }
+    }
+
+    /// Sends `datagram` now if the model has room and nothing waits before it; else queues a
+    /// copy for the sender thread. Never blocks on the network.
+    pub(crate) fn submit(&self, datagram: &[u8]) {
+        let inner = &*self.inner;
+        let mut state = lock(&inner.state);
+        state.submitted += 1;
+        if inner.pacing.read_interval.is_zero() {
+            state.sent += 1;
+            drop(state);
+            inner.sender.send(datagram);
+            return;
+        }
+        let now = Instant::now();
+        inner.drain_model(&mut state, now);
+        // During a burst (the model not empty), the daemon's real queue has the last word: a
+        // daemon starved of CPU reads more slowly than modelled.
+        let starved = !state.modelled.is_empty() && inner.check_model(&mut state, now).is_some();
+        if !starved && state.waiting.is_empty() && inner.has_room(&state, datagram.len()) {
+            inner.send_one(&mut state, datagram);
+            return;
+        }
+        if state.waiting_bytes + datagram.len() > MAX_WAITING_BYTES {
+            // Given up: counted as sent, so that no one waits for it.
+            state.sent += 1;
+            if !std::mem::replace(&mut state.warned_full, true) {
+                tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: more than {} MB of documents wait for the daemon; further documents are dropped until it catches up",
+                    MAX_WAITING_BYTES >> 20
+                );
+            }
+            return;
+        }
+        state.waiting_bytes += datagram.len();
+        state.waiting.push_back(datagram.to_vec());
+        drop(state);
+        self.start_thread();
+        inner.work.notify_one();
+    }
+
+    /// The position after everything submitted so far.
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket(lock(&self.inner.state).submitted)
+    }
+
+    /// Waits until everything up to `ticket` has been sent (at once, when it has).
+    pub(crate) fn sent(&self, ticket: Ticket) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut state = lock(&self.inner.state);
+            if Ticket(state.sent) >= ticket {
+                return Poll::Ready(());
+            }
+            state.wakers.retain(|(_, w)| !w.will_wake(cx.waker()));
+            state.wakers.push((ticket, cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+
+    /// As [`Pacer::sent`], blocking the thread (at most `timeout`).
+    pub(crate) fn sent_blocking(&self, ticket: Ticket, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.inner.state);
+        while Ticket(state.sent) < ticket {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            state = self
+                .inner
+                .progress
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn start_thread(&self) {
+        self.inner.thread.call_once(|| {
+            let inner = Arc::clone(&self.inner);
+            let started = std::thread::Builder::new()
+                .name("xray-lambda-pacer".to_owned())
+                .spawn(move || inner.run());
+            if let Err(err) = started {
+                tracing::warn!(target: "xray_lambda", "X-Ray: cannot start the sending thread ({err}); documents are sent without pacing");
+                let mut state = lock(&self.inner.state);
+                self.inner.flush_unpaced(&mut state);
+            }
+        });
+    }
+
+    /// Datagrams sent and dropped by the socket so far.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.inner.sender.counts()
+    }
+}
+
+impl Inner {
+    /// Removes from the model what the daemon has read by `now`.
+    fn drain_model(&self, state: &mut State, now: Instant) {
+        let interval = self.pacing.read_interval;
+        while !state.modelled.is_empty() && now.duration_since(state.last_read) >= interval {
+            state.last_read += interval;
+            if let Some(cost) = state.modelled.pop_front() {
+                state.modelled_bytes -= cost;
+            }
+        }
+        if state.modelled.is_empty() {
+            state.last_read = now;
+        }
+    }
+
+    /// Whether a datagram of `len` bytes fits the model now. One always fits an empty model,
+    /// whatever its size.
+    fn has_room(&self, state: &State, len: usize) -> bool {
+        state.modelled.is_empty() || state.modelled_bytes + buffer_cost(len) <= self.pacing.window
+    }
+
+    fn send_one(&self, state: &mut State, datagram: &[u8]) {
+        self.sender.send(datagram);
+        let cost = buffer_cost(datagram.len());
+        state.modelled.push_back(cost);
+        state.modelled_bytes += cost;
+        state.sent += 1;
+    }
+
+    /// Sends what the model has room for; the time until the next modelled read when
+    /// something is left.
+    fn pump(&self, state: &mut State) -> Option<Duration> {
+        let now = Instant::now();
+        self.drain_model(state, now);
+        if let Some(pause) = self.check_model(state, now) {
+            return Some(pause);
+        }
+        while let Some(front) = state.waiting.front() {
+            if !self.has_room(state, front.len()) {
+                let next_read = state.last_read + self.pacing.read_interval;
+                return Some(
+                    next_read
+                        .saturating_duration_since(now)
+                        .max(Duration::from_micros(20)),
+                );
+            }
+            let datagram = state.waiting.pop_front().unwrap_or_default();
+            state.waiting_bytes -= datagram.len();
+            self.send_one(state, &datagram);
+        }
+        None
+    }
+
+    /// Corrects the model with the daemon's real queue, where it can be read (at most every
+    /// [`PROBE_INTERVAL`], and only while datagrams wait): a daemon starved of CPU reads more
+    /// slowly than modelled, and one with CPU to spare faster. A pause while the real queue is
+    /// over the window.
+    fn check_model(&self, state: &mut State, now: Instant) -> Option<Duration> {
+        let probe = self.probe.as_ref()?;
+        if state
+            .last_probe
+            .is_some_and(|at| now.duration_since(at) < PROBE_INTERVAL)
+        {
+            return None;
+        }
+        state.last_probe = Some(now);
+        let queued = probe.rx_queue()?;
+        // The model as the daemon's queue: its bytes, in datagrams of the smallest cost, the
+        // most datagrams they can be (the model drains one datagram per read interval, so
+        // fewer, larger ones would drain too soon).
+        let unit = buffer_cost(0);
+        state.modelled.clear();
+        state
+            .modelled
+            .extend(std::iter::repeat_n(unit, queued.div_ceil(unit)));
+        state.modelled_bytes = unit * state.modelled.len();
+        state.last_read = now;
+        (queued > self.pacing.window).then_some(PROBE_INTERVAL)
+    }
+
+    fn flush_unpaced(&self, state: &mut State) {
+        while let Some(datagram) = state.waiting.pop_front() {
+            self.sender.send(&datagram);
+            state.sent += 1;
+        }
+        state.waiting_bytes = 0;
+        self.wake(state);
+    }
+
+    fn wake(&self, state: &mut State) {
+        let sent = Ticket(state.sent);
+        state.wakers.retain(|(ticket, waker)| {
+            let done = *ticket <= sent;
+            if done {
+                waker.wake_by_ref();
+            }
+            !done
+        });
+        self.progress.notify_all();
+    }
+
+    /// The sender thread: sends as the model drains, sleeps between reads, parks when idle.
+    fn run(&self) {
+        let mut state = lock(&self.state);
+        loop {
+            while state.waiting.is_empty() {
+                state = self
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let next = self.pump(&mut state);
+            self.wake(&mut state);
+            if let Some(pause) = next {
+                drop(state);
+                std::thread::sleep(pause);
+                state = lock(&self.state);
+            }
+        }
+    }
+}
+
+/// Reads the receive queue of the daemon's socket from `/proc/net/udp` (or `udp6`): the same
+/// accounting as the window's. Visible where the daemon shares this process's network
+/// namespace (loopback, and where Lambda's daemon runs beside the function); elsewhere the
+/// model alone paces.
+#[derive(Debug)]
+struct QueueProbe {
+    path: &'static str,
+    /// `local_address` as the file writes it, for the daemon's address and for the wildcard
+    /// address on its port.
+    exact: String,
+    wildcard: String,
+}
+
+impl QueueProbe {
+    fn new(address: SocketAddr) -> Option<Self> {
+        // Each 32-bit word of the address as the kernel prints it: in host byte order.
+        fn words(octets: &[u8]) -> String {
+            use std::fmt::Write as _;
+            octets.chunks(4).fold(String::new(), |mut out, w| {
+                let _ = write!(out, "{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+                out
+            })
+        }
+        let port = address.port();
+        let (path, exact, wildcard) = match address.ip() {
+            IpAddr::V4(ip) => ("/proc/net/udp", words(&ip.octets()), words(&[0; 4])),
+            IpAddr::V6(ip) => ("/proc/net/udp6", words(&ip.octets()), words(&[0; 16])),
+        };
+        let probe = QueueProbe {
+            path,
+            exact: format!("{exact}:{port:04X}"),
+            wildcard: format!("{wildcard}:{port:04X}"),
+        };
+        // Only Linux has the file; test it once.
+        std::fs::metadata(path).ok().map(|_| probe)
+    }
+
+    /// The bytes waiting in the daemon's receive queue; `None` when its socket is not seen.
+    fn rx_queue(&self) -> Option<usize> {
+        let table = std::fs::read_to_string(self.path).ok()?;
+        table.lines().skip(1).find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1)?;
+            if local != self.exact && local != self.wildcard {
+                return None;
+            }
+            let queues = fields.nth(2)?;
+            usize::from_str_radix(queues.split(':').nth(1)?, 16).ok()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn costs_follow_the_kernels_accounting() {
+        for (len, cost) in [
+            (300, 1280),
+            (1000, 2304),
+            (2000, 4352),
+            (8000, 16_640),
+            (60_000, 60_832),
+        ] {
+            assert!(
+                buffer_cost(len) >= cost,
+                "{len}: {} < {cost}",
+                buffer_cost(len)
+            );
+            assert!(
+                buffer_cost(len) <= cost + 1024,
+                "{len}: {} too pessimistic",
+                buffer_cost(len)
+            );
+        }
+    }
+
+    fn receiver() -> (UdpSocket, Pacer) {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = receiver.local_addr().expect("address");
+        (
+            receiver,
+            Pacer::new(DaemonSender::new(address), Pacing::LAMBDA),
+        )
+    }
+
+    /// A pacer that cannot see the daemon's queue: the model alone paces.
+    fn blind(pacer: Pacer) -> Pacer {
+        let inner = Arc::into_inner(pacer.inner).expect("not shared yet");
+        Pacer {
+            inner: Arc::new(Inner {
+                probe: None,
+                ..inner
+            }),
+        }
+    }
+
+    #[test]
+    fn what_fits_the_window_is_sent_at_once() {
+        let (_receiver, pacer) = receiver();
+        // An invocation of 100 subsegments is one document of ~28 KB.
+        pacer.submit(&vec![b'x'; 28_000]);
+        pacer.submit(&vec![b'x'; 28_000]);
+        let ticket = pacer.ticket();
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        let mut wait = std::pin::pin!(pacer.sent(ticket));
+        assert!(wait.as_mut().poll(&mut cx).is_ready(), "no wait");
+        assert_eq!(pacer.counts().0, 2);
+    }
+
+    #[test]
+    fn a_burst_is_paced_by_the_model_alone_and_arrives_whole_at_a_slow_reader() {
+        let (receiver, pacer) = receiver();
+        let pacer = blind(pacer);
+        // The reader of `tests/src/daemon.rs`: the default buffer, 50 µs a datagram (the
+        // model assumes 60).
+        let reader = std::thread::spawn(move || {
+            receiver
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            let mut buf = vec![0u8; 70_000];
+            let mut count = 0;
+            let mut next = Instant::now();
+            loop {
+                let asked = Instant::now();
+                if receiver.recv(&mut buf).is_err() {
+                    return count;
+                }
+                count += 1;
+                let now = Instant::now();
+                if now - asked > Duration::from_millis(1) {
+                    // It was idle: the time it read nothing is not owed to it.
+                    next = now;
+                }
+                next += Duration::from_micros(50);
+                if let Some(pause) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(pause);
+                }
+            }
+        });
+        for _ in 0..2_000 {
+            pacer.submit(&[b'x'; 300]);
+        }
+        pacer.sent_blocking(pacer.ticket(), Duration::from_secs(30));
+        assert_eq!(pacer.counts(), (2_000, 0));
+        assert_eq!(reader.join().expect("reader"), 2_000, "every datagram read");
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_stops_the_sender_where_its_queue_is_visible() {
+        let (receiver, pacer) = receiver();
+        for _ in 0..1_000 {
+            pacer.submit(&[b'x'; 300]);
+        }
+        // Nothing is read: the probe sees the queue full and sending stops short of the
+        // buffer, instead of the kernel dropping the rest.
+        pacer.sent_blocking(pacer.ticket(), Duration::from_millis(500));
+        let sent = pacer.counts().0;
+        receiver.set_nonblocking(true).expect("non-blocking");
+        let mut buf = [0u8; 1_000];
+        let mut read = 0;
+        while receiver.recv(&mut buf).is_ok() {
+            read += 1;
+        }
+        assert!(sent < 1_000, "paused: {sent}");
+        assert_eq!(read, sent, "every datagram sent was kept");
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod probe_tests {
+    use super::QueueProbe;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn the_daemons_queue_is_read_where_it_is_visible() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(receiver) = UdpSocket::bind(bind) else {
+                continue; // no IPv6 here
+            };
+            let address = receiver.local_addr().expect("address");
+            let probe = QueueProbe::new(address).expect("/proc/net");
+            assert_eq!(probe.rx_queue(), Some(0), "{bind}");
+            let sender = UdpSocket::bind(if address.is_ipv4() {
+                "127.0.0.1:0"
+            } else {
+                "[::1]:0"
+            })
+            .expect("sender");
+            sender.send_to(&[7u8; 300], address).expect("send");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let queued = probe.rx_queue().expect("seen");
+            assert!((300..=2_048).contains(&queued), "{bind}: {queued}");
+        }
+    }
+}
