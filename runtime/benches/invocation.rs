@@ -305,8 +305,14 @@ fn main() {
         .expect("runtime");
 
     // Ours: the pipeline `init` would install, as a layer on a dispatcher of this thread.
+    // The sink reads as fast as it can: the pacer keeps its model (the per-datagram
+    // bookkeeping is measured) of a daemon that fast, so it never holds a datagram back.
     let (layer, guard) = xray_lambda::builder()
         .export(xray_lambda::Export::Daemon(sink))
+        .daemon_pacing(xray_lambda::Pacing {
+            read_interval: Duration::from_micros(1),
+            ..xray_lambda::Pacing::LAMBDA
+        })
         .layer::<tracing_subscriber::Registry>()
         .expect("layer");
     let ours_dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

@@ -28,6 +28,11 @@
 //! the `greet` subsegment nested in it, annotated `ColdStart` and `Service`. On a developer's
 //! machine (no `AWS_XRAY_DAEMON_ADDRESS`) the same trace prints as a tree on stderr.
 //!
+//! An invocation with more subsegments than one document holds streams its finished subtrees
+//! while it runs (after an `in_progress` document of its handler) and paces its datagrams so
+//! that the daemon, which reads one at a time from a socket with the kernel's default buffer,
+//! loses none; see [`Pacing`].
+//!
 //! # What the attribute stands for
 //!
 //! `#[xray_handler]` on the handler above expands to (names simplified):
@@ -114,7 +119,8 @@
 //! # Where traces go
 //!
 //! [`init`] reads the environment (see [`Builder`]): the X-Ray daemon over UDP when
-//! `AWS_XRAY_DAEMON_ADDRESS` is set, a tree on stderr when it is not, nothing when
+//! `AWS_XRAY_DAEMON_ADDRESS` is set; when it is not, nothing in Lambda (Active tracing is off;
+//! one info line says so) and a tree on stderr elsewhere; nothing when
 //! `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true`.
 //!
 //! With the `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` or an `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -127,18 +133,20 @@
 //!
 //! `Sampled=0` in the invocation's trace header: nothing is recorded and no span is built.
 //! `Sampled=1`: recorded. `Sampled=?` or no `Sampled` key: recorded (see
-//! [`Sampling::is_recorded`]). No usable header: not recorded in Lambda (there is no segment
-//! to hang it under), a trace of its own on a developer's machine.
+//! [`Sampling::is_recorded`]). `Root` without `Parent` (Lambda's `PassThrough` mode): not
+//! recorded. No usable header: not recorded in Lambda (there is no segment to hang it under),
+//! a trace of its own on a developer's machine (a malformed one is logged as a warning).
 
 //!
 //! # How it is built
 //!
 //! One module per step of the data flow: `header` (the trace header) → `invocation` (start,
 //! run, finish) → `buffer` (the span processor that holds each invocation's spans with their
-//! typed extras) → `document` (sizing, capping, writing daemon documents) → `sink` (daemon
-//! UDP, OTLP, stderr tree). `annotate`, `aws` and `exception` put data on spans; `vocabulary`
-//! defines every key and X-Ray rule once; `state` holds the process-wide pipeline. Imports run
-//! one way, with no loops.
+//! typed extras, and streams a long invocation's finished subtrees) → `document` (sizing,
+//! capping, writing daemon documents) → `sink` (daemon UDP with its pacer, OTLP, stderr tree).
+//! `annotate`, `aws` and `exception` put data on spans, `numbers` keeps unsigned fields
+//! numbers; `vocabulary` defines every key and X-Ray rule once; `state` holds the
+//! process-wide pipeline. Imports run one way, with no loops.
 //!
 //! # Features
 //!
@@ -155,10 +163,12 @@
 // list down to `vocabulary`, with no loops):
 //   header      the invocation's trace header
 //   invocation  start, run, finish; `undelivered` for events that never reach the handler
-//   annotate, aws, exception   what the recording side puts on spans
-//   buffer      the per-invocation buffer (the span processor), spans + typed extras
+//   annotate, aws, exception   what the recording side puts on spans; numbers: unsigned
+//               fields as numbers
+//   buffer      the per-invocation buffer (the span processor), spans + typed extras; streams
+//               a long invocation's finished subtrees
 //   document    sizing, capping, grouping and writing daemon documents
-//   sink        daemon UDP, OTLP, stderr tree: each owns its send, wait and detach
+//   sink        daemon UDP (paced: pacer), OTLP, stderr tree: each owns its send, wait and detach
 //   state       the process-wide pipeline; notices: warnings queued before logging exists
 //   vocabulary  every attribute key, X-Ray's rules, the typed extras; span_tree: one index
 mod annotate;
