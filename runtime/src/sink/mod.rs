@@ -6,6 +6,7 @@ pub(crate) mod daemon;
 pub(crate) mod otlp;
 pub(crate) mod pacer;
 pub(crate) mod stderr;
+pub(crate) mod udp;
 
 #[cfg(feature = "otlp")]
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::daemon::DaemonSender;
+use super::udp::DaemonSender;
 
 /// How fast the daemon is assumed to read, and how much of its buffer may be in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,144 @@
+//! The UDP socket to the daemon: connected, non-blocking, never panicking; a send failure is
+//! one warning when it starts and one line when sending works again.
+
+use std::io::{self, ErrorKind};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::document::MAX_DATAGRAM;
+use crate::notices::warn_when_logging;
+
+/// A connected, non-blocking UDP socket to the daemon that never panics and never blocks.
+///
+/// Send failures are reported with one warning when they start and one line when sending
+/// works again, not one line per document.
+#[derive(Debug)]
+pub(crate) struct DaemonSender {
+    socket: Option<UdpSocket>,
+    address: SocketAddr,
+    failing: AtomicBool,
+    dropped: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl DaemonSender {
+    pub(crate) fn new(address: SocketAddr) -> Self {
+        let socket = match connect(address) {
+            Ok(socket) => Some(socket),
+            Err(err) => {
+                warn_when_logging(format!(
+                    "X-Ray: cannot open a UDP socket to the daemon at {address}: {err}; traces of this process are dropped"
+                ));
+                None
+            }
+        };
+        DaemonSender {
+            failing: AtomicBool::new(socket.is_none()),
+            socket,
+            address,
+            dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Sends one datagram (header line included). Never blocks.
+    pub(crate) fn send(&self, datagram: &[u8]) {
+        debug_assert!(datagram.len() <= MAX_DATAGRAM);
+        let Some(socket) = &self.socket else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let mut result = socket.send(datagram);
+        let refused = matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionRefused);
+        if refused {
+            // A connected UDP socket reports an earlier datagram's ICMP "port unreachable" on
+            // the next send, and that send did not go out. The error is consumed now: try once
+            // more, so a daemon that comes back loses nothing.
+            result = socket.send(datagram);
+        }
+        match result {
+            Ok(_) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                if refused {
+                    // Sent, but nothing listened to the one before: say so once.
+                    if !self.failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target: "xray_lambda",
+                            "X-Ray: nothing listens at the daemon address {} (connection refused); documents are lost until it does",
+                            self.address
+                        );
+                    }
+                } else if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        target: "xray_lambda",
+                        "X-Ray: the daemon at {} accepts documents again",
+                        self.address
+                    );
+                }
+            }
+            Err(err) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "xray_lambda",
+                        "X-Ray: cannot send to the daemon at {}: {err}; documents are dropped until it answers again",
+                        self.address
+                    );
+                }
+            }
+        }
+    }
+
+    /// Where it sends.
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Datagrams sent and dropped so far.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn connect(address: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if address.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(address)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_port_does_not_lose_the_next_datagram() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = receiver.local_addr().expect("addr");
+        drop(receiver);
+        let sender = DaemonSender::new(address);
+        // Nobody listens: the ICMP error lands on the socket.
+        sender.send(b"lost");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let receiver = UdpSocket::bind(address).expect("rebind");
+        sender.send(b"arrives");
+        let mut buf = [0u8; 16];
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let n = receiver
+            .recv(&mut buf)
+            .expect("the datagram after the refusal arrives");
+        assert_eq!(&buf[..n], b"arrives");
+        assert_eq!(sender.counts().0, 2);
+    }
+}
