@@ -183,6 +183,7 @@ mod init;
 mod invocation;
 mod notices;
 mod numbers;
+mod propagation;
 #[cfg(feature = "otlp")]
 mod shutdown;
 mod sink;
@@ -207,6 +208,7 @@ pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredEvents};
 pub use invocation::Invocation;
 #[cfg(feature = "otlp")]
 pub use otlp::{shutdown_on_sigterm, Otlp};
+pub use propagation::current_trace_header;
 pub use sink::daemon::{parse_daemon_address, DaemonAddressError};
 pub use sink::pacer::Pacing;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sink", 4),
     ("buffer", 5),
     ("state", 6),
+    ("propagation", 6),
     ("annotate", 7),
     ("aws", 7),
     ("numbers", 7),

@@ -23,12 +23,45 @@ pub struct Fault {
     pub times: u32,
 }
 
+/// A request the proxy received: its operation (`x-amz-target`, else the path) and its
+/// `x-amzn-trace-id` header.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// `DynamoDB_20120810.ListTables`, `AmazonSQS.SendMessage`, or the path.
+    pub operation: String,
+    /// The trace header as it arrived, if any.
+    pub trace_header: Option<String>,
+}
+
+/// Every request the proxy received, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Requests(Arc<std::sync::Mutex<Vec<Seen>>>);
+
+impl Requests {
+    /// What arrived so far.
+    #[must_use]
+    pub fn all(&self) -> Vec<Seen> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// Starts the proxy on a loopback port in front of `upstream` (`http://host:port`); returns
 /// its endpoint.
 ///
 /// # Panics
 /// If no loopback port can be bound.
 pub async fn start(upstream: String, fault: Fault) -> String {
+    start_recording(upstream, fault).await.0
+}
+
+/// [`start`], also keeping every request's operation and trace header.
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn start_recording(upstream: String, fault: Fault) -> (String, Requests) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -37,14 +70,32 @@ pub async fn start(upstream: String, fault: Fault) -> String {
         Client::builder(TokioExecutor::new()).build_http();
     let injected = Arc::new(AtomicU32::new(0));
     let upstream = Arc::new(upstream);
+    let requests = Requests::default();
+    let seen = requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let (client, injected, upstream) = (client.clone(), injected.clone(), upstream.clone());
+            let seen = seen.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    let record = Seen {
+                        operation: header("x-amz-target")
+                            .unwrap_or_else(|| req.uri().path().to_owned()),
+                        trace_header: header("x-amzn-trace-id"),
+                    };
+                    seen.0
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(record);
                     forward(
                         req,
                         fault,
@@ -59,7 +110,7 @@ pub async fn start(upstream: String, fault: Fault) -> String {
             });
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), requests)
 }
 
 async fn forward(

@@ -25,15 +25,15 @@ mod resources;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use opentelemetry::trace::{Status, TraceContextExt as _};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
 use serde_json::{Map, Value as Json};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -41,6 +41,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use partiql::table_of_statement;
 
 use crate::exception::sources;
+use crate::propagation::{self, TRACE_HEADER};
 use crate::state;
 use crate::vocabulary::{
     exception_attributes, Extra, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS,
@@ -77,6 +78,10 @@ impl XrayInterceptor {
 #[derive(Debug, Clone)]
 pub struct Call {
     span: tracing::Span,
+    /// The span's ids (read once, when it opens).
+    span_context: SpanContext,
+    /// The trace header every attempt of the call carries: this subsegment as `Parent`.
+    header: Option<String>,
     service: String,
     operation: String,
     /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
@@ -133,6 +138,9 @@ impl Call {
         if span.is_disabled() {
             return None;
         }
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        let header = propagation::downstream(&cx);
         let mut aws = recorded.params;
         if !recorded.table_names.is_empty() {
             // Not through `aws.dynamodb.table_names`: the translator would also copy the first
@@ -141,6 +149,8 @@ impl Call {
         }
         Some(Call {
             span,
+            span_context,
+            header,
             service: service.to_owned(),
             operation: operation.to_owned(),
             aws,
@@ -155,7 +165,12 @@ impl Call {
 
     /// Closes the subsegment with the final status, request id, attempt count and outcome.
     pub fn end(self, status: Option<u16>, request_id: Option<&str>, attempts: u32, end: CallEnd) {
-        let Call { span, mut aws, .. } = self;
+        let Call {
+            span,
+            span_context,
+            mut aws,
+            ..
+        } = self;
         if let Some(status) = status {
             span.set_attribute(HTTP_STATUS, i64::from(status));
         }
@@ -172,8 +187,6 @@ impl Call {
             span.add_event(EXCEPTION_EVENT, exception_attributes(code.into(), message));
         }
         // Only a sampled span reaches the buffer, which then hands it its extras.
-        let cx = span.context();
-        let span_context = cx.span().span_context().clone();
         if span_context.is_sampled() {
             state::attach(
                 span_context.span_id(),
@@ -255,6 +268,33 @@ impl Intercept for XrayInterceptor {
             call.aws.insert(field.into(), Json::String(value));
         }
         cfg.interceptor_state().store_put(call);
+        Ok(())
+    }
+
+    // Every attempt, after signing (SigV4 leaves this header out of the signature) and after
+    // the SDK's recursion-detection interceptor, which copies the process-wide
+    // `_X_AMZN_TRACE_ID` in `modify_before_signing`: ours wins. Outside an invocation the
+    // request is left as it is.
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // A call in an invocation that records nothing may still have a span (not sampled):
+        // then the invocation's header as it came.
+        let header = cfg
+            .load::<Call>()
+            .and_then(|call| call.header.clone())
+            .or_else(propagation::as_received);
+        if let Some(header) = header {
+            // A header that is not a valid HTTP header value (only from a malformed
+            // `_X_AMZN_TRACE_ID`) is left out rather than fail the call.
+            let _ = context
+                .request_mut()
+                .headers_mut()
+                .try_insert(TRACE_HEADER, header);
+        }
         Ok(())
     }
 

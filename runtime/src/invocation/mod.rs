@@ -20,6 +20,7 @@ use crate::buffer::Buffer;
 use crate::exception::Exception;
 use crate::header::{HeaderError, TraceHeader};
 use crate::notices::log_pending_warnings;
+use crate::propagation::{Carried, AS_RECEIVED};
 use crate::state::{self, State};
 use crate::vocabulary::InProgress;
 
@@ -55,6 +56,8 @@ pub struct Invocation {
     /// An unsampled span for an invocation that is not recorded, where spans without a parent
     /// would otherwise start traces of their own (a developer's machine).
     muted: Option<tracing::Span>,
+    /// The header of an invocation that is not recorded, forwarded as it came.
+    as_received: Option<String>,
 }
 
 #[derive(Debug)]
@@ -89,28 +92,32 @@ impl Invocation {
             }
             return Invocation::off();
         };
-        let incoming = match context.xray_trace_id.as_deref() {
-            Some(h) => Incoming::parse(h),
+        let from_environment;
+        let raw = match context.xray_trace_id.as_deref() {
+            Some(h) => Some(h),
             // One-at-a-time runtimes also set the variable; read it only when the context has
             // nothing, since under `run_concurrent` it belongs to no invocation in particular.
-            None => std::env::var("_X_AMZN_TRACE_ID")
-                .ok()
-                .map_or(Incoming::Nothing, |h| Incoming::parse(&h)),
+            None => {
+                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
+                from_environment.as_deref()
+            }
         };
+        let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let parent = match incoming {
             Incoming::Header(header) if header.sampling().is_recorded() => Some(header),
             Incoming::Nothing if pipeline.trace_without_header => None,
-            // `Sampled=0` or PassThrough where every span would start a trace of its own: a
-            // span that is not sampled, so that the handler's spans are not sampled either.
-            Incoming::Header(_) | Incoming::PassThrough if pipeline.trace_without_header => {
+            // `Sampled=0` or PassThrough: nothing recorded, the header forwarded as it came.
+            // Where every span would start a trace of its own, under a span that is not
+            // sampled, so that the handler's spans are not sampled either.
+            Incoming::Header(_) | Incoming::PassThrough => {
                 return Invocation {
                     active: None,
-                    muted: Some(muted_span()),
+                    muted: pipeline.trace_without_header.then(muted_span),
+                    as_received: raw.map(str::to_owned),
                 };
             }
-            // `Sampled=0`, PassThrough, or no header where there is no segment to hang the
-            // invocation under.
-            _ => return Invocation::off(),
+            // No header where there is no segment to hang the invocation under.
+            Incoming::Nothing => return Invocation::off(),
         };
         let span = tracing::info_span!(
             target: "xray_lambda::handler",
@@ -130,7 +137,12 @@ impl Invocation {
                 true,
                 TraceState::NONE,
             );
-            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+            let mut parent = opentelemetry::Context::new().with_remote_span_context(remote);
+            if !header.extra().is_empty() {
+                // `Lineage` and the other keys go out with every call made under the span.
+                parent = parent.with_value(Carried(header.extra().to_owned()));
+            }
+            let _ = span.set_parent(parent);
         }
         // Starts the OpenTelemetry span now (it would otherwise start when the span closes):
         // its ids are known, and `close` can end it.
@@ -153,6 +165,7 @@ impl Invocation {
                 buffer: &pipeline.buffer,
             }),
             muted: None,
+            as_received: None,
         }
     }
 
@@ -160,6 +173,7 @@ impl Invocation {
         Invocation {
             active: None,
             muted: None,
+            as_received: None,
         }
     }
 
@@ -189,11 +203,18 @@ impl Invocation {
         // allocation per invocation cuts the chain.
         let span = self.active.as_ref().map(|a| a.span.clone());
         let muted = self.muted.take();
+        let as_received = self.as_received.take();
         let mut future = Box::pin(future);
         async move {
             let Some(span) = span else {
-                return match muted {
-                    Some(muted) => tracing::Instrument::instrument(future, muted).await,
+                let future = async {
+                    match muted {
+                        Some(muted) => tracing::Instrument::instrument(future, muted).await,
+                        None => future.await,
+                    }
+                };
+                return match as_received {
+                    Some(header) => AS_RECEIVED.scope(header, future).await,
                     None => future.await,
                 };
             };

@@ -1,0 +1,130 @@
+//! The trace header that goes out with a call, as the X-Ray Go SDK writes it
+//! (`DownstreamHeader`): `Root` is the invocation's, `Parent` the id of the subsegment that
+//! makes the call, `Sampled=1`, and the keys of the invocation's header this crate does not
+//! interpret (`Lineage` above all: Lambda's recursive-loop detection reads it) as received.
+//! An invocation that records nothing (`Sampled=0`, or `Root` alone: Lambda's PassThrough)
+//! forwards its header as it came, so that downstream services decide as Lambda did.
+
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::Context;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The header name, as HTTP/2 and the AWS SDK write it.
+pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
+
+/// The keys of the invocation's header this crate does not interpret, verbatim: a value of
+/// the handler span's OpenTelemetry context, which every span under it inherits (in spawned
+/// tasks too).
+#[derive(Debug, Clone)]
+pub(crate) struct Carried(pub(crate) String);
+
+tokio::task_local! {
+    /// The invocation's header as it came, where nothing is recorded.
+    pub(crate) static AS_RECEIVED: String;
+}
+
+/// The header for a call made from the span whose context is `cx`; `None` when that span is
+/// not recorded.
+pub(crate) fn downstream(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let span_context = span.span_context();
+    if !span_context.is_sampled() || !span_context.is_valid() {
+        return None;
+    }
+    Some(compose(span_context, cx.get::<Carried>()))
+}
+
+/// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1[;carried]`,
+/// written without `fmt` (a call's hot path).
+fn compose(span_context: &SpanContext, carried: Option<&Carried>) -> String {
+    fn hex(out: &mut String, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for &b in bytes {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        }
+    }
+    let extra = carried.map_or("", |c| c.0.as_str());
+    let mut out = String::with_capacity(72 + extra.len());
+    let trace = span_context.trace_id().to_bytes();
+    out.push_str("Root=1-");
+    hex(&mut out, &trace[..4]);
+    out.push('-');
+    hex(&mut out, &trace[4..]);
+    out.push_str(";Parent=");
+    hex(&mut out, &span_context.span_id().to_bytes());
+    out.push_str(";Sampled=1");
+    if !extra.is_empty() {
+        out.push(';');
+        out.push_str(extra);
+    }
+    out
+}
+
+/// The invocation's header as it came, inside an invocation that records nothing.
+pub(crate) fn as_received() -> Option<String> {
+    AS_RECEIVED.try_with(Clone::clone).ok()
+}
+
+/// The X-Ray trace header to put on a request made here, for clients this crate does not
+/// instrument (gRPC metadata, message attributes, a hand-made HTTP request): `Root` is the
+/// invocation's, `Parent` the current span's subsegment, `Sampled=1`, and the keys of the
+/// invocation's header it does not interpret (`Lineage`) as received. In an invocation that
+/// records nothing (`Sampled=0`, or PassThrough), the invocation's header as it came. `None`
+/// outside an invocation.
+///
+/// ```no_run
+/// # fn send(_: &str, _: Option<String>) {}
+/// send("payload", xray_lambda::current_trace_header());
+/// ```
+#[must_use]
+pub fn current_trace_header() -> Option<String> {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        if let Some(header) = downstream(&span.context()) {
+            return Some(header);
+        }
+    }
+    as_received()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{TraceFlags, TraceId, TraceState};
+    use opentelemetry::SpanId;
+
+    fn context(sampled: bool) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").expect("id"),
+            SpanId::from_hex("53995c3f42cd8ad8").expect("id"),
+            if sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            false,
+            TraceState::NONE,
+        ))
+    }
+
+    #[test]
+    fn the_header_names_the_span_and_carries_the_other_keys() {
+        assert_eq!(
+            downstream(&context(true)).as_deref(),
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+        );
+        let carried = context(true).with_value(Carried("Lineage=a87bd80c:1|b31ac9b5:2".into()));
+        assert_eq!(
+            downstream(&carried).as_deref(),
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|b31ac9b5:2")
+        );
+        assert_eq!(downstream(&context(false)), None);
+        assert_eq!(downstream(&Context::new()), None);
+    }
+
+    #[test]
+    fn outside_an_invocation_there_is_no_header() {
+        assert_eq!(current_trace_header(), None);
+    }
+}

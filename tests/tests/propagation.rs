@@ -1,0 +1,354 @@
+//! Connected traces: the trace header every AWS call carries, captured where the services
+//! receive it (a loopback proxy in front of moto) and checked against the documents sent.
+//! Real `lambda_runtime::run_concurrent` at `AWS_LAMBDA_MAX_CONCURRENCY=64`, with a decoy
+//! `_X_AMZN_TRACE_ID` in the process (what the SDK's own recursion detection would copy).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+use xray_lambda::aws::XrayInterceptor;
+use xray_lambda_tests::daemon::flatten;
+use xray_lambda_tests::harness::{use_moto, Lambda};
+use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::proxy::{self, Fault, Requests};
+use xray_lambda_tests::runtime_api::Outcome;
+use xray_lambda_tests::{new_trace_header, TraceIds};
+
+/// What the recursion-detection interceptor would send if ours did not win.
+const DECOY: &str = "Root=1-00000001-decoydecoydecoydecoydeco;Parent=dec0dec0dec0dec0;Sampled=1";
+/// What Lambda's recursive-loop detection reads: kept as received.
+const LINEAGE: &str = "Lineage=a87bd80c:1|b31ac9b5:2";
+
+struct Clients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    /// Through a proxy that throttles the first two requests.
+    throttled: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+static CLIENTS: OnceLock<Clients> = OnceLock::new();
+
+#[xray_lambda::xray_handler]
+async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let tag = event.payload["tag"].as_str().unwrap_or_default().to_owned();
+    if event.payload["throttled"] == true {
+        let c = CLIENTS.get().expect("clients");
+        c.throttled.describe_limits().send().await?;
+        return Ok(json!({}));
+    }
+    calls(&tag).await?;
+    Ok(json!({ "header": xray_lambda::current_trace_header() }))
+}
+
+#[xray_lambda::xray_aws]
+async fn calls(tag: &str) -> Result<(), Error> {
+    let c = CLIENTS.get().expect("clients");
+    c.dynamodb.list_tables().limit(1).send().await?;
+    c.sqs
+        .send_message()
+        .queue_url(&c.queue_url)
+        .message_body(tag)
+        .send()
+        .await?;
+    Ok(())
+}
+
+struct Harness {
+    lambda: Lambda,
+    requests: Requests,
+    throttled_requests: Requests,
+    _moto: Moto,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let moto = Moto::start().expect("moto");
+        use_moto(&moto);
+        let lambda = Lambda::start("propagation-fn", 64);
+        std::env::set_var("_X_AMZN_TRACE_ID", DECOY);
+        let (requests, throttled_requests) = lambda.runtime.block_on(async {
+            let fault = Fault {
+                status: 500,
+                code: "InternalServerError",
+                times: 0,
+            };
+            let (endpoint, requests) = proxy::start_recording(moto.endpoint(), fault).await;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoint)
+                    .interceptor(XrayInterceptor::new())
+                    .build(),
+            );
+            let sqs = aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .endpoint_url(&endpoint)
+                    .interceptor(XrayInterceptor::new())
+                    .build(),
+            );
+            let throttle = Fault {
+                status: 400,
+                code: "ThrottlingException",
+                times: 2,
+            };
+            let (throttling, throttled_requests) =
+                proxy::start_recording(moto.endpoint(), throttle).await;
+            let throttled = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&throttling)
+                    .retry_config(
+                        aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                            .with_max_attempts(3)
+                            .with_initial_backoff(Duration::from_millis(1)),
+                    )
+                    .interceptor(XrayInterceptor::new())
+                    .build(),
+            );
+            let queue_url = sqs
+                .create_queue()
+                .queue_name("orders")
+                .send()
+                .await
+                .expect("queue")
+                .queue_url
+                .expect("queue url");
+            assert!(CLIENTS
+                .set(Clients {
+                    dynamodb,
+                    throttled,
+                    sqs,
+                    queue_url,
+                })
+                .is_ok());
+            (requests, throttled_requests)
+        });
+        lambda.runtime.spawn(async {
+            if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
+                eprintln!("runtime stopped: {err}");
+            }
+        });
+        Harness {
+            lambda,
+            requests,
+            throttled_requests,
+            _moto: moto,
+        }
+    })
+}
+
+/// The keys of a trace header.
+fn keys(header: &str) -> HashMap<&str, &str> {
+    header
+        .split(';')
+        .filter_map(|field| field.split_once('='))
+        .collect()
+}
+
+/// The captured headers of the calls made under trace `root`.
+fn sent_under(root: &str) -> Vec<(String, String)> {
+    harness()
+        .requests
+        .all()
+        .into_iter()
+        .filter_map(|seen| {
+            let header = seen.trace_header?;
+            (keys(&header).get("Root") == Some(&root)).then_some((seen.operation, header))
+        })
+        .collect()
+}
+
+/// The ids of the `aws` subsegments of trace `root`, once there are `n`.
+fn aws_subsegments(root: &str, n: usize) -> HashSet<String> {
+    let docs = harness()
+        .lambda
+        .daemon
+        .wait_for_trace(root, Duration::from_secs(20), |d| {
+            flatten(d)
+                .iter()
+                .filter(|s| s["namespace"] == "aws")
+                .count()
+                >= n
+        });
+    flatten(&docs)
+        .iter()
+        .filter(|s| s["namespace"] == "aws")
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn invoke(ids: &TraceIds, header: &str) -> Value {
+    let h = harness();
+    let outcome = h.lambda.runtime.block_on(
+        h.lambda
+            .api
+            .invoke(&json!({ "tag": ids.root }), Some(header)),
+    );
+    match outcome {
+        Outcome::Response(response) => response,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn each_call_carries_its_own_subsegment_as_parent_and_the_lineage_as_received() {
+    let ids = new_trace_header(Some("1"));
+    let response = invoke(&ids, &format!("{};{LINEAGE}", ids.header));
+    let calls = aws_subsegments(&ids.root, 2);
+    let sent = sent_under(&ids.root);
+    let operations: Vec<&str> = sent.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(
+        operations,
+        ["DynamoDB_20120810.ListTables", "AmazonSQS.SendMessage"],
+        "{sent:#?}"
+    );
+    let mut parents = HashSet::new();
+    for (operation, header) in &sent {
+        let k = keys(header);
+        assert_eq!(k["Root"], ids.root, "{operation}: {header}");
+        assert_eq!(k["Sampled"], "1", "{operation}: {header}");
+        assert!(
+            calls.contains(k["Parent"]),
+            "{operation}: Parent is not one of {calls:?}: {header}"
+        );
+        assert!(
+            header.ends_with(&format!(";{LINEAGE}")),
+            "{operation}: {header}"
+        );
+        parents.insert(k["Parent"]);
+    }
+    assert_eq!(parents.len(), 2, "each call its own subsegment");
+    // The same header for anything else, from the current span (here the handler's).
+    let current = response["header"].as_str().expect("current_trace_header()");
+    assert_eq!(keys(current)["Root"], ids.root);
+    assert!(current.ends_with(LINEAGE), "{current}");
+    assert_ne!(
+        keys(current)["Parent"],
+        ids.parent,
+        "a subsegment of ours, not Lambda's"
+    );
+}
+
+#[test]
+fn sixty_four_invocations_at_once_never_carry_another_invocations_root() {
+    let h = harness();
+    let ids: Vec<TraceIds> = (0..64).map(|_| new_trace_header(Some("1"))).collect();
+    h.lambda.runtime.block_on(async {
+        let tasks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (api, id) = (h.lambda.api.clone(), id.clone());
+                tokio::spawn(async move {
+                    api.invoke(&json!({ "tag": id.root }), Some(&id.header))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(matches!(task.await.expect("task"), Outcome::Response(_)));
+        }
+    });
+    for id in &ids {
+        let calls = aws_subsegments(&id.root, 2);
+        let sent = sent_under(&id.root);
+        assert_eq!(sent.len(), 2, "{}: {sent:#?}", id.root);
+        for (operation, header) in &sent {
+            assert!(
+                calls.contains(keys(header)["Parent"]),
+                "{operation} of {} names a subsegment not of its trace: {header}",
+                id.root
+            );
+        }
+    }
+    // The handler's operations are only ever called inside invocations: none carries the
+    // process-wide variable the SDK's recursion detection would have copied.
+    for seen in h.requests.all() {
+        if seen.operation.ends_with(".ListTables") || seen.operation.ends_with(".SendMessage") {
+            assert_ne!(seen.trace_header.as_deref(), Some(DECOY), "{seen:?}");
+            assert!(seen.trace_header.is_some(), "{seen:?}");
+        }
+    }
+}
+
+#[test]
+fn an_unsampled_invocation_forwards_its_header_as_it_came() {
+    let ids = new_trace_header(Some("0"));
+    let header = format!("{};{LINEAGE}", ids.header);
+    let response = invoke(&ids, &header);
+    let sent = sent_under(&ids.root);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    for (_, carried) in &sent {
+        assert_eq!(
+            carried, &header,
+            "Sampled=0 with Lambda's Parent, as received"
+        );
+    }
+    assert_eq!(response["header"], header.as_str());
+}
+
+#[test]
+fn a_passthrough_header_is_forwarded_as_it_came() {
+    let ids = new_trace_header(None);
+    let header = format!("Root={};{LINEAGE}", ids.root);
+    let _ = invoke(&ids, &header);
+    let sent = sent_under(&ids.root);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    for (_, carried) in &sent {
+        assert_eq!(carried, &header);
+    }
+}
+
+#[test]
+fn outside_an_invocation_the_request_is_left_as_the_sdk_made_it() {
+    let h = harness();
+    h.lambda.runtime.block_on(async {
+        let c = CLIENTS.get().expect("clients");
+        c.dynamodb
+            .describe_limits()
+            .send()
+            .await
+            .expect("describe limits");
+    });
+    let seen = h
+        .requests
+        .all()
+        .into_iter()
+        .rfind(|s| s.operation == "DynamoDB_20120810.DescribeLimits")
+        .expect("the request");
+    // The SDK's recursion detection copied the process-wide variable; nothing of ours.
+    assert_eq!(seen.trace_header.as_deref(), Some(DECOY));
+}
+
+#[test]
+fn every_attempt_of_a_retried_call_carries_the_calls_header() {
+    let h = harness();
+    let ids = new_trace_header(Some("1"));
+    let outcome = h.lambda.runtime.block_on(
+        h.lambda
+            .api
+            .invoke(&json!({ "throttled": true }), Some(&ids.header)),
+    );
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    let call = aws_subsegments(&ids.root, 1);
+    let attempts: Vec<String> = h
+        .throttled_requests
+        .all()
+        .into_iter()
+        .filter_map(|seen| seen.trace_header)
+        .filter(|header| keys(header).get("Root") == Some(&ids.root.as_str()))
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        3,
+        "throttled twice, then answered: {attempts:#?}"
+    );
+    assert!(attempts.iter().all(|a| a == &attempts[0]), "{attempts:#?}");
+    assert!(
+        call.contains(keys(&attempts[0])["Parent"]),
+        "{attempts:#?} {call:?}"
+    );
+}
