@@ -2,7 +2,7 @@
 //! (`DownstreamHeader`): `Root` is the invocation's, `Parent` the id of the subsegment that
 //! makes the call, `Sampled=1`, and the keys of the invocation's header this crate does not
 //! interpret (`Lineage` above all: Lambda's recursive-loop detection reads it) as received.
-//! An invocation that records nothing (`Sampled=0`, or `Root` alone: Lambda's PassThrough)
+//! An invocation that records nothing (`Sampled=0`, or `Root` alone: Lambda's `PassThrough`)
 //! forwards its header as it came, so that downstream services decide as Lambda did.
 
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
@@ -70,7 +70,7 @@ pub(crate) fn as_received() -> Option<String> {
 /// instrument (gRPC metadata, message attributes, a hand-made HTTP request): `Root` is the
 /// invocation's, `Parent` the current span's subsegment, `Sampled=1`, and the keys of the
 /// invocation's header it does not interpret (`Lineage`) as received. In an invocation that
-/// records nothing (`Sampled=0`, or PassThrough), the invocation's header as it came. `None`
+/// records nothing (`Sampled=0`, or `PassThrough`), the invocation's header as it came. `None`
 /// outside an invocation.
 ///
 /// ```no_run

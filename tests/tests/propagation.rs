@@ -188,10 +188,7 @@ fn invoke(ids: &TraceIds, header: &str) -> Value {
             .api
             .invoke(&json!({ "tag": ids.root }), Some(header)),
     );
-    match outcome {
-        Outcome::Response(response) => response,
-        other => panic!("{other:?}"),
-    }
+    outcome.unwrap_response()
 }
 
 #[test]
