@@ -222,6 +222,9 @@ pub mod __private {
     pub use crate::exception::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::exception::Exception;
     pub use crate::invocation::Invocation;
+    /// The header a call made from the span whose context this is carries (what the SDK
+    /// interceptor computes once per call); for the benchmarks.
+    pub use crate::propagation::downstream as downstream_header;
     pub use tracing::Instrument;
 
     /// The span of a `#[xray_aws]` function: a local subsegment named `name`.

@@ -25,7 +25,8 @@ tokio::task_local! {
 
 /// The header for a call made from the span whose context is `cx`; `None` when that span is
 /// not recorded.
-pub(crate) fn downstream(cx: &Context) -> Option<String> {
+#[must_use]
+pub fn downstream(cx: &Context) -> Option<String> {
     let span = cx.span();
     let span_context = span.span_context();
     if !span_context.is_sampled() || !span_context.is_valid() {
