@@ -133,6 +133,47 @@ fn dynamodb_call() {
     }
 }
 
+/// The trace header on an outgoing request.
+fn propagation(criterion: &mut Criterion, dispatch: &tracing::Dispatch) {
+    // A request's usual headers, with and without the trace header.
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut context = Context::default();
+        context.xray_trace_id = Some(format!("{};Lineage=a87bd80c:1", header("1")));
+        let invocation = xray_lambda::Invocation::start("handler", &context);
+        let mut headers_group = criterion.benchmark_group("propagation");
+        invocation.span().in_scope(|| {
+            headers_group.bench_function("request_without_header", |b| {
+                b.iter(|| black_box(request_headers()));
+            });
+            // What the SDK interceptor adds to a call: the header from the call span's context
+            // (composed once per call), put on the request (once per attempt).
+            let cx = invocation.span().context();
+            headers_group.bench_function("request_with_call_header", |b| {
+                b.iter(|| {
+                    let mut headers = request_headers();
+                    if let Some(header) = xray_lambda::__private::downstream_header(&cx) {
+                        let _ = headers.try_insert("x-amzn-trace-id", header);
+                    }
+                    black_box(headers)
+                });
+            });
+            // `current_trace_header()`, for other clients: the same, plus finding the current
+            // span and its context.
+            headers_group.bench_function("request_with_current_trace_header", |b| {
+                b.iter(|| {
+                    let mut headers = request_headers();
+                    if let Some(header) = xray_lambda::current_trace_header() {
+                        let _ = headers.try_insert("x-amzn-trace-id", header);
+                    }
+                    black_box(headers)
+                });
+            });
+        });
+        headers_group.finish();
+        drop(invocation);
+    });
+}
+
 /// The headers an SDK request carries before the trace header.
 fn request_headers() -> aws_smithy_runtime_api::http::Headers {
     let mut headers = aws_smithy_runtime_api::http::Headers::new();
@@ -366,45 +407,7 @@ fn main() {
         });
     });
     group.finish();
-    // The trace header on an outgoing request: a request's usual headers, with and without
-    // the header of the current subsegment (`current_trace_header`, which also looks the
-    // current span up; the SDK interceptor reuses the call span's context instead).
-    tracing::dispatcher::with_default(&ours_dispatch, || {
-        let mut context = Context::default();
-        context.xray_trace_id = Some(format!("{};Lineage=a87bd80c:1", header("1")));
-        let invocation = xray_lambda::Invocation::start("handler", &context);
-        let mut headers_group = criterion.benchmark_group("propagation");
-        invocation.span().in_scope(|| {
-            headers_group.bench_function("request_without_header", |b| {
-                b.iter(|| black_box(request_headers()));
-            });
-            // What the SDK interceptor adds to a call: the header from the call span's context
-            // (composed once per call), put on the request (once per attempt).
-            let cx = invocation.span().context();
-            headers_group.bench_function("request_with_call_header", |b| {
-                b.iter(|| {
-                    let mut headers = request_headers();
-                    if let Some(header) = xray_lambda::__private::downstream_header(&cx) {
-                        let _ = headers.try_insert("x-amzn-trace-id", header);
-                    }
-                    black_box(headers)
-                });
-            });
-            // `current_trace_header()`, for other clients: the same, plus finding the current
-            // span and its context.
-            headers_group.bench_function("request_with_current_trace_header", |b| {
-                b.iter(|| {
-                    let mut headers = request_headers();
-                    if let Some(header) = xray_lambda::current_trace_header() {
-                        let _ = headers.try_insert("x-amzn-trace-id", header);
-                    }
-                    black_box(headers)
-                });
-            });
-        });
-        headers_group.finish();
-        drop(invocation);
-    });
+    propagation(&mut criterion, &ours_dispatch);
 
     let mut counts = Vec::new();
     counts.push((
