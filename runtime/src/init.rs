@@ -133,6 +133,7 @@ pub struct Builder {
     log_filter: Option<Targets>,
     span_level: Level,
     pacing: Pacing,
+    aws_call_phases: bool,
 }
 
 impl Builder {
@@ -186,6 +187,7 @@ impl Builder {
             log_filter,
             span_level: Level::INFO,
             pacing: Pacing::default(),
+            aws_call_phases: false,
         }
     }
 
@@ -221,6 +223,16 @@ impl Builder {
     #[must_use]
     pub fn daemon_pacing(mut self, pacing: Pacing) -> Self {
         self.pacing = pacing;
+        self
+    }
+
+    /// Every AWS call shows its phases as the X-Ray Go SDK records them: `marshal`, each
+    /// `attempt` (with its own status, error and timing) and `unmarshal`. Without it (the
+    /// default), only a call that was retried shows its attempts, and the usual call stays one
+    /// subsegment.
+    #[must_use]
+    pub fn aws_call_phases(mut self, on: bool) -> Self {
+        self.aws_call_phases = on;
         self
     }
 
@@ -311,17 +323,20 @@ impl Builder {
             // the OTLP sink have their own.
             .with_resource(Resource::builder_empty().build())
             .build();
+        let tracer = provider.tracer("xray-lambda");
         if !state::install(State::On(Pipeline {
             buffer,
             service: self.service,
             cold_start_reported: self.cold_start_reported,
             trace_without_header,
+            tracer: tracer.clone(),
+            aws_call_phases: self.aws_call_phases,
         })) {
             return Err(InitError::AlreadyInitialized);
         }
         let span_level = self.span_level;
         let layer = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("xray-lambda"))
+            .with_tracer(tracer)
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)

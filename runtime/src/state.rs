@@ -29,6 +29,11 @@ pub(crate) struct Pipeline {
     /// Whether an invocation without a trace header starts a trace of its own (local runs)
     /// or is not recorded (in Lambda there is no segment to hang it under).
     pub(crate) trace_without_header: bool,
+    /// The tracer, for spans whose times are known only afterwards (an AWS call's attempts).
+    pub(crate) tracer: opentelemetry_sdk::trace::SdkTracer,
+    /// Whether every AWS call shows its phases (`marshal`, each `attempt`, `unmarshal`), not
+    /// only the attempts of a retried call.
+    pub(crate) aws_call_phases: bool,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();

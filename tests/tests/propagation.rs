@@ -219,6 +219,12 @@ fn each_call_carries_its_own_subsegment_as_parent_and_the_lineage_as_received() 
         parents.insert(k["Parent"]);
     }
     assert_eq!(parents.len(), 2, "each call its own subsegment");
+    // Calls answered at the first attempt stay one subsegment each.
+    let docs = harness()
+        .lambda
+        .daemon
+        .wait_for_trace(&ids.root, Duration::ZERO, |_| true);
+    assert!(!flatten(&docs).iter().any(|s| s["name"] == "attempt"));
     // The same header for anything else, from the current span (here the handler's).
     let current = response["header"].as_str().expect("current_trace_header()");
     assert_eq!(keys(current)["Root"], ids.root);
@@ -348,4 +354,50 @@ fn every_attempt_of_a_retried_call_carries_the_calls_header() {
         call.contains(keys(&attempts[0])["Parent"]),
         "{attempts:#?} {call:?}"
     );
+    // The call: retried twice, not faulted, its three attempts as children, each with its
+    // own status, error and timing.
+    let docs = h
+        .lambda
+        .daemon
+        .wait_for_trace(&ids.root, Duration::from_secs(20), |d| {
+            flatten(d).iter().filter(|s| s["name"] == "attempt").count() >= 3
+        });
+    let all = flatten(&docs);
+    let call = all
+        .iter()
+        .find(|s| s["namespace"] == "aws")
+        .expect("the call");
+    assert_eq!(call["aws"]["retries"], 2, "{call}");
+    assert!(
+        call.get("fault").is_none() && call.get("error").is_none(),
+        "{call}"
+    );
+    let mut children: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["name"] == "attempt" && s["parent_id"] == call["id"])
+        .collect();
+    children.sort_by(|a, b| {
+        a["start_time"]
+            .as_f64()
+            .partial_cmp(&b["start_time"].as_f64())
+            .expect("times")
+    });
+    assert_eq!(children.len(), 3, "{all:#?}");
+    for throttled in &children[..2] {
+        assert_eq!(throttled["http"]["response"]["status"], 400, "{throttled}");
+        assert_eq!(throttled["throttle"], true, "{throttled}");
+        assert_eq!(throttled["error"], true, "{throttled}");
+        assert_eq!(
+            throttled["cause"]["exceptions"][0]["type"],
+            "ThrottlingException"
+        );
+    }
+    assert_eq!(children[2]["http"]["response"]["status"], 200);
+    assert!(children[2].get("error").is_none(), "{}", children[2]);
+    for pair in children.windows(2) {
+        assert!(
+            pair[0]["end_time"].as_f64() <= pair[1]["start_time"].as_f64(),
+            "in order"
+        );
+    }
 }

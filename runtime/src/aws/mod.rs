@@ -21,15 +21,20 @@
 mod dynamodb;
 #[cfg(feature = "dynamodb")]
 mod partiql;
+mod phases;
 mod resources;
 
 use aws_smithy_runtime_api::box_error::BoxError;
+use std::time::SystemTime;
+
 use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -46,6 +51,7 @@ use crate::state;
 use crate::vocabulary::{
     exception_attributes, Extra, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS,
 };
+use phases::Phase;
 
 /// Error codes that mean "slow down", whatever the HTTP status.
 const THROTTLING_CODES: [&str; 6] = [
@@ -88,6 +94,8 @@ pub struct Call {
     aws: Map<String, Json>,
     /// Whether the request has been read for its resource (once per call, not per attempt).
     resource_read: bool,
+    /// Its phases so far: every attempt, and `marshal`/`unmarshal` when all are shown.
+    phases: Vec<Phase>,
 }
 
 impl Storable for Call {
@@ -155,7 +163,24 @@ impl Call {
             operation: operation.to_owned(),
             aws,
             resource_read: false,
+            phases: if phases::all_phases() {
+                vec![Phase::begin("marshal")]
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// Ends the open phase named `name`, if any.
+    fn end_phase(&mut self, name: &str) {
+        if let Some(phase) = self
+            .phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.name == name && p.end.is_none())
+        {
+            phase.end = Some(SystemTime::now());
+        }
     }
 
     /// The operation's response parameters go here before [`Call::end`].
@@ -169,8 +194,10 @@ impl Call {
             span,
             span_context,
             mut aws,
+            phases,
             ..
         } = self;
+        phases::emit(&span_context, &phases);
         if let Some(status) = status {
             span.set_attribute(HTTP_STATUS, i64::from(status));
         }
@@ -271,6 +298,89 @@ impl Intercept for XrayInterceptor {
         Ok(())
     }
 
+    fn read_after_serialization(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() {
+            call.end_phase("marshal");
+        }
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() {
+            call.phases.push(Phase::begin("attempt"));
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() {
+            if phases::all_phases() {
+                // The last attempt's response is the one the caller gets.
+                call.phases.retain(|p| p.name != "unmarshal");
+                call.phases.push(Phase::begin("unmarshal"));
+            }
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        _context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() {
+            call.end_phase("unmarshal");
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.get_mut_from_interceptor_state::<Call>() else {
+            return Ok(());
+        };
+        let status = context.response().map(|r| r.status().as_u16());
+        let error = match context.output_or_error() {
+            Some(Err(error)) => Some(classify(&call.service, &call.operation, error)),
+            _ => None,
+        };
+        if let Some(attempt) = call
+            .phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.name == "attempt" && p.end.is_none())
+        {
+            attempt.end = Some(SystemTime::now());
+            attempt.status = status;
+            attempt.throttle = error
+                .as_ref()
+                .is_some_and(|(code, _)| THROTTLING_CODES.contains(&code.as_str()))
+                && status != Some(429);
+            attempt.error = error;
+        }
+        Ok(())
+    }
+
     // Every attempt, after signing (SigV4 leaves this header out of the signature) and after
     // the SDK's recursion-detection interceptor, which copies the process-wide
     // `_X_AMZN_TRACE_ID` in `modify_before_signing`: ours wins. Outside an invocation the
@@ -333,19 +443,7 @@ impl Intercept for XrayInterceptor {
                 CallEnd::Output
             }
             Some(Err(error)) => {
-                let (code, message) = error
-                    .as_operation_error()
-                    .and_then(|e| error_metadata(&call.service, &call.operation, e))
-                    .unwrap_or_else(|| {
-                        let kind = if error.is_timeout_error() {
-                            "Timeout"
-                        } else if error.is_connector_error() {
-                            "ConnectorError"
-                        } else {
-                            "SdkError"
-                        };
-                        (kind.to_owned(), error_chain(error))
-                    });
+                let (code, message) = classify(&call.service, &call.operation, error);
                 CallEnd::Error(code, message)
             }
             None => CallEnd::Unknown,
@@ -353,6 +451,40 @@ impl Intercept for XrayInterceptor {
         call.end(status, request_id.as_deref(), attempts, end);
         Ok(())
     }
+}
+
+/// An orchestrator error's code and message: the service's, else the kind of failure.
+fn classify(
+    service: &str,
+    operation: &str,
+    error: &OrchestratorError<aws_smithy_runtime_api::client::interceptors::context::Error>,
+) -> (String, String) {
+    error
+        .as_operation_error()
+        .and_then(|e| error_metadata(service, operation, e))
+        .or_else(|| unhandled_metadata(error))
+        .unwrap_or_else(|| {
+            let kind = if error.is_timeout_error() {
+                "Timeout"
+            } else if error.is_connector_error() {
+                "ConnectorError"
+            } else {
+                "SdkError"
+            };
+            (kind.to_owned(), error_chain(error))
+        })
+}
+
+/// The code and message of an error the service's model does not name (any service): the SDK
+/// keeps them as an `ErrorMetadata` in the error's `source()` chain.
+fn unhandled_metadata(error: &dyn std::error::Error) -> Option<(String, String)> {
+    sources(error).find_map(|source| {
+        let meta = source.downcast_ref::<aws_smithy_types::error::metadata::ErrorMetadata>()?;
+        Some((
+            meta.code()?.to_owned(),
+            meta.message().unwrap_or_default().to_owned(),
+        ))
+    })
 }
 
 /// The error's message and those of its `source()` chain, joined by `: `.
