@@ -179,6 +179,9 @@ mod buffer;
 mod document;
 mod exception;
 mod header;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod http_client;
 mod init;
 mod invocation;
 mod notices;

@@ -306,6 +306,19 @@ pub(crate) struct Extra {
     /// Metadata in the `default` namespace, in the order first recorded, each key once
     /// ([`Extra::merge`] keeps the later value).
     pub(crate) metadata: Vec<(String, Json)>,
+    /// X-Ray's `http` object of a call made with an HTTP client (the status is the span's
+    /// `http.response.status_code` attribute).
+    pub(crate) http: Option<HttpCall>,
+}
+
+/// An outgoing HTTP call, as X-Ray's `http` object shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpCall {
+    pub(crate) method: String,
+    /// Without its query string, which can hold secrets.
+    pub(crate) url: String,
+    /// The response's `content-length`, when it gave one.
+    pub(crate) content_length: Option<u64>,
 }
 
 impl Extra {
@@ -316,6 +329,9 @@ impl Extra {
         self.throttle |= other.throttle;
         for (key, value) in other.metadata {
             self.put_metadata(key, value);
+        }
+        if other.http.is_some() {
+            self.http = other.http;
         }
     }
 
@@ -339,7 +355,11 @@ impl Extra {
             .iter()
             .map(|(k, v)| k.len() + json_size(v) + 4)
             .sum();
-        aws + metadata + usize::from(self.throttle) * 16
+        let http = self
+            .http
+            .as_ref()
+            .map_or(0, |h| 64 + h.method.len() + h.url.len());
+        aws + metadata + http + usize::from(self.throttle) * 16
     }
 }
 
@@ -409,6 +429,11 @@ impl Record {
             fields.merge(recorded);
         }
         self.extra = Some(fields);
+    }
+
+    /// The `http` object's request side, for a call made with an HTTP client.
+    pub(crate) fn http(&self) -> Option<&HttpCall> {
+        self.extra.as_ref().and_then(|e| e.http.as_ref())
     }
 
     /// The metadata (each key once: see [`Extra::merge`]).

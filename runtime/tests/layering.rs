@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("annotate", 7),
     ("aws", 7),
     ("numbers", 7),
+    ("http_client", 7),
     ("invocation", 8),
     ("init", 9),
     ("shutdown", 9),

@@ -22,7 +22,20 @@ const DECOY: &str = "Root=1-00000001-decoydecoydecoydecoydeco;Parent=dec0dec0dec
 /// What Lambda's recursive-loop detection reads: kept as received.
 const LINEAGE: &str = "Lineage=a87bd80c:1|b31ac9b5:2";
 
+/// hyper's client under `XrayLayer`.
+type HttpClient = xray_lambda::http_client::XrayService<
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Empty<bytes::Bytes>,
+    >,
+>;
+
+/// In a query string: must never leave the function.
+const SECRET: &str = "SECRET-71c3-token";
+
 struct Clients {
+    http: HttpClient,
+    http_base: String,
     dynamodb: aws_sdk_dynamodb::Client,
     /// Through a proxy that throttles the first two requests.
     throttled: aws_sdk_dynamodb::Client,
@@ -35,6 +48,9 @@ static CLIENTS: OnceLock<Clients> = OnceLock::new();
 #[xray_lambda::xray_handler]
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let tag = event.payload["tag"].as_str().unwrap_or_default().to_owned();
+    if let Some(path) = event.payload["get"].as_str() {
+        return Ok(json!({ "status": get(path).await? }));
+    }
     if event.payload["throttled"] == true {
         let c = CLIENTS.get().expect("clients");
         c.throttled.describe_limits().send().await?;
@@ -44,9 +60,21 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(json!({ "header": xray_lambda::current_trace_header() }))
 }
 
+/// A GET through `XrayLayer`; the status.
+async fn get(path: &str) -> Result<u16, Error> {
+    use tower_service::Service as _;
+    let c = CLIENTS.get().expect("clients");
+    let mut client = c.http.clone();
+    std::future::poll_fn(|cx| client.poll_ready(cx)).await?;
+    let request =
+        hyper::Request::get(format!("{}{path}", c.http_base)).body(http_body_util::Empty::new())?;
+    Ok(client.call(request).await?.status().as_u16())
+}
+
 #[xray_lambda::xray_aws]
 async fn calls(tag: &str) -> Result<(), Error> {
     let c = CLIENTS.get().expect("clients");
+    get(&format!("/orders?tag={tag}&token={SECRET}")).await?;
     c.dynamodb.list_tables().limit(1).send().await?;
     c.sqs
         .send_message()
@@ -60,6 +88,7 @@ async fn calls(tag: &str) -> Result<(), Error> {
 struct Harness {
     lambda: Lambda,
     requests: Requests,
+    http_log: xray_lambda_tests::http_server::Log,
     throttled_requests: Requests,
     _moto: Moto,
 }
@@ -71,7 +100,13 @@ fn harness() -> &'static Harness {
         use_moto(&moto);
         let lambda = Lambda::start("propagation-fn", 64);
         std::env::set_var("_X_AMZN_TRACE_ID", DECOY);
-        let (requests, throttled_requests) = lambda.runtime.block_on(async {
+        let (requests, throttled_requests, http_log) = lambda.runtime.block_on(async {
+            let (http_base, http_log) = xray_lambda_tests::http_server::start().await;
+            let http = tower_layer::Layer::layer(
+                &xray_lambda::http_client::XrayLayer::new(),
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http(),
+            );
             let fault = Fault {
                 status: 500,
                 code: "InternalServerError",
@@ -119,13 +154,15 @@ fn harness() -> &'static Harness {
                 .expect("queue url");
             assert!(CLIENTS
                 .set(Clients {
+                    http,
+                    http_base,
                     dynamodb,
                     throttled,
                     sqs,
                     queue_url,
                 })
                 .is_ok());
-            (requests, throttled_requests)
+            (requests, throttled_requests, http_log)
         });
         lambda.runtime.spawn(async {
             if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
@@ -135,6 +172,7 @@ fn harness() -> &'static Harness {
         Harness {
             lambda,
             requests,
+            http_log,
             throttled_requests,
             _moto: moto,
         }
@@ -162,6 +200,35 @@ fn sent_under(root: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The trace headers the HTTP server received under trace `root`.
+fn http_sent_under(root: &str) -> Vec<String> {
+    harness()
+        .http_log
+        .all()
+        .into_iter()
+        .filter_map(|r| r.trace_header)
+        .filter(|h| keys(h).get("Root") == Some(&root))
+        .collect()
+}
+
+/// The `remote` subsegments of trace `root`, once there are `n`.
+fn remote_subsegments(root: &str, n: usize) -> Vec<Value> {
+    let docs = harness()
+        .lambda
+        .daemon
+        .wait_for_trace(root, Duration::from_secs(20), |d| {
+            flatten(d)
+                .iter()
+                .filter(|s| s["namespace"] == "remote")
+                .count()
+                >= n
+        });
+    flatten(&docs)
+        .into_iter()
+        .filter(|s| s["namespace"] == "remote")
+        .collect()
+}
+
 /// The ids of the `aws` subsegments of trace `root`, once there are `n`.
 fn aws_subsegments(root: &str, n: usize) -> HashSet<String> {
     let docs = harness()
@@ -179,6 +246,14 @@ fn aws_subsegments(root: &str, n: usize) -> HashSet<String> {
         .filter(|s| s["namespace"] == "aws")
         .filter_map(|s| s["id"].as_str().map(str::to_owned))
         .collect()
+}
+
+fn invoke_payload(ids: &TraceIds, payload: &Value) -> Value {
+    let h = harness();
+    h.lambda
+        .runtime
+        .block_on(h.lambda.api.invoke(payload, Some(&ids.header)))
+        .unwrap_response()
 }
 
 fn invoke(ids: &TraceIds, header: &str) -> Value {
@@ -259,6 +334,13 @@ fn sixty_four_invocations_at_once_never_carry_another_invocations_root() {
         let calls = aws_subsegments(&id.root, 2);
         let sent = sent_under(&id.root);
         assert_eq!(sent.len(), 2, "{}: {sent:#?}", id.root);
+        let remote = remote_subsegments(&id.root, 1);
+        let http = http_sent_under(&id.root);
+        assert_eq!(http.len(), 1, "{}: {http:#?}", id.root);
+        assert_eq!(
+            keys(&http[0])["Parent"],
+            remote[0]["id"].as_str().expect("id")
+        );
         for (operation, header) in &sent {
             assert!(
                 calls.contains(keys(header)["Parent"]),
@@ -399,5 +481,64 @@ fn every_attempt_of_a_retried_call_carries_the_calls_header() {
             pair[0]["end_time"].as_f64() <= pair[1]["start_time"].as_f64(),
             "in order"
         );
+    }
+}
+
+#[test]
+fn an_http_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
+    let ids = new_trace_header(Some("1"));
+    let _ = invoke(&ids, &format!("{};{LINEAGE}", ids.header));
+    let remote = remote_subsegments(&ids.root, 1);
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    let call = &remote[0];
+    assert_eq!(call["name"], "127.0.0.1");
+    let http = &call["http"];
+    assert_eq!(http["request"]["method"], "GET");
+    let url = http["request"]["url"].as_str().expect("url");
+    assert!(
+        url.ends_with("/orders") && url.starts_with("http://127.0.0.1:"),
+        "{url}"
+    );
+    assert_eq!(http["request"]["traced"], true);
+    assert_eq!(http["response"]["status"], 200);
+    assert_eq!(http["response"]["content_length"], 11);
+    let sent = http_sent_under(&ids.root);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(keys(&sent[0])["Parent"], call["id"].as_str().expect("id"));
+    assert!(sent[0].ends_with(LINEAGE), "{}", sent[0]);
+    // The query went to the server, and nowhere else.
+    assert!(harness()
+        .http_log
+        .all()
+        .iter()
+        .any(|r| r.target.contains(SECRET)));
+    for datagram in harness().lambda.daemon.datagrams() {
+        assert!(
+            !String::from_utf8_lossy(&datagram).contains(SECRET),
+            "a secret left the function"
+        );
+    }
+}
+
+#[test]
+fn an_http_calls_status_sets_error_throttle_or_fault() {
+    for (code, flags) in [
+        (404, ["error"].as_slice()),
+        (429, ["error", "throttle"].as_slice()),
+        (503, ["fault"].as_slice()),
+    ] {
+        let ids = new_trace_header(Some("1"));
+        let response = invoke_payload(&ids, &json!({ "get": format!("/status/{code}") }));
+        assert_eq!(response["status"], code);
+        let remote = remote_subsegments(&ids.root, 1);
+        let call = &remote[0];
+        assert_eq!(call["http"]["response"]["status"], code);
+        for flag in ["error", "throttle", "fault"] {
+            assert_eq!(
+                call.get(flag) == Some(&Value::Bool(true)),
+                flags.contains(&flag),
+                "{code} {flag}: {call}"
+            );
+        }
     }
 }

@@ -220,7 +220,7 @@ impl Call {
                 Extra {
                     aws,
                     throttle,
-                    metadata: Vec::new(),
+                    ..Extra::default()
                 },
             );
         }

@@ -19,9 +19,9 @@ use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
-    name_is_plain, plain_name, string_attribute, InProgress, Record, ANNOTATION_PREFIX, AWS_REGION,
-    AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
-    RPC_SYSTEM, SDK_NAME,
+    name_is_plain, plain_name, string_attribute, HttpCall, InProgress, Record, ANNOTATION_PREFIX,
+    AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD,
+    RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -160,11 +160,7 @@ fn write_record(
     let aws_api = is_aws_call(span);
     write_identity(span, aws_api, top, buf);
     let status = http_status(span);
-    if let Some(code) = status {
-        buf.extend_from_slice(br#","http":{"response":{"status":"#);
-        json(buf, &code);
-        buf.extend_from_slice(b"}}");
-    }
+    write_http(record.http(), status, buf);
     if record.throttle() {
         buf.extend_from_slice(br#","throttle":true"#);
     }
@@ -232,6 +228,42 @@ fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) 
     } else if span.span_kind == SpanKind::Client {
         buf.extend_from_slice(br#","namespace":"remote""#);
     }
+}
+
+/// `http`: the request of a call made with an HTTP client (its header went out: `traced`),
+/// and the response's status and length.
+fn write_http(request: Option<&HttpCall>, status: Option<i64>, buf: &mut Vec<u8>) {
+    if request.is_none() && status.is_none() {
+        return;
+    }
+    buf.extend_from_slice(br#","http":{"#);
+    if let Some(request) = request {
+        buf.extend_from_slice(br#""request":{"method":"#);
+        json_str(buf, &request.method);
+        buf.extend_from_slice(br#","url":"#);
+        json_str(buf, &request.url);
+        buf.extend_from_slice(br#","traced":true}"#);
+    }
+    let length = request.and_then(|r| r.content_length);
+    if status.is_some() || length.is_some() {
+        if request.is_some() {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(br#""response":{"#);
+        if let Some(code) = status {
+            buf.extend_from_slice(br#""status":"#);
+            json(buf, &code);
+        }
+        if let Some(length) = length {
+            if status.is_some() {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(br#""content_length":"#);
+            json(buf, &length);
+        }
+        buf.push(b'}');
+    }
+    buf.push(b'}');
 }
 
 /// `metadata`, in the `default` namespace.

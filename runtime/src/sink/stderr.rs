@@ -88,6 +88,9 @@ fn describe(record: &Record, out: &mut String) {
     if record.throttle() {
         notes.push("throttle=true".to_owned());
     }
+    if let Some(http) = record.http() {
+        notes.push(format!("{} {}", http.method, http.url));
+    }
     if let Some(status) = http_status(span) {
         notes.push(format!("status={status}"));
     }

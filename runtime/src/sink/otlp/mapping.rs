@@ -77,6 +77,17 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         for (name, value) in extra.aws {
             attributes.push(aws_member(service.as_deref(), &name, value));
         }
+        if let Some(http) = extra.http {
+            // The names the collector's `awsxray` exporter reads for the `http` object.
+            attributes.push(KeyValue::new("http.request.method", http.method));
+            attributes.push(KeyValue::new("url.full", http.url));
+            if let Some(length) = http.content_length {
+                attributes.push(KeyValue::new(
+                    "http.response.header.content-length",
+                    i64::try_from(length).unwrap_or(i64::MAX),
+                ));
+            }
+        }
         if extra.throttle {
             // A throttling error code on a 400: the collector derives `throttle` from the
             // status code 429 alone; keep the fact as an attribute.
@@ -173,6 +184,7 @@ pub(super) mod tests {
                 aws,
                 throttle,
                 metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
+                http: None,
             }),
         }
     }

@@ -1,0 +1,181 @@
+//! Calls made with HTTP clients other than the AWS SDK, as remote subsegments: the trace header
+//! goes out on the request, and X-Ray's `http` object (method, URL without its query string,
+//! status, content length) and the error flags from the status come back on the subsegment.
+//!
+//! For any `tower` HTTP service, hyper's client included: [`XrayLayer`] (feature `tower`).
+//! For anything else: [`crate::current_trace_header`].
+//!
+//! ```no_run
+//! # #[cfg(feature = "tower")]
+//! # fn f<S>(client: S) {
+//! use tower_layer::Layer as _;
+//! let client = xray_lambda::http_client::XrayLayer::new().layer(client);
+//! # }
+//! ```
+
+#[cfg(feature = "tower")]
+mod tower;
+
+use http::{HeaderValue, Uri};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::propagation::{self, TRACE_HEADER};
+use crate::state;
+use crate::vocabulary::{exception_attributes, Extra, HttpCall, EXCEPTION_EVENT, HTTP_STATUS};
+
+#[cfg(feature = "tower")]
+pub use self::tower::{XrayLayer, XrayService};
+
+/// One outgoing HTTP call's subsegment, from the request to the response.
+#[derive(Debug)]
+pub(crate) struct Call {
+    span: tracing::Span,
+    span_context: SpanContext,
+    method: String,
+    url: String,
+    /// The request's query string, kept only to remove it from a client's error message.
+    query: Option<String>,
+}
+
+impl Call {
+    /// Opens the call's subsegment under the current span and puts the trace header on the
+    /// request; in an invocation that records nothing, puts the invocation's header as it
+    /// came; outside an invocation, does nothing.
+    pub(crate) fn begin(method: &str, uri: &Uri, headers: &mut http::HeaderMap) -> Option<Self> {
+        let current = tracing::Span::current();
+        if current.is_disabled() {
+            forward_as_received(headers);
+            return None;
+        }
+        let host = uri.host().unwrap_or("remote");
+        let span = tracing::info_span!(
+            target: "xray_lambda::http",
+            "http_call",
+            otel.name = host,
+            otel.kind = "client",
+            xray_lambda.extra = true,
+        );
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        match propagation::downstream(&cx) {
+            Some(header) => put(headers, header),
+            None => forward_as_received(headers),
+        }
+        if span.is_disabled() || !span_context.is_sampled() {
+            return None;
+        }
+        Some(Call {
+            span,
+            span_context,
+            method: method.to_owned(),
+            url: without_query(uri),
+            query: uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
+        })
+    }
+
+    /// Closes the subsegment: the status (`None`: no response, a fault with `error` as its
+    /// cause) and the response's length. 4xx is an error, 429 a throttle too, 5xx a fault.
+    pub(crate) fn end(
+        self,
+        status: Option<u16>,
+        content_length: Option<u64>,
+        error: Option<String>,
+    ) {
+        let Call {
+            span,
+            span_context,
+            method,
+            url,
+            query,
+        } = self;
+        // A client's error can name the URL, query string included (reqwest's does).
+        let error = error.map(|e| match &query {
+            Some(query) => e.replace(query.as_str(), "[query removed]"),
+            None => e,
+        });
+        if let Some(status) = status {
+            span.set_attribute(HTTP_STATUS, i64::from(status));
+        }
+        let failure = match (status, error) {
+            (Some(code), _) if code >= 400 => Some((
+                format!("HTTP {code}"),
+                http::StatusCode::from_u16(code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("error")
+                    .to_owned(),
+            )),
+            (None, Some(error)) => Some(("HttpClientError".to_owned(), error)),
+            _ => None,
+        };
+        if let Some((kind, message)) = failure {
+            span.set_status(Status::error(message.clone()));
+            span.add_event(EXCEPTION_EVENT, exception_attributes(kind.into(), message));
+        }
+        state::attach(
+            span_context.span_id(),
+            Extra {
+                http: Some(HttpCall {
+                    method,
+                    url,
+                    content_length,
+                }),
+                ..Extra::default()
+            },
+        );
+    }
+}
+
+fn put(headers: &mut http::HeaderMap, header: String) {
+    if let Ok(value) = HeaderValue::try_from(header) {
+        headers.insert(TRACE_HEADER, value);
+    }
+}
+
+fn forward_as_received(headers: &mut http::HeaderMap) {
+    if let Some(header) = propagation::as_received() {
+        put(headers, header);
+    }
+}
+
+/// `scheme://authority/path`: the query string can hold secrets (tokens, signatures).
+fn without_query(uri: &Uri) -> String {
+    let mut url = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        url.push_str(scheme);
+        url.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        // Without user information, which can hold a password.
+        let authority = authority.as_str();
+        url.push_str(
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host),
+        );
+    }
+    url.push_str(uri.path());
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_query_and_credentials() {
+        for (uri, expected) in [
+            (
+                "http://127.0.0.1:8080/orders?token=SECRET",
+                "http://127.0.0.1:8080/orders",
+            ),
+            (
+                "https://user:pass@api.example.com/v1/x?sig=1#frag",
+                "https://api.example.com/v1/x",
+            ),
+            ("/relative?q=1", "/relative"),
+        ] {
+            let uri: http::Uri = uri.parse().expect("uri");
+            assert_eq!(super::without_query(&uri), expected);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The `tower` layer: any HTTP service (hyper's client, a `tower` stack) gets a remote
+//! subsegment per request and the trace header on it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::Body;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::Call;
+
+/// Wraps an HTTP service so that each request made inside a traced invocation is a remote
+/// subsegment (`namespace: "remote"`, named after the host, with X-Ray's `http` object) and
+/// carries the trace header naming it.
+///
+/// ```no_run
+/// use tower_layer::Layer as _;
+/// # fn f<S>(client: S) {
+/// let client = xray_lambda::http_client::XrayLayer::new().layer(client);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XrayLayer {
+    _private: (),
+}
+
+impl XrayLayer {
+    /// The layer.
+    #[must_use]
+    pub fn new() -> Self {
+        XrayLayer::default()
+    }
+}
+
+impl<S> Layer<S> for XrayLayer {
+    type Service = XrayService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        XrayService { inner }
+    }
+}
+
+/// The service [`XrayLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct XrayService<S> {
+    inner: S,
+}
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for XrayService<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+    ResponseBody: Body,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
+        let method = request.method().as_str().to_owned();
+        let uri = request.uri().clone();
+        let call = Call::begin(&method, &uri, request.headers_mut());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            if let Some(call) = call {
+                match &result {
+                    Ok(response) => {
+                        let length = response
+                            .headers()
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse().ok())
+                            .or_else(|| response.body().size_hint().exact());
+                        call.end(Some(response.status().as_u16()), length, None);
+                    }
+                    // The client's error (its query string, if it names one, is removed).
+                    Err(error) => call.end(None, None, Some(error.to_string())),
+                }
+            }
+            result
+        })
+    }
+}
