@@ -98,6 +98,16 @@
 //!
 //! DynamoDB's table names and parameters need the `dynamodb` feature.
 //!
+//! # Connected traces
+//!
+//! Every AWS SDK call (with the interceptor) carries `X-Amzn-Trace-Id` naming its own `aws`
+//! subsegment as `Parent`, with the invocation's `Root` and the keys of its header this crate
+//! does not interpret (`Lineage`) as they came; each attempt of a retried call is a child
+//! subsegment ([`Builder::aws_call_phases`] shows `marshal`, every `attempt` and `unmarshal`
+//! on every call). An invocation that records nothing forwards its header as it came. With the
+//! `tower` feature, `http_client::XrayLayer` does the same for any `tower` HTTP client, with
+//! X-Ray's `http` object; [`current_trace_header`] gives the header for anything else.
+//!
 //! # Annotations and metadata
 //!
 //! ```no_run
@@ -151,7 +161,8 @@
 //! # Features
 //!
 //! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and
-//! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `translator`: spans the
+//! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `tower`: `http_client::XrayLayer`
+//! for outgoing HTTP calls. `translator`: spans the
 //! crate's own document writer does not cover exactly (other instrumentation crates' `http.*`
 //! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
 //! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those
