@@ -47,6 +47,20 @@ impl Lambda {
     /// As [`Lambda::start`].
     #[must_use]
     pub fn start_with_env(function_name: &str, concurrency: u32, env: &[(&str, String)]) -> Self {
+        Self::start_with(function_name, concurrency, env, |builder| builder)
+    }
+
+    /// [`Lambda::start_with_env`], with the builder `init` would use changed by `configure`.
+    ///
+    /// # Panics
+    /// As [`Lambda::start`].
+    #[must_use]
+    pub fn start_with(
+        function_name: &str,
+        concurrency: u32,
+        env: &[(&str, String)],
+        configure: impl FnOnce(xray_lambda::Builder) -> xray_lambda::Builder,
+    ) -> Self {
         let daemon = Daemon::start();
         let runtime = tokio_runtime();
         let api = runtime.block_on(RuntimeApi::start());
@@ -58,7 +72,7 @@ impl Lambda {
         std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
         std::env::remove_var("_X_AMZN_TRACE_ID");
         // The pipeline lives as long as the test process.
-        std::mem::forget(xray_lambda::init().expect("init"));
+        std::mem::forget(configure(xray_lambda::builder()).init().expect("init"));
         Lambda {
             runtime,
             api,

@@ -82,9 +82,15 @@ fn complete_and_linked(ids: &TraceIds, leaves: usize) -> Vec<Value> {
     assert_eq!(
         (arrived, handler),
         (leaves, true),
-        "lost subsegments in {} (leaves {:?}...); the kernel has dropped {:?} UDP datagrams at full receive buffers (all sockets, since boot)",
+        "lost subsegments in {} (leaves {:?}...; {} of its datagrams arrived); the kernel has dropped {:?} UDP datagrams at full receive buffers (all sockets, since boot)",
         ids.root,
         missing(),
+        harness()
+            .daemon
+            .datagrams()
+            .iter()
+            .filter(|d| String::from_utf8_lossy(d).contains(&ids.root))
+            .count(),
         udp_receive_buffer_drops()
     );
     let all = flatten(&docs);

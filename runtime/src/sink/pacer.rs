@@ -36,13 +36,14 @@ pub struct Pacing {
 }
 
 impl Pacing {
-    /// For the X-Ray daemon in Lambda: half the default receive buffer (the rest absorbs
-    /// error in the model), and one datagram per 60 µs (16,700 a second). The daemon's own
+    /// For the X-Ray daemon in Lambda: three eighths of the default receive buffer (the rest
+    /// absorbs error in the model and a daemon that stalls between two reads of its queue),
+    /// and one datagram per 60 µs (16,700 a second). The daemon's own
     /// work per datagram is a few microseconds (a `recvfrom`, the header line parsed as JSON,
     /// a hand-off to its batcher); on the eighth of a vCPU of a 256 MB function, shared with
     /// the function, that is tens of microseconds.
     pub const LAMBDA: Pacing = Pacing {
-        window: 212_992 / 2,
+        window: 212_992 * 3 / 8,
         read_interval: Duration::from_micros(60),
     };
 
