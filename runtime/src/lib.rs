@@ -105,8 +105,9 @@
 //! does not interpret (`Lineage`) as they came; each attempt of a retried call is a child
 //! subsegment ([`Builder::aws_call_phases`] shows `marshal`, every `attempt` and `unmarshal`
 //! on every call). An invocation that records nothing forwards its header as it came. With the
-//! `tower` feature, `http_client::XrayLayer` does the same for any `tower` HTTP client, with
-//! X-Ray's `http` object; [`current_trace_header`] gives the header for anything else.
+//! `tower` feature, `http_client::XrayLayer` does the same for any `tower` HTTP client, and
+//! with `reqwest`, `http_client::XrayMiddleware` for `reqwest-middleware`, with X-Ray's `http`
+//! object; [`current_trace_header`] gives the header for anything else.
 //!
 //! # Annotations and metadata
 //!
@@ -162,7 +163,7 @@
 //!
 //! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and
 //! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `tower`: `http_client::XrayLayer`
-//! for outgoing HTTP calls. `translator`: spans the
+//! for outgoing HTTP calls; `reqwest`: `http_client::XrayMiddleware`. `translator`: spans the
 //! crate's own document writer does not cover exactly (other instrumentation crates' `http.*`
 //! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
 //! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those
@@ -190,8 +191,8 @@ mod buffer;
 mod document;
 mod exception;
 mod header;
-#[cfg(feature = "tower")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "reqwest"))))]
 pub mod http_client;
 mod init;
 mod invocation;

@@ -50,6 +50,11 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             step(depth, &tag).await;
             Ok(json!({ "tag": tag }))
         }
+        "header" => {
+            // What a call made here would carry, from inside a nested span.
+            let header = step_header(&tag).await;
+            Ok(json!({ "tag": tag, "header": header }))
+        }
         "err" => Err(Box::new(TableMissing(std::io::Error::other(
             "disk on fire",
         )))),
@@ -102,4 +107,11 @@ async fn dynamodb() -> &'static aws_sdk_dynamodb::Client {
             aws_sdk_dynamodb::Client::from_conf(config)
         })
         .await
+}
+
+/// The trace header a call made inside a `step` span would carry.
+#[tracing::instrument(name = "step", skip_all, fields(annotation.tag = tag))]
+async fn step_header(tag: &str) -> Option<String> {
+    tokio::task::yield_now().await;
+    xray_lambda::current_trace_header()
 }

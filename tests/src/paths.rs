@@ -238,6 +238,28 @@ macro_rules! behaviour_tests {
         }
 
         #[test]
+        fn behaviour_the_header_a_call_carries_names_a_subsegment_this_path_exports() {
+            let ids = $crate::new_trace_header(Some("1"));
+            let header = format!("{};Lineage=a87bd80c:1", ids.header);
+            let response = path()
+                .invoke(
+                    &serde_json::json!({"action": "header", "tag": ids.root}),
+                    Some(&header),
+                )
+                .unwrap_response();
+            let sent = response["header"].as_str().expect("a header").to_owned();
+            let keys: std::collections::HashMap<&str, &str> =
+                sent.split(';').filter_map(|kv| kv.split_once('=')).collect();
+            assert_eq!(keys["Root"], ids.root, "{sent}");
+            assert_eq!(keys["Sampled"], "1", "{sent}");
+            assert_eq!(keys["Lineage"], "a87bd80c:1", "{sent}");
+            let segs = path().segs(&ids.root, 2);
+            let step = by_name(&segs, "step");
+            assert_eq!(step.len(), 1, "{segs:#?}");
+            assert_eq!(keys["Parent"], step[0].id, "Parent is the span the call was made in");
+        }
+
+        #[test]
         fn behaviour_sampled_0_sends_nothing_and_undecided_is_recorded() {
             let unsampled = $crate::new_trace_header(Some("0"));
             let response = path().invoke(

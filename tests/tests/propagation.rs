@@ -35,6 +35,8 @@ const SECRET: &str = "SECRET-71c3-token";
 
 struct Clients {
     http: HttpClient,
+    /// reqwest with `XrayMiddleware`.
+    reqwest: reqwest_middleware::ClientWithMiddleware,
     http_base: String,
     dynamodb: aws_sdk_dynamodb::Client,
     /// Through a proxy that throttles the first two requests.
@@ -48,6 +50,15 @@ static CLIENTS: OnceLock<Clients> = OnceLock::new();
 #[xray_lambda::xray_handler]
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let tag = event.payload["tag"].as_str().unwrap_or_default().to_owned();
+    if let Some(path) = event.payload["reqwest"].as_str() {
+        let c = CLIENTS.get().expect("clients");
+        let response = c
+            .reqwest
+            .get(format!("{}{path}", c.http_base))
+            .send()
+            .await?;
+        return Ok(json!({ "status": response.status().as_u16() }));
+    }
     if let Some(path) = event.payload["get"].as_str() {
         return Ok(json!({ "status": get(path).await? }));
     }
@@ -155,6 +166,9 @@ fn harness() -> &'static Harness {
             assert!(CLIENTS
                 .set(Clients {
                     http,
+                    reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                        .with(xray_lambda::http_client::XrayMiddleware::new())
+                        .build(),
                     http_base,
                     dynamodb,
                     throttled,
@@ -540,5 +554,35 @@ fn an_http_calls_status_sets_error_throttle_or_fault() {
                 "{code} {flag}: {call}"
             );
         }
+    }
+}
+
+#[test]
+fn a_reqwest_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
+    let ids = new_trace_header(Some("1"));
+    let response = invoke_payload(
+        &ids,
+        &json!({ "reqwest": format!("/status/429?token={SECRET}") }),
+    );
+    assert_eq!(response["status"], 429);
+    let remote = remote_subsegments(&ids.root, 1);
+    let call = &remote[0];
+    assert_eq!(call["http"]["request"]["method"], "GET");
+    assert!(
+        call["http"]["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/status/429")),
+        "{call}"
+    );
+    assert_eq!(call["http"]["response"]["status"], 429);
+    assert_eq!(call["throttle"], true);
+    let sent = http_sent_under(&ids.root);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(keys(&sent[0])["Parent"], call["id"].as_str().expect("id"));
+    for datagram in harness().lambda.daemon.datagrams() {
+        assert!(
+            !String::from_utf8_lossy(&datagram).contains(SECRET),
+            "a secret left the function"
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! goes out on the request, and X-Ray's `http` object (method, URL without its query string,
 //! status, content length) and the error flags from the status come back on the subsegment.
 //!
-//! For any `tower` HTTP service, hyper's client included: [`XrayLayer`] (feature `tower`).
-//! For anything else: [`crate::current_trace_header`].
+//! For any `tower` HTTP service, hyper's client included: `XrayLayer` (feature `tower`). For
+//! `reqwest`: `XrayMiddleware` through `reqwest-middleware` (feature `reqwest`). For anything
+//! else: [`crate::current_trace_header`].
 //!
 //! ```no_run
 //! # #[cfg(feature = "tower")]
@@ -13,6 +14,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "reqwest")]
+mod reqwest;
 #[cfg(feature = "tower")]
 mod tower;
 
@@ -24,6 +27,8 @@ use crate::propagation::{self, TRACE_HEADER};
 use crate::state;
 use crate::vocabulary::{exception_attributes, Extra, HttpCall, EXCEPTION_EVENT, HTTP_STATUS};
 
+#[cfg(feature = "reqwest")]
+pub use self::reqwest::XrayMiddleware;
 #[cfg(feature = "tower")]
 pub use self::tower::{XrayLayer, XrayService};
 
