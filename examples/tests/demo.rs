@@ -19,7 +19,8 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         stdout.contains("replay test client"),
         "says where DynamoDB answers come from"
     );
-    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 3, "{stderr}");
+    // Three invocations of hello, then hello sending to an SQS queue.
+    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 4, "{stderr}");
     // handler → hello → ddb_get → the DynamoDB call, with what the call recorded.
     let lines: Vec<&str> = stderr.lines().collect();
     let first = lines
@@ -48,4 +49,22 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
     ] {
         assert!(lines[first + 4].contains(field), "{field}: {stderr}");
     }
+    // Connected: the header the queue received names the SendMessage subsegment.
+    let received = stdout
+        .lines()
+        .find_map(|l| l.split("the queue received X-Amzn-Trace-Id: ").nth(1))
+        .expect("the header the queue received");
+    let parent = received
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("Parent="))
+        .expect("a Parent");
+    let send = lines
+        .iter()
+        .find(|l| l.contains("SQS SendMessage"))
+        .expect("the SendMessage subsegment");
+    assert!(
+        send.contains(&format!("id={parent}")),
+        "{send} / {received}"
+    );
+    assert!(send.contains("queue_url="), "{send}");
 }

@@ -157,6 +157,21 @@ fn propagation(criterion: &mut Criterion, dispatch: &tracing::Dispatch) {
                     black_box(headers)
                 });
             });
+            // An HTTP client's request (tower, reqwest): the same header into `http` headers.
+            headers_group.bench_function("http_request_without_header", |b| {
+                b.iter(|| black_box(http_headers()));
+            });
+            headers_group.bench_function("http_request_with_call_header", |b| {
+                b.iter(|| {
+                    let mut headers = http_headers();
+                    if let Some(header) = xray_lambda::__private::downstream_header(&cx) {
+                        if let Ok(value) = http::HeaderValue::try_from(header) {
+                            headers.insert("x-amzn-trace-id", value);
+                        }
+                    }
+                    black_box(headers)
+                });
+            });
             // `current_trace_header()`, for other clients: the same, plus finding the current
             // span and its context.
             headers_group.bench_function("request_with_current_trace_header", |b| {
@@ -172,6 +187,20 @@ fn propagation(criterion: &mut Criterion, dispatch: &tracing::Dispatch) {
         headers_group.finish();
         drop(invocation);
     });
+}
+
+/// The headers an HTTP client's request carries before the trace header.
+fn http_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+        ("content-length", "64"),
+        ("user-agent", "reqwest/0.12"),
+    ] {
+        headers.insert(name, http::HeaderValue::from_static(value));
+    }
+    headers
 }
 
 /// The headers an SDK request carries before the trace header.

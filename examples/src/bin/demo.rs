@@ -12,15 +12,22 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use lambda_runtime::service_fn;
+use lambda_runtime::LambdaEvent;
 use serde_json::json;
-use xray_lambda_examples::{client_from, dynamodb_client, handler};
+use serde_json::Value;
+use xray_lambda_examples::{client_from, dynamodb_client, handler, hello};
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, set_lambda_env};
 
 const INVOCATIONS: [&str; 3] = ["Ada", "Grace", "Barbara"];
 
 fn replay_client() -> aws_sdk_dynamodb::Client {
-    let events = (0..INVOCATIONS.len())
+    replay_dynamodb(INVOCATIONS.len())
+}
+
+/// A DynamoDB client answered by the SDK's replay client, for `n` calls.
+fn replay_dynamodb(n: usize) -> aws_sdk_dynamodb::Client {
+    let events = (0..n)
         .map(|n| {
             let request = http::Request::builder()
                 .uri("https://dynamodb.us-east-1.amazonaws.com/")
@@ -83,5 +90,76 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         INVOCATIONS.len(),
         elapsed.as_secs_f64() * 1000.0
     );
+    connected().await
+}
+
+/// The queue the connected demo sends to.
+const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/greetings";
+
+/// `hello`, then its greeting sent to an SQS queue: a connected trace.
+#[xray_lambda::xray_handler(name = "handler")]
+async fn hello_then_queue(
+    clients: (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client),
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let (dynamodb, sqs) = clients;
+    let name = event.payload["firstName"].as_str().unwrap_or("world");
+    let message = hello(&dynamodb, name).await?;
+    sqs.send_message()
+        .queue_url(QUEUE_URL)
+        .message_body(&message)
+        .send()
+        .await?;
+    Ok(json!({ "message": message }))
+}
+
+/// A fourth invocation, run by hand: `hello` sends its greeting to an SQS queue (the SDK's
+/// replay client stands in for SQS and keeps the request), and the queue receives the trace
+/// header of the `SendMessage` subsegment, so in X-Ray the consumer's trace hangs under it.
+async fn connected() -> Result<(), lambda_runtime::Error> {
+    let request = http::Request::builder()
+        .uri("https://sqs.us-east-1.amazonaws.com/")
+        .body(SdkBody::empty())
+        .expect("request");
+    let response = http::Response::builder()
+        .status(200)
+        .header("x-amzn-requestid", "DEMOQUEUEREPLAYED")
+        .body(SdkBody::from(
+            r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#,
+        ))
+        .expect("response");
+    let queue = StaticReplayClient::new(vec![ReplayEvent::new(request, response)]);
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::new()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "demo", "demo", None, None, "demo",
+            ))
+            .http_client(queue.clone())
+            .interceptor(xray_lambda::aws::XrayInterceptor::new())
+            .build(),
+    );
+    let ids = new_trace_header(Some("1"));
+    println!(
+        "\n> hello, then its greeting to an SQS queue, with {}",
+        ids.header
+    );
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = "demo-queue".to_owned();
+    context.xray_trace_id = Some(ids.header);
+    let event = LambdaEvent::new(json!({ "firstName": "Ada" }), context);
+    let outcome = hello_then_queue((replay_dynamodb(1), sqs), event).await;
+    println!("< {outcome:?}");
+    let header = queue
+        .actual_requests()
+        .next()
+        .and_then(|r| r.headers().get("x-amzn-trace-id"))
+        .unwrap_or("none")
+        .to_owned();
+    // Let the tree reach stderr first.
+    tokio::task::yield_now().await;
+    println!("  the queue received X-Amzn-Trace-Id: {header}");
+    println!("  (its Parent is the id of the SQS SendMessage subsegment in the tree)");
     Ok(())
 }

@@ -94,6 +94,10 @@ fn describe(record: &Record, out: &mut String) {
     if let Some(status) = http_status(span) {
         notes.push(format!("status={status}"));
     }
+    if span.span_kind == opentelemetry::trace::SpanKind::Client {
+        // A call's id is the `Parent` its request carried downstream.
+        notes.push(format!("id={}", span.span_context.span_id()));
+    }
     if let Status::Error { description } = &span.status {
         notes.push(format!("FAULT: {description}"));
     }
