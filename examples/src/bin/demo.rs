@@ -146,7 +146,7 @@ async fn connected() -> Result<(), lambda_runtime::Error> {
         ids.header
     );
     let mut context = lambda_runtime::Context::default();
-    context.request_id = "demo-queue".to_owned();
+    "demo-queue".clone_into(&mut context.request_id);
     context.xray_trace_id = Some(ids.header);
     let event = LambdaEvent::new(json!({ "firstName": "Ada" }), context);
     let outcome = hello_then_queue((replay_dynamodb(1), sqs), event).await;
