@@ -50,6 +50,28 @@ static CLIENTS: OnceLock<Clients> = OnceLock::new();
 #[xray_lambda::xray_handler]
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let tag = event.payload["tag"].as_str().unwrap_or_default().to_owned();
+    if event.payload["closed"] == true {
+        // Nothing listens there: the client fails, and its error names the URL.
+        let c = CLIENTS.get().expect("clients");
+        let failed = c
+            .reqwest
+            .get(format!("http://127.0.0.1:9/orders?token={SECRET}"))
+            .send()
+            .await
+            .is_err();
+        return Ok(json!({ "failed": failed }));
+    }
+    // The secret is added here, so that it is not in the event (which the runtime logs at
+    // `trace`).
+    if event.payload["secret_get"] == true {
+        return Ok(json!({ "status": get(&format!("/orders?token={SECRET}")).await? }));
+    }
+    if event.payload["secret_reqwest"] == true {
+        let c = CLIENTS.get().expect("clients");
+        let url = format!("{}/status/500?token={SECRET}", c.http_base);
+        let response = c.reqwest.get(url).send().await?;
+        return Ok(json!({ "status": response.status().as_u16() }));
+    }
     if let Some(path) = event.payload["reqwest"].as_str() {
         let c = CLIENTS.get().expect("clients");
         let response = c
@@ -584,5 +606,48 @@ fn a_reqwest_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
             !String::from_utf8_lossy(&datagram).contains(SECRET),
             "a secret left the function"
         );
+    }
+}
+
+/// Child: HTTP calls whose URLs hold a secret — answered, failed with a 500, failed without
+/// a response — with the log at its most talkative.
+#[test]
+#[ignore = "a child process of the test below; run_child runs it"]
+fn child_secret_urls() {
+    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
+        return;
+    }
+    for payload in [
+        json!({ "secret_get": true }),
+        json!({ "secret_reqwest": true }),
+        json!({ "closed": true }),
+    ] {
+        let ids = new_trace_header(Some("1"));
+        let _ = invoke_payload(&ids, &payload);
+        let remote = remote_subsegments(&ids.root, 1);
+        assert_eq!(remote.len(), 1, "{payload}");
+    }
+    for datagram in harness().lambda.daemon.datagrams() {
+        assert!(
+            !String::from_utf8_lossy(&datagram).contains(SECRET),
+            "a secret left the function"
+        );
+    }
+    println!("CHILD OK");
+}
+
+#[test]
+fn a_secret_in_a_urls_query_is_in_no_log_line_and_no_document() {
+    let output = xray_lambda_tests::run_child("child_secret_urls", "1", &[("RUST_LOG", "trace")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("CHILD OK"),
+        "{stdout}\n{stderr}"
+    );
+    // The log ran (at trace level), and named none of it.
+    assert!(stdout.lines().count() > 10, "{stdout}");
+    for (line, text) in stdout.lines().chain(stderr.lines()).enumerate() {
+        assert!(!text.contains(SECRET), "log line {line}: {text}");
     }
 }
