@@ -50,6 +50,11 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             step(depth, &tag).await;
             Ok(json!({ "tag": tag }))
         }
+        "ddb_throttled" => {
+            // Throttled twice by the proxy, then answered: three attempts.
+            throttled_dynamodb().await.describe_limits().send().await?;
+            Ok(json!({}))
+        }
         "header" => {
             // What a call made here would carry, from inside a nested span.
             let header = step_header(&tag).await;
@@ -102,6 +107,35 @@ async fn dynamodb() -> &'static aws_sdk_dynamodb::Client {
         .get_or_init(|| async {
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(xray_lambda::aws::XrayInterceptor::new())
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(config)
+        })
+        .await
+}
+
+/// A client whose first two requests the test proxy throttles (in front of the endpoint in
+/// `AWS_ENDPOINT_URL_DYNAMODB`).
+async fn throttled_dynamodb() -> &'static aws_sdk_dynamodb::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_dynamodb::Client> =
+        tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+            let fault = crate::proxy::Fault {
+                status: 400,
+                code: "ThrottlingException",
+                times: 2,
+            };
+            let endpoint = crate::proxy::start(upstream, fault).await;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(endpoint)
+                .retry_config(
+                    aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                        .with_max_attempts(3)
+                        .with_initial_backoff(std::time::Duration::from_millis(1)),
+                )
                 .interceptor(xray_lambda::aws::XrayInterceptor::new())
                 .build();
             aws_sdk_dynamodb::Client::from_conf(config)

@@ -260,6 +260,40 @@ macro_rules! behaviour_tests {
         }
 
         #[test]
+        fn behaviour_a_retried_call_shows_its_attempts() {
+            let ids = $crate::new_trace_header(Some("1"));
+            let _ = path()
+                .invoke(
+                    &serde_json::json!({"action": "ddb_throttled", "tag": ids.root}),
+                    Some(&ids.header),
+                )
+                .unwrap_response();
+            let segs = path().segs(&ids.root, 5);
+            let call = segs
+                .iter()
+                .find(|s| s.namespace.as_deref() == Some("aws"))
+                .expect("the call");
+            assert!(!call.fault && !call.error, "{call:#?}");
+            let attempts: Vec<&$crate::paths::Seg> = segs
+                .iter()
+                .filter(|s| s.name == "attempt" && s.parent_id.as_deref() == Some(call.id.as_str()))
+                .collect();
+            assert_eq!(attempts.len(), 3, "{segs:#?}");
+            // (The throttling code on a 400 is `throttle` on the daemon path only: the
+            // collector derives `throttle` from 429 alone, as for the call itself.)
+            assert_eq!(
+                attempts.iter().filter(|a| a.error && a.status == Some(400)).count(),
+                2,
+                "{attempts:#?}"
+            );
+            assert_eq!(
+                attempts.iter().filter(|a| a.status == Some(200) && !a.error).count(),
+                1,
+                "{attempts:#?}"
+            );
+        }
+
+        #[test]
         fn behaviour_sampled_0_sends_nothing_and_undecided_is_recorded() {
             let unsampled = $crate::new_trace_header(Some("0"));
             let response = path().invoke(

@@ -57,7 +57,15 @@ pub(crate) fn emit(call: &SpanContext, phases: &[Phase]) {
         return;
     };
     let tracer = &pipeline.tracer;
-    let parent = Context::new().with_remote_span_context(call.clone());
+    // The call's span is local (not a remote parent), as the phases' spans are its children
+    // in this process.
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        call.trace_id(),
+        call.span_id(),
+        call.trace_flags(),
+        false,
+        call.trace_state().clone(),
+    ));
     for phase in phases.iter().filter(|p| all || p.name == "attempt") {
         let mut attributes = Vec::with_capacity(2);
         if let Some(status) = phase.status {
