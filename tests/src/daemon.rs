@@ -2,7 +2,7 @@
 //! line as the daemon does and keeps the documents.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub const READ_COST: Duration = Duration::from_micros(50);
 #[derive(Debug, Clone)]
 pub struct Daemon {
     address: SocketAddr,
-    received: Arc<(Mutex<Received>, Condvar)>,
+    received: Arc<Mutex<Received>>,
 }
 
 impl Daemon {
@@ -50,7 +50,7 @@ impl Daemon {
         // As the real daemon: the kernel's default receive buffer (212,992 bytes on Linux),
         // one datagram at a time, READ_COST each. A datagram that arrives at a full buffer is
         // dropped by the kernel, as in Lambda.
-        let received = Arc::new((Mutex::new(Received::default()), Condvar::new()));
+        let received = Arc::new(Mutex::new(Received::default()));
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 70_000];
@@ -80,8 +80,7 @@ impl Daemon {
         std::thread::spawn(move || {
             while let Ok(datagram) = rx.recv() {
                 let doc = parse_datagram(&datagram);
-                let (lock, cvar) = &*sink;
-                let mut received = lock
+                let mut received = sink
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(trace) = doc["trace_id"].as_str() {
@@ -92,7 +91,6 @@ impl Daemon {
                         .push(doc.clone());
                 }
                 received.datagrams.push(datagram);
-                cvar.notify_all();
             }
         });
         Daemon { address, received }
@@ -108,7 +106,6 @@ impl Daemon {
     #[must_use]
     pub fn datagrams(&self) -> Vec<Vec<u8>> {
         self.received
-            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .datagrams
@@ -130,20 +127,33 @@ impl Daemon {
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
-        let (lock, cvar) = &*self.received;
-        let mut guard = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lock = &self.received;
+        let mut checked = None;
         loop {
-            let docs = guard.by_trace.get(trace_id).cloned().unwrap_or_default();
-            let now = Instant::now();
-            if done(&docs) || now >= deadline {
-                return docs;
-            }
-            guard = cvar
-                .wait_timeout(guard, deadline - now)
+            // Copied and judged only when more arrived, at most every 50 ms, and outside the
+            // lock: a flood of ten thousand documents must not make the waiter rescan (and the
+            // indexing thread wait) on each one.
+            let count = lock
+                .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+                .by_trace
+                .get(trace_id)
+                .map_or(0, Vec::len);
+            let now = Instant::now();
+            if checked != Some(count) || now >= deadline {
+                let docs = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .by_trace
+                    .get(trace_id)
+                    .cloned()
+                    .unwrap_or_default();
+                if done(&docs) || now >= deadline {
+                    return docs;
+                }
+                checked = Some(count);
+            }
+            std::thread::sleep(Duration::from_millis(50).min(deadline - now));
         }
     }
 }
