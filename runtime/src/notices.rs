@@ -43,7 +43,8 @@ pub(crate) fn warn_once(key: &str, message: impl FnOnce() -> String) {
     static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
     let warned = warned.get_or_insert_with(HashSet::new);
-    if warned.len() < 64 && warned.insert(key.to_owned()) {
+    if warned.len() < 64 && !warned.contains(key) {
+        warned.insert(key.to_owned());
         tracing::warn!(target: "xray_lambda", "{}", message());
     }
 }

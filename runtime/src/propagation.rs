@@ -9,6 +9,8 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::document::{hex, trace_id};
+
 /// The header name, as HTTP/2 and the AWS SDK write it.
 pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 
@@ -36,30 +38,21 @@ pub fn downstream(cx: &Context) -> Option<String> {
 }
 
 /// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1[;carried]`,
-/// written without `fmt` (a call's hot path).
+/// written with the document writer's hex (no `fmt`: a call's hot path).
 fn compose(span_context: &SpanContext, carried: Option<&Carried>) -> String {
-    fn hex(out: &mut String, bytes: &[u8]) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for &b in bytes {
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-        }
-    }
     let extra = carried.map_or("", |c| c.0.as_str());
-    let mut out = String::with_capacity(72 + extra.len());
-    let trace = span_context.trace_id().to_bytes();
-    out.push_str("Root=1-");
-    hex(&mut out, &trace[..4]);
-    out.push('-');
-    hex(&mut out, &trace[4..]);
-    out.push_str(";Parent=");
+    let mut out = Vec::with_capacity(72 + extra.len());
+    out.extend_from_slice(b"Root=");
+    trace_id(&mut out, span_context.trace_id());
+    out.extend_from_slice(b";Parent=");
     hex(&mut out, &span_context.span_id().to_bytes());
-    out.push_str(";Sampled=1");
+    out.extend_from_slice(b";Sampled=1");
     if !extra.is_empty() {
-        out.push(';');
-        out.push_str(extra);
+        out.push(b';');
+        out.extend_from_slice(extra.as_bytes());
     }
-    out
+    // ASCII and a `str`: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The invocation's header as it came, inside an invocation that records nothing.

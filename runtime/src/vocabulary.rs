@@ -230,7 +230,7 @@ fn same_annotation_key(a: &str, b: &str) -> bool {
 /// fields as text, and the numeric-fields layer adds the number after it.
 fn is_number_of(earlier: &Value, later: &Value) -> bool {
     match (earlier, later) {
-        (Value::String(text), Value::I64(n)) => text.as_str() == n.to_string(),
+        (Value::String(text), Value::I64(n)) => text.as_str().parse::<i64>() == Ok(*n),
         (Value::String(text), Value::F64(n)) => text.as_str().parse::<f64>().ok() == Some(*n),
         _ => false,
     }

@@ -207,5 +207,12 @@ fn sixty_four_concurrent_invocations_of_one_hundred_subsegments_lose_nothing() {
         let all = complete_and_linked(&ids, 100);
         // Up to a hundred, children are nested in the handler's one document.
         assert_eq!(all.len(), 101, "{}", ids.root);
+        let documents = harness()
+            .daemon
+            .datagrams()
+            .iter()
+            .filter(|d| String::from_utf8_lossy(d).contains(&ids.root))
+            .count();
+        assert_eq!(documents, 1, "{}", ids.root);
     }
 }

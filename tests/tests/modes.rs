@@ -169,11 +169,6 @@ fn child_unrecorded_headers() {
         assert_eq!(response["tag"], "t");
     }
     settle();
-    assert_eq!(
-        lambda.daemon.datagrams().len(),
-        0,
-        "nothing goes to a daemon"
-    );
     println!(
         "CHILD OK: unsampled, PassThrough and malformed headers answered; roots {} {}",
         unsampled.root, passthrough.root

@@ -247,39 +247,32 @@ fn http_sent_under(root: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `remote` subsegments of trace `root`, once there are `n`.
-fn remote_subsegments(root: &str, n: usize) -> Vec<Value> {
+/// The subsegments of trace `root` in `namespace` (`aws`, `remote`), once there are `n`.
+fn subsegments_in(root: &str, namespace: &str, n: usize) -> Vec<Value> {
+    let of_namespace = |docs: &[Value]| -> Vec<Value> {
+        flatten(docs)
+            .into_iter()
+            .filter(|s| s["namespace"] == namespace)
+            .collect()
+    };
     let docs = harness()
         .lambda
         .daemon
         .wait_for_trace(root, Duration::from_secs(20), |d| {
-            flatten(d)
-                .iter()
-                .filter(|s| s["namespace"] == "remote")
-                .count()
-                >= n
+            of_namespace(d).len() >= n
         });
-    flatten(&docs)
-        .into_iter()
-        .filter(|s| s["namespace"] == "remote")
-        .collect()
+    of_namespace(&docs)
+}
+
+/// The `remote` subsegments of trace `root`, once there are `n`.
+fn remote_subsegments(root: &str, n: usize) -> Vec<Value> {
+    subsegments_in(root, "remote", n)
 }
 
 /// The ids of the `aws` subsegments of trace `root`, once there are `n`.
 fn aws_subsegments(root: &str, n: usize) -> HashSet<String> {
-    let docs = harness()
-        .lambda
-        .daemon
-        .wait_for_trace(root, Duration::from_secs(20), |d| {
-            flatten(d)
-                .iter()
-                .filter(|s| s["namespace"] == "aws")
-                .count()
-                >= n
-        });
-    flatten(&docs)
+    subsegments_in(root, "aws", n)
         .iter()
-        .filter(|s| s["namespace"] == "aws")
         .filter_map(|s| s["id"].as_str().map(str::to_owned))
         .collect()
 }

@@ -10,6 +10,7 @@ mod writer;
 
 use crate::vocabulary::{InProgress, Record, MAX_DOCUMENT_BYTES, MAX_VALUE};
 use writer::Mode;
+pub(crate) use writer::{hex, trace_id};
 
 /// The daemon's header line before every document; the daemon parses it as JSON.
 pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";

@@ -60,11 +60,8 @@ pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
     json_str(buf, &plain_name(handler.name));
     buf.extend_from_slice(br#","id":""#);
     hex(buf, &handler.span_id.to_bytes());
-    let trace = handler.trace_id.to_bytes();
-    buf.extend_from_slice(br#"","trace_id":"1-"#);
-    hex(buf, &trace[..4]);
-    buf.push(b'-');
-    hex(buf, &trace[4..]);
+    buf.extend_from_slice(br#"","trace_id":""#);
+    trace_id(buf, handler.trace_id);
     buf.extend_from_slice(br#"","start_time":"#);
     seconds(buf, handler.start_time);
     buf.extend_from_slice(br#","in_progress":true,"parent_id":""#);
@@ -114,12 +111,21 @@ fn covered(span: &SpanData) -> bool {
 }
 
 /// Lower-case hex, without `fmt` (whose machinery was a fifth of an invocation's instructions).
-fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
         buf.push(DIGITS[usize::from(b >> 4)]);
         buf.push(DIGITS[usize::from(b & 0xf)]);
     }
+}
+
+/// X-Ray's form of a trace id: `1-<8 hex: epoch seconds>-<24 hex>`.
+pub(crate) fn trace_id(buf: &mut Vec<u8>, id: opentelemetry::trace::TraceId) {
+    let bytes = id.to_bytes();
+    buf.extend_from_slice(b"1-");
+    hex(buf, &bytes[..4]);
+    buf.push(b'-');
+    hex(buf, &bytes[4..]);
 }
 
 fn json_str(buf: &mut Vec<u8>, s: &str) {
@@ -207,11 +213,8 @@ fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) 
     hex(buf, &span.span_context.span_id().to_bytes());
     buf.push(b'"');
     if top {
-        let trace = span.span_context.trace_id().to_bytes();
-        buf.extend_from_slice(br#","trace_id":"1-"#);
-        hex(buf, &trace[..4]);
-        buf.push(b'-');
-        hex(buf, &trace[4..]);
+        buf.extend_from_slice(br#","trace_id":""#);
+        trace_id(buf, span.span_context.trace_id());
         buf.push(b'"');
     }
     buf.extend_from_slice(br#","start_time":"#);

@@ -96,7 +96,7 @@ impl Call {
         } = self;
         // A client's error can name the URL, query string included (reqwest's does).
         let error = error.map(|e| match &query {
-            Some(query) => e.replace(query.as_str(), "[query removed]"),
+            Some(query) => e.replace(&format!("?{query}"), "?[query removed]"),
             None => e,
         });
         if let Some(status) = status {

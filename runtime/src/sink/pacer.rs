@@ -108,6 +108,10 @@ struct State {
     last_read: Instant,
     /// When the sender thread last read the daemon's real queue.
     last_probe: Option<Instant>,
+    /// Since when the real queue has been over the window, without a break.
+    over_since: Option<Instant>,
+    /// The sender thread could not start: everything is sent at once.
+    unpaced: bool,
     /// Datagrams handed to the pacer, and datagrams sent (or given up), so far.
     submitted: u64,
     sent: u64,
@@ -118,6 +122,9 @@ struct State {
 
 /// How often the sender thread reads the daemon's real queue while datagrams wait.
 const PROBE_INTERVAL: Duration = Duration::from_micros(500);
+
+/// How long the daemon's real queue may stay over the window before the model alone paces.
+const GIVE_UP_ON_QUEUE: Duration = Duration::from_secs(1);
 
 /// The most bytes held for sending (a runaway invocation must not exhaust memory).
 const MAX_WAITING_BYTES: usize = 64 << 20;
@@ -140,6 +147,8 @@ impl Pacer {
                     modelled_bytes: 0,
                     last_read: Instant::now(),
                     last_probe: None,
+                    over_since: None,
+                    unpaced: false,
                     submitted: 0,
                     sent: 0,
                     wakers: Vec::new(),
@@ -158,7 +167,7 @@ impl Pacer {
         let inner = &*self.inner;
         let mut state = lock(&inner.state);
         state.submitted += 1;
-        if inner.pacing.read_interval.is_zero() {
+        if inner.pacing.read_interval.is_zero() || state.unpaced {
             state.sent += 1;
             drop(state);
             inner.sender.send(datagram);
@@ -166,9 +175,11 @@ impl Pacer {
         }
         let now = Instant::now();
         inner.drain_model(&mut state, now);
-        // During a burst (the model not empty), the daemon's real queue has the last word: a
-        // daemon starved of CPU reads more slowly than modelled.
-        let starved = !state.modelled.is_empty() && inner.check_model(&mut state, now).is_some();
+        // Deep in a burst (the model over half the window), the daemon's real queue has the
+        // last word: a daemon starved of CPU reads more slowly than modelled. An invocation's
+        // first datagrams never read it.
+        let starved = state.modelled_bytes > inner.pacing.window / 2
+            && inner.check_model(&mut state, now).is_some();
         if !starved && state.waiting.is_empty() && inner.has_room(&state, datagram.len()) {
             inner.send_one(&mut state, datagram);
             return;
@@ -237,6 +248,7 @@ impl Pacer {
             if let Err(err) = started {
                 tracing::warn!(target: "xray_lambda", "X-Ray: cannot start the sending thread ({err}); documents are sent without pacing");
                 let mut state = lock(&self.inner.state);
+                state.unpaced = true;
                 self.inner.flush_unpaced(&mut state);
             }
         });
@@ -288,7 +300,10 @@ impl Inner {
         }
         while let Some(front) = state.waiting.front() {
             if !self.has_room(state, front.len()) {
-                let next_read = state.last_read + self.pacing.read_interval;
+                let next_read = state
+                    .last_read
+                    .checked_add(self.pacing.read_interval)
+                    .unwrap_or(now);
                 return Some(
                     next_read
                         .saturating_duration_since(now)
@@ -326,7 +341,14 @@ impl Inner {
             .extend(std::iter::repeat_n(unit, queued.div_ceil(unit)));
         state.modelled_bytes = unit * state.modelled.len();
         state.last_read = now;
-        (queued > self.pacing.window).then_some(PROBE_INTERVAL)
+        if queued <= self.pacing.window {
+            state.over_since = None;
+            return None;
+        }
+        // A daemon that reads nothing for a second is gone or stuck: the model alone paces
+        // from here, so that no invocation waits for it without end.
+        let since = *state.over_since.get_or_insert(now);
+        (now.duration_since(since) < GIVE_UP_ON_QUEUE).then_some(PROBE_INTERVAL)
     }
 
     fn flush_unpaced(&self, state: &mut State) {
@@ -522,6 +544,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_reader_that_stops_reading_stops_the_sender_where_its_queue_is_visible() {
         let (receiver, pacer) = receiver();
         for _ in 0..1_000 {
