@@ -7,14 +7,30 @@ use syn::{ItemFn, PatType, Type, TypeImplTrait};
 /// A function under `#[xray_handler]` whose signature passed validation.
 pub(crate) struct Handler<'a> {
     pub(crate) function: &'a ItemFn,
-    /// The one `LambdaEvent<T>` argument, which carries the invocation's trace header.
+    /// The argument that carries the invocation's trace header: a `LambdaEvent<T>`, or the
+    /// `lambda_http::Request` of an HTTP function.
     pub(crate) event: &'a PatType,
     /// Where `event` is in `function.sig.inputs`.
     pub(crate) event_index: usize,
+    /// What `event` is.
+    pub(crate) kind: HandlerKind,
     /// The declared return type, a `Result<R, E>`.
     pub(crate) return_ty: &'a Type,
     /// Whether `return_ty` holds an `impl Trait`: such a type cannot be named in a `let`.
     pub(crate) returns_impl_trait: bool,
+    /// The `E` of `Result<R, E>` when `return_ty` has `impl Trait` in `R` only: the output
+    /// is then ascribed `Result<_, E>`, so the error is still described by its type.
+    pub(crate) nameable_error: Option<&'a Type>,
+}
+
+/// The two kinds of handler, by the argument that carries the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandlerKind {
+    /// `event: LambdaEvent<T>` (`lambda_runtime`).
+    Event,
+    /// `request: Request` (`lambda_http`); `ok_is_impl_trait` when the `Ok` type is
+    /// `impl IntoResponse`, which is then converted (and so seen whole) before it is returned.
+    Http { ok_is_impl_trait: bool },
 }
 
 /// A function under `#[xray_aws]` that passed validation.
@@ -24,6 +40,38 @@ pub(crate) struct Aws<'a> {
     pub(crate) return_ty: Option<&'a Type>,
     /// Whether `return_ty` holds an `impl Trait`: such a type cannot be named in a `let`.
     pub(crate) returns_impl_trait: bool,
+}
+
+/// The first generic argument of `Result<T, E>` (or of a one-argument alias such as
+/// `anyhow::Result<T>`): the `Ok` type.
+pub(crate) fn ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// The second generic argument of `Result<T, E>`: the `Err` type, when written.
+pub(crate) fn error_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .nth(1)
 }
 
 /// Whether `ty` holds an `impl Trait` anywhere, e.g. `Result<Vec<impl Fn()>, E>`. Read from

@@ -6,7 +6,7 @@ use syn::punctuated::{Pair, Punctuated};
 use syn::{parse_quote, spanned::Spanned, FnArg, Ident, ItemFn, Pat, PatIdent, PatType, Token};
 
 use crate::args::{self, Args};
-use crate::ast::{Aws, Handler};
+use crate::ast::{Aws, Handler, HandlerKind};
 use crate::shared;
 
 /// `#[xray_handler]`: the handler's body runs inside an `Invocation`, which opens the
@@ -24,10 +24,19 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     let event_ty = &handler.event.ty;
     let body = &function.block;
     let return_ty = handler.return_ty;
-    let (fix_output_type, ascription) = if handler.returns_impl_trait {
-        (quote!(), quote!())
-    } else {
-        (shared::fix_output_type(return_ty), quote!(: #return_ty))
+    let (fix_output_type, ascription, error_nameable) = match handler.nameable_error {
+        _ if !handler.returns_impl_trait => (
+            shared::fix_output_type(return_ty),
+            quote!(: #return_ty),
+            true,
+        ),
+        // `Result<impl IntoResponse, E>`: the error's type can still be named.
+        Some(error_ty) => (
+            quote!(),
+            quote!(: ::core::result::Result<_, #error_ty>),
+            true,
+        ),
+        None => (quote!(), quote!(), false),
     };
     // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
     // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
@@ -41,14 +50,30 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
             #(#statements)*
         }
     };
-    let record = record_error(&krate, &invocation, &output, handler.returns_impl_trait);
-    let block = parse_quote! {
-        {
-            let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
-            let #output #ascription = #invocation.run(#user_future).await;
-            #record
-            #invocation.finish().await;
-            #output
+    let record = record_error(&krate, &invocation, &output, !error_nameable);
+    let block = match handler.kind {
+        HandlerKind::Event => parse_quote! {
+            {
+                let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
+                let #output #ascription = #invocation.run(#user_future).await;
+                #record
+                #invocation.finish().await;
+                #output
+            }
+        },
+        HandlerKind::Http { ok_is_impl_trait } => {
+            let respond = record_response(&krate, &invocation, &output, ok_is_impl_trait);
+            parse_quote! {
+                {
+                    let mut #invocation =
+                        #krate::__private::Invocation::start_http(#name, &mut #event);
+                    let #output #ascription = #invocation.run(#user_future).await;
+                    #record
+                    #respond
+                    #invocation.finish().await;
+                    #output
+                }
+            }
         }
     };
     let mut sig = function.sig.clone();
@@ -69,7 +94,9 @@ fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token
         pat: Box::new(Pat::Ident(PatIdent {
             attrs: Vec::new(),
             by_ref: None,
-            mutability: None,
+            // An HTTP function's request gets its `x-amzn-trace-id` set before the body runs.
+            mutability: matches!(handler.kind, HandlerKind::Http { .. })
+                .then(|| Token![mut](Span::call_site())),
             ident: event.clone(),
             subpat: None,
         })),
@@ -92,16 +119,42 @@ fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token
         .collect()
 }
 
+/// Records an HTTP function's response on the invocation: an `impl IntoResponse` is converted
+/// (as `lambda_http` would) and handed on converted; a named type is read where it is.
+fn record_response(
+    krate: &TokenStream,
+    invocation: &Ident,
+    output: &Ident,
+    ok_is_impl_trait: bool,
+) -> TokenStream {
+    if ok_is_impl_trait {
+        quote! {
+            let #output = #invocation.respond(#output).await;
+        }
+    } else {
+        let response = Ident::new("xray_response", Span::mixed_site());
+        quote! {
+            if let ::core::result::Result::Ok(#response) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
+                #invocation.record_response(
+                    (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
+                );
+            }
+        }
+    }
+}
+
 /// Records an `Err` output on the invocation: as an exception with its type, message and
 /// `source()` chain when the error type can be named, else through `Debug`.
 fn record_error(
     krate: &TokenStream,
     invocation: &Ident,
     output: &Ident,
-    returns_impl_trait: bool,
+    error_is_opaque: bool,
 ) -> TokenStream {
     let error = Ident::new("xray_error", Span::mixed_site());
-    if returns_impl_trait {
+    if error_is_opaque {
         // The error type cannot be named: describe it through `Debug`.
         quote! {
             if let ::core::result::Result::Err(#error) = &#output {

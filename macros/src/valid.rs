@@ -4,7 +4,7 @@
 
 use syn::{FnArg, ItemFn, PatType, ReturnType, Signature, Type};
 
-use crate::ast::{self, Aws, Handler};
+use crate::ast::{self, Aws, Handler, HandlerKind};
 use crate::ctxt::Ctxt;
 use crate::shared;
 
@@ -18,7 +18,7 @@ pub(crate) fn handler<'a>(cx: &mut Ctxt, function: &'a ItemFn) -> Option<Handler
     if sig.asyncness.is_none() && returns_impl_future(sig) {
         cx.error_spanned_by(
             &sig.output,
-            "write the handler as `async fn handler(event: LambdaEvent<T>) -> Result<R, E>`: the attribute wraps the body of an `async fn`, not a function returning `impl Future`",
+            "write the handler as `async fn handler(event: LambdaEvent<T>) -> Result<R, E>` (or `request: Request` for lambda_http): the attribute wraps the body of an `async fn`, not a function returning `impl Future`",
         );
         let _ = event_argument(cx, sig);
         return None;
@@ -26,13 +26,22 @@ pub(crate) fn handler<'a>(cx: &mut Ctxt, function: &'a ItemFn) -> Option<Handler
     handler_qualifiers(cx, sig);
     let event = event_argument(cx, sig);
     let return_ty = result_type(cx, sig);
-    let ((event_index, event), return_ty) = (event?, return_ty?);
+    let ((event_index, event, kind), return_ty) = (event?, return_ty?);
+    let kind = match kind {
+        Input::Event => HandlerKind::Event,
+        Input::Http => HandlerKind::Http {
+            ok_is_impl_trait: ast::ok_type(return_ty)
+                .is_some_and(|ok| matches!(ok, Type::ImplTrait(_))),
+        },
+    };
     Some(Handler {
         function,
         event,
         event_index,
+        kind,
         return_ty,
         returns_impl_trait: ast::contains_impl_trait(return_ty),
+        nameable_error: ast::error_type(return_ty).filter(|e| !ast::contains_impl_trait(e)),
     })
 }
 
@@ -81,10 +90,30 @@ fn handler_qualifiers(cx: &mut Ctxt, sig: &Signature) {
     }
 }
 
-/// The first `LambdaEvent<T>` argument and its index. Errors for a `self` receiver, for each
-/// further `LambdaEvent`, and for none at all (unless a receiver already had its error).
-fn event_argument<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<(usize, &'a PatType)> {
-    let mut event = None;
+/// What carries the invocation's context.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Event,
+    Http,
+}
+
+impl Input {
+    fn of(ty: &Type) -> Option<Self> {
+        if last_segment_is(ty, "LambdaEvent") {
+            Some(Input::Event)
+        } else if last_segment_is(ty, "Request") {
+            Some(Input::Http)
+        } else {
+            None
+        }
+    }
+}
+
+/// The first `LambdaEvent<T>` or `Request` argument, its index and kind. Errors for a `self`
+/// receiver, for each further such argument, and for none at all (unless a receiver already
+/// had its error).
+fn event_argument<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<(usize, &'a PatType, Input)> {
+    let mut event: Option<(usize, &PatType, Input)> = None;
     let mut receiver = false;
     for (index, input) in sig.inputs.iter().enumerate() {
         match input {
@@ -95,25 +124,30 @@ fn event_argument<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<(usize, &'a P
                     "a Lambda handler is a free function, not a method: remove `self` and pass the state as an argument (`service_fn(move |event| handler(state.clone(), event))`)",
                 );
             }
-            FnArg::Typed(arg) if last_segment_is(&arg.ty, "LambdaEvent") => {
-                if event.is_some() {
-                    cx.error_spanned_by(
-                        &arg.ty,
-                        "a Lambda handler takes one `LambdaEvent<T>`: remove this one",
-                    );
-                } else {
-                    event = Some((index, arg));
-                }
-            }
-            FnArg::Typed(_) => {}
+            FnArg::Typed(arg) => match (Input::of(&arg.ty), event) {
+                (None, _) => {}
+                (Some(kind), None) => event = Some((index, arg, kind)),
+                (Some(Input::Event), Some((_, _, Input::Event))) => cx.error_spanned_by(
+                    &arg.ty,
+                    "a Lambda handler takes one `LambdaEvent<T>`: remove this one",
+                ),
+                (Some(Input::Http), Some((_, _, Input::Http))) => cx.error_spanned_by(
+                    &arg.ty,
+                    "an HTTP handler takes one `Request`: remove this one",
+                ),
+                (Some(_), Some(_)) => cx.error_spanned_by(
+                    &arg.ty,
+                    "a handler takes either `LambdaEvent<T>` (lambda_runtime) or `Request` (lambda_http), not both: remove this one (lambda_http's `RequestExt::lambda_context()` gives the Lambda context)",
+                ),
+            },
         }
     }
     if event.is_none() && !receiver {
-        let message = "the handler must take the event as `event: LambdaEvent<T>` (from lambda_runtime): it carries the invocation's trace header";
+        let message = "the handler must take the event as `event: LambdaEvent<T>` (lambda_runtime) or `request: Request` (lambda_http): it carries the invocation's trace header";
         match sig.inputs.last() {
             Some(last) => cx.error_spanned_by(
                 last,
-                format!("{message}. The attribute reads names, not types: a `type` alias of `LambdaEvent` is not seen, so write `LambdaEvent<T>` itself"),
+                format!("{message}. The attribute reads names, not types: a `type` alias is not seen, so write `LambdaEvent<T>` or `Request` itself"),
             ),
             None => cx.error_at(sig.paren_token.span.join(), message),
         }

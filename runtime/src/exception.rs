@@ -101,6 +101,20 @@ impl Exception {
         &self.source_kinds
     }
 
+    /// What an HTTP status of 400 or more says, as the cause of the flags that the status
+    /// sets (4xx `error`, 429 `throttle` too, 5xx `fault`): type `HTTP 404`, message
+    /// `Not Found`. `None` below 400.
+    #[cfg(any(feature = "tower", feature = "reqwest", feature = "lambda-http"))]
+    pub(crate) fn from_http_status(code: u16) -> Option<Self> {
+        (code >= 400).then(|| {
+            let reason = http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("error");
+            Exception::new(format!("HTTP {code}"), reason)
+        })
+    }
+
     /// Marks `span` as failed with this exception as its cause.
     pub(crate) fn record_on(self, span: &tracing::Span) {
         span.set_status(Status::error(self.message.clone()));

@@ -194,6 +194,9 @@ mod header;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "reqwest"))))]
 pub mod http_client;
+#[cfg(feature = "lambda-http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-http")))]
+pub mod http_function;
 mod init;
 mod invocation;
 mod notices;
@@ -236,6 +239,10 @@ pub mod __private {
     pub use crate::aws::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};
     pub use crate::exception::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::exception::Exception;
+    #[cfg(feature = "lambda-http")]
+    pub use crate::http_function::response::probe::{
+        ResponseProbe, ViaAnything, ViaExact, ViaResponse,
+    };
     pub use crate::invocation::Invocation;
     /// The header a call made from the span whose context this is carries (what the SDK
     /// interceptor computes once per call); for the benchmarks.

@@ -306,18 +306,31 @@ pub(crate) struct Extra {
     /// Metadata in the `default` namespace, in the order first recorded, each key once
     /// ([`Extra::merge`] keeps the later value).
     pub(crate) metadata: Vec<(String, Json)>,
-    /// X-Ray's `http` object of a call made with an HTTP client (the status is the span's
-    /// `http.response.status_code` attribute).
-    pub(crate) http: Option<HttpCall>,
+    /// X-Ray's `http` object: of a call made with an HTTP client, or of the request an HTTP
+    /// function serves (the status is the span's `http.response.status_code` attribute).
+    pub(crate) http: Option<Http>,
 }
 
-/// An outgoing HTTP call, as X-Ray's `http` object shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HttpCall {
+/// An HTTP exchange, as X-Ray's `http` object shows it: an outgoing call (`traced`) or the
+/// request a `lambda_http` function serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Http {
     pub(crate) method: String,
-    /// Without its query string, which can hold secrets.
+    /// `scheme://host/path`, without its query string, which can hold secrets.
     pub(crate) url: String,
-    /// The response's `content-length`, when it gave one.
+    /// An incoming request's `User-Agent`.
+    pub(crate) user_agent: Option<String>,
+    /// An incoming request's client address: the source IP API Gateway saw, else the first
+    /// address of `X-Forwarded-For`.
+    pub(crate) client_ip: Option<String>,
+    /// `client_ip` came from `X-Forwarded-For`, which the client can forge.
+    pub(crate) x_forwarded_for: bool,
+    /// The route that matched (API Gateway's resource or route key): not written into the
+    /// `http` object, which has no member for it; the OTLP path's `http.route`.
+    pub(crate) route: Option<String>,
+    /// An outgoing call that carried the trace header.
+    pub(crate) traced: bool,
+    /// The response's length, when known.
     pub(crate) content_length: Option<u64>,
 }
 
@@ -355,10 +368,12 @@ impl Extra {
             .iter()
             .map(|(k, v)| k.len() + json_size(v) + 4)
             .sum();
-        let http = self
-            .http
-            .as_ref()
-            .map_or(0, |h| 64 + h.method.len() + h.url.len());
+        let http = self.http.as_ref().map_or(0, |h| {
+            96 + h.method.len()
+                + h.url.len()
+                + h.user_agent.as_ref().map_or(0, String::len)
+                + h.client_ip.as_ref().map_or(0, String::len)
+        });
         aws + metadata + http + usize::from(self.throttle) * 16
     }
 }
@@ -431,8 +446,8 @@ impl Record {
         self.extra = Some(fields);
     }
 
-    /// The `http` object's request side, for a call made with an HTTP client.
-    pub(crate) fn http(&self) -> Option<&HttpCall> {
+    /// The `http` object, but for the status (a span attribute).
+    pub(crate) fn http(&self) -> Option<&Http> {
         self.extra.as_ref().and_then(|e| e.http.as_ref())
     }
 

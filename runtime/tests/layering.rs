@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("aws", 7),
     ("numbers", 7),
     ("http_client", 7),
+    ("http_function", 7),
     ("invocation", 8),
     ("init", 9),
     ("shutdown", 9),

@@ -5,6 +5,7 @@
 pub mod daemon;
 pub mod handlers;
 pub mod harness;
+pub mod http_handlers;
 pub mod http_server;
 pub mod moto;
 pub mod otlp;

@@ -19,7 +19,7 @@ use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
-    name_is_plain, plain_name, string_attribute, HttpCall, InProgress, Record, ANNOTATION_PREFIX,
+    name_is_plain, plain_name, string_attribute, Http, InProgress, Record, ANNOTATION_PREFIX,
     AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD,
     RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
@@ -233,23 +233,37 @@ fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) 
     }
 }
 
-/// `http`: the request of a call made with an HTTP client (its header went out: `traced`),
-/// and the response's status and length.
-fn write_http(request: Option<&HttpCall>, status: Option<i64>, buf: &mut Vec<u8>) {
-    if request.is_none() && status.is_none() {
+/// `http`: the request (of a call made with an HTTP client, whose header went out: `traced`;
+/// or the one an HTTP function serves), and the response's status and length.
+fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
+    if http.is_none() && status.is_none() {
         return;
     }
     buf.extend_from_slice(br#","http":{"#);
-    if let Some(request) = request {
+    if let Some(request) = http {
         buf.extend_from_slice(br#""request":{"method":"#);
         json_str(buf, &request.method);
         buf.extend_from_slice(br#","url":"#);
         json_str(buf, &request.url);
-        buf.extend_from_slice(br#","traced":true}"#);
+        if let Some(user_agent) = &request.user_agent {
+            buf.extend_from_slice(br#","user_agent":"#);
+            json_str(buf, user_agent);
+        }
+        if let Some(client_ip) = &request.client_ip {
+            buf.extend_from_slice(br#","client_ip":"#);
+            json_str(buf, client_ip);
+            if request.x_forwarded_for {
+                buf.extend_from_slice(br#","x_forwarded_for":true"#);
+            }
+        }
+        if request.traced {
+            buf.extend_from_slice(br#","traced":true"#);
+        }
+        buf.push(b'}');
     }
-    let length = request.and_then(|r| r.content_length);
+    let length = http.and_then(|r| r.content_length);
     if status.is_some() || length.is_some() {
-        if request.is_some() {
+        if http.is_some() {
             buf.push(b',');
         }
         buf.extend_from_slice(br#""response":{"#);

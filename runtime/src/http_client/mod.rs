@@ -20,12 +20,13 @@ mod reqwest;
 mod tower;
 
 use http::{HeaderValue, Uri};
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
 use crate::state;
-use crate::vocabulary::{exception_attributes, Extra, HttpCall, EXCEPTION_EVENT, HTTP_STATUS};
+use crate::vocabulary::{Extra, Http, HTTP_STATUS};
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::XrayMiddleware;
@@ -103,28 +104,22 @@ impl Call {
             span.set_attribute(HTTP_STATUS, i64::from(status));
         }
         let failure = match (status, error) {
-            (Some(code), _) if code >= 400 => Some((
-                format!("HTTP {code}"),
-                http::StatusCode::from_u16(code)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("error")
-                    .to_owned(),
-            )),
-            (None, Some(error)) => Some(("HttpClientError".to_owned(), error)),
-            _ => None,
+            (Some(code), _) => Exception::from_http_status(code),
+            (None, Some(error)) => Some(Exception::new("HttpClientError", error)),
+            (None, None) => None,
         };
-        if let Some((kind, message)) = failure {
-            span.set_status(Status::error(message.clone()));
-            span.add_event(EXCEPTION_EVENT, exception_attributes(kind.into(), message));
+        if let Some(exception) = failure {
+            exception.record_on(&span);
         }
         state::attach(
             span_context.span_id(),
             Extra {
-                http: Some(HttpCall {
+                http: Some(Http {
                     method,
                     url,
+                    traced: true,
                     content_length,
+                    ..Http::default()
                 }),
                 ..Extra::default()
             },

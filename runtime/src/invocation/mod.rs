@@ -2,6 +2,8 @@
 //! from the trace header, runs the handler inside the handler span, and finishes by handing
 //! the invocation's spans from the buffer to the sink.
 
+#[cfg(feature = "lambda-http")]
+mod http;
 pub(crate) mod undelivered;
 
 use std::cell::Cell;
@@ -22,7 +24,7 @@ use crate::header::{HeaderError, TraceHeader};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{Carried, AS_RECEIVED};
 use crate::state::{self, State};
-use crate::vocabulary::InProgress;
+use crate::vocabulary::{Extra, Http, InProgress};
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
@@ -67,6 +69,8 @@ struct Active {
     cx: opentelemetry::Context,
     trace_id: TraceId,
     buffer: &'static Arc<Buffer>,
+    /// The request an HTTP function serves: its `http` object, completed by the response.
+    http: Option<Http>,
 }
 
 impl Invocation {
@@ -163,6 +167,7 @@ impl Invocation {
                 cx,
                 trace_id,
                 buffer: &pipeline.buffer,
+                http: None,
             }),
             muted: None,
             as_received: None,
@@ -273,11 +278,21 @@ impl Invocation {
             cx,
             trace_id,
             buffer,
+            http,
         } = self.active.take()?;
         // The subsegment ends now, even where a task that outlives the handler still holds
         // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
         // span's own close later ends nothing.
         let otel = cx.span();
+        if let Some(http) = http {
+            buffer.attach(
+                otel.span_context().span_id(),
+                Extra {
+                    http: Some(http),
+                    ..Extra::default()
+                },
+            );
+        }
         if otel.is_recording() {
             otel.end_with_timestamp(SystemTime::now());
         }

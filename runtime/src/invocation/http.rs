@@ -1,0 +1,83 @@
+//! An invocation of a `lambda_http` handler: the handler subsegment gets X-Ray's `http`
+//! object, the route, method and status as annotations (only annotations are searchable), and
+//! the flags the status sets; the request's `x-amzn-trace-id` names the handler subsegment.
+
+use lambda_http::{IntoResponse, Request, RequestExt as _};
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::KeyValue;
+
+use super::Invocation;
+use crate::exception::Exception;
+use crate::http_function::{self, response::Responded, response::ResponseFacts};
+use crate::propagation::{self, TRACE_HEADER};
+use crate::vocabulary::{EXTRA_MARKER, HTTP_STATUS};
+
+/// Annotation keys, in the style of `ColdStart` and `Service`.
+const METHOD: &str = "annotation.HttpMethod";
+const ROUTE: &str = "annotation.HttpRoute";
+const STATUS: &str = "annotation.HttpStatus";
+
+impl Invocation {
+    /// [`Invocation::start`] for a `lambda_http` handler: the Lambda context comes from the
+    /// request (never from the environment, which under `run_concurrent` belongs to no
+    /// invocation in particular), and the request's `x-amzn-trace-id` is set to the handler
+    /// subsegment's header, so that code forwarding it links its calls under the handler.
+    #[must_use]
+    pub fn start_http(name: &'static str, request: &mut Request) -> Self {
+        let mut invocation = match request.lambda_context_ref() {
+            Some(context) => Invocation::start(name, context),
+            // Called without `lambda_http` (a unit test): the environment's header, if any.
+            None => Invocation::start(name, &lambda_runtime::Context::default()),
+        };
+        let Some(active) = &mut invocation.active else {
+            // Not recorded: `lambda_http` already put the invocation's header, as received.
+            return invocation;
+        };
+        let http = http_function::describe(request);
+        let span = active.cx.span();
+        // The `http` object reaches the buffer as an extra, at `close`.
+        span.set_attribute(KeyValue::new(EXTRA_MARKER, true));
+        span.set_attribute(KeyValue::new(METHOD, http.method.clone()));
+        if let Some(route) = &http.route {
+            span.set_attribute(KeyValue::new(ROUTE, route.clone()));
+        }
+        active.http = Some(http);
+        if let Some(header) = propagation::downstream(&active.cx) {
+            if let Ok(value) = http::HeaderValue::try_from(header) {
+                request.headers_mut().insert(TRACE_HEADER, value);
+            }
+        }
+        invocation
+    }
+
+    /// Converts a handler's `impl IntoResponse` as `lambda_http` would, and records the
+    /// response's status and length; the response goes on to `lambda_http` unchanged.
+    pub async fn respond<R: IntoResponse, E>(
+        &mut self,
+        output: Result<R, E>,
+    ) -> Result<Responded, E> {
+        let response = output?;
+        let (responded, facts) = http_function::response::respond(response).await;
+        self.record_response(facts);
+        Ok(responded)
+    }
+
+    /// Records the response's status (an annotation too) and length. 4xx marks the handler
+    /// subsegment an error, 429 a throttle too, 5xx a fault.
+    pub fn record_response(&mut self, facts: ResponseFacts) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if let Some(status) = facts.status {
+            let span = active.cx.span();
+            span.set_attribute(KeyValue::new(HTTP_STATUS, i64::from(status)));
+            span.set_attribute(KeyValue::new(STATUS, i64::from(status)));
+            if let Some(exception) = Exception::from_http_status(status) {
+                exception.record_on(&active.span);
+            }
+        }
+        if let Some(http) = &mut active.http {
+            http.content_length = facts.content_length;
+        }
+    }
+}
