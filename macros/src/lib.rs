@@ -54,10 +54,29 @@ use crate::ctxt::Ctxt;
 /// }
 /// ```
 ///
+/// # HTTP functions (`lambda_http`, feature `lambda-http`)
+///
+/// On a handler that takes `request: Request` instead of the event, the invocation starts
+/// from the Lambda context `lambda_http` put on the request, the handler subsegment gets
+/// X-Ray's `http` object (method, URL without its query string, user agent, client IP) and the
+/// `HttpMethod` and `HttpRoute` annotations, and the request's `x-amzn-trace-id` is set to the
+/// handler subsegment's header before the body runs:
+///
+/// ```rust,ignore
+/// #[xray_lambda::xray_handler]
+/// async fn handler(request: Request) -> Result<impl IntoResponse, Error> { ... }
+/// ```
+///
+/// After the body, an `impl IntoResponse` is converted as `lambda_http` would convert it and
+/// handed on converted (`Invocation::respond`); a named type (`Response<B>`, `String`,
+/// `(StatusCode, Value)`, ...) is read where it is. Either way the status (also the
+/// `HttpStatus` annotation) and length complete the `http` object, and 4xx marks the
+/// subsegment an error, 429 a throttle, 5xx a fault.
+///
 /// Misuse is a compile error at the offending token that names the fix: not `async`, not a
-/// function, a `self` receiver, no or two `LambdaEvent` arguments, a return type that is not
-/// `Result`, unknown or duplicate arguments, a bad name, and combining it with `#[xray_aws]`,
-/// `#[instrument]` or itself.
+/// function, a `self` receiver, no or two `LambdaEvent` or `Request` arguments, both kinds
+/// together, a return type that is not `Result`, unknown or duplicate arguments, a bad name,
+/// and combining it with `#[xray_aws]`, `#[instrument]` or itself.
 #[proc_macro_attribute]
 pub fn xray_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler(attr.into(), item.into()).into()

@@ -25,7 +25,8 @@ pub(crate) fn handler<'a>(cx: &mut Ctxt, function: &'a ItemFn) -> Option<Handler
     }
     handler_qualifiers(cx, sig);
     let event = event_argument(cx, sig);
-    let return_ty = result_type(cx, sig);
+    let http = matches!(event, Some((_, _, Input::Http)));
+    let return_ty = result_type(cx, sig, http);
     let ((event_index, event, kind), return_ty) = (event?, return_ty?);
     let kind = match kind {
         Input::Event => HandlerKind::Event,
@@ -156,19 +157,26 @@ fn event_argument<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<(usize, &'a P
 }
 
 /// The declared `Result<R, E>`, or an error saying to declare one.
-fn result_type<'a>(cx: &mut Ctxt, sig: &'a Signature) -> Option<&'a Type> {
+fn result_type<'a>(cx: &mut Ctxt, sig: &'a Signature, http: bool) -> Option<&'a Type> {
+    let example = if http {
+        "Result<impl IntoResponse, lambda_http::Error>"
+    } else {
+        "Result<Response, lambda_runtime::Error>"
+    };
     match &sig.output {
         ReturnType::Default => {
             cx.error_spanned_by(
                 &sig.ident,
-                "the handler must return `Result<R, E>` (lambda_runtime needs it): add `-> Result<Response, Error>`",
+                format!("the handler must return `Result<R, E>` (the runtime needs it): add `-> {example}`"),
             );
             None
         }
         ReturnType::Type(_, ty) if !last_segment_is(ty, "Result") => {
             cx.error_spanned_by(
                 ty,
-                "the handler must return `Result<R, E>`: wrap the value, e.g. `-> Result<Response, lambda_runtime::Error>`",
+                format!(
+                    "the handler must return `Result<R, E>`: wrap the value, e.g. `-> {example}`"
+                ),
             );
             None
         }
@@ -277,6 +285,42 @@ mod tests {
         assert_eq!(messages.len(), 2, "{messages:#?}");
         assert!(messages[0].contains("not a method"));
         assert!(messages[1].contains("remove this one"));
+    }
+
+    #[test]
+    fn an_http_handler_is_told_by_its_request() {
+        let function: ItemFn = parse_quote! {
+            async fn handler(state: &State, request: lambda_http::Request) -> Result<impl IntoResponse, Error> {
+                Ok("hi")
+            }
+        };
+        let mut cx = Ctxt::default();
+        let handler = super::handler(&mut cx, &function).expect("a valid handler");
+        assert_eq!(handler.event_index, 1);
+        assert_eq!(
+            handler.kind,
+            crate::ast::HandlerKind::Http {
+                ok_is_impl_trait: true
+            }
+        );
+        let error = handler.nameable_error.expect("the error type can be named");
+        assert_eq!(quote!(#error).to_string(), "Error");
+        assert!(messages(cx).is_empty());
+
+        let function: ItemFn = parse_quote! {
+            async fn handler(request: Request) -> Result<Response<Body>, impl Debug> {
+                todo!()
+            }
+        };
+        let mut cx = Ctxt::default();
+        let handler = super::handler(&mut cx, &function).expect("a valid handler");
+        assert_eq!(
+            handler.kind,
+            crate::ast::HandlerKind::Http {
+                ok_is_impl_trait: false
+            }
+        );
+        assert!(handler.nameable_error.is_none());
     }
 
     #[test]

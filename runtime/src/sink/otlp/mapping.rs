@@ -78,15 +78,7 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
             attributes.push(aws_member(service.as_deref(), &name, value));
         }
         if let Some(http) = extra.http {
-            // The names the collector's `awsxray` exporter reads for the `http` object.
-            attributes.push(KeyValue::new("http.request.method", http.method));
-            attributes.push(KeyValue::new("url.full", http.url));
-            if let Some(length) = http.content_length {
-                attributes.push(KeyValue::new(
-                    "http.response.header.content-length",
-                    i64::try_from(length).unwrap_or(i64::MAX),
-                ));
-            }
+            http_attributes(http, &mut attributes);
         }
         if extra.throttle {
             // A throttling error code on a 400: the collector derives `throttle` from the
@@ -237,6 +229,60 @@ pub(super) mod tests {
             .iter()
             .all(|kv| !kv.key.as_str().starts_with("xray_lambda.")
                 && !kv.key.as_str().starts_with("annotation.")));
+    }
+
+    #[test]
+    fn an_http_functions_request_becomes_the_http_conventions() {
+        let mut with_http = |x_forwarded_for| {
+            let mut record = record(vec![], serde_json::json!({}), false);
+            if let Some(extra) = record.extra.as_mut() {
+                extra.http = Some(crate::vocabulary::Http {
+                    method: "GET".to_owned(),
+                    url: "https://api.example.com/prod/hello/ann".to_owned(),
+                    user_agent: Some("curl/8".to_owned()),
+                    client_ip: Some("203.0.113.7".to_owned()),
+                    x_forwarded_for,
+                    route: Some("GET /hello/{name}".to_owned()),
+                    traced: false,
+                    content_length: Some(42),
+                });
+            }
+            to_otlp(record)
+        };
+        let span = with_http(false);
+        assert_eq!(get(&span, "http.request.method"), Some(&Value::from("GET")));
+        assert_eq!(
+            get(&span, "url.full"),
+            Some(&Value::from("https://api.example.com/prod/hello/ann"))
+        );
+        assert_eq!(
+            get(&span, "user_agent.original"),
+            Some(&Value::from("curl/8"))
+        );
+        assert_eq!(
+            get(&span, "client.address"),
+            Some(&Value::from("203.0.113.7"))
+        );
+        // The collector writes `x_forwarded_for: true` unless the peer address is set too.
+        assert_eq!(
+            get(&span, "network.peer.address"),
+            Some(&Value::from("203.0.113.7"))
+        );
+        assert_eq!(
+            get(&span, "http.route"),
+            Some(&Value::from("GET /hello/{name}"))
+        );
+        assert_eq!(
+            get(&span, "http.response.header.content-length"),
+            Some(&Value::I64(42))
+        );
+        assert!(get(&span, "aws.http.traced").is_none());
+        let forwarded = with_http(true);
+        assert!(get(&forwarded, "network.peer.address").is_none());
+        assert_eq!(
+            get(&forwarded, "client.address"),
+            Some(&Value::from("203.0.113.7"))
+        );
     }
 
     #[test]
