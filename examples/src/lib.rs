@@ -5,6 +5,10 @@
 //! Its trace in X-Ray: `handler` (annotated `ColdStart`, `Service`) → `hello` → `ddb_get` →
 //! `DynamoDB` (`aws` namespace: operation `GetItem`, table, region, request id, status,
 //! retries).
+//!
+//! The `hello-http` function: `GET /hello/{name}` behind an API Gateway HTTP API (or a
+//! Function URL) → the same `hello` → `{"message": "Hello, <name>!"}`; its handler subsegment
+//! has X-Ray's `http` object and the `HttpMethod`, `HttpRoute` and `HttpStatus` annotations.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -68,4 +72,23 @@ pub async fn ddb_get(client: &Client, id: &str) -> Result<Option<String>, Error>
     Ok(output
         .item
         .and_then(|item| item.get("id").and_then(|v| v.as_s().ok()).cloned()))
+}
+
+/// The `hello-http` handler: `GET /hello/{name}` answers the greeting, anything else 404.
+#[xray_lambda::xray_handler]
+pub async fn hello_http(
+    client: Client,
+    request: lambda_http::Request,
+) -> Result<impl lambda_http::IntoResponse, Error> {
+    use lambda_http::{http::StatusCode, RequestExt as _};
+    let name = request
+        .path_parameters_ref()
+        .and_then(|parameters| parameters.first("name"))
+        .map(str::to_owned);
+    let Some(name) = name else {
+        let message = "say GET /hello/{name}";
+        return Ok((StatusCode::NOT_FOUND, json!({ "message": message })));
+    };
+    let message = hello(&client, &name).await?;
+    Ok((StatusCode::OK, json!({ "message": message })))
 }

@@ -19,8 +19,8 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         stdout.contains("replay test client"),
         "says where DynamoDB answers come from"
     );
-    // Three invocations of hello, then hello sending to an SQS queue.
-    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 4, "{stderr}");
+    // Three invocations of hello, hello sending to an SQS queue, then hello-http.
+    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 5, "{stderr}");
     // handler → hello → ddb_get → the DynamoDB call, with what the call recorded.
     let lines: Vec<&str> = stderr.lines().collect();
     let first = lines
@@ -67,4 +67,20 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         "{send} / {received}"
     );
     assert!(send.contains("queue_url="), "{send}");
+    // hello-http under the real lambda_http: the http object and annotations, no query string.
+    let http = lines
+        .iter()
+        .find(|l| l.starts_with("└─ hello_http"))
+        .expect("the hello-http tree");
+    for field in [
+        "HttpMethod=GET",
+        "HttpRoute=GET /hello/{name}",
+        "HttpStatus=200",
+        "GET https://abc123.execute-api.us-east-1.amazonaws.com/hello/Grace,",
+        "client_ip=203.0.113.7",
+    ] {
+        assert!(http.contains(field), "{field}: {http}");
+    }
+    assert!(!stderr.contains("demo-secret"), "{stderr}");
+    assert!(stdout.contains("Hello, Grace!"), "{stdout}");
 }

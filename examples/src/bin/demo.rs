@@ -15,7 +15,7 @@ use lambda_runtime::service_fn;
 use lambda_runtime::LambdaEvent;
 use serde_json::json;
 use serde_json::Value;
-use xray_lambda_examples::{client_from, dynamodb_client, handler, hello};
+use xray_lambda_examples::{client_from, dynamodb_client, handler, hello, hello_http};
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, set_lambda_env};
 
@@ -90,7 +90,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         INVOCATIONS.len(),
         elapsed.as_secs_f64() * 1000.0
     );
-    connected().await
+    connected().await?;
+    http_function().await
 }
 
 /// The queue the connected demo sends to.
@@ -162,4 +163,74 @@ async fn connected() -> Result<(), lambda_runtime::Error> {
     println!("  the queue received X-Amzn-Trace-Id: {header}");
     println!("  (its Parent is the id of the SQS SendMessage subsegment in the tree)");
     Ok(())
+}
+
+/// The `hello-http` function under the real `lambda_http::run_concurrent`, polling a Runtime
+/// API of its own, invoked with the event an API Gateway HTTP API sends for
+/// `GET /hello/Grace?token=...` (the query string stays out of the trace).
+async fn http_function() -> Result<(), lambda_runtime::Error> {
+    let api = RuntimeApi::start().await;
+    // The first runtime read its endpoint when it started: this one polls the new API.
+    std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.endpoint());
+    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        dynamodb_client().await
+    } else {
+        replay_dynamodb(1)
+    };
+    // On a thread of its own, as a `main` awaits it: spawning `lambda_http::run_concurrent`
+    // of any `impl IntoResponse` handler as a task trips rustc's higher-ranked `Send`
+    // inference (with or without the attribute).
+    std::thread::spawn(move || {
+        xray_lambda_tests::harness::tokio_runtime().block_on(lambda_http::run_concurrent(
+            lambda_http::service_fn(move |request| hello_http(client.clone(), request)),
+        ))
+    });
+    let ids = new_trace_header(Some("1"));
+    println!(
+        "\n> hello-http: GET /hello/Grace?token=demo-secret through an HTTP API, with {}",
+        ids.header
+    );
+    let outcome = api
+        .invoke(&http_api_event("Grace"), Some(&ids.header))
+        .await;
+    println!("< {outcome:?}");
+    tokio::task::yield_now().await;
+    Ok(())
+}
+
+/// What an API Gateway HTTP API (payload 2.0) sends for `GET /hello/{name}`.
+fn http_api_event(name: &str) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "GET /hello/{name}",
+        "rawPath": format!("/hello/{name}"),
+        "rawQueryString": "token=demo-secret",
+        "headers": {
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "curl/8.5.0",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-proto": "https"
+        },
+        "queryStringParameters": { "token": "demo-secret" },
+        "pathParameters": { "name": name },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": "GET",
+                "path": format!("/hello/{name}"),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "demo-http",
+            "routeKey": "GET /hello/{name}",
+            "stage": "$default",
+            "time": "26/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_694_400_000_u64
+        },
+        "isBase64Encoded": false
+    })
 }

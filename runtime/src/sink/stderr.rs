@@ -90,6 +90,12 @@ fn describe(record: &Record, out: &mut String) {
     }
     if let Some(http) = record.http() {
         notes.push(format!("{} {}", http.method, http.url));
+        if let Some(client_ip) = &http.client_ip {
+            notes.push(format!("client_ip={client_ip}"));
+        }
+        if let Some(length) = http.content_length {
+            notes.push(format!("content_length={length}"));
+        }
     }
     if let Some(status) = http_status(span) {
         notes.push(format!("status={status}"));

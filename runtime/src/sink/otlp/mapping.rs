@@ -135,6 +135,41 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
     KeyValue::new(key, value)
 }
 
+/// The `http` object as the OpenTelemetry HTTP conventions name it, which the collector's
+/// `awsxray` exporter (`translator/http.go`) maps back: `http.request.method` → method,
+/// `url.full` → url, `user_agent.original` → user agent, `client.address` → client IP, with
+/// `x_forwarded_for: true` unless `network.peer.address` is set too (so it is, for a source
+/// IP API Gateway saw), `http.response.status_code` (a span attribute already) → status.
+/// `http.route` has no place in the `http` object; the `HttpRoute` annotation carries it.
+/// The length goes as `http.response.header.content-length`: the exporter reads a length only
+/// from messaging attributes.
+fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>) {
+    attributes.push(KeyValue::new("http.request.method", http.method));
+    attributes.push(KeyValue::new("url.full", http.url));
+    if let Some(user_agent) = http.user_agent {
+        attributes.push(KeyValue::new("user_agent.original", user_agent));
+    }
+    if let Some(client_ip) = http.client_ip {
+        if !http.x_forwarded_for {
+            attributes.push(KeyValue::new("network.peer.address", client_ip.clone()));
+        }
+        attributes.push(KeyValue::new("client.address", client_ip));
+    }
+    if let Some(route) = http.route {
+        attributes.push(KeyValue::new("http.route", route));
+    }
+    if http.traced {
+        // What opentelemetry-aws's translator reads for `traced`.
+        attributes.push(KeyValue::new("aws.http.traced", true));
+    }
+    if let Some(length) = http.content_length {
+        attributes.push(KeyValue::new(
+            "http.response.header.content-length",
+            i64::try_from(length).unwrap_or(i64::MAX),
+        ));
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
