@@ -12,6 +12,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use lambda_http::{http::StatusCode, RequestExt as _};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -80,7 +81,6 @@ pub async fn hello_http(
     client: Client,
     request: lambda_http::Request,
 ) -> Result<impl lambda_http::IntoResponse, Error> {
-    use lambda_http::{http::StatusCode, RequestExt as _};
     let name = request
         .path_parameters_ref()
         .and_then(|parameters| parameters.first("name"))

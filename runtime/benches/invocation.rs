@@ -189,6 +189,139 @@ fn propagation(criterion: &mut Criterion, dispatch: &tracing::Dispatch) {
     });
 }
 
+// ---- HTTP functions: the same handler body behind lambda_http's `Request` ----
+
+/// The request `lambda_http` hands an HTTP API handler for `GET /hello/{name}`, with the
+/// Lambda context on it (what its adapter builds from the event; built outside the timing).
+fn http_request(sampled: &str) -> lambda_http::Request {
+    use lambda_http::RequestExt as _;
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "GET /hello/{name}",
+        "rawPath": "/hello/ann",
+        "rawQueryString": "token=secret",
+        "headers": {
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "curl/8.5.0",
+            "x-forwarded-proto": "https"
+        },
+        "pathParameters": { "name": "ann" },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "http": {
+                "method": "GET",
+                "path": "/hello/ann",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "bench",
+            "routeKey": "GET /hello/{name}",
+            "stage": "$default"
+        },
+        "isBase64Encoded": false
+    });
+    let request: lambda_http::request::LambdaRequest =
+        serde_json::from_value(event).expect("an HTTP API event");
+    let mut context = Context::default();
+    context.xray_trace_id = Some(header(sampled));
+    lambda_http::Request::from(request).with_lambda_context(context)
+}
+
+#[allow(clippy::unused_async)]
+async fn bare_http(request: lambda_http::Request) -> Result<impl lambda_http::IntoResponse, Error> {
+    black_box(&request);
+    Ok((lambda_http::http::StatusCode::OK, "hello"))
+}
+
+#[xray_lambda::xray_handler(name = "handler")]
+async fn ours_http(request: lambda_http::Request) -> Result<impl lambda_http::IntoResponse, Error> {
+    black_box(&request);
+    dynamodb_call();
+    Ok((lambda_http::http::StatusCode::OK, "hello"))
+}
+
+#[allow(clippy::unused_async)]
+async fn bare_event(
+    event: LambdaEvent<Value>,
+) -> Result<(lambda_http::http::StatusCode, &'static str), Error> {
+    black_box(&event);
+    Ok((lambda_http::http::StatusCode::OK, "hello"))
+}
+
+/// The HTTP handler against the `LambdaEvent` handler, each against its untraced twin, with
+/// the input built outside the timing: what the HTTP handler adds is the difference of the
+/// two differences. Each response is converted as `lambda_http` would convert it.
+fn http_functions(
+    criterion: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    dispatch: &tracing::Dispatch,
+) {
+    use criterion::BatchSize;
+    use lambda_http::IntoResponse as _;
+    let mut group = criterion.benchmark_group("http");
+    tracing::dispatcher::with_default(dispatch, || {
+        group.bench_function("event_bare", |b| {
+            b.iter_batched(
+                || event("1"),
+                |event| runtime.block_on(async { bare_event(event).await.map(|r| r.1) }),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("event_ours", |b| {
+            b.iter_batched(
+                || event("1"),
+                |event| runtime.block_on(ours(event)),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("http_bare", |b| {
+            b.iter_batched(
+                || http_request("1"),
+                |request| {
+                    runtime.block_on(async {
+                        let response = bare_http(request).await.expect("ok");
+                        response.into_response().await
+                    })
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("http_ours", |b| {
+            b.iter_batched(
+                || http_request("1"),
+                |request| {
+                    runtime.block_on(async {
+                        let response = ours_http(request).await.expect("ok");
+                        response.into_response().await
+                    })
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    });
+    group.finish();
+}
+
+/// Allocations of the HTTP handler and its untraced twin, under the current dispatcher. The
+/// requests are built first: their construction is `lambda_http`'s, not counted.
+fn http_allocations(runtime: &tokio::runtime::Runtime) -> [(&'static str, u64); 2] {
+    let mut requests: Vec<_> = (0..202).map(|_| http_request("1")).collect();
+    let mut next = || requests.pop().expect("a request");
+    [
+        (
+            "http_bare",
+            allocations(|| drop(runtime.block_on(bare_http(next())))),
+        ),
+        (
+            "http_ours",
+            allocations(|| drop(runtime.block_on(ours_http(next())))),
+        ),
+    ]
+}
+
 /// The headers an HTTP client's request carries before the trace header.
 fn http_headers() -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
@@ -437,6 +570,7 @@ fn main() {
     });
     group.finish();
     propagation(&mut criterion, &ours_dispatch);
+    http_functions(&mut criterion, &runtime, &ours_dispatch);
 
     let mut counts = Vec::new();
     counts.push((
@@ -462,6 +596,7 @@ fn main() {
             "ours_unsampled",
             allocations(|| drop(runtime.block_on(ours(event("0"))))),
         ));
+        counts.extend(http_allocations(&runtime));
     });
     // One line bench/run reads.
     let json: Vec<String> = counts.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();

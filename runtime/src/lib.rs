@@ -109,6 +109,49 @@
 //! with `reqwest`, `http_client::XrayMiddleware` for `reqwest-middleware`, with X-Ray's `http`
 //! object; [`current_trace_header`] gives the header for anything else.
 //!
+//! # HTTP functions
+//!
+//! With the `lambda-http` feature, the attribute goes on a `lambda_http` handler too; the
+//! handler subsegment gets X-Ray's `http` object (method, URL without its query string, user
+//! agent, client IP, status, length), the annotations `HttpMethod`, `HttpRoute` and
+//! `HttpStatus`, and the flags the status sets; the request's `x-amzn-trace-id` names the
+//! handler subsegment. Module `http_function`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "lambda-http")]
+//! # mod m {
+//! use lambda_http::{http::StatusCode, Error, IntoResponse, Request, RequestExt as _};
+//!
+//! #[xray_lambda::xray_handler]
+//! async fn hello(request: Request) -> Result<impl IntoResponse, Error> {
+//!     let name = request.path_parameters_ref().and_then(|p| p.first("name")).unwrap_or("world");
+//!     Ok((StatusCode::OK, format!("Hello, {name}!")))
+//! }
+//!
+//! // Without the attribute (names simplified):
+//! async fn hello_by_hand(mut request: Request) -> Result<impl IntoResponse, Error> {
+//!     // The Lambda context from the request; the request's header set to the handler's.
+//!     let mut invocation = xray_lambda::Invocation::start_http("hello", &mut request);
+//!     let output: Result<_, Error> = invocation
+//!         .run(async move { Ok((StatusCode::OK, format!("Hello, {}!", request.uri().path()))) })
+//!         .await;
+//!     if let Err(error) = &output {
+//!         invocation.record_error(xray_lambda::Exception::from_error(&**error));
+//!     }
+//!     // Converts the response as lambda_http would; records its status and length.
+//!     let output = invocation.respond(output).await;
+//!     invocation.finish().await;
+//!     output
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     let _tracing = xray_lambda::init()?;
+//!     lambda_http::run_concurrent(lambda_http::service_fn(hello)).await
+//! }
+//! # }
+//! ```
+//!
 //! # Annotations and metadata
 //!
 //! ```no_run
@@ -155,7 +198,8 @@
 //! run, finish) → `buffer` (the span processor that holds each invocation's spans with their
 //! typed extras, and streams a long invocation's finished subtrees) → `document` (sizing,
 //! capping, writing daemon documents) → `sink` (daemon UDP with its pacer, OTLP, stderr tree).
-//! `annotate`, `aws` and `exception` put data on spans, `numbers` keeps unsigned fields
+//! `annotate`, `aws`, `http_client`, `http_function` and `exception` put data on spans,
+//! `numbers` keeps unsigned fields
 //! numbers; `vocabulary` defines every key and X-Ray rule once; `state` holds the
 //! process-wide pipeline. Imports run one way, with no loops.
 //!
@@ -163,7 +207,8 @@
 //!
 //! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and
 //! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `tower`: `http_client::XrayLayer`
-//! for outgoing HTTP calls; `reqwest`: `http_client::XrayMiddleware`. `translator`: spans the
+//! for outgoing HTTP calls; `reqwest`: `http_client::XrayMiddleware`. `lambda-http`:
+//! `#[xray_handler]` on `lambda_http` handlers (`http_function`). `translator`: spans the
 //! crate's own document writer does not cover exactly (other instrumentation crates' `http.*`
 //! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
 //! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those

@@ -328,10 +328,59 @@ pub(crate) struct Http {
     /// The route that matched (API Gateway's resource or route key): not written into the
     /// `http` object, which has no member for it; the OTLP path's `http.route`.
     pub(crate) route: Option<String>,
-    /// An outgoing call that carried the trace header.
+    /// An outgoing call that carried the trace header; else the request an HTTP function
+    /// serves, whose method, route and status are also annotations.
     pub(crate) traced: bool,
+    /// The response's status, for a request an HTTP function serves (a call's is the span's
+    /// `http.response.status_code` attribute).
+    pub(crate) status: Option<u16>,
     /// The response's length, when known.
     pub(crate) content_length: Option<u64>,
+}
+
+/// The annotations of a request an HTTP function serves: searchable, unlike the `http` object.
+pub(crate) const HTTP_METHOD_ANNOTATION: &str = "HttpMethod";
+/// See [`HTTP_METHOD_ANNOTATION`].
+pub(crate) const HTTP_ROUTE_ANNOTATION: &str = "HttpRoute";
+/// See [`HTTP_METHOD_ANNOTATION`].
+pub(crate) const HTTP_STATUS_ANNOTATION: &str = "HttpStatus";
+
+impl Http {
+    /// The annotations of a served request (none for a call), each key once: a key the user
+    /// annotated on the span keeps the user's value, which `taken` says.
+    pub(crate) fn annotations<'a>(
+        &'a self,
+        taken: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = (&'static str, Value)> + 'a {
+        let served = !self.traced;
+        [
+            (
+                HTTP_METHOD_ANNOTATION,
+                Some(Value::from(self.method.clone())),
+            ),
+            (
+                HTTP_ROUTE_ANNOTATION,
+                self.route
+                    .as_ref()
+                    .map(|r| Value::from(cap_annotation_value(r))),
+            ),
+            (
+                HTTP_STATUS_ANNOTATION,
+                self.status.map(|s| Value::I64(i64::from(s))),
+            ),
+        ]
+        .into_iter()
+        .filter(move |(key, _)| served && !taken(key))
+        .filter_map(|(key, value)| Some((key, value?)))
+    }
+}
+
+/// A route as an annotation value: at most [`MAX_ANNOTATION_VALUE`] characters.
+fn cap_annotation_value(value: &str) -> String {
+    match value.char_indices().nth(MAX_ANNOTATION_VALUE) {
+        Some((end, _)) => value[..end].to_owned(),
+        None => value.to_owned(),
+    }
 }
 
 impl Extra {
@@ -446,9 +495,27 @@ impl Record {
         self.extra = Some(fields);
     }
 
-    /// The `http` object, but for the status (a span attribute).
+    /// The `http` object, but for a call's status (a span attribute: see [`Record::status`]).
     pub(crate) fn http(&self) -> Option<&Http> {
         self.extra.as_ref().and_then(|e| e.http.as_ref())
+    }
+
+    /// The HTTP status: a served request's, else the span's `http.response.status_code`.
+    pub(crate) fn status(&self) -> Option<i64> {
+        self.http()
+            .and_then(|h| h.status)
+            .map(i64::from)
+            .or_else(|| http_status(&self.span))
+    }
+
+    /// Whether the span has an annotation named `name` of its own.
+    pub(crate) fn has_annotation(&self, name: &str) -> bool {
+        self.span.attributes.iter().any(|kv| {
+            kv.key
+                .as_str()
+                .strip_prefix(ANNOTATION_PREFIX)
+                .is_some_and(|key| key == name)
+        })
     }
 
     /// The metadata (each key once: see [`Extra::merge`]).
@@ -460,6 +527,35 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_served_requests_annotations_yield_to_the_users() {
+        let served = Http {
+            method: "GET".to_owned(),
+            route: Some("r".repeat(MAX_ANNOTATION_VALUE + 5)),
+            status: Some(200),
+            ..Http::default()
+        };
+        let all: Vec<_> = served.annotations(|_| false).collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], (HTTP_METHOD_ANNOTATION, Value::from("GET")));
+        assert_eq!(
+            all[1].1.as_str().chars().count(),
+            MAX_ANNOTATION_VALUE,
+            "the route is capped"
+        );
+        assert_eq!(all[2], (HTTP_STATUS_ANNOTATION, Value::I64(200)));
+        let yielded: Vec<_> = served
+            .annotations(|key| key == HTTP_ROUTE_ANNOTATION)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(yielded, [HTTP_METHOD_ANNOTATION, HTTP_STATUS_ANNOTATION]);
+        let call = Http {
+            traced: true,
+            ..served
+        };
+        assert_eq!(call.annotations(|_| false).count(), 0);
+    }
 
     #[test]
     fn keys() {

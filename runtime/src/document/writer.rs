@@ -18,10 +18,10 @@ use serde_json::{Map, Value as Json};
 use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
-    annotation_key, annotation_value_is_valid, annotations, exceptions, http_status, is_aws_call,
-    name_is_plain, plain_name, string_attribute, Http, InProgress, Record, ANNOTATION_PREFIX,
-    AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD,
-    RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
+    annotation_key, annotation_value_is_valid, annotations, exceptions, is_aws_call, name_is_plain,
+    plain_name, string_attribute, Http, InProgress, Record, ANNOTATION_PREFIX, AWS_REGION,
+    AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
+    RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -165,7 +165,7 @@ fn write_record(
     let span = &record.span;
     let aws_api = is_aws_call(span);
     write_identity(span, aws_api, top, buf);
-    let status = http_status(span);
+    let status = record.status();
     write_http(record.http(), status, buf);
     if record.throttle() {
         buf.extend_from_slice(br#","throttle":true"#);
@@ -180,7 +180,7 @@ fn write_record(
         });
         write_cause(span, buf);
     }
-    write_annotations(span, buf);
+    write_annotations(record, buf);
     let mut children = tree.children(at).peekable();
     if children.peek().is_some() {
         buf.extend_from_slice(br#","subsegments":["#);
@@ -372,20 +372,9 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
 
 /// `annotations`; a value X-Ray would refuse is left out, a key it would not index is written
 /// as `annotate!` writes a run-time key (only in `Lossy` mode can either get here).
-fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
+fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
     let mut open = false;
-    for (name, value) in annotations(span) {
-        if !annotation_value_is_valid(value) {
-            continue;
-        }
-        let fixed;
-        let name = match annotation_key(name) {
-            Ok(name) => name,
-            Err(rewritten) => {
-                fixed = rewritten;
-                &fixed
-            }
-        };
+    let mut write = |name: &str, value: &Value, buf: &mut Vec<u8>| {
         buf.extend_from_slice(if open {
             b",".as_slice()
         } else {
@@ -400,6 +389,20 @@ fn write_annotations(span: &SpanData, buf: &mut Vec<u8>) {
             Value::F64(f) => json(buf, f),
             Value::String(s) => json_str(buf, s.as_str()),
             _ => {}
+        }
+    };
+    for (name, value) in annotations(&record.span) {
+        if !annotation_value_is_valid(value) {
+            continue;
+        }
+        match annotation_key(name) {
+            Ok(name) => write(name, value, buf),
+            Err(rewritten) => write(&rewritten, value, buf),
+        }
+    }
+    if let Some(http) = record.http() {
+        for (name, value) in http.annotations(|key| record.has_annotation(key)) {
+            write(name, &value, buf);
         }
     }
     if open {

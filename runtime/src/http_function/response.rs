@@ -193,6 +193,8 @@ mod tests {
 
     #[test]
     fn autoref_reads_each_kind_of_response() {
+        struct Stream;
+        struct Mine;
         let body = Response::builder()
             .status(404)
             .body(Body::from("missing"))
@@ -210,7 +212,6 @@ mod tests {
             (&&&ResponseProbe(&headed)).xray_response(),
             facts(201, Some(12))
         );
-        struct Stream;
         let streamed = Response::builder()
             .status(503)
             .body(Stream)
@@ -227,7 +228,6 @@ mod tests {
             (&&&ResponseProbe(&(StatusCode::TOO_MANY_REQUESTS, "slow down"))).xray_response(),
             facts(429, Some(9))
         );
-        struct Mine;
         assert_eq!(
             (&&&ResponseProbe(&Mine)).xray_response(),
             ResponseFacts::default()

@@ -10,12 +10,7 @@ use super::Invocation;
 use crate::exception::Exception;
 use crate::http_function::{self, response::Responded, response::ResponseFacts};
 use crate::propagation::{self, TRACE_HEADER};
-use crate::vocabulary::{EXTRA_MARKER, HTTP_STATUS};
-
-/// Annotation keys, in the style of `ColdStart` and `Service`.
-const METHOD: &str = "annotation.HttpMethod";
-const ROUTE: &str = "annotation.HttpRoute";
-const STATUS: &str = "annotation.HttpStatus";
+use crate::vocabulary::EXTRA_MARKER;
 
 impl Invocation {
     /// [`Invocation::start`] for a `lambda_http` handler: the Lambda context comes from the
@@ -34,13 +29,11 @@ impl Invocation {
             return invocation;
         };
         let http = http_function::describe(request);
-        let span = active.cx.span();
-        // The `http` object reaches the buffer as an extra, at `close`.
-        span.set_attribute(KeyValue::new(EXTRA_MARKER, true));
-        span.set_attribute(KeyValue::new(METHOD, http.method.clone()));
-        if let Some(route) = &http.route {
-            span.set_attribute(KeyValue::new(ROUTE, route.clone()));
-        }
+        // The `http` object and its annotations reach the buffer as an extra, at `close`.
+        active
+            .cx
+            .span()
+            .set_attribute(KeyValue::new(EXTRA_MARKER, true));
         active.http = Some(http);
         if let Some(header) = propagation::downstream(&active.cx) {
             if let Ok(value) = http::HeaderValue::try_from(header) {
@@ -69,14 +62,12 @@ impl Invocation {
             return;
         };
         if let Some(status) = facts.status {
-            let span = active.cx.span();
-            span.set_attribute(KeyValue::new(HTTP_STATUS, i64::from(status)));
-            span.set_attribute(KeyValue::new(STATUS, i64::from(status)));
             if let Some(exception) = Exception::from_http_status(status) {
                 exception.record_on(&active.span);
             }
         }
         if let Some(http) = &mut active.http {
+            http.status = facts.status;
             http.content_length = facts.content_length;
         }
     }

@@ -8,9 +8,7 @@ use opentelemetry::{trace::Status, SpanId, Value};
 
 use crate::header::format_trace_id;
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{
-    annotations, http_status, string_attribute, Record, RPC_METHOD, RPC_SERVICE,
-};
+use crate::vocabulary::{annotations, string_attribute, Record, RPC_METHOD, RPC_SERVICE};
 
 /// Writes the tree of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
@@ -97,7 +95,12 @@ fn describe(record: &Record, out: &mut String) {
             notes.push(format!("content_length={length}"));
         }
     }
-    if let Some(status) = http_status(span) {
+    if let Some(http) = record.http() {
+        for (name, value) in http.annotations(|key| record.has_annotation(key)) {
+            notes.push(format!("{name}={}", short(&value)));
+        }
+    }
+    if let Some(status) = record.status() {
         notes.push(format!("status={status}"));
     }
     if span.span_kind == opentelemetry::trace::SpanKind::Client {

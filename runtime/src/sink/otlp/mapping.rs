@@ -7,7 +7,9 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
-use crate::vocabulary::{annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, RPC_SERVICE};
+use crate::vocabulary::{
+    annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, HTTP_STATUS, RPC_SERVICE,
+};
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
 /// rust"), the origin (`AWS::Lambda::Function`) and the service.
@@ -45,9 +47,15 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     // Each annotation key once, the later value winning, as on the daemon path.
-    let kept: Vec<KeyValue> = annotations(&record.span)
+    let mut kept: Vec<KeyValue> = annotations(&record.span)
         .map(|(name, value)| KeyValue::new(name.to_owned(), value.clone()))
         .collect();
+    if let Some(http) = record.http() {
+        kept.extend(
+            http.annotations(|key| record.has_annotation(key))
+                .map(|(name, value)| KeyValue::new(name, value)),
+        );
+    }
     let Record { mut span, extra } = record;
     let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
     let annotations: Vec<StringValue> = kept
@@ -144,6 +152,9 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
 /// The length goes as `http.response.header.content-length`: the exporter reads a length only
 /// from messaging attributes.
 fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>) {
+    if let Some(status) = http.status {
+        attributes.push(KeyValue::new(HTTP_STATUS, i64::from(status)));
+    }
     attributes.push(KeyValue::new("http.request.method", http.method));
     attributes.push(KeyValue::new("url.full", http.url));
     if let Some(user_agent) = http.user_agent {
@@ -268,7 +279,7 @@ pub(super) mod tests {
 
     #[test]
     fn an_http_functions_request_becomes_the_http_conventions() {
-        let mut with_http = |x_forwarded_for| {
+        let with_http = |x_forwarded_for| {
             let mut record = record(vec![], serde_json::json!({}), false);
             if let Some(extra) = record.extra.as_mut() {
                 extra.http = Some(crate::vocabulary::Http {
@@ -279,6 +290,7 @@ pub(super) mod tests {
                     x_forwarded_for,
                     route: Some("GET /hello/{name}".to_owned()),
                     traced: false,
+                    status: Some(404),
                     content_length: Some(42),
                 });
             }
@@ -312,6 +324,24 @@ pub(super) mod tests {
             Some(&Value::I64(42))
         );
         assert!(get(&span, "aws.http.traced").is_none());
+        assert_eq!(
+            get(&span, "http.response.status_code"),
+            Some(&Value::I64(404))
+        );
+        // Searchable: method, route and status as annotations.
+        assert_eq!(
+            get(&span, "HttpRoute"),
+            Some(&Value::from("GET /hello/{name}"))
+        );
+        assert_eq!(get(&span, "HttpStatus"), Some(&Value::I64(404)));
+        assert_eq!(
+            get(&span, "aws.xray.annotations"),
+            Some(&Value::Array(Array::String(vec![
+                "HttpMethod".into(),
+                "HttpRoute".into(),
+                "HttpStatus".into()
+            ])))
+        );
         let forwarded = with_http(true);
         assert!(get(&forwarded, "network.peer.address").is_none());
         assert_eq!(
