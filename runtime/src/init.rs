@@ -12,13 +12,15 @@ use opentelemetry_sdk::{
 };
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
-    filter::{FilterExt as _, FilterFn, LevelFilter, Targets},
+    filter::{FilterFn, Targets},
+    fmt::MakeWriter,
     layer::SubscriberExt as _,
     registry::LookupSpan,
     Layer,
 };
 
 use crate::buffer::{Buffer, BufferProcessor};
+use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{inform_when_logging, log_pending_warnings, warn_when_logging};
 use crate::numbers::UnsignedFields;
 use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
@@ -124,13 +126,18 @@ pub fn builder() -> Builder {
 /// | neither, elsewhere (a developer's machine, `cargo lambda watch`) | [`Export::Stderr`] |
 /// | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation |
 /// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` / `snap-start` | `ColdStart` is always `false` |
-/// | `RUST_LOG` (`info`, `my_crate=debug`, ...), else `AWS_LAMBDA_LOG_LEVEL` | the log level of the installed log output |
+/// | `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), then `RUST_LOG` (`info`, `my_crate=debug`, ...) | the log level: Lambda's caps, `RUST_LOG` chooses by target within it; neither: `INFO` |
+/// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
+/// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |
 #[derive(Debug, Clone)]
 pub struct Builder {
     export: Export,
     service: Option<String>,
     cold_start_reported: bool,
-    log_filter: Option<Targets>,
+    log_filter: Targets,
+    log_format: LogFormat,
+    function_name: Option<String>,
+    log_group: Option<String>,
     span_level: Level,
     pacing: Pacing,
     aws_call_phases: bool,
@@ -173,18 +180,19 @@ impl Builder {
             var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref(),
             Some("provisioned-concurrency" | "snap-start")
         );
-        let log_filter = var("RUST_LOG")
-            .and_then(|v| v.parse::<Targets>().ok())
-            .or_else(|| {
-                var("AWS_LAMBDA_LOG_LEVEL")
-                    .and_then(|v| v.to_ascii_lowercase().parse::<LevelFilter>().ok())
-                    .map(|level| Targets::new().with_default(level))
-            });
+        let log_filter = logs::filter(
+            var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+            var("RUST_LOG").as_deref(),
+        );
+        let log_format = LogFormat::from_env_value(var("AWS_LAMBDA_LOG_FORMAT").as_deref());
         Builder {
             export,
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
             service,
             cold_start_reported,
             log_filter,
+            log_format,
             span_level: Level::INFO,
             pacing: Pacing::default(),
             aws_call_phases: false,
@@ -196,6 +204,52 @@ impl Builder {
     pub fn export(mut self, export: Export) -> Self {
         self.export = export;
         self
+    }
+
+    /// How log lines are written (default: `AWS_LAMBDA_LOG_FORMAT`, else text).
+    #[must_use]
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = format;
+        self
+    }
+
+    /// The log layer `init` installs, to add to a subscriber of your own beside
+    /// [`Builder::layer`]: each line carries the invocation's `requestId`, X-Ray trace id and
+    /// innermost subsegment id, at the levels `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG` allow.
+    /// Also routes the `log` crate's records into `tracing` (unless a `log` logger is set).
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let builder = xray_lambda::builder();
+    /// let logs = builder.log_layer();
+    /// let (xray, _tracing) = builder.layer()?;
+    /// tracing::subscriber::set_global_default(tracing_subscriber::registry().with(xray).with(logs))?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn log_layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+    {
+        self.log_layer_with_writer(std::io::stdout as fn() -> std::io::Stdout)
+    }
+
+    /// [`Builder::log_layer`] writing to `writer` instead of stdout (anything
+    /// `tracing_subscriber::fmt` writes to).
+    #[must_use]
+    pub fn log_layer_with_writer<S, W>(&self, writer: W) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        LogLayer::new(
+            self.log_format,
+            self.function_name.as_deref(),
+            self.service.as_deref(),
+        )
+        .with_writer(writer)
+        .with_filter(events_only(self.log_filter.clone()))
     }
 
     /// Sends to the daemon at the default address, `127.0.0.1:2000`.
@@ -244,22 +298,9 @@ impl Builder {
 
     /// Installs a global `tracing` subscriber: X-Ray for spans, plus log lines on stdout.
     pub fn init(self) -> Result<TracingGuard, InitError> {
-        let log_filter = self
-            .log_filter
-            .clone()
-            .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_target(false)
-            .without_time()
-            // Our own spans carry X-Ray's fields, not the user's context: keeping them out of
-            // log lines keeps those lines short and spares formatting their fields on every
-            // invocation.
-            .with_filter(log_filter.and(FilterFn::new(|meta: &Metadata<'_>| {
-                !(meta.is_span() && meta.target().starts_with("xray_lambda::"))
-            })));
+        let logs = self.log_layer();
         let (xray, guard) = self.layer_inner()?;
-        let subscriber = tracing_subscriber::registry().with(xray).with(fmt);
+        let subscriber = tracing_subscriber::registry().with(xray).with(logs);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| InitError::SubscriberAlreadySet)?;
         log_pending_warnings();
@@ -331,6 +372,9 @@ impl Builder {
             trace_without_header,
             tracer: tracer.clone(),
             aws_call_phases: self.aws_call_phases,
+            cloudwatch_logs: self
+                .log_group
+                .map(|group| serde_json::json!([{ "log_group": group }])),
         })) {
             return Err(InitError::AlreadyInitialized);
         }
@@ -346,7 +390,10 @@ impl Builder {
             .with_error_events_to_status(false)
             .with_error_events_to_exceptions(false)
             .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
-                meta.is_span() && *meta.level() <= span_level && !is_plumbing(meta.target())
+                meta.is_span()
+                    && *meta.level() <= span_level
+                    && !is_plumbing(meta.target())
+                    && meta.target() != LOG_SPAN_TARGET
             }))
             .and_then(UnsignedFields);
         Ok((
@@ -356,6 +403,15 @@ impl Builder {
             },
         ))
     }
+}
+
+/// `filter` for events only: every span stays visible to the log layer, so that a line at a
+/// level that passes finds its invocation's span even when that span's level does not
+/// (`AWS_LAMBDA_LOG_LEVEL=WARN`, an INFO handler span).
+fn events_only(filter: Targets) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+    FilterFn::new(move |meta: &Metadata<'_>| {
+        meta.is_span() || filter.would_enable(meta.target(), meta.level())
+    })
 }
 
 /// The export the `OTEL_*` variables ask for, if they ask.

@@ -244,6 +244,7 @@ pub mod http_client;
 pub mod http_function;
 mod init;
 mod invocation;
+mod logs;
 mod notices;
 mod numbers;
 mod propagation;
@@ -269,6 +270,7 @@ pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredEvents};
 pub use invocation::Invocation;
+pub use logs::{LogFormat, LogLayer};
 #[cfg(feature = "otlp")]
 pub use otlp::{shutdown_on_sigterm, Otlp};
 pub use propagation::current_trace_header;

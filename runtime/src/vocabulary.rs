@@ -345,6 +345,11 @@ pub(crate) const HTTP_ROUTE_ANNOTATION: &str = "HttpRoute";
 /// See [`HTTP_METHOD_ANNOTATION`].
 pub(crate) const HTTP_STATUS_ANNOTATION: &str = "HttpStatus";
 
+/// The `aws` member that links a subsegment to its log group (X-Ray's console opens the logs
+/// from it): `[{"log_group": "/aws/lambda/…"}]`. On the OTLP path the resource's
+/// `aws.log.group.names` says it instead.
+pub(crate) const CLOUDWATCH_LOGS: &str = "cloudwatch_logs";
+
 impl Http {
     /// The annotations of a served request (none for a call), each key once: a key the user
     /// annotated on the span keeps the user's value, which `taken` says.

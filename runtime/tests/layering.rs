@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("numbers", 7),
     ("http_client", 7),
     ("http_function", 7),
+    ("logs", 7),
     ("invocation", 8),
     ("init", 9),
     ("shutdown", 9),

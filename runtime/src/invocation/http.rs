@@ -3,14 +3,11 @@
 //! the flags the status sets; the request's `x-amzn-trace-id` names the handler subsegment.
 
 use lambda_http::{IntoResponse, Request, RequestExt as _};
-use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry::KeyValue;
 
 use super::Invocation;
 use crate::exception::Exception;
 use crate::http_function::{self, response::Responded, response::ResponseFacts};
 use crate::propagation::{self, TRACE_HEADER};
-use crate::vocabulary::EXTRA_MARKER;
 
 impl Invocation {
     /// [`Invocation::start`] for a `lambda_http` handler: the Lambda context comes from the
@@ -30,10 +27,7 @@ impl Invocation {
         };
         let http = http_function::describe(request);
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
-        active
-            .cx
-            .span()
-            .set_attribute(KeyValue::new(EXTRA_MARKER, true));
+        active.mark_extras();
         active.http = Some(http);
         if let Some(header) = propagation::downstream(&active.cx) {
             if let Ok(value) = http::HeaderValue::try_from(header) {

@@ -21,10 +21,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::buffer::Buffer;
 use crate::exception::Exception;
 use crate::header::{HeaderError, TraceHeader};
+use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{Carried, AS_RECEIVED};
 use crate::state::{self, State};
-use crate::vocabulary::{Extra, Http, InProgress};
+use crate::vocabulary::{Extra, Http, InProgress, CLOUDWATCH_LOGS, EXTRA_MARKER};
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
@@ -60,6 +61,8 @@ pub struct Invocation {
     muted: Option<tracing::Span>,
     /// The header of an invocation that is not recorded, forwarded as it came.
     as_received: Option<String>,
+    /// The span an invocation that is not recorded runs in, for its log lines' fields.
+    log_span: Option<tracing::Span>,
 }
 
 #[derive(Debug)]
@@ -71,6 +74,22 @@ struct Active {
     buffer: &'static Arc<Buffer>,
     /// The request an HTTP function serves: its `http` object, completed by the response.
     http: Option<Http>,
+    /// The function's log group, for the handler's `aws.cloudwatch_logs`.
+    cloudwatch_logs: Option<&'static serde_json::Value>,
+    /// Whether the span is marked to carry extras (see `vocabulary::EXTRA_MARKER`).
+    marked: bool,
+}
+
+impl Active {
+    /// Marks the handler span to carry extras, once.
+    fn mark_extras(&mut self) {
+        if !self.marked {
+            self.marked = true;
+            self.cx
+                .span()
+                .set_attribute(opentelemetry::KeyValue::new(EXTRA_MARKER, true));
+        }
+    }
 }
 
 impl Invocation {
@@ -81,12 +100,21 @@ impl Invocation {
     /// there is no usable header.
     #[must_use]
     pub fn start(name: &'static str, context: &Context) -> Self {
-        let state = state::get();
         let _ = HANDLER_REACHED.try_with(|reached| reached.set(true));
         let first = state::take_first_invocation();
         if first {
             log_pending_warnings();
         }
+        let mut invocation = Self::begin(name, context, first);
+        if logs::enabled() {
+            invocation.carry_log_context(context, first);
+        }
+        invocation
+    }
+
+    /// [`Invocation::start`] but for the log context.
+    fn begin(name: &'static str, context: &Context, first: bool) -> Self {
+        let state = state::get();
         let Some(State::On(pipeline)) = state else {
             if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -118,6 +146,7 @@ impl Invocation {
                     active: None,
                     muted: pipeline.trace_without_header.then(muted_span),
                     as_received: raw.map(str::to_owned),
+                    log_span: None,
                 };
             }
             // No header where there is no segment to hang the invocation under.
@@ -161,16 +190,23 @@ impl Invocation {
             start_time: SystemTime::now(),
         });
         pipeline.buffer.begin(trace_id, in_progress);
+        let mut active = Active {
+            span,
+            cx,
+            trace_id,
+            buffer: &pipeline.buffer,
+            http: None,
+            cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
+            marked: false,
+        };
+        if active.cloudwatch_logs.is_some() {
+            active.mark_extras();
+        }
         Invocation {
-            active: Some(Active {
-                span,
-                cx,
-                trace_id,
-                buffer: &pipeline.buffer,
-                http: None,
-            }),
+            active: Some(active),
             muted: None,
             as_received: None,
+            log_span: None,
         }
     }
 
@@ -179,6 +215,40 @@ impl Invocation {
             active: None,
             muted: None,
             as_received: None,
+            log_span: None,
+        }
+    }
+
+    /// Puts the request id, the trace id and the handler's id where the log layer finds them:
+    /// on the handler span; on a span of its own when the invocation is not recorded (logs
+    /// never depend on sampling).
+    fn carry_log_context(&mut self, context: &Context, first: bool) {
+        let from_environment;
+        let header = match context.xray_trace_id.as_deref() {
+            Some(header) => Some(header),
+            None => {
+                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
+                from_environment.as_deref()
+            }
+        };
+        let cold_start =
+            first && state::pipeline().is_none_or(|pipeline| pipeline.cold_start_reported);
+        let log_context = LogContext {
+            request_id: context.request_id.clone(),
+            xray_trace_id: header.and_then(logs::root_of).map(str::to_owned),
+            span_id: self
+                .active
+                .as_ref()
+                .map(|active| active.cx.span().span_context().span_id()),
+            cold_start,
+        };
+        match (&self.active, &self.muted) {
+            (Some(Active { span, .. }), _) | (None, Some(span)) => logs::attach(span, log_context),
+            (None, None) => {
+                let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
+                logs::attach(&span, log_context);
+                self.log_span = Some(span);
+            }
         }
     }
 
@@ -207,7 +277,7 @@ impl Invocation {
         // nesting passes rustc's layout depth limit (128) in ordinary functions. One
         // allocation per invocation cuts the chain.
         let span = self.active.as_ref().map(|a| a.span.clone());
-        let muted = self.muted.take();
+        let muted = self.muted.take().or_else(|| self.log_span.take());
         let as_received = self.as_received.take();
         let mut future = Box::pin(future);
         async move {
@@ -279,16 +349,23 @@ impl Invocation {
             trace_id,
             buffer,
             http,
+            cloudwatch_logs,
+            marked: _,
         } = self.active.take()?;
         // The subsegment ends now, even where a task that outlives the handler still holds
         // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
         // span's own close later ends nothing.
         let otel = cx.span();
-        if let Some(http) = http {
+        if http.is_some() || cloudwatch_logs.is_some() {
+            let mut aws = serde_json::Map::new();
+            if let Some(groups) = cloudwatch_logs {
+                aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
+            }
             buffer.attach(
                 otel.span_context().span_id(),
                 Extra {
-                    http: Some(http),
+                    aws,
+                    http,
                     ..Extra::default()
                 },
             );

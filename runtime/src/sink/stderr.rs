@@ -8,7 +8,9 @@ use opentelemetry::{trace::Status, SpanId, Value};
 
 use crate::header::format_trace_id;
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{annotations, string_attribute, Record, RPC_METHOD, RPC_SERVICE};
+use crate::vocabulary::{
+    annotations, string_attribute, Record, CLOUDWATCH_LOGS, RPC_METHOD, RPC_SERVICE,
+};
 
 /// Writes the tree of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
@@ -81,7 +83,10 @@ fn describe(record: &Record, out: &mut String) {
     }
     // The fields the translator has no room for (retries, parameters, throttle).
     for (k, v) in record.aws_members().into_iter().flatten() {
-        notes.push(format!("{k}={v}"));
+        // The log group is the function's own, on every handler: noise in a tree.
+        if k != CLOUDWATCH_LOGS {
+            notes.push(format!("{k}={v}"));
+        }
     }
     if record.throttle() {
         notes.push("throttle=true".to_owned());

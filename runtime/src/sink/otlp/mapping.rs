@@ -8,7 +8,8 @@ use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
 use crate::vocabulary::{
-    annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, HTTP_STATUS, RPC_SERVICE,
+    annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS,
+    RPC_SERVICE,
 };
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
@@ -24,6 +25,13 @@ pub(super) fn lambda_resource(service: Option<&str>) -> Resource {
     ];
     if let Some(service) = service {
         attributes.push(KeyValue::new("service.name", service.to_owned()));
+    }
+    if let Some(group) = var("AWS_LAMBDA_LOG_GROUP_NAME") {
+        // What the collector's X-Ray exporter writes as the segments' `cloudwatch_logs`.
+        attributes.push(KeyValue::new(
+            "aws.log.group.names",
+            Value::Array(Array::String(vec![group.into()])),
+        ));
     }
     for (key, variable) in [
         ("cloud.region", "AWS_REGION"),
@@ -83,7 +91,10 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
     }
     if let Some(extra) = extra {
         for (name, value) in extra.aws {
-            attributes.push(aws_member(service.as_deref(), &name, value));
+            // The resource's `aws.log.group.names` says it on this path.
+            if name != CLOUDWATCH_LOGS {
+                attributes.push(aws_member(service.as_deref(), &name, value));
+            }
         }
         if let Some(http) = extra.http {
             http_attributes(http, &mut attributes);

@@ -1,0 +1,243 @@
+//! The log layer: one line per event, text or flat JSON, with the invocation's fields.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent as _;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use super::format::{json_string, rfc3339, Fields};
+use super::{hex_trace_id, Carried, LogContext, LogFormat, LOG_SPAN_TARGET};
+
+/// Writes each event as one line on stdout (or `W`), with the current invocation's request
+/// id, X-Ray trace id and innermost subsegment id; `xray_lambda::init` installs it, and
+/// [`crate::Builder::log_layer`] gives it for a subscriber of your own.
+pub struct LogLayer<W = fn() -> std::io::Stdout> {
+    format: LogFormat,
+    writer: W,
+    function_name: Option<Arc<str>>,
+    service: Option<Arc<str>>,
+}
+
+impl<W> std::fmt::Debug for LogLayer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogLayer")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogLayer {
+    pub(crate) fn new(
+        format: LogFormat,
+        function_name: Option<&str>,
+        service: Option<&str>,
+    ) -> Self {
+        super::enable();
+        LogLayer {
+            format,
+            // `Stdout::write_all` holds the lock for the whole line: lines of concurrent
+            // invocations never interleave.
+            writer: std::io::stdout,
+            function_name: function_name.map(Arc::from),
+            service: service.map(Arc::from),
+        }
+    }
+}
+
+impl<W> LogLayer<W> {
+    /// The same layer writing to `writer` (anything `tracing_subscriber::fmt` writes to).
+    pub fn with_writer<W2>(self, writer: W2) -> LogLayer<W2>
+    where
+        W2: for<'w> MakeWriter<'w> + 'static,
+    {
+        LogLayer {
+            format: self.format,
+            writer,
+            function_name: self.function_name,
+            service: self.service,
+        }
+    }
+}
+
+thread_local! {
+    /// The line being written, reused: one allocation per thread, not per line.
+    static LINE: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+/// What a line says about where it was logged.
+struct Place {
+    invocation: Option<Arc<LogContext>>,
+    /// The innermost recorded subsegment's id, when it is not the handler's.
+    span_id: Option<opentelemetry::trace::SpanId>,
+}
+
+impl<S, W> Layer<S> for LogLayer<W>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let place = place(event, &ctx);
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        LINE.with(|line| {
+            let Ok(mut line) = line.try_borrow_mut() else {
+                return;
+            };
+            let (out, rest) = &mut *line;
+            out.clear();
+            rest.clear();
+            let mut fields = Fields {
+                json: self.format == LogFormat::Json,
+                message: String::new(),
+                rest,
+            };
+            event.record(&mut fields);
+            let message = std::mem::take(&mut fields.message);
+            match self.format {
+                LogFormat::Json => self.json_line(out, metadata, &message, rest, &place),
+                LogFormat::Text => text_line(out, metadata, &message, rest, &place),
+            }
+            out.push('\n');
+            let mut writer = self.writer.make_writer_for(metadata);
+            let _ = writer.write_all(out.as_bytes());
+        });
+    }
+}
+
+impl<W> LogLayer<W> {
+    fn json_line(
+        &self,
+        out: &mut String,
+        metadata: &tracing::Metadata<'_>,
+        message: &str,
+        rest: &str,
+        place: &Place,
+    ) {
+        out.push_str(r#"{"timestamp":""#);
+        rfc3339(out, SystemTime::now());
+        out.push_str(r#"","level":""#);
+        out.push_str(lambda_level(*metadata.level()));
+        out.push_str(r#"","message":"#);
+        json_string(out, message);
+        if let Some(invocation) = &place.invocation {
+            out.push_str(r#","requestId":"#);
+            json_string(out, &invocation.request_id);
+            if let Some(root) = &invocation.xray_trace_id {
+                out.push_str(r#","xray_trace_id":"#);
+                json_string(out, root);
+            }
+            if let Some((epoch, random)) =
+                invocation.xray_trace_id.as_deref().and_then(hex_trace_id)
+            {
+                out.push_str(r#","trace_id":""#);
+                out.push_str(epoch);
+                out.push_str(random);
+                out.push('"');
+            }
+            if let Some(span_id) = place.span_id.or(invocation.span_id) {
+                let _ = write!(out, r#","span_id":"{span_id}""#);
+            }
+            out.push_str(if invocation.cold_start {
+                r#","cold_start":true"#
+            } else {
+                r#","cold_start":false"#
+            });
+        }
+        if let Some(name) = &self.function_name {
+            out.push_str(r#","function_name":"#);
+            json_string(out, name);
+        }
+        if let Some(service) = &self.service {
+            out.push_str(r#","service":"#);
+            json_string(out, service);
+        }
+        out.push_str(r#","target":"#);
+        json_string(out, metadata.target());
+        out.push_str(rest);
+        out.push('}');
+    }
+}
+
+/// `INFO target: message key=value requestId=… xray_trace_id=…`.
+fn text_line(
+    out: &mut String,
+    metadata: &tracing::Metadata<'_>,
+    message: &str,
+    rest: &str,
+    place: &Place,
+) {
+    out.push_str(lambda_level(*metadata.level()));
+    out.push(' ');
+    out.push_str(metadata.target());
+    out.push_str(": ");
+    out.push_str(message);
+    out.push_str(rest);
+    if let Some(invocation) = &place.invocation {
+        out.push_str(" requestId=");
+        out.push_str(&invocation.request_id);
+        if let Some(root) = &invocation.xray_trace_id {
+            out.push_str(" xray_trace_id=");
+            out.push_str(root);
+        }
+    }
+}
+
+/// Lambda's level names.
+fn lambda_level(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => "INFO",
+        Level::WARN => "WARN",
+        Level::ERROR => "ERROR",
+    }
+}
+
+/// The invocation an event belongs to (the nearest span up its scope with a [`LogContext`])
+/// and the innermost recorded subsegment below the handler.
+fn place<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> Place
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    let mut place = Place {
+        invocation: None,
+        span_id: None,
+    };
+    let Some(scope) = ctx.event_scope(event) else {
+        return place;
+    };
+    let mut innermost = None;
+    for span in scope {
+        if let Some(Carried(invocation)) = span.extensions().get::<Carried>() {
+            place.invocation = Some(invocation.clone());
+            break;
+        }
+        if innermost.is_none() && !span.metadata().target().starts_with(LOG_SPAN_TARGET) {
+            innermost = Some(span.id());
+        }
+    }
+    // A span inside the handler: its OpenTelemetry id, when it is recorded (asked only for
+    // lines of a traced invocation, and without holding the span's extensions).
+    if let (Some(id), Some(invocation)) = (innermost, &place.invocation) {
+        if invocation.span_id.is_some() {
+            place.span_id = tracing::dispatcher::get_default(|dispatch| {
+                tracing_opentelemetry::get_otel_context(&id, dispatch).and_then(|cx| {
+                    let span = cx.span();
+                    let context = span.span_context();
+                    (context.is_valid() && context.is_sampled()).then(|| context.span_id())
+                })
+            });
+        }
+    }
+    place
+}

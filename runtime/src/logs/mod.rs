@@ -1,0 +1,167 @@
+//! Log lines that point at their trace: each line logged inside an invocation carries the
+//! invocation's request id, its X-Ray trace id and the innermost subsegment's ids, read from
+//! the invocation's span (never from the environment, which under `run_concurrent` belongs to
+//! no invocation in particular). Lines logged outside an invocation carry none.
+//!
+//! The invocation puts a [`LogContext`] in its span's extensions ([`attach`]); the layer
+//! ([`LogLayer`]) finds it by walking up from the event's span.
+
+mod format;
+mod layer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
+pub use layer::LogLayer;
+
+/// Set once a log layer exists: invocations then carry a [`LogContext`] even when they are
+/// not traced (unsampled, tracing off), since logs never depend on sampling.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The target of the span an untraced invocation runs in, only for its log lines: never a
+/// subsegment.
+pub(crate) const LOG_SPAN_TARGET: &str = "xray_lambda::log";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Readable lines that end with the request id and the trace id.
+    #[default]
+    Text,
+    /// One flat JSON object per line, as Lambda's JSON log format expects (`timestamp`,
+    /// `level`, `message`, `requestId`) with Powertools' `xray_trace_id`, and the
+    /// `trace_id` / `span_id` Application Signals correlates on.
+    Json,
+}
+
+impl LogFormat {
+    /// `AWS_LAMBDA_LOG_FORMAT=JSON` (any case) → JSON, else text.
+    pub(crate) fn from_env_value(value: Option<&str>) -> Self {
+        match value {
+            Some(v) if v.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+/// What every line logged inside one invocation carries (the hex forms are written per
+/// line, so an invocation that logs nothing pays two small copies).
+#[derive(Debug)]
+pub(crate) struct LogContext {
+    pub(crate) request_id: String,
+    /// The `Root` of the invocation's header, as X-Ray writes it (`1-xxxxxxxx-yyyy…`).
+    pub(crate) xray_trace_id: Option<String>,
+    /// The handler subsegment, when recorded.
+    pub(crate) span_id: Option<opentelemetry::trace::SpanId>,
+    pub(crate) cold_start: bool,
+}
+
+/// The `Root` of a trace header, when it has one.
+pub(crate) fn root_of(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|kv| kv.trim().strip_prefix("Root="))
+        .filter(|root| !root.is_empty())
+}
+
+/// The extension a span carries: shared, so a line clones a pointer, not the strings.
+#[derive(Debug, Clone)]
+pub(crate) struct Carried(pub(crate) Arc<LogContext>);
+
+/// Puts `context` on `span`, for the lines logged under it. Needs a `Registry`-based
+/// subscriber (what `init` installs, and what `Builder::layer` and `Builder::log_layer` go on).
+pub(crate) fn attach(span: &tracing::Span, context: LogContext) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() {
+            use tracing_subscriber::registry::LookupSpan as _;
+            if let Some(span) = registry.span(id) {
+                span.extensions_mut().insert(Carried(Arc::new(context)));
+            }
+        }
+    });
+}
+
+/// `1-5759e988-bd862e3fe1be46a994272793` → `5759e988`, `bd862e3fe1be46a994272793`: the two
+/// halves of the 32-hex form OpenTelemetry's log correlation writes.
+pub(crate) fn hex_trace_id(root: &str) -> Option<(&str, &str)> {
+    let rest = root.strip_prefix("1-")?;
+    let (epoch, random) = rest.split_once('-')?;
+    (epoch.len() == 8 && random.len() == 24).then_some((epoch, random))
+}
+
+/// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's names: `TRACE`, `DEBUG`, `INFO`, `WARN`,
+/// `ERROR`, `FATAL`) caps the level; `RUST_LOG` (`info`, `my_crate=debug`, ...) chooses by
+/// target within it; neither: `INFO`.
+pub(crate) fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
+    let cap = lambda_level.and_then(|level| match level.trim().to_ascii_uppercase().as_str() {
+        "FATAL" => Some(LevelFilter::ERROR),
+        other => other.to_ascii_lowercase().parse::<LevelFilter>().ok(),
+    });
+    let targets = rust_log.and_then(|v| v.parse::<Targets>().ok());
+    match (cap, targets) {
+        (Some(cap), Some(targets)) => {
+            let default = targets.default_level().unwrap_or(cap).min(cap);
+            targets
+                .into_iter()
+                .map(|(target, level)| (target, level.min(cap)))
+                .collect::<Targets>()
+                .with_default(default)
+        }
+        (Some(cap), None) => Targets::new().with_default(cap),
+        (None, Some(targets)) => targets,
+        (None, None) => Targets::new().with_default(LevelFilter::INFO),
+    }
+}
+
+/// Turns the layer on for invocations (see [`ENABLED`]), and routes the `log` crate's records
+/// into `tracing` (unless another `log` logger was installed first).
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+    let _ = tracing_log::LogTracer::init();
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn trace_ids_in_opentelemetry_form() {
+        assert_eq!(
+            hex_trace_id("1-5759e988-bd862e3fe1be46a994272793"),
+            Some(("5759e988", "bd862e3fe1be46a994272793"))
+        );
+        assert_eq!(hex_trace_id("5759e988bd862e3f"), None);
+        assert_eq!(
+            root_of("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(root_of("Parent=53995c3f42cd8ad8"), None);
+    }
+
+    #[test]
+    fn lambdas_level_caps_rust_logs_targets() {
+        let f = filter(Some("WARN"), Some("info,my_crate=debug"));
+        assert!(!f.would_enable("my_crate", &Level::INFO));
+        assert!(f.would_enable("my_crate", &Level::WARN));
+        assert!(!f.would_enable("other", &Level::INFO));
+        let f = filter(Some("debug"), Some("info,my_crate=trace"));
+        assert!(f.would_enable("my_crate", &Level::DEBUG));
+        assert!(!f.would_enable("my_crate", &Level::TRACE));
+        assert!(!f.would_enable("other", &Level::DEBUG));
+        let f = filter(Some("FATAL"), None);
+        assert!(f.would_enable("x", &Level::ERROR));
+        assert!(!f.would_enable("x", &Level::WARN));
+        let f = filter(None, None);
+        assert!(f.would_enable("x", &Level::INFO));
+        assert!(!f.would_enable("x", &Level::DEBUG));
+        assert!(filter(None, Some("trace")).would_enable("x", &Level::TRACE));
+    }
+}
