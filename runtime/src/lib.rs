@@ -164,6 +164,19 @@
 //!
 //! Both land on the innermost traced subsegment of the invocation that runs them.
 //!
+//! # Logs
+//!
+//! [`init`] installs the log output too ([`LogLayer`], on stdout): every line logged inside an
+//! invocation ends with its `requestId` and X-Ray trace id (text), or, with
+//! `AWS_LAMBDA_LOG_FORMAT=JSON` ([`LogFormat::Json`]), is one flat JSON object with Lambda's
+//! `timestamp`, `level`, `message` and `requestId`, Powertools' `xray_trace_id`, `cold_start`,
+//! `function_name` and `service`, the innermost subsegment's `trace_id` and `span_id`, and the
+//! event's own fields. The fields come from the invocation's span, never the environment;
+//! unsampled invocations log them too. `AWS_LAMBDA_LOG_LEVEL` caps the level, `RUST_LOG`
+//! chooses by target; the `log` crate's records are included. With a subscriber of your own:
+//! [`Builder::log_layer`]. The handler subsegment links back to the log group
+//! (`aws.cloudwatch_logs`).
+//!
 //! # Events that never reach the handler
 //!
 //! `lambda_runtime` answers an event that does not deserialize into the handler's type without
