@@ -126,12 +126,13 @@ impl Buffer {
     }
 
     fn on_span_end(&self, mut span: SpanData) {
-        let extra = if let Some(at) = span
+        // Marked once or more (the handler's own extras and `metadata!` each mark it).
+        let extra = if span
             .attributes
             .iter()
-            .position(|kv| kv.key.as_str() == EXTRA_MARKER)
+            .any(|kv| kv.key.as_str() == EXTRA_MARKER)
         {
-            span.attributes.remove(at);
+            span.attributes.retain(|kv| kv.key.as_str() != EXTRA_MARKER);
             lock(&self.extras).remove(&span.span_context.span_id())
         } else {
             None

@@ -364,3 +364,50 @@ fn an_unsampled_request_sees_its_header_as_received_and_sends_nothing() {
         "{later:?}"
     );
 }
+
+/// The child: the same handlers under `lambda_http::run` (one invocation at a time, as in
+/// classic Lambda), a process of its own (the pipeline is process-wide).
+#[test]
+#[ignore = "a child process of the test below; run_child runs it"]
+fn child_served_by_lambda_http_run() {
+    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
+        return;
+    }
+    let lambda = Lambda::start("http-run-fn", 1);
+    std::thread::spawn(|| {
+        tokio_runtime().block_on(async {
+            let service = lambda_http::service_fn(xray_lambda_tests::http_handlers::either_handler);
+            if let Err(err) = lambda_http::run(service).await {
+                eprintln!("runtime stopped: {err}");
+            }
+        });
+    });
+    for _ in 0..3 {
+        let ids = new_trace_header(Some("1"));
+        let seen = body(lambda.invoke(&event("apigw_proxy_request", &[]), Some(&ids.header)));
+        let docs = lambda
+            .daemon
+            .wait_for_trace(&ids.root, Duration::from_secs(10), |docs| {
+                flatten(docs).len() >= 2
+            });
+        let subsegments = flatten(&docs);
+        let handler = handler(&subsegments, "http_handler");
+        assert_eq!(handler["parent_id"], ids.parent.as_str());
+        assert_eq!(handler["http"]["request"]["method"], "GET");
+        assert_eq!(handler["http"]["response"]["status"], 200);
+        assert_eq!(
+            seen["header"],
+            format!(
+                "Root={};Parent={};Sampled=1",
+                ids.root,
+                handler["id"].as_str().expect("id")
+            )
+        );
+    }
+    println!("CHILD OK");
+}
+
+#[test]
+fn lambda_http_run_serves_traced_handlers_too() {
+    let _ = xray_lambda_tests::run_child_ok("child_served_by_lambda_http_run", "run", &[]);
+}

@@ -84,7 +84,7 @@ fn child_logging_function() {
             .block_on(task)
             .expect("joined")
             .unwrap_response();
-        if sampled == "1" {
+        if sampled == "1" && std::env::var_os("AWS_XRAY_SDK_DISABLED").is_none() {
             // The handler subsegment links to the function's log group.
             let docs = lambda
                 .daemon
@@ -231,6 +231,28 @@ fn unsampled_invocations_still_log_their_request_and_root() {
         assert_eq!(line["requestId"], line["own_request_id"], "{line}");
         assert_eq!(line["xray_trace_id"], line["own_root"], "{line}");
         // Nothing recorded: no subsegment to name.
+        assert!(line.get("span_id").is_none(), "{line}");
+    }
+}
+
+#[test]
+fn invocations_log_their_fields_when_tracing_is_off() {
+    let stdout = run(
+        "1",
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_XRAY_SDK_DISABLED", "true"),
+        ],
+    );
+    let lines = json_lines(&stdout);
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "a warning")
+        .collect();
+    assert_eq!(warnings.len(), INVOCATIONS);
+    for line in warnings {
+        assert_eq!(line["requestId"], line["own_request_id"], "{line}");
+        assert_eq!(line["xray_trace_id"], line["own_root"], "{line}");
         assert!(line.get("span_id").is_none(), "{line}");
     }
 }

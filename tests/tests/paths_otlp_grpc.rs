@@ -62,6 +62,27 @@ fn spans_are_at_the_collector_when_the_invocation_returns_and_nothing_goes_over_
         text(handler.resource_attribute("service.name")),
         "behaviour-fn"
     );
+    // The log group, where the exporter reads it for `cloudwatch_logs`; not a span attribute.
+    assert_eq!(
+        format!("{:?}", handler.resource_attribute("aws.log.group.names")),
+        format!(
+            "{:?}",
+            Some(
+                opentelemetry_proto::tonic::common::v1::any_value::Value::ArrayValue(
+                    opentelemetry_proto::tonic::common::v1::ArrayValue {
+                        values: vec![opentelemetry_proto::tonic::common::v1::AnyValue {
+                        value: Some(
+                            opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                                "/aws/lambda/local".to_owned()
+                            )
+                        )
+                    }]
+                    }
+                )
+            )
+        )
+    );
+    assert!(handler.attribute("aws.cloudwatch_logs").is_none());
     // Metadata the way the collector reads it, never under our internal names.
     let metadata = text(handler.attribute("aws.xray.metadata.default"));
     let metadata: serde_json::Value = serde_json::from_str(&metadata).expect("JSON metadata");
