@@ -115,7 +115,13 @@
 //! handler subsegment gets X-Ray's `http` object (method, URL without its query string, user
 //! agent, client IP, status, length), the annotations `HttpMethod`, `HttpRoute` and
 //! `HttpStatus`, and the flags the status sets; the request's `x-amzn-trace-id` names the
-//! handler subsegment. Module `http_function`.
+//! handler subsegment. Module `http_function`. On a developer's machine, `GET
+//! /hello/Grace?token=…` through an HTTP API prints (the query string is in no byte):
+//!
+//! ```text
+//! └─ hello_http  1.702 ms  [ColdStart=false, Service=hello, HttpMethod=GET, HttpRoute=GET /hello/{name}, HttpStatus=200, GET https://abc123.execute-api.us-east-1.amazonaws.com/hello/Grace, client_ip=203.0.113.7, content_length=27, status=200]
+//!    └─ hello  1.571 ms
+//! ```
 //!
 //! ```no_run
 //! # #[cfg(feature = "lambda-http")]
