@@ -216,7 +216,8 @@ impl Builder {
     /// The log layer `init` installs, to add to a subscriber of your own beside
     /// [`Builder::layer`]: each line carries the invocation's `requestId`, X-Ray trace id and
     /// innermost subsegment id, at the levels `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG` allow.
-    /// Also routes the `log` crate's records into `tracing` (unless a `log` logger is set).
+    /// Also routes the `log` crate's records into `tracing`, unless a `log` logger was set
+    /// before (install yours first: one set after this fails to install).
     ///
     /// ```no_run
     /// use tracing_subscriber::layer::SubscriberExt as _;
@@ -243,6 +244,7 @@ impl Builder {
         S: Subscriber + for<'span> LookupSpan<'span>,
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
+        logs::bridge_log_crate(&self.log_filter);
         LogLayer::new(
             self.log_format,
             self.function_name.as_deref(),
@@ -405,12 +407,14 @@ impl Builder {
     }
 }
 
-/// `filter` for events only: every span stays visible to the log layer, so that a line at a
-/// level that passes finds its invocation's span even when that span's level does not
-/// (`AWS_LAMBDA_LOG_LEVEL=WARN`, an INFO handler span).
+/// `filter` for events; spans of this crate (the invocation's, which carry the log context)
+/// stay visible to the log layer whatever the level, so that a WARN line inside an INFO
+/// handler span still finds its invocation. Other spans follow `filter` (spans no layer
+/// wants are never built).
 fn events_only(filter: Targets) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
     FilterFn::new(move |meta: &Metadata<'_>| {
-        meta.is_span() || filter.would_enable(meta.target(), meta.level())
+        (meta.is_span() && meta.target().starts_with("xray_lambda"))
+            || filter.would_enable(meta.target(), meta.level())
     })
 }
 

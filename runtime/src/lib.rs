@@ -172,7 +172,7 @@
 //!
 //! # Logs
 //!
-//! [`init`] installs the log output too ([`LogLayer`], on stdout): every line logged inside an
+//! [`init`] installs the log output too (on stdout): every line logged inside an
 //! invocation ends with its `requestId` and X-Ray trace id (text), or, with
 //! `AWS_LAMBDA_LOG_FORMAT=JSON` ([`LogFormat::Json`]), is one flat JSON object with Lambda's
 //! `timestamp`, `level`, `message` and `requestId`, Powertools' `xray_trace_id`, `cold_start`,
@@ -227,7 +227,8 @@
 //! `aws-sdk` (default): [`aws::XrayInterceptor`]. `dynamodb`: DynamoDB's tables and
 //! parameters. `otlp`: OTLP export and `shutdown_on_sigterm`. `tower`: `http_client::XrayLayer`
 //! for outgoing HTTP calls; `reqwest`: `http_client::XrayMiddleware`. `lambda-http`:
-//! `#[xray_handler]` on `lambda_http` handlers (`http_function`). `translator`: spans the
+//! `#[xray_handler]` on `lambda_http` handlers (`http_function`). `events`: a subsegment per
+//! batch record (`records`). `translator`: spans the
 //! crate's own document writer does not cover exactly (other instrumentation crates' `http.*`
 //! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
 //! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those
@@ -267,6 +268,9 @@ mod logs;
 mod notices;
 mod numbers;
 mod propagation;
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
+pub mod records;
 #[cfg(feature = "otlp")]
 mod shutdown;
 mod sink;
@@ -289,7 +293,7 @@ pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredEvents};
 pub use invocation::Invocation;
-pub use logs::{LogFormat, LogLayer};
+pub use logs::LogFormat;
 #[cfg(feature = "otlp")]
 pub use otlp::{shutdown_on_sigterm, Otlp};
 pub use propagation::current_trace_header;

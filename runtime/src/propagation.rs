@@ -55,6 +55,24 @@ fn compose(span_context: &SpanContext, carried: Option<&Carried>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// A span whose OpenTelemetry parent is not sampled: what it encloses is not recorded (an
+/// unsampled invocation where spans would otherwise start traces of their own; a record
+/// whose producer did not sample it).
+pub(crate) fn unsampled_span() -> tracing::Span {
+    use opentelemetry::trace::{TraceFlags, TraceState};
+    let span = tracing::info_span!(target: "xray_lambda::handler", "xray_unsampled");
+    let unsampled = SpanContext::new(
+        // Any valid ids: nothing under an unsampled parent is recorded.
+        opentelemetry::trace::TraceId::from_bytes([1; 16]),
+        opentelemetry::SpanId::from_bytes([1; 8]),
+        TraceFlags::default(),
+        true,
+        TraceState::NONE,
+    );
+    let _ = span.set_parent(Context::new().with_remote_span_context(unsampled));
+    span
+}
+
 /// The invocation's header as it came, inside an invocation that records nothing.
 pub(crate) fn as_received() -> Option<String> {
     AS_RECEIVED.try_with(Clone::clone).ok()

@@ -423,10 +423,17 @@ impl Extra {
             .map(|(k, v)| k.len() + json_size(v) + 4)
             .sum();
         let http = self.http.as_ref().map_or(0, |h| {
+            // A served request's annotations (method, route, status) too.
+            let annotations = if h.traced {
+                0
+            } else {
+                64 + h.method.len() + h.route.as_ref().map_or(0, String::len)
+            };
             96 + h.method.len()
                 + h.url.len()
                 + h.user_agent.as_ref().map_or(0, String::len)
                 + h.client_ip.as_ref().map_or(0, String::len)
+                + annotations
         });
         aws + metadata + http + usize::from(self.throttle) * 16
     }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http_client", 7),
     ("http_function", 7),
     ("logs", 7),
+    ("records", 7),
     ("invocation", 8),
     ("init", 9),
     ("shutdown", 9),

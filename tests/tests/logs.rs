@@ -48,6 +48,10 @@ async fn logging_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
 async fn nested(id: &str, root: &str) {
     tokio::time::sleep(Duration::from_millis(1)).await;
     tracing::info!(own_request_id = %id, own_root = %root, "in a nested span");
+    // A span that is not a subsegment (a transport's): its lines name the nearest one that is.
+    tracing::info_span!(target: "hyper::client", "transport").in_scope(|| {
+        tracing::info!(own_request_id = %id, own_root = %root, "in a transport span\nsecond line");
+    });
 }
 
 /// The child: `INVOCATIONS` concurrent invocations (`Sampled=<mode>`), a line before any.
@@ -200,22 +204,64 @@ fn every_json_line_carries_its_own_invocations_fields() {
     for kind in [
         "in the handler",
         "in a nested span",
+        "in a transport span\nsecond line",
         "in a spawned task",
         "log crate",
         "a warning",
     ] {
         assert_eq!(seen.get(kind), Some(&INVOCATIONS), "{kind}: {seen:?}");
     }
-    // The nested span's line names the nested subsegment, not the handler.
+    // The nested span's line names the nested subsegment, not the handler; a line in a span
+    // that is not a subsegment names the nearest one that is (the nested one).
+    let mut nested_span_ids = std::collections::HashMap::new();
     for line in lines.iter().filter(|l| l["message"] == "in a nested span") {
-        let handler = &handler_span_ids[line["requestId"].as_str().expect("id")];
+        let id = line["requestId"].as_str().expect("id");
+        let handler = &handler_span_ids[id];
         assert_ne!(line["span_id"].as_str(), Some(handler.as_str()), "{line}");
+        nested_span_ids.insert(id, line["span_id"].as_str().expect("span id"));
+    }
+    let transport: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "in a transport span\nsecond line")
+        .collect();
+    assert_eq!(transport.len(), INVOCATIONS);
+    for line in transport {
+        let id = line["requestId"].as_str().expect("id");
+        assert_eq!(
+            line["span_id"].as_str(),
+            Some(nested_span_ids[id]),
+            "{line}"
+        );
     }
     // The handler's own lines name the handler subsegment.
     for line in lines.iter().filter(|l| l["message"] == "a warning") {
         let handler = &handler_span_ids[line["requestId"].as_str().expect("id")];
         assert_eq!(line["span_id"].as_str(), Some(handler.as_str()), "{line}");
     }
+}
+
+#[test]
+fn the_crate_logs_no_event_even_at_trace() {
+    let stdout = run_child_ok(
+        "child_logging_function",
+        "1",
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("RUST_LOG", "trace")],
+    );
+    let lines = json_lines(&stdout);
+    // The only lines with the event in them are lambda_runtime's own "raw JSON event" ones.
+    let carrying: Vec<_> = lines
+        .iter()
+        .filter(|l| l.to_string().contains(SECRET))
+        .collect();
+    assert!(
+        carrying
+            .iter()
+            .all(|l| l["target"] == "lambda_runtime::layers::api_response"),
+        "{carrying:#?}"
+    );
+    // lambda_runtime itself logs the raw event at TRACE (outside any invocation's span): the
+    // README says so. This checks the run did go down to TRACE.
+    assert!(lines.iter().any(|l| l["level"] == "TRACE"), "{stdout}");
 }
 
 #[test]
@@ -300,4 +346,18 @@ fn text_lines_end_with_the_request_and_the_trace() {
         .find(|l| l.contains("a line outside any invocation"))
         .expect("the line outside");
     assert!(!outside.contains("requestId="), "{outside}");
+    // A line break in a message stays on its line (one CloudWatch event), written `\n`.
+    let broken: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("in a transport span"))
+        .collect();
+    assert_eq!(broken.len(), INVOCATIONS, "{stdout}");
+    for line in broken {
+        assert!(line.contains(r"in a transport span\nsecond line"), "{line}");
+        assert!(line.contains(" requestId="), "{line}");
+    }
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("second line")),
+        "{stdout}"
+    );
 }

@@ -73,8 +73,9 @@ pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
 
 /// Whether the writer writes `span` exactly as the translator would.
 fn covered(span: &SpanData) -> bool {
+    // Links are not the writer's to write, nor the translator's (which drops them): a
+    // record's producer link also travels as metadata (`records`).
     if !matches!(span.span_kind, SpanKind::Internal | SpanKind::Client)
-        || !span.links.links.is_empty()
         || span.events.iter().any(|e| e.name != EXCEPTION_EVENT)
         || !name_is_plain(&span.name)
     {

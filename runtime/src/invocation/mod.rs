@@ -23,7 +23,7 @@ use crate::exception::Exception;
 use crate::header::{HeaderError, TraceHeader};
 use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
-use crate::propagation::{Carried, AS_RECEIVED};
+use crate::propagation::{self, Carried, AS_RECEIVED};
 use crate::state::{self, State};
 use crate::vocabulary::{Extra, Http, InProgress, CLOUDWATCH_LOGS, EXTRA_MARKER};
 
@@ -144,7 +144,9 @@ impl Invocation {
             Incoming::Header(_) | Incoming::PassThrough => {
                 return Invocation {
                     active: None,
-                    muted: pipeline.trace_without_header.then(muted_span),
+                    muted: pipeline
+                        .trace_without_header
+                        .then(propagation::unsampled_span),
                     as_received: raw.map(str::to_owned),
                     log_span: None,
                 };
@@ -356,7 +358,8 @@ impl Invocation {
         // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
         // span's own close later ends nothing.
         let otel = cx.span();
-        if http.is_some() || cloudwatch_logs.is_some() {
+        // Only a recorded span reaches the buffer, which takes its extras back.
+        if (http.is_some() || cloudwatch_logs.is_some()) && otel.span_context().is_sampled() {
             let mut aws = serde_json::Map::new();
             if let Some(groups) = cloudwatch_logs {
                 aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
@@ -406,19 +409,4 @@ impl Incoming {
             }
         }
     }
-}
-
-/// A span whose OpenTelemetry parent is not sampled: what it encloses is not recorded.
-fn muted_span() -> tracing::Span {
-    let span = tracing::info_span!(target: "xray_lambda::handler", "xray_unsampled");
-    let unsampled = SpanContext::new(
-        // Any valid ids: nothing under an unsampled parent is recorded.
-        TraceId::from_bytes([1; 16]),
-        opentelemetry::SpanId::from_bytes([1; 8]),
-        TraceFlags::default(),
-        true,
-        TraceState::NONE,
-    );
-    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(unsampled));
-    span
 }

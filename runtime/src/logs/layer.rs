@@ -3,11 +3,12 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use opentelemetry::trace::TraceContextExt as _;
-use tracing::{Event, Level, Subscriber};
+use tracing::dispatcher::WeakDispatch;
+use tracing::{Dispatch, Event, Level, Subscriber};
 use tracing_log::NormalizeEvent as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
@@ -19,12 +20,15 @@ use super::{hex_trace_id, Carried, LogContext, LogFormat, LOG_SPAN_TARGET};
 
 /// Writes each event as one line on stdout (or `W`), with the current invocation's request
 /// id, X-Ray trace id and innermost subsegment id; `xray_lambda::init` installs it, and
-/// [`crate::Builder::log_layer`] gives it for a subscriber of your own.
-pub struct LogLayer<W = fn() -> std::io::Stdout> {
+/// `Builder::log_layer` gives it for a subscriber of your own.
+pub(crate) struct LogLayer<W = fn() -> std::io::Stdout> {
     format: LogFormat,
     writer: W,
     function_name: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    /// The dispatcher this layer is part of, to ask the OpenTelemetry layer for a span's ids
+    /// (`get_default` inside an event is the no-op dispatcher under a scoped subscriber).
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 impl<W> std::fmt::Debug for LogLayer<W> {
@@ -49,13 +53,14 @@ impl LogLayer {
             writer: std::io::stdout,
             function_name: function_name.map(Arc::from),
             service: service.map(Arc::from),
+            dispatch: OnceLock::new(),
         }
     }
 }
 
 impl<W> LogLayer<W> {
     /// The same layer writing to `writer` (anything `tracing_subscriber::fmt` writes to).
-    pub fn with_writer<W2>(self, writer: W2) -> LogLayer<W2>
+    pub(crate) fn with_writer<W2>(self, writer: W2) -> LogLayer<W2>
     where
         W2: for<'w> MakeWriter<'w> + 'static,
     {
@@ -64,12 +69,13 @@ impl<W> LogLayer<W> {
             writer,
             function_name: self.function_name,
             service: self.service,
+            dispatch: self.dispatch,
         }
     }
 }
 
 thread_local! {
-    /// The line being written, reused: one allocation per thread, not per line.
+    /// The line being written and its fields, reused: their buffers grow once per thread.
     static LINE: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
 }
 
@@ -85,8 +91,12 @@ where
     S: Subscriber + for<'span> LookupSpan<'span>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let place = place(event, &ctx);
+        let place = place(event, &ctx, self.dispatch.get());
         let normalized = event.normalized_metadata();
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         LINE.with(|line| {
@@ -130,8 +140,10 @@ impl<W> LogLayer<W> {
         out.push_str(r#"","message":"#);
         json_string(out, message);
         if let Some(invocation) = &place.invocation {
-            out.push_str(r#","requestId":"#);
-            json_string(out, &invocation.request_id);
+            if !invocation.request_id.is_empty() {
+                out.push_str(r#","requestId":"#);
+                json_string(out, &invocation.request_id);
+            }
             if let Some(root) = &invocation.xray_trace_id {
                 out.push_str(r#","xray_trace_id":"#);
                 json_string(out, root);
@@ -180,15 +192,28 @@ fn text_line(
     out.push(' ');
     out.push_str(metadata.target());
     out.push_str(": ");
-    out.push_str(message);
-    out.push_str(rest);
+    // One line, one CloudWatch event: a line break inside would split it, and only the last
+    // part would carry the request id.
+    push_one_line(out, message);
+    push_one_line(out, rest);
     if let Some(invocation) = &place.invocation {
-        out.push_str(" requestId=");
-        out.push_str(&invocation.request_id);
+        if !invocation.request_id.is_empty() {
+            out.push_str(" requestId=");
+            out.push_str(&invocation.request_id);
+        }
         if let Some(root) = &invocation.xray_trace_id {
             out.push_str(" xray_trace_id=");
             out.push_str(root);
         }
+    }
+}
+
+/// `text` with line breaks written as `\\n` and `\\r`.
+fn push_one_line(out: &mut String, text: &str) {
+    if text.contains(['\n', '\r']) {
+        out.push_str(&text.replace('\n', "\\n").replace('\r', "\\r"));
+    } else {
+        out.push_str(text);
     }
 }
 
@@ -205,7 +230,7 @@ fn lambda_level(level: Level) -> &'static str {
 
 /// The invocation an event belongs to (the nearest span up its scope with a [`LogContext`])
 /// and the innermost recorded subsegment below the handler.
-fn place<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> Place
+fn place<S>(event: &Event<'_>, ctx: &Context<'_, S>, dispatch: Option<&WeakDispatch>) -> Place
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
@@ -216,28 +241,37 @@ where
     let Some(scope) = ctx.event_scope(event) else {
         return place;
     };
-    let mut innermost = None;
+    // The spans between the event and its invocation, innermost first (usually none or few).
+    let mut inner: Vec<tracing::span::Id> = Vec::new();
     for span in scope {
         if let Some(Carried(invocation)) = span.extensions().get::<Carried>() {
             place.invocation = Some(invocation.clone());
             break;
         }
-        if innermost.is_none() && !span.metadata().target().starts_with(LOG_SPAN_TARGET) {
-            innermost = Some(span.id());
+        if !span.metadata().target().starts_with(LOG_SPAN_TARGET) {
+            inner.push(span.id());
         }
     }
-    // A span inside the handler: its OpenTelemetry id, when it is recorded (asked only for
-    // lines of a traced invocation, and without holding the span's extensions).
-    if let (Some(id), Some(invocation)) = (innermost, &place.invocation) {
-        if invocation.span_id.is_some() {
-            place.span_id = tracing::dispatcher::get_default(|dispatch| {
-                tracing_opentelemetry::get_otel_context(&id, dispatch).and_then(|cx| {
+    // The innermost of them that is a recorded subsegment (asked only for lines of a traced
+    // invocation, and without holding any span's extensions).
+    let traced = place
+        .invocation
+        .as_ref()
+        .is_some_and(|i| i.span_id.is_some());
+    if traced && !inner.is_empty() {
+        let ask = |dispatch: &Dispatch| {
+            inner.iter().find_map(|id| {
+                tracing_opentelemetry::get_otel_context(id, dispatch).and_then(|cx| {
                     let span = cx.span();
                     let context = span.span_context();
                     (context.is_valid() && context.is_sampled()).then(|| context.span_id())
                 })
-            });
-        }
+            })
+        };
+        place.span_id = match dispatch.and_then(WeakDispatch::upgrade) {
+            Some(dispatch) => ask(&dispatch),
+            None => tracing::dispatcher::get_default(ask),
+        };
     }
     place
 }

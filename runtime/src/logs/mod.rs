@@ -1,7 +1,8 @@
 //! Log lines that point at their trace: each line logged inside an invocation carries the
 //! invocation's request id, its X-Ray trace id and the innermost subsegment's ids, read from
-//! the invocation's span (never from the environment, which under `run_concurrent` belongs to
-//! no invocation in particular). Lines logged outside an invocation carry none.
+//! the invocation's span: from its Lambda context's header (`_X_AMZN_TRACE_ID` only when the
+//! context has none, as for the trace itself), never a process-wide value shared by
+//! concurrent invocations. Lines logged outside an invocation carry none.
 //!
 //! The invocation puts a [`LogContext`] in its span's extensions ([`attach`]); the layer
 //! ([`LogLayer`]) finds it by walking up from the event's span.
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 
-pub use layer::LogLayer;
+pub(crate) use layer::LogLayer;
 
 /// Set once a log layer exists: invocations then carry a [`LogContext`] even when they are
 /// not traced (unsampled, tracing off), since logs never depend on sampling.
@@ -92,7 +93,8 @@ pub(crate) fn attach(span: &tracing::Span, context: LogContext) {
 pub(crate) fn hex_trace_id(root: &str) -> Option<(&str, &str)> {
     let rest = root.strip_prefix("1-")?;
     let (epoch, random) = rest.split_once('-')?;
-    (epoch.len() == 8 && random.len() == 24).then_some((epoch, random))
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    (epoch.len() == 8 && random.len() == 24 && hex(epoch) && hex(random)).then_some((epoch, random))
 }
 
 /// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's names: `TRACE`, `DEBUG`, `INFO`, `WARN`,
@@ -106,12 +108,17 @@ pub(crate) fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targ
     let targets = rust_log.and_then(|v| v.parse::<Targets>().ok());
     match (cap, targets) {
         (Some(cap), Some(targets)) => {
-            let default = targets.default_level().unwrap_or(cap).min(cap);
-            targets
+            // As without a cap, a target `RUST_LOG` does not name is off unless it gives a
+            // default; everything is capped.
+            let default = targets.default_level();
+            let capped: Targets = targets
                 .into_iter()
                 .map(|(target, level)| (target, level.min(cap)))
-                .collect::<Targets>()
-                .with_default(default)
+                .collect();
+            match default {
+                Some(default) => capped.with_default(default.min(cap)),
+                None => capped,
+            }
         }
         (Some(cap), None) => Targets::new().with_default(cap),
         (None, Some(targets)) => targets,
@@ -119,11 +126,25 @@ pub(crate) fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targ
     }
 }
 
-/// Turns the layer on for invocations (see [`ENABLED`]), and routes the `log` crate's records
-/// into `tracing` (unless another `log` logger was installed first).
+/// Turns the layer on for invocations (see [`ENABLED`]).
 pub(crate) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
-    let _ = tracing_log::LogTracer::init();
+}
+
+/// Routes the `log` crate's records into `tracing`, up to the most verbose level `filter`
+/// lets through (so `log::trace!` in a dependency costs nothing when TRACE is off), unless
+/// another `log` logger was installed first; one installed later fails to install.
+pub(crate) fn bridge_log_crate(filter: &Targets) {
+    use tracing_log::AsLog as _;
+    let max = filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()
+        .unwrap_or(LevelFilter::OFF);
+    let _ = tracing_log::LogTracer::builder()
+        .with_max_level(max.as_log())
+        .init();
 }
 
 #[cfg(test)]
@@ -139,6 +160,7 @@ mod tests {
             Some(("5759e988", "bd862e3fe1be46a994272793"))
         );
         assert_eq!(hex_trace_id("5759e988bd862e3f"), None);
+        assert_eq!(hex_trace_id("1-\"759e988-bd862e3fe1be46a994272793"), None);
         assert_eq!(
             root_of("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
             Some("1-5759e988-bd862e3fe1be46a994272793")
@@ -163,5 +185,10 @@ mod tests {
         assert!(f.would_enable("x", &Level::INFO));
         assert!(!f.would_enable("x", &Level::DEBUG));
         assert!(filter(None, Some("trace")).would_enable("x", &Level::TRACE));
+        // A target RUST_LOG does not name is off, cap or no cap.
+        let f = filter(Some("debug"), Some("my_crate=trace"));
+        assert!(f.would_enable("my_crate", &Level::DEBUG));
+        assert!(!f.would_enable("other", &Level::ERROR));
+        assert!(!filter(None, Some("my_crate=trace")).would_enable("other", &Level::ERROR));
     }
 }

@@ -158,8 +158,10 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
 /// `awsxray` exporter (`translator/http.go`) maps back: `http.request.method` → method,
 /// `url.full` → url, `user_agent.original` → user agent, `client.address` → client IP, with
 /// `x_forwarded_for: true` unless `network.peer.address` is set too (so it is, for a source
-/// IP API Gateway saw), `http.response.status_code` (a span attribute already) → status.
-/// `http.route` has no place in the `http` object; the `HttpRoute` annotation carries it.
+/// IP API Gateway saw), `http.response.status_code` → status. `http.route` has no place in
+/// the `http` object (the `HttpRoute` annotation carries the route key as API Gateway wrote
+/// it); as the convention wants, it is the template alone: `GET /hello/{name}` → `/hello/{name}`,
+/// and no `$default`.
 /// The length goes as `http.response.header.content-length`: the exporter reads a length only
 /// from messaging attributes.
 fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>) {
@@ -178,7 +180,12 @@ fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>
         attributes.push(KeyValue::new("client.address", client_ip));
     }
     if let Some(route) = http.route {
-        attributes.push(KeyValue::new("http.route", route));
+        let template = route
+            .split_once(' ')
+            .map_or(route.as_str(), |(_, path)| path);
+        if template.starts_with('/') {
+            attributes.push(KeyValue::new("http.route", template.to_owned()));
+        }
     }
     if http.traced {
         // What opentelemetry-aws's translator reads for `traced`.

@@ -1,0 +1,148 @@
+//! Batches: one subsegment per record of an SQS, SNS, S3, Kinesis, DynamoDB Streams or
+//! EventBridge event, so that the trace says which record failed, how long each took, and
+//! which upstream trace produced it.
+//!
+//! ```no_run
+//! use aws_lambda_events::event::sqs::SqsEvent;
+//! use lambda_runtime::{Error, LambdaEvent};
+//!
+//! #[xray_lambda::xray_handler]
+//! async fn handler(event: LambdaEvent<SqsEvent>) -> Result<(), Error> {
+//!     for message in &event.payload.records {
+//!         xray_lambda::records::process(message, async {
+//!             // ... this message's work: its own subsegment, named after the queue ...
+//!             Ok::<(), Error>(())
+//!         })
+//!         .await?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Concurrently, the same with `futures::future::join_all` over `process(..)` futures: each
+//! record's subsegment is its own, under the handler.
+//!
+//! Each record's subsegment is named after its source, read from the record's ARN (queue,
+//! topic, stream, table, bucket; EventBridge: the event's `source`), and annotated with the
+//! record's identity — `MessageId`, `SequenceNumber` or `EventId` — never its body, never an S3
+//! object key. An `Err` marks that record's subsegment a fault with its cause.
+//!
+//! **Producers.** An SQS message carries its producer's trace header (`AWSTraceHeader`). Its
+//! subsegment gets an OpenTelemetry link to the producer's trace (what the OTLP path exports,
+//! and the collector's X-Ray exporter writes as `links`) and, on the daemon path, the same link
+//! as metadata `links` (X-Ray's own `links` field is not documented for subsegments sent
+//! through the daemon). With Active tracing Lambda itself links the SQS → Lambda trace on its
+//! own segment; this link is per message, on the message's subsegment.
+//!
+//! **Sampling.** A message whose producer's header says `Sampled=0` is processed without a
+//! subsegment: the rule the X-Ray SDKs follow, so that consumers do not sample what producers
+//! chose not to.
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+use opentelemetry::KeyValue;
+use serde_json::json;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::exception::Exception;
+use crate::header::TraceHeader;
+use crate::propagation;
+use crate::state;
+use crate::vocabulary::{Extra, EXTRA_MARKER};
+
+mod sources;
+
+/// A record of a batch event, as its subsegment shows it.
+pub trait TracedRecord {
+    /// The subsegment's name: the queue, topic, stream, table or bucket.
+    fn xray_source(&self) -> Option<&str>;
+    /// The record's identity, as an annotation: key and value.
+    fn xray_identity(&self) -> Option<(&'static str, &str)>;
+    /// The producer's trace header, when the record carries one.
+    fn xray_upstream(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Runs `work` for `record` inside the record's own subsegment; an `Err` marks that
+/// subsegment a fault with its cause.
+///
+/// # Errors
+/// `work`'s, unchanged.
+pub async fn process<R, F, T, E>(record: &R, work: F) -> Result<T, E>
+where
+    R: TracedRecord + ?Sized,
+    F: Future<Output = Result<T, E>>,
+    E: Debug,
+{
+    let upstream = record
+        .xray_upstream()
+        .and_then(|h| TraceHeader::try_parse(h).ok());
+    if upstream
+        .as_ref()
+        .is_some_and(|header| !header.sampling().is_recorded())
+    {
+        // The producer did not sample this message: neither does its consumer.
+        return work.instrument(propagation::unsampled_span()).await;
+    }
+    let span = tracing::info_span!(
+        target: "xray_lambda::record",
+        "xray_record",
+        otel.name = record.xray_source().unwrap_or("record"),
+    );
+    if span.is_disabled() {
+        return work.await;
+    }
+    if let Some((key, value)) = record.xray_identity() {
+        span.set_attribute(format!("annotation.{key}"), value.to_owned());
+    }
+    if let Some(header) = &upstream {
+        link_to_producer(&span, header);
+    }
+    let output = work.instrument(span.clone()).await;
+    if let Err(error) = &output {
+        Exception::from_debug(error).record_on(&span);
+    }
+    output
+}
+
+/// The producer's trace, as an OpenTelemetry link and as `links` metadata.
+fn link_to_producer(span: &tracing::Span, header: &TraceHeader) {
+    let producer = SpanContext::new(
+        header.trace_id(),
+        header.parent_id(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    span.add_link_with_attributes(
+        producer,
+        vec![KeyValue::new("aws.xray.reserved.reference_type", "parent")],
+    );
+    let span_id = {
+        use opentelemetry::trace::TraceContextExt as _;
+        span.context().span().span_context().span_id()
+    };
+    span.set_attribute(EXTRA_MARKER, true);
+    let mut trace_id = Vec::with_capacity(35);
+    crate::document::trace_id(&mut trace_id, header.trace_id());
+    let mut id = Vec::with_capacity(16);
+    crate::document::hex(&mut id, &header.parent_id().to_bytes());
+    state::attach(
+        span_id,
+        Extra {
+            metadata: vec![(
+                "links".to_owned(),
+                json!([{
+                    "trace_id": String::from_utf8_lossy(&trace_id),
+                    "id": String::from_utf8_lossy(&id),
+                    "attributes": { "aws.xray.reserved.reference_type": "parent" },
+                }]),
+            )],
+            ..Extra::default()
+        },
+    );
+}
