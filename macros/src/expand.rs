@@ -52,15 +52,19 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     };
     let record = record_error(&krate, &invocation, &output, !error_nameable);
     let block = match handler.kind {
-        HandlerKind::Event => parse_quote! {
-            {
-                let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
-                let #output #ascription = #invocation.run(#user_future).await;
-                #record
-                #invocation.finish().await;
-                #output
+        HandlerKind::Event => {
+            let batch = record_batch_failures(&krate, &invocation, &output);
+            parse_quote! {
+                {
+                    let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
+                    let #output #ascription = #invocation.run(#user_future).await;
+                    #record
+                    #batch
+                    #invocation.finish().await;
+                    #output
+                }
             }
-        },
+        }
         HandlerKind::Http { ok_is_impl_trait } => {
             let respond = record_response(&krate, &invocation, &output, ok_is_impl_trait);
             parse_quote! {
@@ -117,6 +121,21 @@ fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token
             }
         })
         .collect()
+}
+
+/// Records a batch response's `batch_item_failures` (`SqsBatchResponse`, the streams'
+/// responses, or JSON with `batchItemFailures`); any other output type records nothing.
+fn record_batch_failures(krate: &TokenStream, invocation: &Ident, output: &Ident) -> TokenStream {
+    let ok = Ident::new("xray_ok", Span::mixed_site());
+    quote! {
+        if let ::core::result::Result::Ok(#ok) = &#output {
+            #[allow(unused_imports)]
+            use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
+            #invocation.record_batch_failures(
+                (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
+            );
+        }
+    }
 }
 
 /// Records an HTTP function's response on the invocation: an `impl IntoResponse` is converted

@@ -12,13 +12,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use opentelemetry::trace::TraceId;
+use opentelemetry::trace::{Status, TraceId};
 use opentelemetry::{Context, SpanId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::sink::Sink;
-use crate::vocabulary::{Extra, InProgress, Record, EXTRA_MARKER};
+use crate::vocabulary::{
+    exception_attributes, Extra, InProgress, Record, EXCEPTION_EVENT, EXTRA_MARKER,
+    RECORD_IDENTITIES,
+};
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -73,6 +76,33 @@ impl Buffer {
     /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::on_span_end`].
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
         lock(&self.extras).entry(span_id).or_default().merge(extra);
+    }
+
+    /// Marks the finished record subsegments of `trace_id` still held whose identity
+    /// annotation is one of `failed` (reported in the handler's `batch_item_failures`) as
+    /// faults, unless their own work already failed.
+    pub(crate) fn mark_failed_records(&self, trace_id: TraceId, failed: &[&str]) {
+        let mut pending = lock(&self.pending);
+        let Some(entry) = pending.get_mut(&trace_id) else {
+            return;
+        };
+        for record in &mut entry.records {
+            let span = &mut record.span;
+            let reported = span.attributes.iter().any(|kv| {
+                RECORD_IDENTITIES.contains(&kv.key.as_str())
+                    && failed.contains(&kv.value.as_str().as_ref())
+            });
+            if reported && !matches!(span.status, Status::Error { .. }) {
+                let message = "reported as failed in the handler's batch_item_failures";
+                span.status = Status::error(message);
+                span.events.events.push(opentelemetry::trace::Event::new(
+                    EXCEPTION_EVENT,
+                    span.end_time,
+                    exception_attributes("BatchItemFailure".into(), message.to_owned()),
+                    0,
+                ));
+            }
+        }
     }
 
     /// An invocation of `trace_id` ends: the spans it has finished (all of them, unless

@@ -313,6 +313,7 @@ pub mod __private {
     pub use crate::http_function::response::probe::{
         ResponseProbe, ViaAnything, ViaExact, ViaResponse,
     };
+    pub use crate::invocation::batch::probe::{BatchProbe, ViaBatchResponse, ViaNotBatch};
     pub use crate::invocation::Invocation;
     /// The header a call made from the span whose context this is carries (what the SDK
     /// interceptor computes once per call); for the benchmarks.

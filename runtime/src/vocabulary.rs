@@ -345,6 +345,15 @@ pub(crate) const HTTP_ROUTE_ANNOTATION: &str = "HttpRoute";
 /// See [`HTTP_METHOD_ANNOTATION`].
 pub(crate) const HTTP_STATUS_ANNOTATION: &str = "HttpStatus";
 
+/// The annotations that name a batch record (`records::process`), what a handler's
+/// `batch_item_failures` identifiers are matched against.
+pub(crate) const RECORD_IDENTITIES: [&str; 4] = [
+    "annotation.MessageId",
+    "annotation.SequenceNumber",
+    "annotation.EventId",
+    "annotation.Sequencer",
+];
+
 /// The `aws` member that links a subsegment to its log group (X-Ray's console opens the logs
 /// from it): `[{"log_group": "/aws/lambda/…"}]`. On the OTLP path the resource's
 /// `aws.log.group.names` says it instead.

@@ -22,8 +22,10 @@ use xray_lambda_tests::{new_trace_header, TraceIds};
 /// In bodies, object keys and images: no emitted byte may carry it.
 const SECRET: &str = "r3cord-s3cret";
 
-/// Processes every record of whatever batch the event is, each in `process`; an SQS message
-/// whose body starts with `FAIL` fails. Answers how many failed.
+/// Processes every record of whatever batch the event is, each in `process`. An SQS message
+/// whose body starts with `FAIL` fails; one starting with `REPORT` succeeds but is reported
+/// failed; one starting with `SKIP` is not processed through `process` and reported failed.
+/// Answers how many failed, and SQS's `batchItemFailures`.
 #[xray_lambda::xray_handler]
 async fn records_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let payload = event.payload;
@@ -33,23 +35,32 @@ async fn records_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         .unwrap_or("eventbridge")
         .to_owned();
     let mut failed = 0;
+    let mut reported = Vec::new();
     let mut count = |result: Result<(), String>| failed += usize::from(result.is_err());
     match source.as_str() {
         "aws:sqs" => {
             let batch: SqsEvent = serde_json::from_value(payload)?;
             for message in &batch.records {
                 let body = message.body.clone().unwrap_or_default();
-                count(
-                    process(message, async move {
-                        tokio::task::yield_now().await;
-                        if body.starts_with("FAIL") {
-                            Err("the order could not be stored".to_owned())
-                        } else {
-                            Ok(())
-                        }
-                    })
-                    .await,
-                );
+                let id = message.message_id.clone().unwrap_or_default();
+                if body.starts_with("SKIP") {
+                    reported.push(json!({ "itemIdentifier": id }));
+                    continue;
+                }
+                let report = body.starts_with("REPORT");
+                let result = process(message, async move {
+                    tokio::task::yield_now().await;
+                    if body.starts_with("FAIL") {
+                        Err("the order could not be stored".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await;
+                if result.is_err() || report {
+                    reported.push(json!({ "itemIdentifier": id }));
+                }
+                count(result);
             }
         }
         "aws:sns" => {
@@ -81,7 +92,7 @@ async fn records_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
             count(process(&event, async { Ok(()) }).await);
         }
     }
-    Ok(json!({ "failed": failed }))
+    Ok(json!({ "failed": failed, "batchItemFailures": reported }))
 }
 
 fn harness() -> &'static Lambda {
@@ -162,7 +173,7 @@ fn every_source_gives_one_named_subsegment_per_record() {
             dynamodb,
             "Example-Table",
             2,
-            ("EventId", "f07f8ca4b0b26cb9c4e5e77e69f274ee"),
+            ("SequenceNumber", "1405400000000002063282832"),
         ),
         (
             fixture("eventbridge-event-obj"),
@@ -187,6 +198,25 @@ fn every_source_gives_one_named_subsegment_per_record() {
 /// An SQS batch of `n` messages, each with a producer header of its own (`sampled` for the
 /// message numbered in `unsampled`, `1` otherwise); messages in `failing` fail.
 fn sqs_batch(n: usize, failing: &[usize], unsampled: &[usize]) -> (Value, Vec<TraceIds>) {
+    sqs_batch_with(
+        n,
+        |i| {
+            if failing.contains(&i) {
+                "FAIL"
+            } else {
+                ""
+            }
+        },
+        unsampled,
+    )
+}
+
+/// [`sqs_batch`] with each body's prefix chosen by `prefix` (`FAIL`, `REPORT`, `SKIP`, or none).
+fn sqs_batch_with(
+    n: usize,
+    prefix: impl Fn(usize) -> &'static str,
+    unsampled: &[usize],
+) -> (Value, Vec<TraceIds>) {
     let template = fixture("sqs-event")["Records"][0].clone();
     let producers: Vec<TraceIds> = (0..n)
         .map(|i| new_trace_header(Some(if unsampled.contains(&i) { "0" } else { "1" })))
@@ -197,11 +227,7 @@ fn sqs_batch(n: usize, failing: &[usize], unsampled: &[usize]) -> (Value, Vec<Tr
         .map(|(i, producer)| {
             let mut record = template.clone();
             record["messageId"] = json!(format!("message-{i}"));
-            record["body"] = json!(if failing.contains(&i) {
-                format!("FAIL {SECRET}")
-            } else {
-                SECRET.to_owned()
-            });
+            record["body"] = json!(format!("{}{SECRET}", prefix(i)));
             record["attributes"]["AWSTraceHeader"] = json!(producer.header);
             record
         })
@@ -214,6 +240,11 @@ fn a_batch_of_ten_with_two_failures_marks_them_and_links_every_producer() {
     let (event, producers) = sqs_batch(10, &[3, 7], &[]);
     let (response, subsegments, _) = invoke(&event, 11);
     assert_eq!(response["failed"], 2);
+    let handler = subsegments
+        .iter()
+        .find(|s| s["name"] == "records_handler")
+        .expect("the handler");
+    assert_eq!(handler["annotations"]["FailedRecords"], 2, "{handler:#}");
     let records: Vec<&Value> = subsegments
         .iter()
         .filter(|s| s["name"] == "SQSQueue")
@@ -244,6 +275,47 @@ fn a_batch_of_ten_with_two_failures_marks_them_and_links_every_producer() {
             "parent"
         );
     }
+}
+
+#[test]
+fn reported_failures_mark_their_records_with_or_without_process() {
+    // 0: fails; 1: reported, its work succeeded; 2: reported, never processed; 3: fine.
+    let (event, _) = sqs_batch_with(4, |i| ["FAIL", "REPORT", "SKIP", ""][i], &[]);
+    let (response, subsegments, _) = invoke(&event, 4);
+    assert_eq!(
+        response["batchItemFailures"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let handler = subsegments
+        .iter()
+        .find(|s| s["name"] == "records_handler")
+        .expect("the handler");
+    assert_eq!(handler["annotations"]["FailedRecords"], 3, "{handler:#}");
+    let record = |id: &str| {
+        subsegments
+            .iter()
+            .find(|s| s["annotations"]["MessageId"] == id)
+            .cloned()
+    };
+    let failed = record("message-0").expect("message-0");
+    assert_eq!(
+        failed["cause"]["exceptions"][0]["message"], "\"the order could not be stored\"",
+        "its own error stays its cause"
+    );
+    let reported = record("message-1").expect("message-1");
+    assert_eq!(reported["fault"], true, "{reported:#}");
+    assert_eq!(
+        reported["cause"]["exceptions"][0]["type"],
+        "BatchItemFailure"
+    );
+    assert!(
+        record("message-2").is_none(),
+        "never processed: no subsegment"
+    );
+    assert!(record("message-3")
+        .expect("message-3")
+        .get("fault")
+        .is_none());
 }
 
 #[test]

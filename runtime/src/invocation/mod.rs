@@ -2,6 +2,7 @@
 //! from the trace header, runs the handler inside the handler span, and finishes by handing
 //! the invocation's spans from the buffer to the sink.
 
+pub(crate) mod batch;
 #[cfg(feature = "lambda-http")]
 mod http;
 pub(crate) mod undelivered;

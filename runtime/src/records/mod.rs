@@ -59,7 +59,8 @@ mod sources;
 pub trait TracedRecord {
     /// The subsegment's name: the queue, topic, stream, table or bucket.
     fn xray_source(&self) -> Option<&str>;
-    /// The record's identity, as an annotation: key and value.
+    /// The record's identity, as an annotation: key (`MessageId`, `SequenceNumber`,
+    /// `EventId` or `Sequencer`; another key is not recorded) and value.
     fn xray_identity(&self) -> Option<(&'static str, &str)>;
     /// The producer's trace header, when the record carries one.
     fn xray_upstream(&self) -> Option<&str> {
@@ -88,16 +89,12 @@ where
         // The producer did not sample this message: neither does its consumer.
         return work.instrument(propagation::unsampled_span()).await;
     }
-    let span = tracing::info_span!(
-        target: "xray_lambda::record",
-        "xray_record",
-        otel.name = record.xray_source().unwrap_or("record"),
+    let span = record_span(
+        record.xray_source().unwrap_or("record"),
+        record.xray_identity(),
     );
     if span.is_disabled() {
         return work.await;
-    }
-    if let Some((key, value)) = record.xray_identity() {
-        span.set_attribute(format!("annotation.{key}"), value.to_owned());
     }
     if let Some(header) = &upstream {
         link_to_producer(&span, header);
@@ -107,6 +104,28 @@ where
         Exception::from_debug(error).record_on(&span);
     }
     output
+}
+
+/// The record's span, its identity a field from the start (cheaper than an attribute set
+/// afterwards): one callsite per identity key, since field names are static.
+fn record_span(name: &str, identity: Option<(&'static str, &str)>) -> tracing::Span {
+    macro_rules! span {
+        ($($field:tt)*) => {
+            tracing::info_span!(
+                target: "xray_lambda::record",
+                "xray_record",
+                otel.name = name,
+                $($field)*
+            )
+        };
+    }
+    match identity {
+        Some(("MessageId", id)) => span!(annotation.MessageId = id),
+        Some(("SequenceNumber", id)) => span!(annotation.SequenceNumber = id),
+        Some(("EventId", id)) => span!(annotation.EventId = id),
+        Some(("Sequencer", id)) => span!(annotation.Sequencer = id),
+        _ => span!(),
+    }
 }
 
 /// The producer's trace, as an OpenTelemetry link and as `links` metadata.

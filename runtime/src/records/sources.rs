@@ -74,8 +74,12 @@ impl TracedRecord for DynamoDbRecord {
         non_empty(Some(table.split('/').next().unwrap_or(table)))
     }
 
+    /// The stream record's sequence number (what `batch_item_failures` names), else the
+    /// event id.
     fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(Some(self.event_id.as_str())).map(|id| ("EventId", id))
+        non_empty(self.change.sequence_number.as_deref())
+            .map(|s| ("SequenceNumber", s))
+            .or_else(|| non_empty(Some(self.event_id.as_str())).map(|id| ("EventId", id)))
     }
 }
 

@@ -1,0 +1,78 @@
+//! The per-record cost of `records::process`: traced invocations of a batch of 10 SQS
+//! messages (empty work), each message with and without its own subsegment, side by side in
+//! one run; with producer headers (their links) too. Per record: the difference / 10.
+//!
+//! `cargo bench -p xray-lambda --features events --bench records`.
+
+use std::net::UdpSocket;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use criterion::Criterion;
+use lambda_runtime::Context;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+fn message(producer: bool) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some("059f36b4-87a3-44ab-83d2-661975830a7d".to_owned());
+    message.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:orders".to_owned());
+    message.body = Some("{\"order\":42}".to_owned());
+    if producer {
+        message.attributes.insert(
+            "AWSTraceHeader".to_owned(),
+            "Root=1-6b084299-bd59238160bcca975aeac791;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
+        );
+    }
+    message
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // A daemon stand-in that reads as fast as it can, on a thread of its own.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let reader = socket.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let mut buf = vec![0_u8; 65_536];
+        while reader.recv(&mut buf).is_ok() {}
+    });
+    let (xray, _guard) = xray_lambda::builder()
+        .export(xray_lambda::Export::Daemon(
+            socket.local_addr().expect("addr"),
+        ))
+        .layer()
+        .expect("layer");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(xray), || {
+        let mut context = Context::default();
+        context.xray_trace_id = Some(
+            "Root=1-6b084299-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
+        );
+        let (plain, linked) = (message(false), message(true));
+        // One invocation of a batch of 10, as Lambda hands them over; its records nest in the
+        // handler's document (one datagram). Per record: the difference / 10.
+        let batch = |message: Option<&SqsMessage>| {
+            let mut invocation = xray_lambda::Invocation::start("handler", &context);
+            runtime.block_on(invocation.run(async {
+                for _ in 0..10 {
+                    match message {
+                        Some(message) => {
+                            xray_lambda::records::process(message, async { Ok::<(), ()>(()) }).await
+                        }
+                        None => async { Ok::<(), ()>(()) }.await,
+                    }
+                    .expect("ok");
+                }
+            }));
+            runtime.block_on(invocation.finish());
+        };
+        let mut group = criterion.benchmark_group("record");
+        group.bench_function("batch_of_10_bare", |b| b.iter(|| batch(None)));
+        group.bench_function("batch_of_10_process", |b| b.iter(|| batch(Some(&plain))));
+        group.bench_function("batch_of_10_process_with_producer_links", |b| {
+            b.iter(|| batch(Some(&linked)));
+        });
+        group.finish();
+    });
+    criterion.final_summary();
+}
