@@ -9,7 +9,12 @@
 //! The `hello-http` function: `GET /hello/{name}` behind an API Gateway HTTP API (or a
 //! Function URL) → the same `hello` → `{"message": "Hello, <name>!"}`; its handler subsegment
 //! has X-Ray's `http` object and the `HttpMethod`, `HttpRoute` and `HttpStatus` annotations.
+//!
+//! The `orders-consumer` function: an SQS batch, each order stored in DynamoDB in a subsegment
+//! of its own (`records::process`), the orders that could not be stored reported as partial
+//! batch failures (`FailedRecords` on the handler, the failed messages' subsegments faults).
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{http::StatusCode, RequestExt as _};
@@ -91,4 +96,43 @@ pub async fn hello_http(
     };
     let message = hello(&client, &name).await?;
     Ok((StatusCode::OK, json!({ "message": message })))
+}
+
+/// The `orders-consumer` handler: each SQS message (an order as JSON, `{"orderId": "…"}`) is
+/// stored in DynamoDB (`PutItem` on `ORDERS_TABLE`, default `orders`) in a subsegment of its
+/// own; messages that cannot be stored are reported as partial batch failures, so only they
+/// return to the queue.
+#[xray_lambda::xray_handler]
+pub async fn orders_consumer(
+    client: Client,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let mut response = SqsBatchResponse::default();
+    for message in &event.payload.records {
+        let stored = xray_lambda::records::process(message, store_order(&client, message)).await;
+        if stored.is_err() {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
+}
+
+/// Stores one order; the `PutItem` inside becomes an `aws` subsegment of the message's.
+async fn store_order(client: &Client, message: &SqsMessage) -> Result<(), Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Order {
+        order_id: String,
+    }
+    let order: Order = serde_json::from_str(message.body.as_deref().unwrap_or_default())?;
+    let table = std::env::var("ORDERS_TABLE").unwrap_or_else(|_| "orders".to_owned());
+    client
+        .put_item()
+        .table_name(table)
+        .item("id", AttributeValue::S(order.order_id))
+        .send()
+        .await?;
+    Ok(())
 }

@@ -19,8 +19,9 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         stdout.contains("replay test client"),
         "says where DynamoDB answers come from"
     );
-    // Three invocations of hello, hello sending to an SQS queue, then hello-http.
-    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 5, "{stderr}");
+    // Three invocations of hello, hello sending to an SQS queue, hello-http, orders-consumer.
+    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 6, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
     // handler → hello → ddb_get → the DynamoDB call, with what the call recorded.
     let lines: Vec<&str> = stderr.lines().collect();
     let first = lines
@@ -83,4 +84,25 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
     }
     assert!(!stderr.contains("demo-secret"), "{stderr}");
     assert!(stdout.contains("Hello, Grace!"), "{stdout}");
+    // orders-consumer: a subsegment per message, the malformed one a fault, reported.
+    let consumer = lines
+        .iter()
+        .position(|l| l.starts_with("└─ orders_consumer"))
+        .expect("the orders-consumer tree");
+    assert!(
+        lines[consumer].contains("FailedRecords=1"),
+        "{}",
+        lines[consumer]
+    );
+    let messages: Vec<&&str> = lines[consumer + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("   "))
+        .filter(|l| l.contains("─ orders "))
+        .collect();
+    assert_eq!(messages.len(), 3, "{stderr}");
+    assert!(messages[1].contains("MessageId=order-message-2") && messages[1].contains("FAULT"));
+    assert!(
+        stdout.contains("item_identifier: \"order-message-2\""),
+        "{stdout}"
+    );
 }

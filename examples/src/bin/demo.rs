@@ -15,7 +15,9 @@ use lambda_runtime::service_fn;
 use lambda_runtime::LambdaEvent;
 use serde_json::json;
 use serde_json::Value;
-use xray_lambda_examples::{client_from, dynamodb_client, handler, hello, hello_http};
+use xray_lambda_examples::{
+    client_from, dynamodb_client, handler, hello, hello_http, orders_consumer,
+};
 use xray_lambda_tests::runtime_api::RuntimeApi;
 use xray_lambda_tests::{new_trace_header, set_lambda_env};
 
@@ -91,7 +93,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         elapsed.as_secs_f64() * 1000.0
     );
     connected().await?;
-    http_function().await
+    // Kept until the end: the HTTP function's runtime polls it until the process exits.
+    let _http_api = http_function().await?;
+    orders().await
 }
 
 /// The queue the connected demo sends to.
@@ -168,7 +172,7 @@ async fn connected() -> Result<(), lambda_runtime::Error> {
 /// The `hello-http` function under the real `lambda_http::run_concurrent`, polling a Runtime
 /// API of its own, invoked with the event an API Gateway HTTP API sends for
 /// `GET /hello/Grace?token=...` (the query string stays out of the trace).
-async fn http_function() -> Result<(), lambda_runtime::Error> {
+async fn http_function() -> Result<RuntimeApi, lambda_runtime::Error> {
     let api = RuntimeApi::start().await;
     // The first runtime read its endpoint when it started: this one polls the new API.
     std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.endpoint());
@@ -195,7 +199,7 @@ async fn http_function() -> Result<(), lambda_runtime::Error> {
         .await;
     println!("< {outcome:?}");
     tokio::task::yield_now().await;
-    Ok(())
+    Ok(api)
 }
 
 /// What an API Gateway HTTP API (payload 2.0) sends for `GET /hello/{name}`.
@@ -233,4 +237,47 @@ fn http_api_event(name: &str) -> Value {
         },
         "isBase64Encoded": false
     })
+}
+
+/// The `orders-consumer` function on an SQS batch of three orders, the second not an order at
+/// all: each message its own subsegment with its `PutItem`, the second a fault, reported as a
+/// partial batch failure (`FailedRecords=1`). Each message carries its producer's header.
+async fn orders() -> Result<(), lambda_runtime::Error> {
+    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        dynamodb_client().await
+    } else {
+        replay_dynamodb(2)
+    };
+    let message = |n: usize, body: &str| {
+        let producer = new_trace_header(Some("1"));
+        json!({
+            "messageId": format!("order-message-{n}"),
+            "receiptHandle": "demo",
+            "body": body,
+            "attributes": { "AWSTraceHeader": producer.header },
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders",
+            "awsRegion": "us-east-1"
+        })
+    };
+    let batch = json!({ "Records": [
+        message(1, r#"{"orderId": "o-1001"}"#),
+        message(2, "not an order"),
+        message(3, r#"{"orderId": "o-1003"}"#),
+    ]});
+    let ids = new_trace_header(Some("1"));
+    println!(
+        "\n> orders-consumer: an SQS batch of 3 orders, the second malformed, with {}",
+        ids.header
+    );
+    let mut context = lambda_runtime::Context::default();
+    "demo-orders".clone_into(&mut context.request_id);
+    context.xray_trace_id = Some(ids.header);
+    let event = LambdaEvent::new(serde_json::from_value(batch)?, context);
+    let outcome = orders_consumer(client, event).await;
+    println!("< {outcome:?}");
+    tokio::task::yield_now().await;
+    Ok(())
 }
