@@ -86,27 +86,37 @@ impl Lambda {
     }
 }
 
-/// Runs the shared test handler under the real `lambda_runtime::run_concurrent` on a thread
-/// and runtime of its own, as a `main` awaits it (spawning the layered runtime as a task
-/// trips rustc's higher-ranked `Send` inference).
+/// Awaits the runtime loop `run` makes on a thread and tokio runtime of its own, as a `main`
+/// awaits it (spawning a layered runtime, or `lambda_http`'s with an `impl IntoResponse`
+/// handler, as a task trips rustc's higher-ranked `Send` inference); logs why it stopped.
+pub fn serve<F, E>(run: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    std::thread::spawn(move || {
+        if let Err(err) = tokio_runtime().block_on(run()) {
+            eprintln!("runtime stopped: {err}");
+        }
+    });
+}
+
+/// Runs the shared test handler under the real `lambda_runtime::run_concurrent` (see
+/// [`serve`]).
 pub fn serve_test_handler() {
     serve_test_handler_with(false);
 }
 
 /// [`serve_test_handler`], with `xray_lambda::shutdown_on_sigterm` first when `on_sigterm`.
 pub fn serve_test_handler_with(on_sigterm: bool) {
-    std::thread::spawn(move || {
-        tokio_runtime().block_on(async {
-            if on_sigterm {
-                xray_lambda::shutdown_on_sigterm().await;
-            }
-            let runtime =
-                lambda_runtime::Runtime::new(lambda_runtime::service_fn(crate::handlers::handler))
-                    .layer(xray_lambda::TraceUndeliveredEvents);
-            if let Err(err) = runtime.run_concurrent().await {
-                eprintln!("runtime stopped: {err}");
-            }
-        });
+    serve(move || async move {
+        if on_sigterm {
+            xray_lambda::shutdown_on_sigterm().await;
+        }
+        lambda_runtime::Runtime::new(lambda_runtime::service_fn(crate::handlers::handler))
+            .layer(xray_lambda::TraceUndeliveredEvents)
+            .run_concurrent()
+            .await
     });
 }
 

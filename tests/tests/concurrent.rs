@@ -10,7 +10,7 @@ use lambda_runtime::service_fn;
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, settle};
 use xray_lambda_tests::handlers::handler;
-use xray_lambda_tests::harness::{tokio_runtime, Lambda};
+use xray_lambda_tests::harness::{serve, Lambda};
 use xray_lambda_tests::new_trace_header;
 use xray_lambda_tests::runtime_api::Outcome;
 
@@ -20,14 +20,10 @@ fn harness() -> &'static Lambda {
         let lambda = Lambda::start("concurrent-fn", 16);
         // Awaited as a `main` awaits it, on a thread of its own (spawning the layered runtime
         // as a task trips rustc's higher-ranked `Send` inference).
-        std::thread::spawn(|| {
-            tokio_runtime().block_on(async {
-                let runtime = lambda_runtime::Runtime::new(service_fn(handler))
-                    .layer(xray_lambda::TraceUndeliveredEvents);
-                if let Err(err) = runtime.run_concurrent().await {
-                    eprintln!("runtime stopped: {err}");
-                }
-            });
+        serve(|| {
+            lambda_runtime::Runtime::new(service_fn(handler))
+                .layer(xray_lambda::TraceUndeliveredEvents)
+                .run_concurrent()
         });
         lambda
     })

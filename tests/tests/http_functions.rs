@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::flatten;
-use xray_lambda_tests::harness::{tokio_runtime, Lambda};
+use xray_lambda_tests::harness::{serve, Lambda};
 use xray_lambda_tests::new_trace_header;
 use xray_lambda_tests::runtime_api::Outcome;
 
@@ -20,14 +20,10 @@ fn harness() -> &'static Lambda {
     static HARNESS: OnceLock<Lambda> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let lambda = Lambda::start("http-fn", 32);
-        std::thread::spawn(|| {
-            tokio_runtime().block_on(async {
-                let service =
-                    lambda_http::service_fn(xray_lambda_tests::http_handlers::either_handler);
-                if let Err(err) = lambda_http::run_concurrent(service).await {
-                    eprintln!("runtime stopped: {err}");
-                }
-            });
+        serve(|| {
+            lambda_http::run_concurrent(lambda_http::service_fn(
+                xray_lambda_tests::http_handlers::either_handler,
+            ))
         });
         lambda
     })
@@ -374,13 +370,10 @@ fn child_served_by_lambda_http_run() {
         return;
     }
     let lambda = Lambda::start("http-run-fn", 1);
-    std::thread::spawn(|| {
-        tokio_runtime().block_on(async {
-            let service = lambda_http::service_fn(xray_lambda_tests::http_handlers::either_handler);
-            if let Err(err) = lambda_http::run(service).await {
-                eprintln!("runtime stopped: {err}");
-            }
-        });
+    serve(|| {
+        lambda_http::run(lambda_http::service_fn(
+            xray_lambda_tests::http_handlers::either_handler,
+        ))
     });
     for _ in 0..3 {
         let ids = new_trace_header(Some("1"));

@@ -8,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use tracing::Instrument as _;
 use xray_lambda_tests::daemon::flatten;
-use xray_lambda_tests::harness::{tokio_runtime, Lambda};
+use xray_lambda_tests::harness::{serve, Lambda};
 use xray_lambda_tests::{new_trace_header, run_child_ok};
 
 /// In every event: no line may carry it.
@@ -63,13 +63,7 @@ fn child_logging_function() {
     };
     let lambda = Lambda::start("logs-fn", 64);
     tracing::info!("a line outside any invocation");
-    std::thread::spawn(|| {
-        tokio_runtime().block_on(async {
-            if let Err(err) = lambda_runtime::run_concurrent(service_fn(logging_handler)).await {
-                eprintln!("runtime stopped: {err}");
-            }
-        });
-    });
+    serve(|| lambda_runtime::run_concurrent(service_fn(logging_handler)));
     let tasks: Vec<_> = (0..INVOCATIONS)
         .map(|_| {
             let ids = new_trace_header(Some(&sampled));
@@ -264,21 +258,23 @@ fn the_crate_logs_no_event_even_at_trace() {
     assert!(lines.iter().any(|l| l["level"] == "TRACE"), "{stdout}");
 }
 
+/// The lines whose message is `message`, one per invocation, each with its own invocation's
+/// `requestId` and Root, and a `span_id` exactly when `recorded`.
+fn assert_own_fields(lines: &[Value], message: &str, recorded: bool) {
+    let mine: Vec<_> = lines.iter().filter(|l| l["message"] == message).collect();
+    assert_eq!(mine.len(), INVOCATIONS, "{message}");
+    for line in mine {
+        assert_eq!(line["requestId"], line["own_request_id"], "{line}");
+        assert_eq!(line["xray_trace_id"], line["own_root"], "{line}");
+        assert_eq!(line.get("span_id").is_some(), recorded, "{line}");
+    }
+}
+
 #[test]
 fn unsampled_invocations_still_log_their_request_and_root() {
     let stdout = run("0", &[("AWS_LAMBDA_LOG_FORMAT", "json")]);
-    let lines = json_lines(&stdout);
-    let handler_lines: Vec<_> = lines
-        .iter()
-        .filter(|l| l["message"] == "in the handler")
-        .collect();
-    assert_eq!(handler_lines.len(), INVOCATIONS);
-    for line in handler_lines {
-        assert_eq!(line["requestId"], line["own_request_id"], "{line}");
-        assert_eq!(line["xray_trace_id"], line["own_root"], "{line}");
-        // Nothing recorded: no subsegment to name.
-        assert!(line.get("span_id").is_none(), "{line}");
-    }
+    // Nothing recorded: no subsegment to name.
+    assert_own_fields(&json_lines(&stdout), "in the handler", false);
 }
 
 #[test]
@@ -290,17 +286,7 @@ fn invocations_log_their_fields_when_tracing_is_off() {
             ("AWS_XRAY_SDK_DISABLED", "true"),
         ],
     );
-    let lines = json_lines(&stdout);
-    let warnings: Vec<_> = lines
-        .iter()
-        .filter(|l| l["message"] == "a warning")
-        .collect();
-    assert_eq!(warnings.len(), INVOCATIONS);
-    for line in warnings {
-        assert_eq!(line["requestId"], line["own_request_id"], "{line}");
-        assert_eq!(line["xray_trace_id"], line["own_root"], "{line}");
-        assert!(line.get("span_id").is_none(), "{line}");
-    }
+    assert_own_fields(&json_lines(&stdout), "a warning", false);
 }
 
 #[test]
@@ -313,16 +299,9 @@ fn lambdas_log_level_drops_info_lines() {
         ],
     );
     let lines = json_lines(&stdout);
-    assert_eq!(
-        lines.iter().filter(|l| l["message"] == "a warning").count(),
-        INVOCATIONS
-    );
     assert!(lines.iter().all(|l| l["level"] != "INFO"), "{stdout}");
     // The handler span is INFO: its WARN lines still find it.
-    for line in lines.iter().filter(|l| l["message"] == "a warning") {
-        assert_eq!(line["requestId"], line["own_request_id"], "{line}");
-        assert!(line.get("span_id").is_some(), "{line}");
-    }
+    assert_own_fields(&lines, "a warning", true);
 }
 
 #[test]

@@ -14,9 +14,9 @@ use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
-use xray_lambda::records::process;
+use xray_lambda::records::{process, TracedRecord};
 use xray_lambda_tests::daemon::flatten;
-use xray_lambda_tests::harness::{tokio_runtime, Lambda};
+use xray_lambda_tests::harness::{serve, Lambda};
 use xray_lambda_tests::{new_trace_header, TraceIds};
 
 /// In bodies, object keys and images: no emitted byte may carry it.
@@ -36,7 +36,6 @@ async fn records_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         .to_owned();
     let mut failed = 0;
     let mut reported = Vec::new();
-    let mut count = |result: Result<(), String>| failed += usize::from(result.is_err());
     match source.as_str() {
         "aws:sqs" => {
             let batch: SqsEvent = serde_json::from_value(payload)?;
@@ -60,53 +59,32 @@ async fn records_handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
                 if result.is_err() || report {
                     reported.push(json!({ "itemIdentifier": id }));
                 }
-                count(result);
+                failed += usize::from(result.is_err());
             }
         }
-        "aws:sns" => {
-            let batch: SnsEvent = serde_json::from_value(payload)?;
-            for record in &batch.records {
-                count(process(record, async { Ok(()) }).await);
-            }
-        }
-        "aws:s3" => {
-            let batch: S3Event = serde_json::from_value(payload)?;
-            for record in &batch.records {
-                count(process(record, async { Ok(()) }).await);
-            }
-        }
-        "aws:kinesis" => {
-            let batch: KinesisEvent = serde_json::from_value(payload)?;
-            for record in &batch.records {
-                count(process(record, async { Ok(()) }).await);
-            }
-        }
+        "aws:sns" => succeed(&serde_json::from_value::<SnsEvent>(payload)?.records).await,
+        "aws:s3" => succeed(&serde_json::from_value::<S3Event>(payload)?.records).await,
+        "aws:kinesis" => succeed(&serde_json::from_value::<KinesisEvent>(payload)?.records).await,
         "aws:dynamodb" => {
-            let batch: DynamoDbEvent = serde_json::from_value(payload)?;
-            for record in &batch.records {
-                count(process(record, async { Ok(()) }).await);
-            }
+            succeed(&serde_json::from_value::<DynamoDbEvent>(payload)?.records).await;
         }
-        _ => {
-            let event: EventBridgeEvent = serde_json::from_value(payload)?;
-            count(process(&event, async { Ok(()) }).await);
-        }
+        _ => succeed(&[serde_json::from_value::<EventBridgeEvent>(payload)?]).await,
     }
     Ok(json!({ "failed": failed, "batchItemFailures": reported }))
+}
+
+/// Each record in `process`, its work succeeding.
+async fn succeed<R: TracedRecord>(records: &[R]) {
+    for record in records {
+        let _ = process(record, async { Ok::<(), ()>(()) }).await;
+    }
 }
 
 fn harness() -> &'static Lambda {
     static HARNESS: OnceLock<Lambda> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let lambda = Lambda::start("records-fn", 16);
-        std::thread::spawn(|| {
-            tokio_runtime().block_on(async {
-                if let Err(err) = lambda_runtime::run_concurrent(service_fn(records_handler)).await
-                {
-                    eprintln!("runtime stopped: {err}");
-                }
-            });
-        });
+        serve(|| lambda_runtime::run_concurrent(service_fn(records_handler)));
         lambda
     })
 }

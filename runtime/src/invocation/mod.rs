@@ -106,25 +106,6 @@ impl Invocation {
         if first {
             log_pending_warnings();
         }
-        let mut invocation = Self::begin(name, context, first);
-        if logs::enabled() {
-            invocation.carry_log_context(context, first);
-        }
-        invocation
-    }
-
-    /// [`Invocation::start`] but for the log context.
-    fn begin(name: &'static str, context: &Context, first: bool) -> Self {
-        let state = state::get();
-        let Some(State::On(pipeline)) = state else {
-            if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    target: "xray_lambda",
-                    "X-Ray: xray_lambda::init() was not called; invocations are not traced"
-                );
-            }
-            return Invocation::off();
-        };
         let from_environment;
         let raw = match context.xray_trace_id.as_deref() {
             Some(h) => Some(h),
@@ -134,6 +115,25 @@ impl Invocation {
                 from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
                 from_environment.as_deref()
             }
+        };
+        let mut invocation = Self::begin(name, raw, first);
+        if logs::enabled() {
+            invocation.carry_log_context(&context.request_id, raw, first);
+        }
+        invocation
+    }
+
+    /// [`Invocation::start`] but for the log context, from the invocation's header `raw`.
+    fn begin(name: &'static str, raw: Option<&str>, first: bool) -> Self {
+        let state = state::get();
+        let Some(State::On(pipeline)) = state else {
+            if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "xray_lambda",
+                    "X-Ray: xray_lambda::init() was not called; invocations are not traced"
+                );
+            }
+            return Invocation::off();
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let parent = match incoming {
@@ -225,19 +225,11 @@ impl Invocation {
     /// Puts the request id, the trace id and the handler's id where the log layer finds them:
     /// on the handler span; on a span of its own when the invocation is not recorded (logs
     /// never depend on sampling).
-    fn carry_log_context(&mut self, context: &Context, first: bool) {
-        let from_environment;
-        let header = match context.xray_trace_id.as_deref() {
-            Some(header) => Some(header),
-            None => {
-                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
-                from_environment.as_deref()
-            }
-        };
+    fn carry_log_context(&mut self, request_id: &str, header: Option<&str>, first: bool) {
         let cold_start =
             first && state::pipeline().is_none_or(|pipeline| pipeline.cold_start_reported);
         let log_context = LogContext {
-            request_id: context.request_id.clone(),
+            request_id: request_id.to_owned(),
             xray_trace_id: header.and_then(logs::root_of).map(str::to_owned),
             span_id: self
                 .active

@@ -108,23 +108,16 @@ impl Fields<'_> {
     }
 }
 
-/// `value` as a JSON string.
+/// `value` as a JSON string: as it is when nothing needs escaping (the usual case), else
+/// escaped by `serde_json`, as the document writer does.
 pub(super) fn json_string(out: &mut String, value: &str) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else if let Ok(escaped) = serde_json::to_string(value) {
+        out.push_str(&escaped);
     }
-    out.push('"');
 }
 
 /// `2026-11-26T13:38:52.123Z`.

@@ -48,7 +48,7 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::exception::Exception;
-use crate::header::TraceHeader;
+use crate::header::{format_trace_id, TraceHeader};
 use crate::propagation;
 use crate::state;
 use crate::vocabulary::{Extra, EXTRA_MARKER};
@@ -146,18 +146,16 @@ fn link_to_producer(span: &tracing::Span, header: &TraceHeader) {
         span.context().span().span_context().span_id()
     };
     span.set_attribute(EXTRA_MARKER, true);
-    let mut trace_id = Vec::with_capacity(35);
-    crate::document::trace_id(&mut trace_id, header.trace_id());
-    let mut id = Vec::with_capacity(16);
-    crate::document::hex(&mut id, &header.parent_id().to_bytes());
+    let mut trace_id = String::with_capacity(35);
+    let _ = format_trace_id(header.trace_id(), &mut trace_id);
     state::attach(
         span_id,
         Extra {
             metadata: vec![(
                 "links".to_owned(),
                 json!([{
-                    "trace_id": String::from_utf8_lossy(&trace_id),
-                    "id": String::from_utf8_lossy(&id),
+                    "trace_id": trace_id,
+                    "id": header.parent_id().to_string(),
                     "attributes": { "aws.xray.reserved.reference_type": "parent" },
                 }]),
             )],
