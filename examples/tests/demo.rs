@@ -22,33 +22,34 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
     // Three invocations of hello, hello sending to an SQS queue, hello-http, orders-consumer.
     assert_eq!(stderr.matches("X-Ray trace 1-").count(), 6, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    // handler → hello → ddb_get → the DynamoDB call, with what the call recorded.
+    // handler → hello → ddb_get → the DynamoDB call, on a time axis, with what the call
+    // recorded on the lines under it.
     let lines: Vec<&str> = stderr.lines().collect();
     let first = lines
         .iter()
         .position(|l| l.starts_with("X-Ray trace"))
         .expect("a tree");
+    assert!(lines[first + 1].contains("0 ms ├─"), "{stderr}");
+    assert!(lines[first + 2].starts_with("└─ handler"), "{stderr}");
+    assert!(lines[first + 3].contains("ColdStart=true"), "{stderr}");
+    assert!(lines[first + 4].starts_with("   └─ hello"), "{stderr}");
+    assert!(lines[first + 5].starts_with("      └─ ddb_get"), "{stderr}");
     assert!(
-        lines[first + 1].starts_with("└─ handler") && lines[first + 1].contains("ColdStart=true"),
+        lines[first + 6].starts_with("         └─ DynamoDB GetItem"),
         "{stderr}"
     );
-    assert!(lines[first + 2].starts_with("   └─ hello"), "{stderr}");
-    assert!(lines[first + 3].starts_with("      └─ ddb_get"), "{stderr}");
-    assert!(
-        lines[first + 4].starts_with("         └─ DynamoDB"),
-        "{stderr}"
-    );
-    assert!(
-        lines[first + 4].starts_with("         └─ DynamoDB GetItem"),
-        "{stderr}"
-    );
+    let call = details(&lines, first + 6);
     for field in [
         "table.name=lambda-tracing-xray",
         "status=200",
         "request_id=DEMO0REPLAYED",
         "retries=0",
     ] {
-        assert!(lines[first + 4].contains(field), "{field}: {stderr}");
+        assert!(call.contains(field), "{field}: {stderr}");
+    }
+    // Every line fits 100 columns.
+    for line in &lines {
+        assert!(line.chars().count() <= 100, "{line}");
     }
     // Connected: the header the queue received names the SendMessage subsegment.
     let received = stdout
@@ -61,8 +62,9 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         .expect("a Parent");
     let send = lines
         .iter()
-        .find(|l| l.contains("SQS SendMessage"))
+        .position(|l| l.contains("SQS SendMessage"))
         .expect("the SendMessage subsegment");
+    let send = details(&lines, send);
     assert!(
         send.contains(&format!("id={parent}")),
         "{send} / {received}"
@@ -71,8 +73,9 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
     // hello-http under the real lambda_http: the http object and annotations, no query string.
     let http = lines
         .iter()
-        .find(|l| l.starts_with("└─ hello_http"))
+        .position(|l| l.starts_with("└─ hello_http"))
         .expect("the hello-http tree");
+    let http = details(&lines, http);
     for field in [
         "HttpMethod=GET",
         "HttpRoute=GET /hello/{name}",
@@ -90,19 +93,32 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         .position(|l| l.starts_with("└─ orders_consumer"))
         .expect("the orders-consumer tree");
     assert!(
-        lines[consumer].contains("FailedRecords=1"),
-        "{}",
-        lines[consumer]
+        details(&lines, consumer).contains("FailedRecords=1"),
+        "{stderr}"
     );
-    let messages: Vec<&&str> = lines[consumer + 1..]
-        .iter()
-        .take_while(|l| l.starts_with("   "))
-        .filter(|l| l.contains("─ orders "))
+    let messages: Vec<usize> = (consumer + 1..lines.len())
+        .take_while(|&i| lines[i].starts_with("   "))
+        .filter(|&i| lines[i].contains("─ orders "))
         .collect();
     assert_eq!(messages.len(), 3, "{stderr}");
-    assert!(messages[1].contains("MessageId=order-message-2") && messages[1].contains("FAULT"));
+    assert!(lines[messages[1]].ends_with(" FAULT"), "{stderr}");
+    assert!(details(&lines, messages[1]).contains("MessageId=order-message-2"));
     assert!(
         stdout.contains("item_identifier: \"order-message-2\""),
         "{stdout}"
     );
+}
+
+/// A subsegment's line and the lines under it that say what it recorded (up to the next
+/// subsegment or trace), as one string.
+fn details(lines: &[&str], at: usize) -> String {
+    let mut text = lines[at].to_owned();
+    for line in &lines[at + 1..] {
+        if line.contains("─ ") || line.starts_with("X-Ray trace") {
+            break;
+        }
+        text.push(' ');
+        text.push_str(line.trim_start_matches([' ', '│']));
+    }
+    text
 }

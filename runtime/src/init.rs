@@ -349,6 +349,15 @@ impl Builder {
                 self.service.as_deref(),
             ))),
         };
+        // `cargo lambda build --release` builds with `panic = "abort"` unless the release
+        // profile names a strategy: a panicking handler then ends the process, unrecorded.
+        #[cfg(panic = "abort")]
+        warn_when_logging(
+            "X-Ray: this binary aborts on panic (`cargo lambda build --release` sets panic = \"abort\" \
+             unless [profile.release] names one): a panicking handler ends the process before its \
+             trace is sent; set panic = \"unwind\" in [profile.release] to record it"
+                .to_owned(),
+        );
         let trace_without_header = sink.traces_without_header();
         let buffer = Arc::new(Buffer::new(sink));
         // In Lambda a span with no parent cannot be placed (Lambda writes the segment), so

@@ -26,7 +26,9 @@
 //! In Lambda with Active tracing on, each sampled invocation sends one document to the X-Ray
 //! daemon: the `handler` subsegment, under the segment Lambda wrote for the invocation, with
 //! the `greet` subsegment nested in it, annotated `ColdStart` and `Service`. On a developer's
-//! machine (no `AWS_XRAY_DAEMON_ADDRESS`) the same trace prints as a tree on stderr.
+//! machine (no `AWS_XRAY_DAEMON_ADDRESS`) the same trace prints on stderr as a waterfall: the
+//! subsegment tree, each one's duration and a bar on one time axis, flagged `ERROR`, `THROTTLE`
+//! or `FAULT` (coloured on a terminal), what it recorded on the lines under it, 100 columns wide.
 //!
 //! An invocation with more subsegments than one document holds streams its finished subtrees
 //! while it runs (after an `in_progress` document of its handler) and paces its datagrams so
@@ -119,8 +121,11 @@
 //! /hello/Grace?token=…` through an HTTP API prints (the query string is in no byte):
 //!
 //! ```text
-//! └─ hello_http  1.702 ms  [ColdStart=false, Service=hello, HttpMethod=GET, HttpRoute=GET /hello/{name}, HttpStatus=200, GET https://abc123.execute-api.us-east-1.amazonaws.com/hello/Grace, client_ip=203.0.113.7, content_length=27, status=200]
-//!    └─ hello  1.571 ms
+//! └─ hello_http                   1.944 ms ████████████████████████████████████████████
+//!    │ ColdStart=false, Service=hello,
+//!    │ GET https://abc123.execute-api.us-east-1.amazonaws.com/hello/Grace, client_ip=203.0.113.7,
+//!    │ content_length=27, HttpMethod=GET, HttpRoute=GET /hello/{name}, HttpStatus=200, status=200
+//!    └─ hello                     1.797 ms  ▕████████████████████████████████████████▌
 //! ```
 //!
 //! ```no_run
@@ -193,7 +198,7 @@
 //!
 //! [`init`] reads the environment (see [`Builder`]): the X-Ray daemon over UDP when
 //! `AWS_XRAY_DAEMON_ADDRESS` is set; when it is not, nothing in Lambda (Active tracing is off;
-//! one info line says so) and a tree on stderr elsewhere; nothing when
+//! one info line says so) and a waterfall on stderr elsewhere; nothing when
 //! `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true`.
 //!
 //! With the `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` or an `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -216,7 +221,7 @@
 //! One module per step of the data flow: `header` (the trace header) → `invocation` (start,
 //! run, finish) → `buffer` (the span processor that holds each invocation's spans with their
 //! typed extras, and streams a long invocation's finished subtrees) → `document` (sizing,
-//! capping, writing daemon documents) → `sink` (daemon UDP with its pacer, OTLP, stderr tree).
+//! capping, writing daemon documents) → `sink` (daemon UDP with its pacer, OTLP, stderr waterfall).
 //! `annotate`, `aws`, `http_client`, `http_function` and `exception` put data on spans,
 //! `numbers` keeps unsigned fields
 //! numbers; `vocabulary` defines every key and X-Ray rule once; `state` holds the
@@ -245,7 +250,7 @@
 //   buffer      the per-invocation buffer (the span processor), spans + typed extras; streams
 //               a long invocation's finished subtrees
 //   document    sizing, capping, grouping and writing daemon documents
-//   sink        daemon UDP (paced: pacer), OTLP, stderr tree: each owns its send, wait and detach
+//   sink        daemon UDP (paced: pacer), OTLP, stderr waterfall: each owns its send, wait and detach
 //   state       the process-wide pipeline; notices: warnings queued before logging exists
 //   vocabulary  every attribute key, X-Ray's rules, the typed extras; span_tree: one index
 mod annotate;

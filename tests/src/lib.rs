@@ -12,6 +12,7 @@ pub mod otlp;
 pub mod paths;
 pub mod proxy;
 pub mod runtime_api;
+pub mod watched;
 
 /// The whole body of a request or response served here (empty when it cannot be read).
 pub(crate) async fn collect_body(body: hyper::body::Incoming) -> bytes::Bytes {

@@ -1,5 +1,6 @@
 //! A loopback HTTP proxy in front of moto that answers with an injected failure first (moto
-//! cannot produce 5xx, 429 or throttling), then forwards.
+//! cannot produce 5xx, 429 or throttling), then forwards; with no fault, a tap in front of any
+//! HTTP server (a Runtime API: it keeps the trace headers handed to the function).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,6 +24,15 @@ pub struct Fault {
     pub times: u32,
 }
 
+impl Fault {
+    /// No fault: the proxy forwards everything (a tap).
+    pub const NONE: Fault = Fault {
+        status: 200,
+        code: "",
+        times: 0,
+    };
+}
+
 /// A request the proxy received: its operation (`x-amz-target`, else the path) and its
 /// `x-amzn-trace-id` header.
 #[derive(Debug, Clone)]
@@ -33,15 +43,37 @@ pub struct Seen {
     pub trace_header: Option<String>,
 }
 
-/// Every request the proxy received, in order.
+/// An answer the proxy forwarded that carried a Lambda Runtime API trace header: what a
+/// Runtime API handed the function behind the proxy.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// The request's path.
+    pub path: String,
+    /// Its `Lambda-Runtime-Trace-Id`.
+    pub runtime_trace_id: String,
+}
+
+/// Every request the proxy received, in order, and the answers with a runtime trace header.
 #[derive(Debug, Clone, Default)]
-pub struct Requests(Arc<std::sync::Mutex<Vec<Seen>>>);
+pub struct Requests(
+    Arc<std::sync::Mutex<Vec<Seen>>>,
+    Arc<std::sync::Mutex<Vec<Answered>>>,
+);
 
 impl Requests {
     /// What arrived so far.
     #[must_use]
     pub fn all(&self) -> Vec<Seen> {
         self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The answers that carried a `Lambda-Runtime-Trace-Id`, so far.
+    #[must_use]
+    pub fn runtime_trace_ids(&self) -> Vec<Answered> {
+        self.1
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -102,6 +134,7 @@ pub async fn start_recording(upstream: String, fault: Fault) -> (String, Request
                         client.clone(),
                         injected.clone(),
                         upstream.clone(),
+                        seen.clone(),
                     )
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -119,6 +152,7 @@ async fn forward(
     client: Client<HttpConnector, Full<Bytes>>,
     injected: Arc<AtomicU32>,
     upstream: Arc<String>,
+    seen: Requests,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = crate::collect_body(body).await;
@@ -142,6 +176,7 @@ async fn forward(
         );
         return Ok(response);
     }
+    let path = parts.uri.path().to_owned();
     let uri = format!(
         "{upstream}{}",
         parts.uri.path_and_query().map_or("/", |p| p.as_str())
@@ -153,6 +188,19 @@ async fn forward(
     match client.request(forwarded).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
+            if let Some(id) = parts
+                .headers
+                .get("lambda-runtime-trace-id")
+                .and_then(|v| v.to_str().ok())
+            {
+                seen.1
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Answered {
+                        path: path.clone(),
+                        runtime_trace_id: id.to_owned(),
+                    });
+            }
             let body = crate::collect_body(body).await;
             Ok(Response::from_parts(parts, Full::new(body)))
         }

@@ -268,23 +268,29 @@ fn without_a_daemon_address_the_trace_prints_as_a_tree() {
         stderr.contains(&format!("X-Ray trace {root} (under segment ")),
         "{stderr}"
     );
-    // handler > step > step, drawn as a tree, with the annotations.
+    // handler > step > step, drawn as a waterfall (a time axis, then a line and a bar each),
+    // what each recorded on the line under it.
     let tree: Vec<&str> = stderr
         .lines()
         .skip_while(|l| !l.contains(root))
         .skip(1)
-        .take(3)
+        .take(6)
         .collect();
-    assert!(tree[0].starts_with("└─ handler  "), "{stderr}");
+    assert!(tree[0].trim_start().starts_with("0 ms ├─"), "{stderr}");
     assert!(
-        tree[0].contains("ColdStart=true") && tree[0].contains("Service=modes-fn"),
+        tree[1].starts_with("└─ handler  ") && tree[1].contains(" ms █"),
         "{stderr}"
     );
     assert!(
-        tree[1].starts_with("   └─ step  ") && tree[1].contains("tag=t"),
+        tree[2].contains("ColdStart=true") && tree[2].contains("Service=modes-fn"),
         "{stderr}"
     );
-    assert!(tree[2].starts_with("      └─ step  "), "{stderr}");
+    assert!(tree[3].starts_with("   └─ step  "), "{stderr}");
+    assert!(
+        tree[4].trim_start_matches([' ', '│']) == "tag=t",
+        "{stderr}"
+    );
+    assert!(tree[5].starts_with("      └─ step  "), "{stderr}");
     // Locally, an invocation without a header gets a trace of its own.
     assert_eq!(stderr.matches("X-Ray trace ").count(), 2, "{stderr}");
 }

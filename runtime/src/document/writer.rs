@@ -18,10 +18,10 @@ use serde_json::{Map, Value as Json};
 use super::DAEMON_HEADER;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
-    annotation_key, annotation_value_is_valid, annotations, exceptions, is_aws_call, name_is_plain,
-    plain_name, string_attribute, Http, InProgress, Record, ANNOTATION_PREFIX, AWS_REGION,
-    AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, RPC_METHOD, RPC_SERVICE,
-    RPC_SYSTEM, SDK_NAME,
+    annotation_key, annotation_value_is_valid, annotations, exceptions, failure, is_aws_call,
+    name_is_plain, plain_name, string_attribute, Failure, Http, InProgress, Record,
+    ANNOTATION_PREFIX, AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS,
+    RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -173,11 +173,11 @@ fn write_record(
     }
     write_metadata(record, buf);
     write_aws(span, record.aws_members(), buf);
-    if matches!(span.status, Status::Error { .. }) {
-        buf.extend_from_slice(match status {
-            Some(429) => br#","throttle":true,"error":true"#.as_slice(),
-            Some(400..=499) => br#","error":true"#,
-            _ => br#","fault":true"#,
+    if let Some(failure) = failure(span, status) {
+        buf.extend_from_slice(match failure {
+            Failure::Throttle => br#","throttle":true,"error":true"#.as_slice(),
+            Failure::Error => br#","error":true"#,
+            Failure::Fault => br#","fault":true"#,
         });
         write_cause(span, buf);
     }

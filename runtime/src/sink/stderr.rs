@@ -1,33 +1,83 @@
-//! The stderr sink: a readable tree of an invocation's trace, for a developer's machine (no
-//! daemon address).
+//! The stderr sink, for a developer's machine (no daemon address): each trace as a waterfall.
+//! The tree of subsegments on the left, each one's duration, and a bar on one time axis from
+//! the trace's first start, flagged `ERROR`, `THROTTLE` or `FAULT` (in colour when stderr is a
+//! terminal and `NO_COLOR` is unset). What a subsegment recorded follows on lines of its own
+//! under it. Every line fits the width: 100 columns, or `COLUMNS` when the shell exports it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::{trace::Status, SpanId, Value};
 
 use crate::header::format_trace_id;
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
-    annotations, string_attribute, Record, CLOUDWATCH_LOGS, RPC_METHOD, RPC_SERVICE,
+    annotations, failure, string_attribute, Failure, Record, CLOUDWATCH_LOGS, RPC_METHOD,
+    RPC_SERVICE,
 };
 
-/// Writes the tree of `records` to stderr in one write.
+/// Writes the waterfall of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
-    let text = render(records);
+    let text = render(records, Layout::for_stderr());
     // One locked write, so concurrent invocations do not interleave their trees.
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// Renders `records` (one or more traces) as an indented tree.
-pub(crate) fn render(records: &[Record]) -> String {
+/// The width to fit and whether to colour the flags.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub(crate) width: usize,
+    pub(crate) colour: bool,
+}
+
+/// A terminal's width where none is known.
+const DEFAULT_WIDTH: usize = 100;
+/// Narrower than this, the bars say nothing.
+const MIN_WIDTH: usize = 60;
+/// Wider than this, the bars are too fine to compare by eye.
+const MAX_WIDTH: usize = 240;
+/// The duration column: `9999.999 ms`.
+const DURATION: usize = 11;
+/// Room after a bar for its flags: ` FAULT THROTTLE`.
+const FLAGS: usize = 15;
+/// The least of a name that a deep line keeps.
+const MIN_NAME: usize = 12;
+/// The narrowest name column: a root's `└─ ` and the least of a name.
+const MIN_NAME_COLUMN: usize = MIN_NAME + 4;
+
+impl Layout {
+    /// Read once per process: the sink runs per invocation.
+    fn for_stderr() -> Layout {
+        static LAYOUT: OnceLock<Layout> = OnceLock::new();
+        *LAYOUT.get_or_init(|| Layout {
+            width: std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<usize>().ok())
+                .map_or(DEFAULT_WIDTH, |w| w.clamp(MIN_WIDTH, MAX_WIDTH)),
+            colour: std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        })
+    }
+}
+
+/// One subsegment's place in the drawing.
+struct Row<'a> {
+    record: &'a Record,
+    /// Tree glyphs before the name.
+    line_prefix: String,
+    /// Tree glyphs that continue below it, for its details and its children.
+    child_prefix: String,
+    has_children: bool,
+}
+
+/// Renders `records` (one or more traces) as waterfalls.
+pub(crate) fn render(records: &[Record], layout: Layout) -> String {
     let tree = SpanTree::new(records);
-    let by_start = |mut list: Vec<usize>| {
-        list.sort_by_key(|&i| records[i].span.start_time);
-        list
-    };
     let mut out = String::new();
-    for root in by_start(tree.roots().collect()) {
+    for root in by_start(records, tree.roots().collect()) {
         let span = &records[root].span;
         out.push_str("X-Ray trace ");
         let _ = format_trace_id(span.span_context.trace_id(), &mut out);
@@ -35,42 +85,296 @@ pub(crate) fn render(records: &[Record]) -> String {
             let _ = write!(out, " (under segment {})", span.parent_span_id);
         }
         out.push('\n');
-        // (index, prefix of this line, prefix of its children)
-        let mut stack = vec![(root, "└─ ".to_owned(), "   ".to_owned())];
-        while let Some((i, line_prefix, child_prefix)) = stack.pop() {
-            out.push_str(&line_prefix);
-            describe(&records[i], &mut out);
-            out.push('\n');
-            let kids = by_start(tree.children(i).collect());
-            for (n, &c) in kids.iter().enumerate().rev() {
-                let last = n + 1 == kids.len();
-                stack.push((
-                    c,
-                    format!("{child_prefix}{}", if last { "└─ " } else { "├─ " }),
-                    format!("{child_prefix}{}", if last { "   " } else { "│  " }),
-                ));
-            }
-        }
+        let rows = rows(records, &tree, root);
+        let origin = span.start_time;
+        let end = rows
+            .iter()
+            .map(|r| r.record.span.end_time)
+            .max()
+            .unwrap_or(origin);
+        let axis = Axis {
+            origin,
+            total: end.duration_since(origin).unwrap_or_default(),
+        };
+        draw(&rows, axis, layout, &mut out);
     }
     out
 }
 
-fn describe(record: &Record, out: &mut String) {
+fn by_start(records: &[Record], mut list: Vec<usize>) -> Vec<usize> {
+    list.sort_by_key(|&i| records[i].span.start_time);
+    list
+}
+
+/// The subtree under `root`, depth first, children by start time.
+fn rows<'a>(records: &'a [Record], tree: &SpanTree<'_, Record>, root: usize) -> Vec<Row<'a>> {
+    let mut rows = Vec::new();
+    let mut stack = vec![(root, "└─ ".to_owned(), "   ".to_owned())];
+    while let Some((i, line_prefix, child_prefix)) = stack.pop() {
+        let kids = by_start(records, tree.children(i).collect());
+        for (n, &c) in kids.iter().enumerate().rev() {
+            let last = n + 1 == kids.len();
+            stack.push((
+                c,
+                format!("{child_prefix}{}", if last { "└─ " } else { "├─ " }),
+                format!("{child_prefix}{}", if last { "   " } else { "│  " }),
+            ));
+        }
+        rows.push(Row {
+            record: &records[i],
+            line_prefix,
+            child_prefix,
+            has_children: !kids.is_empty(),
+        });
+    }
+    rows
+}
+
+/// The time axis of one trace: from its root's start to the last end under it.
+#[derive(Clone, Copy)]
+struct Axis {
+    origin: SystemTime,
+    total: Duration,
+}
+
+impl Axis {
+    /// `at` in eighths of a cell, of `cells` cells.
+    fn eighths(self, at: SystemTime, cells: usize) -> usize {
+        let all = cells * 8;
+        if self.total.is_zero() {
+            return 0;
+        }
+        let offset = at.duration_since(self.origin).unwrap_or_default();
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let eighths =
+            (offset.as_secs_f64() / self.total.as_secs_f64() * all as f64).round() as usize;
+        eighths.min(all)
+    }
+}
+
+fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
+    // The name column: as wide as the widest line needs, but never more than half of what the
+    // name and the bar share.
+    let shared = layout.width.saturating_sub(1 + DURATION + 1 + FLAGS);
+    let names = rows
+        .iter()
+        .map(|r| r.line_prefix.chars().count() + name(r.record).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(MIN_NAME_COLUMN, (shared / 2).max(MIN_NAME_COLUMN));
+    let cells = shared.saturating_sub(names).max(8);
+    // The ruler: `0 ms ├────┤ 2.288 ms`, over the duration column and the bars.
+    let _ = writeln!(
+        out,
+        "{:names$} {:>DURATION$} ├{}┤ {}",
+        "",
+        "0 ms",
+        "─".repeat(cells.saturating_sub(2)),
+        duration(axis.total),
+    );
+    for row in rows {
+        let span = &row.record.span;
+        let full_name = name(row.record);
+        // A deep line gives up its outer levels before its name gives up its first letters.
+        let prefix = elide(
+            &row.line_prefix,
+            names - full_name.chars().count().min(MIN_NAME),
+        );
+        let room = names - prefix.chars().count();
+        let shown = fit(&full_name, room);
+        let took = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        let flags = flags(row.record);
+        let mut line = format!("{prefix}{shown:room$} {:>DURATION$} ", duration(took));
+        let bar = bar(
+            axis.eighths(span.start_time, cells),
+            axis.eighths(span.end_time, cells),
+            cells,
+        );
+        let marked = if flags.is_empty() {
+            bar
+        } else {
+            format!("{bar} {}", flags.join(" "))
+        };
+        match flags_colour(row.record).filter(|_| layout.colour) {
+            Some(colour) => {
+                let _ = write!(line, "\x1b[{colour}m{marked}\x1b[0m");
+            }
+            None => line.push_str(&marked),
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        let mut details = describe(row.record);
+        if shown != full_name {
+            details.insert(0, full_name.into_owned());
+        }
+        let indent = format!(
+            "{}{}",
+            row.child_prefix,
+            if row.has_children { "│ " } else { "  " }
+        );
+        wrap(
+            &details,
+            &elide(&indent, layout.width / 2),
+            layout.width,
+            out,
+        );
+    }
+}
+
+/// `prefix`, its outer levels replaced by `…` when it is longer than `max`.
+fn elide(prefix: &str, max: usize) -> Cow<'_, str> {
+    let len = prefix.chars().count();
+    if len <= max {
+        return Cow::Borrowed(prefix);
+    }
+    let kept: String = prefix.chars().skip(len - max + 1).collect();
+    Cow::Owned(format!("…{kept}"))
+}
+
+/// `text` cut to `room` characters, the cut marked by `…`.
+fn fit(text: &str, room: usize) -> Cow<'_, str> {
+    if text.chars().count() <= room {
+        return Cow::Borrowed(text);
+    }
+    let mut cut: String = text.chars().take(room.saturating_sub(1)).collect();
+    cut.push('…');
+    Cow::Owned(cut)
+}
+
+/// `0.042 ms`, `1234.567 ms`; from ten seconds on, `12.345 s`.
+fn duration(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.3} s", d.as_secs_f64())
+    }
+}
+
+/// Left-aligned eighths of a cell, from one to seven.
+const LEFT_EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/// The bar from eighth `start` to eighth `end` of `cells` cells; at least one eighth wide, so
+/// that a zero-length subsegment still shows where it happened.
+fn bar(start: usize, end: usize, cells: usize) -> String {
+    let all = cells * 8;
+    let start = start.min(all - 1);
+    let end = end.clamp(start + 1, all);
+    let mut bar = String::with_capacity(cells * 3);
+    for cell in 0..end.div_ceil(8) {
+        let (from, to) = (cell * 8, cell * 8 + 8);
+        let (lo, hi) = (start.max(from), end.min(to));
+        bar.push(if hi <= lo {
+            ' '
+        } else if hi - lo == 8 {
+            '█'
+        } else if lo == from {
+            LEFT_EIGHTHS[hi - lo]
+        } else if hi == to {
+            // Unicode has right-aligned blocks of one eighth and one half only.
+            if hi - lo >= 4 {
+                '▐'
+            } else {
+                '▕'
+            }
+        } else {
+            '▏'
+        });
+    }
+    bar
+}
+
+/// The document's flags, as words.
+fn flags(record: &Record) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    match failure(&record.span, record.status()) {
+        Some(Failure::Fault) => flags.push("FAULT"),
+        Some(Failure::Error) => flags.push("ERROR"),
+        Some(Failure::Throttle) => flags.extend(["ERROR", "THROTTLE"]),
+        None => {}
+    }
+    if record.throttle() && !flags.contains(&"THROTTLE") {
+        flags.push("THROTTLE");
+    }
+    flags
+}
+
+/// ANSI colour of a flagged bar: red for a fault, yellow for an error, magenta for throttling.
+fn flags_colour(record: &Record) -> Option<&'static str> {
+    match failure(&record.span, record.status()) {
+        Some(Failure::Fault) => Some("31"),
+        Some(Failure::Error) => Some("33"),
+        Some(Failure::Throttle) => Some("35"),
+        None => record.throttle().then_some("35"),
+    }
+}
+
+/// `details` joined by `, `, in lines that begin with `indent` and fit `width`.
+fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
+    let room = width.saturating_sub(indent.chars().count()).max(MIN_NAME);
+    let mut line = String::new();
+    let mut used = 0;
+    for (n, item) in details.iter().enumerate() {
+        let item = if n + 1 < details.len() {
+            Cow::Owned(format!("{item},"))
+        } else {
+            Cow::Borrowed(item.as_str())
+        };
+        let mut rest: &str = &item;
+        loop {
+            let len = rest.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + len <= room {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.push_str(rest);
+                used += gap + len;
+                break;
+            }
+            if used > 0 {
+                let _ = writeln!(out, "{indent}{line}");
+                line.clear();
+                used = 0;
+                continue;
+            }
+            // Longer than a whole line: split it after its last space that fits, or anywhere.
+            let end = rest.char_indices().nth(room).map_or(rest.len(), |(i, _)| i);
+            let split = rest[..end]
+                .rfind(' ')
+                .filter(|&i| i > 0)
+                .map_or(end, |i| i + 1);
+            let _ = writeln!(out, "{indent}{}", rest[..split].trim_end());
+            rest = &rest[split..];
+        }
+    }
+    if used > 0 {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+/// An AWS call's service and operation; otherwise the span's name.
+fn name(record: &Record) -> Cow<'_, str> {
     let span = &record.span;
-    let name = match (
+    match (
         string_attribute(span, "aws.service").or_else(|| string_attribute(span, RPC_SERVICE)),
         string_attribute(span, RPC_METHOD),
     ) {
-        (Some(service), Some(method)) => format!("{service} {method}"),
-        (Some(service), None) => service.to_owned(),
-        _ => span.name.to_string(),
-    };
-    let micros = span
-        .end_time
-        .duration_since(span.start_time)
-        .map_or(0, |d| d.as_micros());
-    #[allow(clippy::cast_precision_loss)]
-    let _ = write!(out, "{name}  {:.3} ms", micros as f64 / 1000.0);
+        (Some(service), Some(method)) => Cow::Owned(format!("{service} {method}")),
+        (Some(service), None) => Cow::Borrowed(service),
+        _ => Cow::Borrowed(&span.name),
+    }
+}
+
+/// What the subsegment recorded, as `key=value` items.
+fn describe(record: &Record) -> Vec<String> {
+    let span = &record.span;
     let mut notes: Vec<String> = annotations(span)
         .map(|(k, v)| format!("{k}={}", short(v)))
         .collect();
@@ -88,9 +392,6 @@ fn describe(record: &Record, out: &mut String) {
             notes.push(format!("{k}={v}"));
         }
     }
-    if record.throttle() {
-        notes.push("throttle=true".to_owned());
-    }
     if let Some(http) = record.http() {
         notes.push(format!("{} {}", http.method, http.url));
         if let Some(client_ip) = &http.client_ip {
@@ -99,8 +400,6 @@ fn describe(record: &Record, out: &mut String) {
         if let Some(length) = http.content_length {
             notes.push(format!("content_length={length}"));
         }
-    }
-    if let Some(http) = record.http() {
         for (name, value) in http.annotations(|key| record.has_annotation(key)) {
             notes.push(format!("{name}={}", short(&value)));
         }
@@ -113,11 +412,9 @@ fn describe(record: &Record, out: &mut String) {
         notes.push(format!("id={}", span.span_context.span_id()));
     }
     if let Status::Error { description } = &span.status {
-        notes.push(format!("FAULT: {description}"));
+        notes.push(format!("cause: {description}"));
     }
-    if !notes.is_empty() {
-        let _ = write!(out, "  [{}]", notes.join(", "));
-    }
+    notes
 }
 
 fn short(value: &Value) -> String {
@@ -128,3 +425,7 @@ fn short(value: &Value) -> String {
         s
     }
 }
+
+#[cfg(test)]
+#[path = "stderr_tests.rs"]
+mod tests;

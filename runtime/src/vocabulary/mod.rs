@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use std::time::SystemTime;
 
-use opentelemetry::trace::TraceId;
+use opentelemetry::trace::{Status, TraceId};
 use opentelemetry::{KeyValue, SpanId, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value as Json};
@@ -179,6 +179,26 @@ pub(crate) fn http_status(span: &SpanData) -> Option<i64> {
     span.attributes.iter().find_map(|kv| match kv.value {
         Value::I64(code) if kv.key.as_str() == HTTP_STATUS => Some(code),
         _ => None,
+    })
+}
+
+/// How a failed span failed, as the document's flags say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A 4xx status: `error`, the caller's fault.
+    Error,
+    /// 429: `throttle` and `error`.
+    Throttle,
+    /// Anything else: `fault`.
+    Fault,
+}
+
+/// How `span` failed, if it did, given its HTTP `status`.
+pub(crate) fn failure(span: &SpanData, status: Option<i64>) -> Option<Failure> {
+    matches!(span.status, Status::Error { .. }).then_some(match status {
+        Some(429) => Failure::Throttle,
+        Some(400..=499) => Failure::Error,
+        _ => Failure::Fault,
     })
 }
 

@@ -1,0 +1,75 @@
+//! Child processes that end with the test process, however it ends.
+
+use std::ffi::OsStr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// Runs the command under a watcher shell that reads the test process's end of a pipe: when
+/// the test process ends, however it ends (a harness held in a `static` is never dropped), the
+/// pipe closes, the watcher sends the command `SIGTERM`, and nothing outlives the test run. (A
+/// background job's stdin is `/dev/null` in `sh`: the pipe is read through fd 3.) The shell
+/// also exits when the command does, so a command that cannot run shows as an exited child.
+const WATCHER: &str = r#"
+exec 3<&0
+"$@" </dev/null & child=$!
+{ cat <&3 >/dev/null; kill "$child" 2>/dev/null; } &
+wait "$child"
+"#;
+
+/// A running command, ended when dropped or when the test process ends.
+#[derive(Debug)]
+pub struct Watched {
+    child: Child,
+}
+
+impl Watched {
+    /// Starts `command` (its program, arguments, environment and working directory as set)
+    /// under the watcher. Its stdout and stderr go where `stdout` and `stderr` say.
+    ///
+    /// # Errors
+    /// When `sh` cannot be started.
+    pub fn spawn(command: &Command, stdout: Stdio, stderr: Stdio) -> std::io::Result<Self> {
+        let mut watcher = Command::new("sh");
+        watcher
+            .args(["-c", WATCHER, "sh"])
+            .arg(command.get_program())
+            .args(command.get_args())
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr);
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => watcher.env(key, value),
+                None => watcher.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            watcher.current_dir(dir);
+        }
+        Ok(Watched {
+            child: watcher.spawn()?,
+        })
+    }
+
+    /// Starts `program` with `args`, its output discarded.
+    ///
+    /// # Errors
+    /// When `sh` cannot be started.
+    pub fn quiet<S: AsRef<OsStr>>(program: &str, args: &[S]) -> std::io::Result<Self> {
+        let mut command = Command::new(program);
+        command.args(args);
+        Self::spawn(&command, Stdio::null(), Stdio::null())
+    }
+
+    /// The exit status, if the command (and so its watcher) has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // Closing the pipe is the watcher's signal: it ends the command, then exits.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
