@@ -126,12 +126,13 @@ fn the_viewer_shows_each_invocation_nested_under_its_trace() {
     let mut cold = true;
     for _ in 0..3 {
         let ids = new_trace_header(Some("1"));
-        lambda
+        let answer = lambda
             .invoke(
                 &json!({"action": "ok", "depth": 1, "tag": ids.root}),
                 Some(&ids.header),
             )
             .unwrap_response();
+        assert_eq!(answer["tag"], ids.root.as_str());
         let found = spans(port, &ids.root, 3);
         let named =
             |name: &str| -> Vec<&Value> { found.iter().filter(|s| s["name"] == name).collect() };
