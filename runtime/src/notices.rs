@@ -48,6 +48,17 @@ pub(crate) fn warn_once(key: &str, message: impl FnOnce() -> String) {
     let warned = warned.get_or_insert_with(HashSet::new);
     if warned.len() < MAX_KEYS && !warned.contains(key) {
         warned.insert(key.to_owned());
-        tracing::warn!(target: "xray_lambda", "{}", message());
+        let line = message();
+        #[cfg(test)]
+        WARNED_LINES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line.clone());
+        tracing::warn!(target: "xray_lambda", "{line}");
     }
 }
+
+/// What [`warn_once`] logged, for the unit tests: they share one process, where a scoped
+/// subscriber races other tests' subscribers over `tracing`'s process-wide callsite cache.
+#[cfg(test)]
+pub(crate) static WARNED_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -157,44 +157,14 @@ fn index_groups(tree: &SpanTree<'_, Record>, sizes: &[usize], budget: usize) -> 
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::PoisonError;
 
     use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceId, TraceState};
     use opentelemetry::{InstrumentationScope, SpanId};
     use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
     use super::*;
-
-    /// Log lines written while `f` runs.
-    fn logged(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let bytes = lines
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
+    use crate::notices::WARNED_LINES;
 
     fn record(name: &'static str, value: String) -> Record {
         Record {
@@ -225,24 +195,29 @@ mod tests {
 
     #[test]
     fn a_cut_value_says_so_in_the_value_and_in_one_warning() {
-        let lines = logged(|| {
-            let mut big = record("cut_here", "x".repeat(20_000));
-            cap_values(&mut big, 16_384);
-            let Value::String(cut) = &big.span.attributes[0].value else {
-                panic!("a string");
-            };
-            assert!(cut
-                .as_str()
-                .ends_with("[truncated by xray-lambda: 20000 bytes in all]"));
-            // The same key of the same span again: no second line.
-            cap_values(&mut record("cut_here", "x".repeat(20_000)), 16_384);
-            // Small values: nothing.
-            cap_values(&mut record("cut_here", "small".to_owned()), 16_384);
-        });
-        assert_eq!(lines.matches("WARN").count(), 1, "{lines}");
+        let mut big = record("cut_here", "x".repeat(20_000));
+        cap_values(&mut big, 16_384);
+        let Value::String(cut) = &big.span.attributes[0].value else {
+            panic!("a string");
+        };
+        assert!(cut
+            .as_str()
+            .ends_with("[truncated by xray-lambda: 20000 bytes in all]"));
+        // The same key of the same span again: no second line.
+        cap_values(&mut record("cut_here", "x".repeat(20_000)), 16_384);
+        // Small values: nothing.
+        cap_values(&mut record("cut_here", "small".to_owned()), 16_384);
+        let lines: Vec<String> = WARNED_LINES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|line| line.contains("\"cut_here\""))
+            .cloned()
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
-            lines.contains("\"note\" of subsegment \"cut_here\" is 20000 bytes"),
-            "{lines}"
+            lines[0].contains("\"note\" of subsegment \"cut_here\" is 20000 bytes"),
+            "{lines:?}"
         );
     }
 }
