@@ -9,6 +9,7 @@
 //! `in_progress` document. The first [`KEEP`] stay, to be nested in the handler's document.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -27,9 +28,9 @@ use crate::vocabulary::{
 #[derive(Debug)]
 pub(crate) struct Buffer {
     sink: Sink,
-    pending: Mutex<HashMap<TraceId, Pending>>,
+    pending: Mutex<IdMap<TraceId, Pending>>,
     /// Extras of spans that have not ended yet, by span id (only spans with [`EXTRA_MARKER`]).
-    extras: Mutex<HashMap<SpanId, Extra>>,
+    extras: Mutex<IdMap<SpanId, Extra>>,
 }
 
 #[derive(Debug, Default)]
@@ -56,8 +57,8 @@ impl Buffer {
     pub(crate) fn new(sink: Sink) -> Self {
         Buffer {
             sink,
-            pending: Mutex::new(HashMap::new()),
-            extras: Mutex::new(HashMap::new()),
+            pending: Mutex::new(IdMap::default()),
+            extras: Mutex::new(IdMap::default()),
         }
     }
 
@@ -169,6 +170,8 @@ impl Buffer {
         };
         let mut record = Record { span, extra };
         record.take_metadata_fields();
+        #[cfg(feature = "events")]
+        record.link_producer();
         let trace_id = record.span.span_context.trace_id();
         let mut pending = lock(&self.pending);
         let Some(entry) = pending.get_mut(&trace_id) else {
@@ -185,6 +188,35 @@ impl Buffer {
         let (in_progress, records) = (entry.in_progress.take(), entry.records.split_off(KEEP));
         drop(pending);
         self.sink.stream(in_progress.as_ref(), records);
+    }
+}
+
+/// A map keyed by trace or span ids.
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// Hashes an id by its own bits: ids are random already (X-Ray's `Root` has 96 random bits,
+/// span ids 64), and `SipHash` was the costliest step of filing each finished span.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    #[allow(clippy::cast_possible_truncation)]
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
     }
 }
 

@@ -87,6 +87,15 @@ impl TraceHeader {
     }
 
     pub(crate) fn try_parse(header: &str) -> Result<Self, HeaderError> {
+        match Self::canonical(header) {
+            Some(canonical) => Ok(canonical),
+            None => Self::parse_fields(header),
+        }
+    }
+
+    /// Any form: fields in any order, keys in any case, whitespace around them, other keys
+    /// kept.
+    fn parse_fields(header: &str) -> Result<Self, HeaderError> {
         let mut root = None;
         let mut parent = None;
         let mut sampling = Sampling::Missing;
@@ -127,6 +136,39 @@ impl TraceHeader {
             parent_id: parent.ok_or(HeaderError::MissingParent)?,
             sampling,
             extra,
+        })
+    }
+
+    /// The form Lambda and the SDKs write, byte for byte (`Root=1-8hex-24hex;Parent=16hex`,
+    /// then `;Sampled=1|0|?` or nothing), read at fixed offsets; `None` for any other form,
+    /// which the general parser reads to the same result.
+    fn canonical(header: &str) -> Option<Self> {
+        const ROOT: usize = "Root=".len();
+        const PARENT: usize = ROOT + 35 + ";Parent=".len();
+        const SAMPLED: usize = PARENT + 16;
+        let bytes = header.as_bytes();
+        let sampling = match bytes.len() {
+            SAMPLED => Sampling::Missing,
+            len if len == SAMPLED + ";Sampled=1".len()
+                && &bytes[SAMPLED..SAMPLED + 9] == b";Sampled=" =>
+            {
+                match bytes[SAMPLED + 9] {
+                    b'1' => Sampling::Sampled,
+                    b'0' => Sampling::NotSampled,
+                    b'?' => Sampling::Deferred,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        if !bytes.starts_with(b"Root=") || &bytes[PARENT - 8..PARENT] != b";Parent=" {
+            return None;
+        }
+        Some(TraceHeader {
+            trace_id: parse_root(header.get(ROOT..ROOT + 35)?)?,
+            parent_id: parse_parent(header.get(PARENT..SAMPLED)?)?,
+            sampling,
+            extra: String::new(),
         })
     }
 
@@ -237,6 +279,10 @@ mod tests {
 
     #[test]
     fn parses_the_lambda_header() {
+        assert!(
+            TraceHeader::canonical(LAMBDA).is_some(),
+            "Lambda's form takes the fast way"
+        );
         let h = TraceHeader::parse(LAMBDA).expect("valid");
         assert_eq!(
             h.trace_id(),
@@ -353,6 +399,28 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(100_000))]
+
+        /// The fixed-offset reading agrees with the general one wherever it reads at all.
+        #[test]
+        fn the_canonical_form_reads_as_the_general_parser_reads_it(
+            h in valid_header(),
+            cut in 0_usize..80,
+            byte in 0_u8..0x80,
+        ) {
+            let general = TraceHeader::parse_fields(&h).ok();
+            if let Some(canonical) = TraceHeader::canonical(&h) {
+                prop_assert_eq!(Some(canonical), general);
+            }
+            // One byte changed anywhere: the same agreement.
+            let mut changed = h.clone().into_bytes();
+            if let Some(b) = changed.get_mut(cut) {
+                *b = byte;
+            }
+            let changed = String::from_utf8(changed).expect("ASCII");
+            if let Some(canonical) = TraceHeader::canonical(&changed) {
+                prop_assert_eq!(Some(canonical), TraceHeader::parse_fields(&changed).ok());
+            }
+        }
 
         #[test]
         fn valid_headers_round_trip(h in valid_header()) {

@@ -101,6 +101,8 @@ fn estimated_size(record: &Record) -> usize {
             .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
             .sum::<usize>()
         + record.extra.as_ref().map_or(0, Extra::estimated_size)
+        // A link in the `links` metadata: two ids and the reference type.
+        + span.links.len() * 160
 }
 
 /// Splits a batch into groups that each become one document: connected subtrees whose

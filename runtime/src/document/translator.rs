@@ -9,6 +9,7 @@ use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentTranslator};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
+use super::writer::{producer_links, write_links};
 use super::DAEMON_HEADER;
 use crate::vocabulary::{Record, SDK_NAME};
 
@@ -113,7 +114,8 @@ fn spliced(record: &Record) -> (Vec<u8>, Vec<u8>) {
         top.extend_from_slice(br#""throttle":true,"#);
     }
     let metadata = record.metadata();
-    if !metadata.is_empty() {
+    let links = producer_links(record);
+    if !metadata.is_empty() || !links.is_empty() {
         top.extend_from_slice(br#""metadata":{"default":{"#);
         for (n, (key, value)) in metadata.iter().enumerate() {
             if n > 0 {
@@ -122,6 +124,12 @@ fn spliced(record: &Record) -> (Vec<u8>, Vec<u8>) {
             let _ = serde_json::to_writer(&mut top, key);
             top.push(b':');
             let _ = serde_json::to_writer(&mut top, value);
+        }
+        if !links.is_empty() {
+            if !metadata.is_empty() {
+                top.push(b',');
+            }
+            write_links(links, &mut top);
         }
         top.extend_from_slice(b"}},");
     }

@@ -10,7 +10,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::trace::{Link, SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value as Json};
@@ -130,16 +130,43 @@ pub(crate) fn trace_id(buf: &mut Vec<u8>, id: opentelemetry::trace::TraceId) {
 }
 
 fn json_str(buf: &mut Vec<u8>, s: &str) {
-    // Most strings here (names, ids, regions) need no escaping: copy them as they are.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if needs_escaping(s.as_bytes()) {
+        // Escaping as serde_json does; writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    } else {
+        // Most strings here (names, ids, regions) need no escaping: copy them as they are.
         buf.reserve(s.len() + 2);
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
-    } else {
-        // Escaping as serde_json does; writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *buf, s);
     }
+}
+
+/// Whether `bytes` hold one JSON must escape (`"`, `\` or a control character), looked for
+/// eight bytes at a time: every string of every document passes here.
+fn needs_escaping(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const TOPS: u64 = u64::from_le_bytes([0x80; 8]);
+    // Whether a byte of `word` is below `n` (n <= 0x80): subtracting borrows into the top bit
+    // of such a byte only. Exact as a yes/no (a borrow runs on only past a byte that hit).
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & TOPS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
+            return true;
+        };
+        let word = u64::from_le_bytes(eight);
+        if below(word, 0x20)
+            || below(word ^ (ONES * u64::from(b'"')), 1)
+            || below(word ^ (ONES * u64::from(b'\\')), 1)
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn json(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
@@ -284,22 +311,71 @@ fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
     buf.push(b'}');
 }
 
-/// `metadata`, in the `default` namespace.
+/// `metadata`, in the `default` namespace; the span's links (to the traces of the producers
+/// of batch records) as its `links` entry, unless metadata of that name was recorded.
 fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
     let metadata = record.metadata();
+    let links = producer_links(record);
+    if metadata.is_empty() && links.is_empty() {
+        return;
+    }
+    buf.extend_from_slice(br#","metadata":{"default":{"#);
     for (n, (key, value)) in metadata.iter().enumerate() {
-        buf.extend_from_slice(if n == 0 {
-            br#","metadata":{"default":{"#.as_slice()
-        } else {
-            b","
-        });
+        if n > 0 {
+            buf.push(b',');
+        }
         json_str(buf, key);
         buf.push(b':');
         json(buf, value);
     }
-    if !metadata.is_empty() {
+    if !links.is_empty() {
+        if !metadata.is_empty() {
+            buf.push(b',');
+        }
+        write_links(links, buf);
+    }
+    buf.extend_from_slice(b"}}");
+}
+
+/// The span's links that the `links` metadata entry shows: none if metadata of that name was
+/// recorded (it wins).
+pub(crate) fn producer_links(record: &Record) -> &[Link] {
+    let links = &record.span.links.links;
+    if links.is_empty() || record.metadata().iter().any(|(key, _)| key == "links") {
+        &[]
+    } else {
+        links
+    }
+}
+
+/// `"links":[{"trace_id":"1-…","id":"…","attributes":{…}}]`, X-Ray's form of a link, from the
+/// span's typed links (no JSON values built on the way).
+pub(crate) fn write_links(links: &[Link], buf: &mut Vec<u8>) {
+    buf.extend_from_slice(br#""links":["#);
+    for (n, link) in links.iter().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(br#"{"trace_id":""#);
+        trace_id(buf, link.span_context.trace_id());
+        buf.extend_from_slice(br#"","id":""#);
+        hex(buf, &link.span_context.span_id().to_bytes());
+        buf.extend_from_slice(br#"","attributes":{"#);
+        let mut first = true;
+        for kv in &link.attributes {
+            if let Value::String(value) = &kv.value {
+                if !first {
+                    buf.push(b',');
+                }
+                first = false;
+                json_str(buf, kv.key.as_str());
+                buf.push(b':');
+                json_str(buf, value.as_str());
+            }
+        }
         buf.extend_from_slice(b"}}");
     }
+    buf.push(b']');
 }
 
 /// The `aws` object: the typed members first, then those read from attributes.

@@ -506,6 +506,52 @@ fn metadata_span_fields_are_metadata() {
     );
 }
 
+#[cfg(feature = "events")]
+#[test]
+fn a_records_producer_becomes_a_link_and_its_links_metadata() {
+    use crate::vocabulary::PRODUCER;
+    let producer = "Root=1-6b084299-bd59238160bcca975aeac791;Parent=53995c3f42cd8ad8;Sampled=1";
+    let mut records = one(
+        vec![
+            KeyValue::new(PRODUCER, producer),
+            KeyValue::new("annotation.MessageId", "m-1"),
+        ],
+        Some(Extra {
+            metadata: vec![("order".to_owned(), Json::from("o-1"))],
+            ..Extra::default()
+        }),
+    );
+    records[0].link_producer();
+    // The field is gone (no attribute of ours reaches OTLP), the link is the span's own.
+    assert!(records[0]
+        .span
+        .attributes
+        .iter()
+        .all(|kv| kv.key.as_str() != PRODUCER));
+    let link = &records[0].span.links.links[0];
+    assert_eq!(
+        link.span_context.trace_id(),
+        TraceId::from_hex("6b084299bd59238160bcca975aeac791").expect("id")
+    );
+    assert_eq!(
+        link.span_context.span_id(),
+        SpanId::from_hex("53995c3f42cd8ad8").expect("id")
+    );
+    // The daemon path: the `links` metadata, after what the record's work recorded.
+    let body = body(&records);
+    assert!(
+        body.contains(concat!(
+            r#""metadata":{"default":{"order":"o-1","links":[{"trace_id":"1-6b084299-bd59238160bcca975aeac791","#,
+            r#""id":"53995c3f42cd8ad8","attributes":{"aws.xray.reserved.reference_type":"parent"}}]}}"#
+        )),
+        "{body}"
+    );
+    // A header that does not parse links nothing, and the field is still dropped.
+    let mut bad = one(vec![KeyValue::new(PRODUCER, "Root=nonsense")], None);
+    bad[0].link_producer();
+    assert!(bad[0].span.links.links.is_empty() && bad[0].span.attributes.is_empty());
+}
+
 #[test]
 fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
     let handler = InProgress {
@@ -528,4 +574,19 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
     assert!(doc["trace_id"]
         .as_str()
         .is_some_and(|t| t.starts_with("1-") && t.len() == 35));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// The word-at-a-time test says what a byte-by-byte one says, wherever the byte sits.
+    #[test]
+    fn needs_escaping_agrees_with_the_bytes(
+        bytes in prop::collection::vec(prop_oneof![
+            Just(b'"'), Just(b'\\'), 0_u8..0x20, 0x20_u8..=0x7f, 0x80_u8..=0xff, Just(b'a'),
+        ], 0..40)
+    ) {
+        let by_byte = bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        prop_assert_eq!(needs_escaping(&bytes), by_byte);
+    }
 }

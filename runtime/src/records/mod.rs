@@ -40,18 +40,15 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
-use opentelemetry::KeyValue;
-use serde_json::json;
 use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::exception::Exception;
-use crate::header::{format_trace_id, TraceHeader};
+use crate::header::TraceHeader;
 use crate::propagation;
-use crate::state;
-use crate::vocabulary::{Extra, EXTRA_MARKER};
+use crate::vocabulary::PRODUCER;
 
 mod sources;
 
@@ -96,14 +93,39 @@ where
     if span.is_disabled() {
         return work.await;
     }
-    if let Some(header) = &upstream {
-        link_to_producer(&span, header);
+    if upstream.is_some() {
+        // One field, turned into the link when the span reaches the buffer: cheaper than
+        // linking now, which looks the span up three times.
+        if let Some(header) = record.xray_upstream() {
+            span.record(PRODUCER, header);
+        }
     }
-    let output = work.instrument(span.clone()).await;
+    let output = InSpan { span: &span, work }.await;
     if let Err(error) = &output {
         Exception::from_debug(error).record_on(&span);
     }
     output
+}
+
+pin_project_lite::pin_project! {
+    /// `work` inside `span`, entered while `work` is polled. What `Instrument` does, without
+    /// its clone of the span and without entering the span again to drop a finished future: a
+    /// record's subsegment is on the hot path of every batch.
+    struct InSpan<'a, F> {
+        span: &'a tracing::Span,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: Future> Future for InSpan<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.work.poll(cx)
+    }
 }
 
 /// The record's span, its identity a field from the start (cheaper than an attribute set
@@ -115,6 +137,7 @@ fn record_span(name: &str, identity: Option<(&'static str, &str)>) -> tracing::S
                 target: "xray_lambda::record",
                 "xray_record",
                 otel.name = name,
+                xray_lambda.producer = tracing::field::Empty,
                 $($field)*
             )
         };
@@ -126,40 +149,4 @@ fn record_span(name: &str, identity: Option<(&'static str, &str)>) -> tracing::S
         Some(("Sequencer", id)) => span!(annotation.Sequencer = id),
         _ => span!(),
     }
-}
-
-/// The producer's trace, as an OpenTelemetry link and as `links` metadata.
-fn link_to_producer(span: &tracing::Span, header: &TraceHeader) {
-    let producer = SpanContext::new(
-        header.trace_id(),
-        header.parent_id(),
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::NONE,
-    );
-    span.add_link_with_attributes(
-        producer,
-        vec![KeyValue::new("aws.xray.reserved.reference_type", "parent")],
-    );
-    let span_id = {
-        use opentelemetry::trace::TraceContextExt as _;
-        span.context().span().span_context().span_id()
-    };
-    span.set_attribute(EXTRA_MARKER, true);
-    let mut trace_id = String::with_capacity(35);
-    let _ = format_trace_id(header.trace_id(), &mut trace_id);
-    state::attach(
-        span_id,
-        Extra {
-            metadata: vec![(
-                "links".to_owned(),
-                json!([{
-                    "trace_id": trace_id,
-                    "id": header.parent_id().to_string(),
-                    "attributes": { "aws.xray.reserved.reference_type": "parent" },
-                }]),
-            )],
-            ..Extra::default()
-        },
-    );
 }

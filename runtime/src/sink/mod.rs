@@ -20,7 +20,7 @@ use crate::vocabulary::{InProgress, Record};
 pub(crate) enum Sink {
     /// UDP datagrams to the X-Ray daemon.
     Daemon(daemon::DaemonSink),
-    /// A readable tree on stderr, for a developer's machine.
+    /// A waterfall on stderr, for a developer's machine.
     Stderr,
     /// OTLP to an OpenTelemetry collector.
     #[cfg(feature = "otlp")]
@@ -52,7 +52,9 @@ impl Sink {
             Sink::Daemon(daemon) => {
                 let _ = daemon.submit(in_progress, records);
             }
-            _ => self.send_detached(records),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => self.send_detached(records),
+            Sink::Stderr => self.send_detached(records),
         }
     }
 

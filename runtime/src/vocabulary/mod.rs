@@ -24,6 +24,10 @@ pub(crate) const ANNOTATION_PREFIX: &str = "annotation.";
 pub(crate) const METADATA_PREFIX: &str = "metadata.";
 /// Marks a span whose [`Extra`] waits in the buffer under its span id; removed before export.
 pub(crate) const EXTRA_MARKER: &str = "xray_lambda.extra";
+/// The span field that carries a record's producer trace header to the buffer, which turns
+/// it into a link (`Record::link_producer`, feature `events`).
+#[cfg(feature = "events")]
+pub(crate) const PRODUCER: &str = "xray_lambda.producer";
 /// The span's RPC system; `"aws-api"` makes it an `aws` subsegment.
 pub(crate) const RPC_SYSTEM: &str = "rpc.system";
 /// The value of [`RPC_SYSTEM`] for AWS SDK calls.
@@ -103,7 +107,11 @@ pub(crate) fn plain_name(name: &str) -> Cow<'_, str> {
 /// time with the same rule; a proc-macro crate cannot share code with this one.)
 pub(crate) fn annotation_key(key: &str) -> Result<&str, String> {
     let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    if !key.is_empty() && key.len() <= MAX_ANNOTATION_KEY && key.chars().all(valid) {
+    // Bytes, not chars, on the common path: every valid character is ASCII.
+    if !key.is_empty()
+        && key.len() <= MAX_ANNOTATION_KEY
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Ok(key);
     }
     let mut fixed: String = key
@@ -302,6 +310,8 @@ pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> 
 
 mod http;
 pub(crate) use http::Http;
+#[cfg(feature = "events")]
+mod links;
 
 /// A handler subsegment that is still running: what its `in_progress` document says. Sent
 /// before any of its children is streamed ahead of it, so that no child is ever without its

@@ -1,0 +1,36 @@
+//! Feature `events`: a record's producer, carried as a span field ([`PRODUCER`]) and turned into
+//! an OpenTelemetry link when the span reaches the buffer: the OTLP path exports it as it is,
+//! the daemon writer writes it as the subsegment's `links` metadata.
+
+use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
+use opentelemetry::KeyValue;
+
+use super::{Record, PRODUCER};
+use crate::header::TraceHeader;
+
+impl Record {
+    /// A record span's producer header (the [`PRODUCER`] field), turned into a link to the
+    /// producer's trace. The buffer calls it for every finished span.
+    pub(crate) fn link_producer(&mut self) {
+        let attributes = &mut self.span.attributes;
+        let Some(at) = attributes.iter().position(|kv| kv.key.as_str() == PRODUCER) else {
+            return;
+        };
+        let field = attributes.remove(at);
+        let Ok(header) = TraceHeader::try_parse(field.value.as_str().as_ref()) else {
+            return;
+        };
+        let producer = SpanContext::new(
+            header.trace_id(),
+            header.parent_id(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        self.span.links.links.push(Link::new(
+            producer,
+            vec![KeyValue::new("aws.xray.reserved.reference_type", "parent")],
+            0,
+        ));
+    }
+}
