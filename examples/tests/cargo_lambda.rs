@@ -11,16 +11,13 @@
 
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use serde_json::Value;
 use xray_lambda_tests::daemon::{flatten, Daemon};
-use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::moto::{create_table, Moto};
 use xray_lambda_tests::proxy::{self, Answered, Fault, Requests};
 use xray_lambda_tests::watched::Watched;
 
@@ -49,7 +46,7 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn read(path: &PathBuf) -> String {
+fn read(path: &Path) -> String {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {
         let _ = file.read_to_string(&mut text);
@@ -67,12 +64,7 @@ fn emulator() -> (Watched, u16) {
         .args(["--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &port.to_string()])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
-    let mut watch = Watched::spawn(
-        &command,
-        Stdio::null(),
-        Stdio::from(std::fs::File::create(&log).expect("log file")),
-    )
-    .expect("start cargo lambda watch");
+    let mut watch = Watched::logging_to(&command, &log).expect("start cargo lambda watch");
     let deadline = Instant::now() + Duration::from_mins(1);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -97,7 +89,7 @@ fn function(
     name: &str,
     moto: &Moto,
     extra: &[(&str, String)],
-    log: &PathBuf,
+    log: &Path,
 ) -> Watched {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hello"));
     command
@@ -116,12 +108,7 @@ fn function(
         .env_remove("_X_AMZN_TRACE_ID")
         .env_remove("AWS_LAMBDA_LOG_FORMAT")
         .envs(extra.iter().map(|(k, v)| (*k, v)));
-    Watched::spawn(
-        &command,
-        Stdio::null(),
-        Stdio::from(std::fs::File::create(log).expect("log file")),
-    )
-    .expect("start hello")
+    Watched::logging_to(&command, log).expect("start hello")
 }
 
 /// `cargo lambda invoke [function] --data-ascii {"firstName": name}`: the function's answer.
@@ -182,25 +169,7 @@ async fn greeting_table(moto: &Moto) {
         .endpoint_url(moto.endpoint())
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
-    client
-        .create_table()
-        .table_name("lambda-tracing-xray")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    create_table(&client, "lambda-tracing-xray")
         .await
         .expect("create the table on moto");
 }

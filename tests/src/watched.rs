@@ -1,6 +1,7 @@
 //! Child processes that end with the test process, however it ends.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// Runs the command under a watcher shell that reads the test process's end of a pipe: when
@@ -48,6 +49,18 @@ impl Watched {
         Ok(Watched {
             child: watcher.spawn()?,
         })
+    }
+
+    /// Starts `command` with its stdout discarded and its stderr written to the file `log`.
+    ///
+    /// # Errors
+    /// When the file cannot be made or `sh` cannot be started.
+    pub fn logging_to(command: &Command, log: &Path) -> std::io::Result<Self> {
+        Self::spawn(
+            command,
+            Stdio::null(),
+            Stdio::from(std::fs::File::create(log)?),
+        )
     }
 
     /// Starts `program` with `args`, its output discarded.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::flatten;
 use xray_lambda_tests::harness::{use_moto, Lambda};
-use xray_lambda_tests::moto::Moto;
+use xray_lambda_tests::moto::{create_table, Moto};
 use xray_lambda_tests::new_trace_header;
 use xray_lambda_tests::proxy::{self, Fault};
 
@@ -363,33 +363,7 @@ fn harness() -> &'static Harness {
             // Tables are made outside any invocation: not traced.
             let setup = Client::new(&sdk);
             for table in [TABLE, OTHER] {
-                setup
-                    .create_table()
-                    .table_name(table)
-                    .attribute_definitions(
-                        AttributeDefinition::builder()
-                            .attribute_name("id")
-                            .attribute_type(ScalarAttributeType::S)
-                            .build()
-                            .expect("def"),
-                    )
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("id")
-                            .key_type(KeyType::Hash)
-                            .build()
-                            .expect("key"),
-                    )
-                    .provisioned_throughput(
-                        ProvisionedThroughput::builder()
-                            .read_capacity_units(5)
-                            .write_capacity_units(5)
-                            .build()
-                            .expect("pt"),
-                    )
-                    .send()
-                    .await
-                    .expect("create table");
+                create_table(&setup, table).await.expect("create table");
             }
             let mut clients = HashMap::new();
             clients.insert("moto".to_owned(), client_for(&sdk, &moto.endpoint()));

@@ -8,7 +8,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -63,12 +63,7 @@ fn start_phoenix(program: &PathBuf, port: u16) -> Watched {
         .env("PHOENIX_TELEMETRY_ENABLED", "false")
         .env("PHOENIX_ALLOW_EXTERNAL_RESOURCES", "false");
     let log = dir.join("phoenix.log");
-    let mut server = Watched::spawn(
-        &command,
-        Stdio::null(),
-        Stdio::from(std::fs::File::create(&log).expect("log file")),
-    )
-    .expect("start phoenix");
+    let mut server = Watched::logging_to(&command, &log).expect("start phoenix");
     let deadline = Instant::now() + Duration::from_mins(2);
     while get(port, "/healthz").map(|(status, _)| status) != Some(200) {
         assert!(
