@@ -7,6 +7,8 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
     let output = Command::new(env!("CARGO_BIN_EXE_demo"))
         .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
         .env_remove("AWS_XRAY_DAEMON_ADDRESS")
+        // The waterfall's width: the default 100 columns, whatever the shell running the tests.
+        .env_remove("COLUMNS")
         .output()
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -6,14 +6,17 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// Runs the command under a watcher shell that reads the test process's end of a pipe: when
 /// the test process ends, however it ends (a harness held in a `static` is never dropped), the
-/// pipe closes, the watcher sends the command `SIGTERM`, and nothing outlives the test run. (A
+/// pipe closes, the guard sends the command `SIGTERM`, and nothing outlives the test run. (A
 /// background job's stdin is `/dev/null` in `sh`: the pipe is read through fd 3.) The shell
-/// also exits when the command does, so a command that cannot run shows as an exited child.
+/// exits with the command, so a command that cannot run shows as an exited child; its guard
+/// goes with it (a guard left behind could signal a process that reused the pid).
 const WATCHER: &str = r#"
 exec 3<&0
 "$@" </dev/null & child=$!
-{ cat <&3 >/dev/null; kill "$child" 2>/dev/null; } &
-wait "$child"
+{ cat <&3; kill "$child"; } </dev/null >/dev/null 2>&1 & guard=$!
+wait "$child"; status=$?
+kill "$guard" 2>/dev/null
+exit "$status"
 "#;
 
 /// A running command, ended when dropped or when the test process ends.
@@ -23,8 +26,9 @@ pub struct Watched {
 }
 
 impl Watched {
-    /// Starts `command` (its program, arguments, environment and working directory as set)
-    /// under the watcher. Its stdout and stderr go where `stdout` and `stderr` say.
+    /// Starts `command` (its program, arguments, the variables set or removed on it, and its
+    /// working directory; not `env_clear`) under the watcher. Its stdout and stderr go where
+    /// `stdout` and `stderr` say.
     ///
     /// # Errors
     /// When `sh` cannot be started.

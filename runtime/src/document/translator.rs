@@ -129,7 +129,7 @@ fn spliced(record: &Record) -> (Vec<u8>, Vec<u8>) {
             if !metadata.is_empty() {
                 top.push(b',');
             }
-            write_links(links, &mut top);
+            write_links(&links, &mut top);
         }
         top.extend_from_slice(b"}},");
     }

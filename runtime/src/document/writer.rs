@@ -21,7 +21,7 @@ use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, annotations, exceptions, failure, is_aws_call,
     name_is_plain, plain_name, string_attribute, Failure, Http, InProgress, Record,
     ANNOTATION_PREFIX, AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS,
-    RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
+    REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -332,25 +332,34 @@ fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
         if !metadata.is_empty() {
             buf.push(b',');
         }
-        write_links(links, buf);
+        write_links(&links, buf);
     }
     buf.extend_from_slice(b"}}");
 }
 
-/// The span's links that the `links` metadata entry shows: none if metadata of that name was
-/// recorded (it wins).
-pub(crate) fn producer_links(record: &Record) -> &[Link] {
-    let links = &record.span.links.links;
-    if links.is_empty() || record.metadata().iter().any(|(key, _)| key == "links") {
-        &[]
-    } else {
-        links
+/// The span's links that the `links` metadata entry shows: those to a producer's trace (a
+/// batch record's, `Record::link_producer`); none if metadata of that name was recorded (it
+/// wins). Links of other kinds are the OTLP path's alone, as before.
+pub(crate) fn producer_links(record: &Record) -> Vec<&Link> {
+    if record.metadata().iter().any(|(key, _)| key == "links") {
+        return Vec::new();
     }
+    record
+        .span
+        .links
+        .links
+        .iter()
+        .filter(|link| {
+            link.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == REFERENCE_TYPE)
+        })
+        .collect()
 }
 
 /// `"links":[{"trace_id":"1-…","id":"…","attributes":{…}}]`, X-Ray's form of a link, from the
 /// span's typed links (no JSON values built on the way).
-pub(crate) fn write_links(links: &[Link], buf: &mut Vec<u8>) {
+pub(crate) fn write_links(links: &[&Link], buf: &mut Vec<u8>) {
     buf.extend_from_slice(br#""links":["#);
     for (n, link) in links.iter().enumerate() {
         if n > 0 {

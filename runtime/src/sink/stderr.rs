@@ -2,7 +2,8 @@
 //! The tree of subsegments on the left, each one's duration, and a bar on one time axis from
 //! the trace's first start, flagged `ERROR`, `THROTTLE` or `FAULT` (in colour when stderr is a
 //! terminal and `NO_COLOR` is unset). What a subsegment recorded follows on lines of its own
-//! under it. Every line fits the width: 100 columns, or `COLUMNS` when the shell exports it.
+//! under it. Every line fits the width: 100 columns, or `COLUMNS` (80 to 240) when the shell
+//! exports it.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -35,8 +36,8 @@ pub(crate) struct Layout {
 
 /// A terminal's width where none is known.
 const DEFAULT_WIDTH: usize = 100;
-/// Narrower than this, the bars say nothing.
-const MIN_WIDTH: usize = 60;
+/// The trace's own line (`X-Ray trace <id> (under segment <id>)`) is 80 columns.
+const MIN_WIDTH: usize = 80;
 /// Wider than this, the bars are too fine to compare by eye.
 const MAX_WIDTH: usize = 240;
 /// The duration column: `9999.999 ms`.
@@ -178,7 +179,7 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
     );
     for row in rows {
         let span = &row.record.span;
-        let full_name = name(row.record);
+        let full_name = one_line(&name(row.record)).into_owned();
         // A deep line gives up its outer levels before its name gives up its first letters.
         let prefix = elide(
             &row.line_prefix,
@@ -212,7 +213,7 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
         out.push('\n');
         let mut details = describe(row.record);
         if shown != full_name {
-            details.insert(0, full_name.into_owned());
+            details.insert(0, full_name.clone());
         }
         let indent = format!(
             "{}{}",
@@ -238,6 +239,24 @@ fn elide(prefix: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(format!("…{kept}"))
 }
 
+/// `text` on one line: a line break as `\n` (as the log lines write it), any other control
+/// character (a tab, whose width a terminal chooses) as a space.
+fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut line = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => line.push(' '),
+            c => line.push(c),
+        }
+    }
+    Cow::Owned(line)
+}
+
 /// `text` cut to `room` characters, the cut marked by `…`.
 fn fit(text: &str, room: usize) -> Cow<'_, str> {
     if text.chars().count() <= room {
@@ -250,7 +269,8 @@ fn fit(text: &str, room: usize) -> Cow<'_, str> {
 
 /// `0.042 ms`, `1234.567 ms`; from ten seconds on, `12.345 s`.
 fn duration(d: Duration) -> String {
-    if d < Duration::from_secs(10) {
+    // Decided after rounding: 9.9999996 s would print as `10000.000 ms`, one column too wide.
+    if d < Duration::from_nanos(9_999_999_500) {
         format!("{:.3} ms", d.as_secs_f64() * 1000.0)
     } else {
         format!("{:.3} s", d.as_secs_f64())
@@ -309,9 +329,10 @@ fn flags(record: &Record) -> Vec<&'static str> {
 fn flags_colour(record: &Record) -> Option<&'static str> {
     match failure(&record.span, record.status()) {
         Some(Failure::Fault) => Some("31"),
-        Some(Failure::Error) => Some("33"),
         Some(Failure::Throttle) => Some("35"),
-        None => record.throttle().then_some("35"),
+        _ if record.throttle() => Some("35"),
+        Some(Failure::Error) => Some("33"),
+        None => None,
     }
 }
 
@@ -321,10 +342,11 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
     let mut line = String::new();
     let mut used = 0;
     for (n, item) in details.iter().enumerate() {
+        let item = one_line(item.trim());
         let item = if n + 1 < details.len() {
             Cow::Owned(format!("{item},"))
         } else {
-            Cow::Borrowed(item.as_str())
+            item
         };
         let mut rest: &str = &item;
         loop {
@@ -339,7 +361,7 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
                 break;
             }
             if used > 0 {
-                let _ = writeln!(out, "{indent}{line}");
+                let _ = writeln!(out, "{indent}{}", line.trim_end());
                 line.clear();
                 used = 0;
                 continue;
@@ -355,7 +377,7 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
         }
     }
     if used > 0 {
-        let _ = writeln!(out, "{indent}{line}");
+        let _ = writeln!(out, "{indent}{}", line.trim_end());
     }
 }
 

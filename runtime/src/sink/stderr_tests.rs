@@ -227,7 +227,19 @@ fn long_names_deep_trees_and_long_details_fit_100_columns() {
         }
         shapes.push(s);
     }
-    let drawn = render(&records(shapes), PLAIN);
+    let records = records(shapes);
+    // The narrowest a terminal may be (the trace's own line is 80 columns) fits too.
+    let narrow = render(
+        &records,
+        Layout {
+            width: 80,
+            colour: false,
+        },
+    );
+    for line in narrow.lines() {
+        assert!(line.chars().count() <= 80, "{line}");
+    }
+    let drawn = render(&records, PLAIN);
     for line in drawn.lines() {
         assert!(
             line.chars().count() <= 100,
@@ -306,5 +318,36 @@ fn a_long_cause_wraps_between_words() {
         words.join(" "),
         format!("cause: {cause}"),
         "every word whole: {drawn}"
+    );
+}
+
+#[test]
+fn a_cause_of_several_lines_stays_under_its_subsegment() {
+    let mut call = shape("call", Some(0), 0, 1000);
+    call.failed = true;
+    let mut records = records(vec![shape("handler", None, 0, 1000), call]);
+    records[1].span.status = Status::error("could not store\n\nCaused by:\n\tconnection reset  ");
+    let drawn = render(&records, PLAIN);
+    let under: Vec<&str> = drawn
+        .lines()
+        .skip_while(|l| !l.starts_with("   └─ call"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        under,
+        [r"        cause: could not store\n\nCaused by:\n connection reset"],
+        "{drawn}"
+    );
+}
+
+#[test]
+fn a_duration_that_rounds_to_ten_seconds_is_written_in_seconds() {
+    assert_eq!(
+        super::duration(Duration::from_nanos(9_999_999_600)),
+        "10.000 s"
+    );
+    assert_eq!(
+        super::duration(Duration::from_nanos(9_999_999_400)),
+        "9999.999 ms"
     );
 }

@@ -1,15 +1,15 @@
-//! Feature `events`: a record's producer, carried as a span field ([`PRODUCER`]) and turned into
-//! an OpenTelemetry link when the span reaches the buffer: the OTLP path exports it as it is,
-//! the daemon writer writes it as the subsegment's `links` metadata.
+//! Feature `events`: a record's producer, carried as a span attribute ([`PRODUCER`]) and
+//! turned into an OpenTelemetry link when the span reaches the buffer: the OTLP path exports it
+//! as it is, the daemon writer writes it as the subsegment's `links` metadata.
 
 use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
 use opentelemetry::KeyValue;
 
-use super::{Record, PRODUCER};
+use super::{Record, PRODUCER, REFERENCE_TYPE};
 use crate::header::TraceHeader;
 
 impl Record {
-    /// A record span's producer header (the [`PRODUCER`] field), turned into a link to the
+    /// A record span's producer header (the [`PRODUCER`] attribute), turned into a link to the
     /// producer's trace. The buffer calls it for every finished span.
     pub(crate) fn link_producer(&mut self) {
         let attributes = &mut self.span.attributes;
@@ -29,7 +29,7 @@ impl Record {
         );
         self.span.links.links.push(Link::new(
             producer,
-            vec![KeyValue::new("aws.xray.reserved.reference_type", "parent")],
+            vec![KeyValue::new(REFERENCE_TYPE, "parent")],
             0,
         ));
     }

@@ -24,8 +24,11 @@ pub(crate) const ANNOTATION_PREFIX: &str = "annotation.";
 pub(crate) const METADATA_PREFIX: &str = "metadata.";
 /// Marks a span whose [`Extra`] waits in the buffer under its span id; removed before export.
 pub(crate) const EXTRA_MARKER: &str = "xray_lambda.extra";
-/// The span field that carries a record's producer trace header to the buffer, which turns
-/// it into a link (`Record::link_producer`, feature `events`).
+/// A link's attribute that says what the linked span is to this one (`parent`: the producer
+/// of a batch record); the collector's X-Ray exporter reads it too.
+pub(crate) const REFERENCE_TYPE: &str = "aws.xray.reserved.reference_type";
+/// The span attribute that carries a record's producer trace header to the buffer, which
+/// turns it into a link (`Record::link_producer`, feature `events`).
 #[cfg(feature = "events")]
 pub(crate) const PRODUCER: &str = "xray_lambda.producer";
 /// The span's RPC system; `"aws-api"` makes it an `aws` subsegment.
