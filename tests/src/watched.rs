@@ -6,14 +6,21 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// Runs the command under a watcher shell that reads the test process's end of a pipe: when
 /// the test process ends, however it ends (a harness held in a `static` is never dropped), the
-/// pipe closes, the guard sends the command `SIGTERM`, and nothing outlives the test run. (A
-/// background job's stdin is `/dev/null` in `sh`: the pipe is read through fd 3.) The shell
-/// exits with the command, so a command that cannot run shows as an exited child; its guard
-/// goes with it (a guard left behind could signal a process that reused the pid).
+/// pipe closes, the guard sends the command `SIGTERM` (and `SIGKILL` if it is still there five
+/// seconds later), and nothing outlives the test run. (A background job's stdin is `/dev/null`
+/// in `sh`: the pipe is read through fd 3.) The shell exits with the command, so a command that
+/// cannot run shows as an exited child; its guard goes with it (a guard left behind could
+/// signal a process that reused the pid).
 const WATCHER: &str = r#"
 exec 3<&0
 "$@" </dev/null & child=$!
-{ cat <&3; kill "$child"; } </dev/null >/dev/null 2>&1 & guard=$!
+{
+  cat <&3
+  kill "$child"
+  n=0
+  while kill -0 "$child" && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+  kill -9 "$child"
+} </dev/null >/dev/null 2>&1 & guard=$!
 wait "$child"; status=$?
 kill "$guard" 2>/dev/null
 exit "$status"
@@ -88,5 +95,56 @@ impl Drop for Watched {
         // Closing the pipe is the watcher's signal: it ends the command, then exits.
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Watched;
+
+    /// Starts `script` under the watcher; returns it and the pid the script wrote.
+    fn started(script: &str) -> (Watched, String) {
+        let file = std::env::temp_dir().join(format!(
+            "xray-lambda-watched-{}-{}",
+            std::process::id(),
+            script.len()
+        ));
+        let line = format!("echo $$ > {}; {script}", file.display());
+        let watched = Watched::quiet("sh", &["-c", &line]).expect("sh");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pid = std::fs::read_to_string(&file).unwrap_or_default();
+            if pid.ends_with('\n') {
+                let _ = std::fs::remove_file(&file);
+                return (watched, pid.trim().to_owned());
+            }
+            assert!(Instant::now() < deadline, "the script did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn alive(pid: &str) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn a_command_that_ignores_sigterm_is_killed_when_dropped() {
+        let (watched, pid) = started("trap '' TERM; while :; do sleep 0.1; done");
+        assert!(alive(&pid));
+        let dropped = Instant::now();
+        drop(watched);
+        assert!(!alive(&pid), "{pid} outlived its watcher");
+        // SIGTERM first, SIGKILL after the grace period.
+        let took = dropped.elapsed();
+        assert!(took >= Duration::from_secs(4), "{took:?}");
+    }
+
+    #[test]
+    fn a_command_is_ended_by_sigterm_when_dropped() {
+        let (watched, pid) = started("while :; do sleep 0.1; done");
+        drop(watched);
+        assert!(!alive(&pid), "{pid} outlived its watcher");
     }
 }
