@@ -77,12 +77,13 @@ where
     F: Future<Output = Result<T, E>>,
     E: Debug,
 {
+    // The producer's header, when it carries one that parses.
     let upstream = record
         .xray_upstream()
-        .and_then(|h| TraceHeader::try_parse(h).ok());
+        .and_then(|h| Some((h, TraceHeader::try_parse(h).ok()?)));
     if upstream
         .as_ref()
-        .is_some_and(|header| !header.sampling().is_recorded())
+        .is_some_and(|(_, header)| !header.sampling().is_recorded())
     {
         // The producer did not sample this message: neither does its consumer.
         return work.instrument(propagation::unsampled_span()).await;
@@ -94,13 +95,11 @@ where
     if span.is_disabled() {
         return work.await;
     }
-    if upstream.is_some() {
+    if let Some((header, _)) = upstream {
         // One attribute (for OpenTelemetry only: no log line shows it), turned into the link
         // when the span reaches the buffer: cheaper than linking now, which looks the span up
         // three times.
-        if let Some(header) = record.xray_upstream() {
-            span.set_attribute(PRODUCER, header.to_owned());
-        }
+        span.set_attribute(PRODUCER, header.to_owned());
     }
     let output = InSpan { span: &span, work }.await;
     if let Err(error) = &output {

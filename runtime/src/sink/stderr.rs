@@ -67,6 +67,8 @@ impl Layout {
 /// One subsegment's place in the drawing.
 struct Row<'a> {
     record: &'a Record,
+    /// Its name on one line (an AWS call's service and operation).
+    name: String,
     /// Tree glyphs before the name.
     line_prefix: String,
     /// Tree glyphs that continue below it, for its details and its children.
@@ -123,6 +125,7 @@ fn rows<'a>(records: &'a [Record], tree: &SpanTree<'_, Record>, root: usize) -> 
         }
         rows.push(Row {
             record: &records[i],
+            name: one_line(&name(&records[i])).into_owned(),
             line_prefix,
             child_prefix,
             has_children: !kids.is_empty(),
@@ -163,7 +166,7 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
     let shared = layout.width.saturating_sub(1 + DURATION + 1 + FLAGS);
     let names = rows
         .iter()
-        .map(|r| r.line_prefix.chars().count() + name(r.record).chars().count())
+        .map(|r| r.line_prefix.chars().count() + r.name.chars().count())
         .max()
         .unwrap_or(0)
         .clamp(MIN_NAME_COLUMN, (shared / 2).max(MIN_NAME_COLUMN));
@@ -179,19 +182,19 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
     );
     for row in rows {
         let span = &row.record.span;
-        let full_name = one_line(&name(row.record)).into_owned();
+        let full_name = &row.name;
         // A deep line gives up its outer levels before its name gives up its first letters.
         let prefix = elide(
             &row.line_prefix,
             names - full_name.chars().count().min(MIN_NAME),
         );
         let room = names - prefix.chars().count();
-        let shown = fit(&full_name, room);
+        let shown = fit(full_name, room);
         let took = span
             .end_time
             .duration_since(span.start_time)
             .unwrap_or_default();
-        let flags = flags(row.record);
+        let (flags, colour) = flags(row.record);
         let mut line = format!("{prefix}{shown:room$} {:>DURATION$} ", duration(took));
         let bar = bar(
             axis.eighths(span.start_time, cells),
@@ -201,9 +204,9 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
         let marked = if flags.is_empty() {
             bar
         } else {
-            format!("{bar} {}", flags.join(" "))
+            format!("{bar} {flags}")
         };
-        match flags_colour(row.record).filter(|_| layout.colour) {
+        match colour.filter(|_| layout.colour) {
             Some(colour) => {
                 let _ = write!(line, "\x1b[{colour}m{marked}\x1b[0m");
             }
@@ -212,7 +215,7 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
         out.push_str(line.trim_end());
         out.push('\n');
         let mut details = describe(row.record);
-        if shown != full_name {
+        if shown.as_ref() != full_name.as_str() {
             details.insert(0, full_name.clone());
         }
         let indent = format!(
@@ -310,29 +313,18 @@ fn bar(start: usize, end: usize, cells: usize) -> String {
     bar
 }
 
-/// The document's flags, as words.
-fn flags(record: &Record) -> Vec<&'static str> {
-    let mut flags = Vec::new();
-    match failure(&record.span, record.status()) {
-        Some(Failure::Fault) => flags.push("FAULT"),
-        Some(Failure::Error) => flags.push("ERROR"),
-        Some(Failure::Throttle) => flags.extend(["ERROR", "THROTTLE"]),
-        None => {}
-    }
-    if record.throttle() && !flags.contains(&"THROTTLE") {
-        flags.push("THROTTLE");
-    }
-    flags
-}
-
-/// ANSI colour of a flagged bar: red for a fault, yellow for an error, magenta for throttling.
-fn flags_colour(record: &Record) -> Option<&'static str> {
-    match failure(&record.span, record.status()) {
-        Some(Failure::Fault) => Some("31"),
-        Some(Failure::Throttle) => Some("35"),
-        _ if record.throttle() => Some("35"),
-        Some(Failure::Error) => Some("33"),
-        None => None,
+/// The document's flags, as words, and the ANSI colour of a flagged bar: red for a fault,
+/// magenta for throttling, yellow for another error.
+fn flags(record: &Record) -> (&'static str, Option<&'static str>) {
+    let failure = failure(&record.span, record.status());
+    let throttled = record.throttle() || failure == Some(Failure::Throttle);
+    match (failure, throttled) {
+        (Some(Failure::Fault), false) => ("FAULT", Some("31")),
+        (Some(Failure::Fault), true) => ("FAULT THROTTLE", Some("31")),
+        (Some(_), true) => ("ERROR THROTTLE", Some("35")),
+        (Some(_), false) => ("ERROR", Some("33")),
+        (None, true) => ("THROTTLE", Some("35")),
+        (None, false) => ("", None),
     }
 }
 
