@@ -10,9 +10,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::notices::warn_once;
 use crate::state;
-use crate::vocabulary::{
-    annotation_key, Extra, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE,
-};
+use crate::record::Extra;
+use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE};
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
 #[diagnostic::on_unimplemented(

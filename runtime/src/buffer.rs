@@ -19,10 +19,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::sink::Sink;
-use crate::vocabulary::{
-    exception_attributes, Extra, InProgress, Record, EXCEPTION_EVENT, EXTRA_MARKER,
-    RECORD_IDENTITIES,
-};
+use crate::record::{Extra, InProgress, Record};
+use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, RECORD_IDENTITIES};
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -170,6 +168,7 @@ impl Buffer {
         };
         let mut record = Record { span, extra };
         record.take_metadata_fields();
+        record.warn_duplicate_annotations();
         #[cfg(feature = "events")]
         record.link_producer();
         let trace_id = record.span.span_context.trace_id();

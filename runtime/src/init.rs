@@ -22,7 +22,7 @@ use tracing_subscriber::{
 use crate::buffer::{Buffer, BufferProcessor};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{inform_when_logging, log_pending_warnings, warn_when_logging};
-use crate::numbers::UnsignedFields;
+use crate::unsigned_fields::UnsignedFields;
 use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
 use crate::sink::pacer::Pacing;
 use crate::sink::Sink;

@@ -271,8 +271,9 @@ mod init;
 mod invocation;
 mod logs;
 mod notices;
-mod numbers;
+mod json;
 mod propagation;
+mod record;
 #[cfg(feature = "events")]
 #[cfg_attr(docsrs, doc(cfg(feature = "events")))]
 pub mod records;
@@ -281,6 +282,7 @@ mod shutdown;
 mod sink;
 mod span_tree;
 mod state;
+mod unsigned_fields;
 mod vocabulary;
 
 /// OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,

@@ -6,7 +6,7 @@
 
 use opentelemetry::SpanId;
 
-use crate::vocabulary::Record;
+use crate::record::Record;
 
 /// What the index reads of a span: its id and its parent's.
 pub(crate) trait Node {

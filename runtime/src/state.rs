@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use opentelemetry::SpanId;
 
 use crate::buffer::Buffer;
-use crate::vocabulary::Extra;
+use crate::record::Extra;
 
 /// What `init` installed.
 #[derive(Debug)]

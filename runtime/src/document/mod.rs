@@ -8,7 +8,8 @@ mod size;
 mod translator;
 mod writer;
 
-use crate::vocabulary::{InProgress, Record, MAX_DOCUMENT_BYTES, MAX_VALUE};
+use crate::record::{InProgress, Record};
+use crate::vocabulary::{MAX_DOCUMENT_BYTES, MAX_VALUE};
 use writer::Mode;
 pub(crate) use writer::{hex, trace_id};
 

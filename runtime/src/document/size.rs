@@ -6,7 +6,8 @@ use serde_json::Value as Json;
 
 use crate::notices::warn_once;
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{truncated, Extra, Record, ANNOTATION_PREFIX};
+use crate::record::{Extra, Record};
+use crate::vocabulary::{truncated, ANNOTATION_PREFIX};
 
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).
 const SPAN_OVERHEAD: usize = 256;

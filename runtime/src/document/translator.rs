@@ -9,9 +9,10 @@ use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentTranslator};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
-use super::writer::{producer_links, write_links};
+use super::writer::{write_aws_members, write_metadata};
 use super::DAEMON_HEADER;
-use crate::vocabulary::{Record, SDK_NAME};
+use crate::record::{Failure, Record};
+use crate::vocabulary::SDK_NAME;
 
 /// The translators, built when first needed (start-up is billed, and most functions never
 /// need them).
@@ -100,38 +101,21 @@ pub(crate) fn serialize(doc: &SegmentDocument<'_>, records: &[Record], buf: &mut
 }
 
 /// The bytes spliced into one span's document: after the `aws` anchor (`,"k":v` members),
-/// and before it (`"throttle":true,"metadata":{..},`).
+/// and before it (`"throttle":true,"metadata":{..},`): what the translator has no field for,
+/// written by the direct writer's own functions.
 fn spliced(record: &Record) -> (Vec<u8>, Vec<u8>) {
     let mut aws = Vec::new();
-    for (key, value) in record.aws_members().into_iter().flatten() {
-        aws.push(b',');
-        let _ = serde_json::to_writer(&mut aws, key);
-        aws.push(b':');
-        let _ = serde_json::to_writer(&mut aws, value);
-    }
+    write_aws_members(record.aws_members(), &mut aws);
+    // `,"metadata":{..}` (or nothing), turned into `"metadata":{..},`.
     let mut top = Vec::new();
-    if record.throttle() {
-        top.extend_from_slice(br#""throttle":true,"#);
+    // The translator writes `throttle` for a 429 itself.
+    if record.flags().throttle && record.failure() != Some(Failure::Throttle) {
+        top.extend_from_slice(br#","throttle":true"#);
     }
-    let metadata = record.metadata();
-    let links = producer_links(record);
-    if !metadata.is_empty() || !links.is_empty() {
-        top.extend_from_slice(br#""metadata":{"default":{"#);
-        for (n, (key, value)) in metadata.iter().enumerate() {
-            if n > 0 {
-                top.push(b',');
-            }
-            let _ = serde_json::to_writer(&mut top, key);
-            top.push(b':');
-            let _ = serde_json::to_writer(&mut top, value);
-        }
-        if !links.is_empty() {
-            if !metadata.is_empty() {
-                top.push(b',');
-            }
-            write_links(&links, &mut top);
-        }
-        top.extend_from_slice(b"}},");
+    write_metadata(record, &mut top);
+    if !top.is_empty() {
+        top.remove(0);
+        top.push(b',');
     }
     (aws, top)
 }

@@ -13,15 +13,15 @@ use std::time::UNIX_EPOCH;
 use opentelemetry::trace::{Link, SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Map, Value as Json};
 
 use super::DAEMON_HEADER;
+use crate::json::{write_str as json_str, write_value as json, Members};
+use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
-    annotation_key, annotation_value_is_valid, annotations, exceptions, failure, is_aws_call,
-    name_is_plain, plain_name, string_attribute, Failure, Http, InProgress, Record,
-    ANNOTATION_PREFIX, AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS,
-    REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
+    annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
+    AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS,
+    MAX_ANNOTATION_VALUE, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -95,8 +95,11 @@ fn covered(span: &SpanData) -> bool {
                     false
                 }
             }
+            // (A longer annotation string is cut in `Lossy` mode; the translator writes it.)
             _ => key.strip_prefix(ANNOTATION_PREFIX).is_some_and(|name| {
-                annotation_key(name).is_ok() && annotation_value_is_valid(&kv.value)
+                annotation_key(name).is_ok()
+                    && annotation_value_is_valid(&kv.value)
+                    && kv.value.as_str().len() <= MAX_ANNOTATION_VALUE
             }),
         };
         if !ok {
@@ -129,51 +132,6 @@ pub(crate) fn trace_id(buf: &mut Vec<u8>, id: opentelemetry::trace::TraceId) {
     hex(buf, &bytes[4..]);
 }
 
-fn json_str(buf: &mut Vec<u8>, s: &str) {
-    if needs_escaping(s.as_bytes()) {
-        // Escaping as serde_json does; writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *buf, s);
-    } else {
-        // Most strings here (names, ids, regions) need no escaping: copy them as they are.
-        buf.reserve(s.len() + 2);
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
-    }
-}
-
-/// Whether `bytes` hold one JSON must escape (`"`, `\` or a control character), looked for
-/// eight bytes at a time: every string of every document passes here.
-fn needs_escaping(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const TOPS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Whether a byte of `word` is below `n` (n <= 0x80): subtracting borrows into the top bit
-    // of such a byte only. Exact as a yes/no (a borrow runs on only past a byte that hit).
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & TOPS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
-            return true;
-        };
-        let word = u64::from_le_bytes(eight);
-        if below(word, 0x20)
-            || below(word ^ (ONES * u64::from(b'"')), 1)
-            || below(word ^ (ONES * u64::from(b'\\')), 1)
-        {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-}
-
-fn json(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, value);
-}
-
 fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
     let secs = time
         .duration_since(UNIX_EPOCH)
@@ -190,53 +148,45 @@ fn write_record(
     buf: &mut Vec<u8>,
 ) {
     let record = &group[at];
-    let span = &record.span;
-    let aws_api = is_aws_call(span);
-    write_identity(span, aws_api, top, buf);
-    let status = record.status();
-    write_http(record.http(), status, buf);
-    if record.throttle() {
-        buf.extend_from_slice(br#","throttle":true"#);
-    }
+    write_identity(record, top, buf);
+    write_http(record.http(), record.status(), buf);
     write_metadata(record, buf);
-    write_aws(span, record.aws_members(), buf);
-    if let Some(failure) = failure(span, status) {
-        buf.extend_from_slice(match failure {
-            Failure::Throttle => br#","throttle":true,"error":true"#.as_slice(),
-            Failure::Error => br#","error":true"#,
-            Failure::Fault => br#","fault":true"#,
-        });
-        write_cause(span, buf);
+    write_aws(&record.span, record.aws_members(), buf);
+    let flags = record.flags();
+    for (set, member) in [
+        (flags.throttle, br#","throttle":true"#.as_slice()),
+        (flags.error, br#","error":true"#),
+        (flags.fault, br#","fault":true"#),
+    ] {
+        if set {
+            buf.extend_from_slice(member);
+        }
+    }
+    if record.failure().is_some() {
+        write_cause(record, buf);
     }
     write_annotations(record, buf);
     let mut children = tree.children(at).peekable();
     if children.peek().is_some() {
-        buf.extend_from_slice(br#","subsegments":["#);
-        for (n, child) in children.enumerate() {
-            if n > 0 {
-                buf.push(b',');
-            }
+        let mut members = Members::new(br#","subsegments":["#);
+        for child in children {
+            members.next(buf);
             write_record(group, tree, child, false, buf);
         }
-        buf.push(b']');
+        members.close(buf, b"]");
     }
     buf.push(b'}');
 }
 
 /// `{` and the members that place the span: type, name, ids, times, namespace.
-fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) {
-    let name = if aws_api {
-        string_attribute(span, RPC_SERVICE).unwrap_or(&span.name)
-    } else {
-        &span.name
-    };
-    let name = plain_name(name);
+fn write_identity(record: &Record, top: bool, buf: &mut Vec<u8>) {
+    let span = &record.span;
     buf.push(b'{');
     if top {
         buf.extend_from_slice(br#""type":"subsegment","#);
     }
     buf.extend_from_slice(br#""name":"#);
-    json_str(buf, &name);
+    json_str(buf, &record.name());
     buf.extend_from_slice(br#","id":""#);
     hex(buf, &span.span_context.span_id().to_bytes());
     buf.push(b'"');
@@ -254,22 +204,19 @@ fn write_identity(span: &SpanData, aws_api: bool, top: bool, buf: &mut Vec<u8>) 
         hex(buf, &span.parent_span_id.to_bytes());
         buf.push(b'"');
     }
-    if aws_api {
-        buf.extend_from_slice(br#","namespace":"aws""#);
-    } else if span.span_kind == SpanKind::Client {
-        buf.extend_from_slice(br#","namespace":"remote""#);
+    if let Some(namespace) = record.namespace() {
+        buf.extend_from_slice(br#","namespace":"#);
+        json_str(buf, namespace);
     }
 }
 
 /// `http`: the request (of a call made with an HTTP client, whose header went out: `traced`;
 /// or the one an HTTP function serves), and the response's status and length.
 fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
-    if http.is_none() && status.is_none() {
-        return;
-    }
-    buf.extend_from_slice(br#","http":{"#);
+    let mut object = Members::new(br#","http":{"#);
     if let Some(request) = http {
-        buf.extend_from_slice(br#""request":{"method":"#);
+        object.key(buf, "request");
+        buf.extend_from_slice(br#"{"method":"#);
         json_str(buf, &request.method);
         buf.extend_from_slice(br#","url":"#);
         json_str(buf, &request.url);
@@ -284,63 +231,48 @@ fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
                 buf.extend_from_slice(br#","x_forwarded_for":true"#);
             }
         }
-        if request.traced {
+        if request.outgoing {
             buf.extend_from_slice(br#","traced":true"#);
         }
         buf.push(b'}');
     }
     let length = http.and_then(|r| r.content_length);
     if status.is_some() || length.is_some() {
-        if http.is_some() {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(br#""response":{"#);
+        object.key(buf, "response");
+        let mut response = Members::new(b"{");
         if let Some(code) = status {
-            buf.extend_from_slice(br#""status":"#);
+            response.key(buf, "status");
             json(buf, &code);
         }
         if let Some(length) = length {
-            if status.is_some() {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(br#""content_length":"#);
+            response.key(buf, "content_length");
             json(buf, &length);
         }
-        buf.push(b'}');
+        response.close(buf, b"}");
     }
-    buf.push(b'}');
+    object.close(buf, b"}");
 }
 
 /// `metadata`, in the `default` namespace; the span's links (to the traces of the producers
 /// of batch records) as its `links` entry, unless metadata of that name was recorded.
-fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
-    let metadata = record.metadata();
-    let links = producer_links(record);
-    if metadata.is_empty() && links.is_empty() {
-        return;
-    }
-    buf.extend_from_slice(br#","metadata":{"default":{"#);
-    for (n, (key, value)) in metadata.iter().enumerate() {
-        if n > 0 {
-            buf.push(b',');
-        }
-        json_str(buf, key);
-        buf.push(b':');
+pub(crate) fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
+    let mut members = Members::new(br#","metadata":{"default":{"#);
+    for (key, value) in record.metadata() {
+        members.key(buf, key);
         json(buf, value);
     }
+    let links = producer_links(record);
     if !links.is_empty() {
-        if !metadata.is_empty() {
-            buf.push(b',');
-        }
+        members.key(buf, "links");
         write_links(&links, buf);
     }
-    buf.extend_from_slice(b"}}");
+    members.close(buf, b"}}");
 }
 
 /// The span's links that the `links` metadata entry shows: those to a producer's trace (a
 /// batch record's, `Record::link_producer`); none if metadata of that name was recorded (it
-/// wins). Links of other kinds are the OTLP path's alone, as before.
-pub(crate) fn producer_links(record: &Record) -> Vec<&Link> {
+/// wins). Links of other kinds are the OTLP path's alone.
+fn producer_links(record: &Record) -> Vec<&Link> {
     if record.metadata().iter().any(|(key, _)| key == "links") {
         return Vec::new();
     }
@@ -357,47 +289,44 @@ pub(crate) fn producer_links(record: &Record) -> Vec<&Link> {
         .collect()
 }
 
-/// `"links":[{"trace_id":"1-…","id":"…","attributes":{…}}]`, X-Ray's form of a link, from the
-/// span's typed links (no JSON values built on the way).
-pub(crate) fn write_links(links: &[&Link], buf: &mut Vec<u8>) {
-    buf.extend_from_slice(br#""links":["#);
-    for (n, link) in links.iter().enumerate() {
-        if n > 0 {
-            buf.push(b',');
-        }
+/// `[{"trace_id":"1-…","id":"…","attributes":{…}}]`, X-Ray's form of a list of links, from
+/// the span's typed links (no JSON values built on the way).
+fn write_links(links: &[&Link], buf: &mut Vec<u8>) {
+    let mut list = Members::new(b"[");
+    for link in links {
+        list.next(buf);
         buf.extend_from_slice(br#"{"trace_id":""#);
         trace_id(buf, link.span_context.trace_id());
         buf.extend_from_slice(br#"","id":""#);
         hex(buf, &link.span_context.span_id().to_bytes());
-        buf.extend_from_slice(br#"","attributes":{"#);
-        let mut first = true;
+        buf.extend_from_slice(br#"","attributes":"#);
+        let mut attributes = Members::new(b"{");
         for kv in &link.attributes {
             if let Value::String(value) = &kv.value {
-                if !first {
-                    buf.push(b',');
-                }
-                first = false;
-                json_str(buf, kv.key.as_str());
-                buf.push(b':');
+                attributes.key(buf, kv.key.as_str());
                 json_str(buf, value.as_str());
             }
         }
-        buf.extend_from_slice(b"}}");
+        if attributes.is_open() {
+            attributes.close(buf, b"}");
+        } else {
+            buf.extend_from_slice(b"{}");
+        }
+        buf.push(b'}');
     }
-    buf.push(b']');
+    list.close(buf, b"]");
 }
 
 /// The `aws` object: the typed members first, then those read from attributes.
-fn write_aws(span: &SpanData, members: Option<&Map<String, Json>>, buf: &mut Vec<u8>) {
+fn write_aws(
+    span: &SpanData,
+    members: Option<&serde_json::Map<String, serde_json::Value>>,
+    buf: &mut Vec<u8>,
+) {
     buf.extend_from_slice(br#","aws":{"xray":{"sdk":"#);
     json_str(buf, SDK_NAME);
     buf.push(b'}');
-    for (key, value) in members.into_iter().flatten() {
-        buf.push(b',');
-        json_str(buf, key);
-        buf.push(b':');
-        json(buf, value);
-    }
+    write_aws_members(members, buf);
     for (member, key) in [
         (br#","operation":"#.as_slice(), RPC_METHOD),
         (br#","region":"#, AWS_REGION),
@@ -412,16 +341,28 @@ fn write_aws(span: &SpanData, members: Option<&Map<String, Json>>, buf: &mut Vec
     buf.push(b'}');
 }
 
+/// The typed members of the `aws` object, each as `,"key":value` (the object is open and has
+/// members already).
+pub(crate) fn write_aws_members(
+    members: Option<&serde_json::Map<String, serde_json::Value>>,
+    buf: &mut Vec<u8>,
+) {
+    for (key, value) in members.into_iter().flatten() {
+        buf.push(b',');
+        json_str(buf, key);
+        buf.push(b':');
+        json(buf, value);
+    }
+}
+
 /// `cause`, from the span's `exception` events.
-fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
+fn write_cause(record: &Record, buf: &mut Vec<u8>) {
+    let span = &record.span;
     buf.extend_from_slice(br#","cause":{"exceptions":["#);
     let span_id = u64::from_be_bytes(span.span_context.span_id().to_bytes());
-    let mut any = false;
+    let mut list = Members::new(b"");
     for (n, exception) in exceptions(span).enumerate() {
-        if n > 0 {
-            buf.push(b',');
-        }
-        any = true;
+        list.next(buf);
         // Unique within the trace: the span's id, mixed with the exception's position.
         let id = span_id ^ (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         buf.extend_from_slice(br#"{"id":""#);
@@ -438,12 +379,12 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
                 json_str(buf, &value);
             }
         }
-        if span.span_kind == SpanKind::Client {
+        if record.is_remote() {
             buf.extend_from_slice(br#","remote":true"#);
         }
         buf.push(b'}');
     }
-    if !any {
+    if !list.is_open() {
         // An error status without an exception event (only in `Lossy` mode): its description.
         if let Status::Error { description } = &span.status {
             buf.extend_from_slice(br#"{"id":""#);
@@ -456,44 +397,22 @@ fn write_cause(span: &SpanData, buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"]}");
 }
 
-/// `annotations`; a value X-Ray would refuse is left out, a key it would not index is written
-/// as `annotate!` writes a run-time key (only in `Lossy` mode can either get here).
+/// `annotations`, as the record shows them (a value X-Ray would refuse is left out, a key it
+/// would not index is written as `annotate!` writes a run-time key: only in `Lossy` mode can
+/// either get here).
 fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
-    let mut open = false;
-    let mut write = |name: &str, value: &Value, buf: &mut Vec<u8>| {
-        buf.extend_from_slice(if open {
-            b",".as_slice()
-        } else {
-            br#","annotations":{"#
-        });
-        open = true;
-        json_str(buf, name);
-        buf.push(b':');
-        match value {
+    let mut members = Members::new(br#","annotations":{"#);
+    for (name, value) in record.annotations() {
+        members.key(buf, &name);
+        match &*value {
             Value::Bool(b) => json(buf, b),
             Value::I64(i) => json(buf, i),
             Value::F64(f) => json(buf, f),
             Value::String(s) => json_str(buf, s.as_str()),
-            _ => {}
-        }
-    };
-    for (name, value) in annotations(&record.span) {
-        if !annotation_value_is_valid(value) {
-            continue;
-        }
-        match annotation_key(name) {
-            Ok(name) => write(name, value, buf),
-            Err(rewritten) => write(&rewritten, value, buf),
+            _ => buf.extend_from_slice(b"null"),
         }
     }
-    if let Some(http) = record.http() {
-        for (name, value) in http.annotations(|key| record.has_annotation(key)) {
-            write(name, &value, buf);
-        }
-    }
-    if open {
-        buf.push(b'}');
-    }
+    members.close(buf, b"}");
 }
 
 #[cfg(test)]

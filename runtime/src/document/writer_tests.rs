@@ -3,7 +3,7 @@
 use super::*;
 #[cfg(feature = "translator")]
 use crate::document::translator::Fallback;
-use crate::vocabulary::Extra;
+use crate::record::Extra;
 use opentelemetry::trace::{Event, SpanContext, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, SpanId};
 use proptest::prelude::*;
@@ -574,19 +574,4 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
     assert!(doc["trace_id"]
         .as_str()
         .is_some_and(|t| t.starts_with("1-") && t.len() == 35));
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20_000))]
-
-    /// The word-at-a-time test says what a byte-by-byte one says, wherever the byte sits.
-    #[test]
-    fn needs_escaping_agrees_with_the_bytes(
-        bytes in prop::collection::vec(prop_oneof![
-            Just(b'"'), Just(b'\\'), 0_u8..0x20, 0x20_u8..=0x7f, 0x80_u8..=0xff, Just(b'a'),
-        ], 0..40)
-    ) {
-        let by_byte = bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-        prop_assert_eq!(needs_escaping(&bytes), by_byte);
-    }
 }

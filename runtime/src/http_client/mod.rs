@@ -26,7 +26,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
 use crate::state;
-use crate::vocabulary::{Extra, Http, HTTP_STATUS};
+use crate::record::{Extra, Http};
+use crate::vocabulary::HTTP_STATUS;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::XrayMiddleware;
@@ -117,7 +118,7 @@ impl Call {
                 http: Some(Http {
                     method,
                     url,
-                    traced: true,
+                    outgoing: true,
                     content_length,
                     ..Http::default()
                 }),

@@ -10,7 +10,7 @@ pub use response::{KnownLength, Responded, ResponseFacts};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt as _};
 
-use crate::vocabulary::Http;
+use crate::record::Http;
 
 /// The `http` object's request side and the route, from the request and the context that
 /// `lambda_http` parsed from the event. The URL loses its query string, which can hold tokens.
@@ -60,7 +60,7 @@ pub(crate) fn describe(request: &Request) -> Http {
         client_ip,
         x_forwarded_for,
         route: route.filter(|r| !r.is_empty()).map(str::to_owned),
-        traced: false,
+        outgoing: false,
         status: None,
         content_length: None,
     }

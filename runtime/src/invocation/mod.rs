@@ -26,7 +26,8 @@ use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{self, Carried, AS_RECEIVED};
 use crate::state::{self, State};
-use crate::vocabulary::{Extra, Http, InProgress, CLOUDWATCH_LOGS, EXTRA_MARKER};
+use crate::record::{Extra, Http, InProgress};
+use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 

@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 
+use crate::json::push_str;
+
 /// Keys a JSON line writes itself: an event field of the same name is written `field.<name>`.
 const RESERVED: [&str; 12] = [
     "timestamp",
@@ -35,9 +37,9 @@ impl Fields<'_> {
         if self.json {
             self.rest.push(',');
             if RESERVED.contains(&name) {
-                json_string(self.rest, &format!("field.{name}"));
+                push_str(self.rest, &format!("field.{name}"));
             } else {
-                json_string(self.rest, name);
+                push_str(self.rest, name);
             }
             self.rest.push(':');
         } else {
@@ -60,7 +62,7 @@ impl Visit for Fields<'_> {
         } else if !Self::skipped(field.name()) {
             self.key(field.name());
             if self.json {
-                json_string(self.rest, value);
+                push_str(self.rest, value);
             } else {
                 self.rest.push_str(value);
             }
@@ -105,18 +107,6 @@ impl Fields<'_> {
         }
         self.key(field.name());
         let _ = write!(self.rest, "{value}");
-    }
-}
-
-/// `value` as a JSON string: as it is when nothing needs escaping (the usual case), else
-/// escaped by `serde_json`, as the document writer does.
-pub(super) fn json_string(out: &mut String, value: &str) {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(value);
-        out.push('"');
-    } else if let Ok(escaped) = serde_json::to_string(value) {
-        out.push_str(&escaped);
     }
 }
 
@@ -172,7 +162,7 @@ mod tests {
     #[test]
     fn json_strings_are_escaped() {
         let mut out = String::new();
-        json_string(&mut out, "a\"b\\c\nd\u{1}");
+        push_str(&mut out, "a\"b\\c\nd\u{1}");
         assert_eq!(out, r#""a\"b\\c\nd\u0001""#);
         let parsed: String = serde_json::from_str(&out).expect("valid JSON");
         assert_eq!(parsed, "a\"b\\c\nd\u{1}");

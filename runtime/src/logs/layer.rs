@@ -15,7 +15,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use super::format::{json_string, rfc3339, Fields};
+use super::format::{rfc3339, Fields};
+use crate::json::push_str;
 use super::{hex_trace_id, Carried, LogContext, LogFormat, LOG_SPAN_TARGET};
 
 /// Writes each event as one line on stdout (or `W`), with the current invocation's request
@@ -138,15 +139,15 @@ impl<W> LogLayer<W> {
         out.push_str(r#"","level":""#);
         out.push_str(lambda_level(*metadata.level()));
         out.push_str(r#"","message":"#);
-        json_string(out, message);
+        push_str(out, message);
         if let Some(invocation) = &place.invocation {
             if !invocation.request_id.is_empty() {
                 out.push_str(r#","requestId":"#);
-                json_string(out, &invocation.request_id);
+                push_str(out, &invocation.request_id);
             }
             if let Some(root) = &invocation.xray_trace_id {
                 out.push_str(r#","xray_trace_id":"#);
-                json_string(out, root);
+                push_str(out, root);
             }
             if let Some((epoch, random)) =
                 invocation.xray_trace_id.as_deref().and_then(hex_trace_id)
@@ -167,14 +168,14 @@ impl<W> LogLayer<W> {
         }
         if let Some(name) = &self.function_name {
             out.push_str(r#","function_name":"#);
-            json_string(out, name);
+            push_str(out, name);
         }
         if let Some(service) = &self.service {
             out.push_str(r#","service":"#);
-            json_string(out, service);
+            push_str(out, service);
         }
         out.push_str(r#","target":"#);
-        json_string(out, metadata.target());
+        push_str(out, metadata.target());
         out.push_str(rest);
         out.push('}');
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::pacer::{Pacer, Pacing, Ticket};
 use super::udp::DaemonSender;
 use crate::document::Documents;
-use crate::vocabulary::{InProgress, Record};
+use crate::record::{InProgress, Record};
 
 /// The default daemon address outside Lambda.
 pub(crate) const DEFAULT_DAEMON: SocketAddr =

@@ -11,7 +11,7 @@ pub(crate) mod udp;
 #[cfg(feature = "otlp")]
 use std::sync::Arc;
 
-use crate::vocabulary::{InProgress, Record};
+use crate::record::{InProgress, Record};
 
 /// A sink.
 #[derive(Debug)]

@@ -14,11 +14,9 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::{trace::Status, SpanId, Value};
 
 use crate::header::format_trace_id;
+use crate::record::Record;
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{
-    annotations, failure, string_attribute, Failure, Record, CLOUDWATCH_LOGS, RPC_METHOD,
-    RPC_SERVICE,
-};
+use crate::vocabulary::CLOUDWATCH_LOGS;
 
 /// Writes the waterfall of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
@@ -316,15 +314,14 @@ fn bar(start: usize, end: usize, cells: usize) -> String {
 /// The document's flags, as words, and the ANSI colour of a flagged bar: red for a fault,
 /// magenta for throttling, yellow for another error.
 fn flags(record: &Record) -> (&'static str, Option<&'static str>) {
-    let failure = failure(&record.span, record.status());
-    let throttled = record.throttle() || failure == Some(Failure::Throttle);
-    match (failure, throttled) {
-        (Some(Failure::Fault), false) => ("FAULT", Some("31")),
-        (Some(Failure::Fault), true) => ("FAULT THROTTLE", Some("31")),
-        (Some(_), true) => ("ERROR THROTTLE", Some("35")),
-        (Some(_), false) => ("ERROR", Some("33")),
-        (None, true) => ("THROTTLE", Some("35")),
-        (None, false) => ("", None),
+    let flags = record.flags();
+    match (flags.fault, flags.error, flags.throttle) {
+        (true, _, false) => ("FAULT", Some("31")),
+        (true, _, true) => ("FAULT THROTTLE", Some("31")),
+        (false, true, true) => ("ERROR THROTTLE", Some("35")),
+        (false, true, false) => ("ERROR", Some("33")),
+        (false, false, true) => ("THROTTLE", Some("35")),
+        (false, false, false) => ("", None),
     }
 }
 
@@ -375,28 +372,22 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
 
 /// An AWS call's service and operation; otherwise the span's name.
 fn name(record: &Record) -> Cow<'_, str> {
-    let span = &record.span;
-    match (
-        string_attribute(span, "aws.service").or_else(|| string_attribute(span, RPC_SERVICE)),
-        string_attribute(span, RPC_METHOD),
-    ) {
+    match (record.aws_service(), record.aws_operation()) {
         (Some(service), Some(method)) => Cow::Owned(format!("{service} {method}")),
-        (Some(service), None) => Cow::Borrowed(service),
-        _ => Cow::Borrowed(&span.name),
+        _ => record.name(),
     }
 }
 
 /// What the subsegment recorded, as `key=value` items.
 fn describe(record: &Record) -> Vec<String> {
     let span = &record.span;
-    let mut notes: Vec<String> = annotations(span)
-        .map(|(k, v)| format!("{k}={}", short(v)))
+    let mut notes: Vec<String> = record
+        .own_annotations()
+        .map(|(k, v)| format!("{k}={}", short(&v)))
         .collect();
     for kv in &span.attributes {
         if let Some(k) = kv.key.as_str().strip_prefix("aws.") {
-            if k != "service" {
-                notes.push(format!("{k}={}", short(&kv.value)));
-            }
+            notes.push(format!("{k}={}", short(&kv.value)));
         }
     }
     // The fields the translator has no room for (retries, parameters, throttle).
@@ -414,14 +405,14 @@ fn describe(record: &Record) -> Vec<String> {
         if let Some(length) = http.content_length {
             notes.push(format!("content_length={length}"));
         }
-        for (name, value) in http.annotations(|key| record.has_annotation(key)) {
+        for (name, value) in record.served_request_annotations() {
             notes.push(format!("{name}={}", short(&value)));
         }
     }
     if let Some(status) = record.status() {
         notes.push(format!("status={status}"));
     }
-    if span.span_kind == opentelemetry::trace::SpanKind::Client {
+    if record.is_remote() {
         // A call's id is the `Parent` its request carried downstream.
         notes.push(format!("id={}", span.span_context.span_id()));
     }

@@ -7,7 +7,8 @@ use opentelemetry::{InstrumentationScope, KeyValue, SpanId};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use super::{render, Layout};
-use crate::vocabulary::{Record, ANNOTATION_PREFIX, HTTP_STATUS};
+use crate::record::Record;
+use crate::vocabulary::{ANNOTATION_PREFIX, HTTP_STATUS};
 
 const PLAIN: Layout = Layout {
     width: 100,

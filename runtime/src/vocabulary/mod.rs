@@ -1,17 +1,11 @@
-//! The span vocabulary: every attribute key and prefix the crate writes or reads, X-Ray's rules
-//! for names, annotation keys and values, and the typed extras a span carries beyond plain
-//! attributes. The bottom of the dependency order: it imports nothing of the crate.
+//! The span vocabulary: every attribute key and prefix the crate writes or reads, and X-Ray's
+//! rules for names, annotation keys and values. It imports nothing of the crate: the types
+//! built from these keys are in `record`.
 
 use std::borrow::Cow;
 
-use std::time::SystemTime;
-
-use opentelemetry::trace::{Status, TraceId};
-use opentelemetry::{KeyValue, SpanId, Value};
-use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Map, Value as Json};
-
-use crate::notices::warn_once;
+use opentelemetry::{KeyValue, Value};
+use serde_json::Value as Json;
 
 // ---- attribute keys ----
 
@@ -175,132 +169,6 @@ pub(crate) fn json_of(value: &Value) -> Json {
     }
 }
 
-// ---- reading spans ----
-
-/// The string attribute `key` of `span`.
-pub(crate) fn string_attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
-    span.attributes.iter().find_map(|kv| match &kv.value {
-        Value::String(s) if kv.key.as_str() == key => Some(s.as_str()),
-        _ => None,
-    })
-}
-
-/// The HTTP status the span records, if any.
-pub(crate) fn http_status(span: &SpanData) -> Option<i64> {
-    span.attributes.iter().find_map(|kv| match kv.value {
-        Value::I64(code) if kv.key.as_str() == HTTP_STATUS => Some(code),
-        _ => None,
-    })
-}
-
-/// How a failed span failed, as the document's flags say it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// A 4xx status: `error`, the caller's fault.
-    Error,
-    /// 429: `throttle` and `error`.
-    Throttle,
-    /// Anything else: `fault`.
-    Fault,
-}
-
-/// How `span` failed, if it did, given its HTTP `status`.
-pub(crate) fn failure(span: &SpanData, status: Option<i64>) -> Option<Failure> {
-    matches!(span.status, Status::Error { .. }).then_some(match status {
-        Some(429) => Failure::Throttle,
-        Some(400..=499) => Failure::Error,
-        _ => Failure::Fault,
-    })
-}
-
-/// Whether the span is an AWS SDK call.
-pub(crate) fn is_aws_call(span: &SpanData) -> bool {
-    string_attribute(span, RPC_SYSTEM) == Some(AWS_API)
-}
-
-/// The span's annotations: (key without the prefix, value), each key once. Where a key is
-/// recorded twice (annotated twice, or a run-time key rewritten onto an existing one), the
-/// later value wins, with one warning per key for the process.
-pub(crate) fn annotations(span: &SpanData) -> impl Iterator<Item = (&str, &Value)> {
-    let all = &span.attributes;
-    all.iter().enumerate().filter_map(move |(at, kv)| {
-        let name = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX)?;
-        let later = all[at + 1..].iter().rev().find(|later| {
-            later
-                .key
-                .as_str()
-                .strip_prefix(ANNOTATION_PREFIX)
-                .is_some_and(|other| same_annotation_key(name, other))
-        });
-        match later {
-            Some(later) => {
-                if !is_number_of(&kv.value, &later.value) {
-                    warn_duplicate_annotation(name);
-                }
-                None
-            }
-            None => Some((name, &kv.value)),
-        }
-    })
-}
-
-/// Whether two annotation keys are one once X-Ray's rule is applied.
-fn same_annotation_key(a: &str, b: &str) -> bool {
-    a == b
-        || match (annotation_key(a), annotation_key(b)) {
-            (Ok(_), Ok(_)) => false,
-            (a, b) => {
-                let fixed =
-                    |key: Result<&str, String>| key.map_or_else(|fixed| fixed, str::to_owned);
-                fixed(a) == fixed(b)
-            }
-        }
-}
-
-/// Whether `later` is `earlier` as a number: tracing-opentelemetry records unsigned integer
-/// fields as text, and the numeric-fields layer adds the number after it.
-fn is_number_of(earlier: &Value, later: &Value) -> bool {
-    match (earlier, later) {
-        (Value::String(text), Value::I64(n)) => text.as_str().parse::<i64>() == Ok(*n),
-        (Value::String(text), Value::F64(n)) => text.as_str().parse::<f64>().ok() == Some(*n),
-        _ => false,
-    }
-}
-
-fn warn_duplicate_annotation(key: &str) {
-    warn_once(&format!("duplicate annotation {key}"), || {
-        let shown: String = key.chars().take(80).collect();
-        format!("X-Ray: annotation {shown:?} is recorded more than once on a subsegment; the last value is kept")
-    });
-}
-
-/// One entry of a span's `cause`, read from an `exception` event.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ExceptionView<'a> {
-    pub(crate) kind: Option<&'a Value>,
-    pub(crate) message: Option<&'a Value>,
-}
-
-/// The span's exceptions, outermost first.
-pub(crate) fn exceptions(span: &SpanData) -> impl Iterator<Item = ExceptionView<'_>> {
-    span.events
-        .iter()
-        .filter(|e| e.name == EXCEPTION_EVENT)
-        .map(|event| {
-            let get = |key: &str| {
-                event
-                    .attributes
-                    .iter()
-                    .find(|kv| kv.key.as_str() == key)
-                    .map(|kv| &kv.value)
-            };
-            ExceptionView {
-                kind: get(EXCEPTION_TYPE),
-                message: get(EXCEPTION_MESSAGE),
-            }
-        })
-}
-
 /// The two attributes of an exception event.
 pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> Vec<KeyValue> {
     vec![
@@ -309,43 +177,6 @@ pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> 
     ]
 }
 
-// ---- typed extras ----
-
-mod http;
-pub(crate) use http::Http;
-#[cfg(feature = "events")]
-mod links;
-
-/// A handler subsegment that is still running: what its `in_progress` document says. Sent
-/// before any of its children is streamed ahead of it, so that no child is ever without its
-/// parent at X-Ray, even if the handler's complete document were lost.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct InProgress {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    /// The segment Lambda wrote for the invocation.
-    pub(crate) parent_id: SpanId,
-    pub(crate) name: &'static str,
-    pub(crate) start_time: SystemTime,
-}
-
-/// What a span carries beyond plain attributes, typed: the recording side (the `aws` module,
-/// `metadata!`) hands it to the buffer under the span's id, and the writer, the OTLP mapping
-/// and the stderr tree read it as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Extra {
-    /// Members of the `aws` object beyond operation, region, request id and table
-    /// (`retries`, `table_names`, the operation's parameters), `snake_case`, in key order.
-    pub(crate) aws: Map<String, Json>,
-    /// A throttling error code that came with a status other than 429.
-    pub(crate) throttle: bool,
-    /// Metadata in the `default` namespace, in the order first recorded, each key once
-    /// ([`Extra::merge`] keeps the later value).
-    pub(crate) metadata: Vec<(String, Json)>,
-    /// X-Ray's `http` object: of a call made with an HTTP client, or of the request an HTTP
-    /// function serves (the status is the span's `http.response.status_code` attribute).
-    pub(crate) http: Option<Http>,
-}
 
 /// The annotations that name a batch record (`records::process`), what a handler's
 /// `batch_item_failures` identifiers are matched against.
@@ -361,151 +192,18 @@ pub(crate) const RECORD_IDENTITIES: [&str; 4] = [
 /// `aws.log.group.names` says it instead.
 pub(crate) const CLOUDWATCH_LOGS: &str = "cloudwatch_logs";
 
-impl Extra {
-    /// Adds what `other` carries (a span can be given extras more than once); a metadata key
-    /// given again keeps its place and takes the later value.
-    pub(crate) fn merge(&mut self, other: Extra) {
-        self.aws.extend(other.aws);
-        self.throttle |= other.throttle;
-        for (key, value) in other.metadata {
-            self.put_metadata(key, value);
-        }
-        if other.http.is_some() {
-            self.http = other.http;
-        }
-    }
+/// The annotations of a request an HTTP function serves: searchable, unlike the `http` object.
+pub(crate) const HTTP_METHOD_ANNOTATION: &str = "HttpMethod";
+/// See [`HTTP_METHOD_ANNOTATION`].
+pub(crate) const HTTP_ROUTE_ANNOTATION: &str = "HttpRoute";
+/// See [`HTTP_METHOD_ANNOTATION`].
+pub(crate) const HTTP_STATUS_ANNOTATION: &str = "HttpStatus";
 
-    /// One metadata entry; a key given again keeps its place and takes the later value.
-    fn put_metadata(&mut self, key: String, value: Json) {
-        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
-            Some(held) => held.1 = value,
-            None => self.metadata.push((key, value)),
-        }
-    }
-
-    /// A rough size in a document, without writing it.
-    pub(crate) fn estimated_size(&self) -> usize {
-        let aws: usize = self
-            .aws
-            .iter()
-            .map(|(k, v)| k.len() + json_size(v) + 4)
-            .sum();
-        let metadata: usize = self
-            .metadata
-            .iter()
-            .map(|(k, v)| k.len() + json_size(v) + 4)
-            .sum();
-        let http = self.http.as_ref().map_or(0, |h| {
-            // A served request's annotations (method, route, status) too.
-            let annotations = if h.traced {
-                0
-            } else {
-                64 + h.method.len() + h.route.as_ref().map_or(0, String::len)
-            };
-            96 + h.method.len()
-                + h.url.len()
-                + h.user_agent.as_ref().map_or(0, String::len)
-                + h.client_ip.as_ref().map_or(0, String::len)
-                + annotations
-        });
-        aws + metadata + http + usize::from(self.throttle) * 16
-    }
-}
-
-/// A rough serialized size of a JSON value, without serializing it.
-fn json_size(value: &Json) -> usize {
-    match value {
-        Json::Null | Json::Bool(_) => 5,
-        Json::Number(_) => 20,
-        Json::String(s) => s.len() + 2,
-        Json::Array(items) => 2 + items.iter().map(|v| json_size(v) + 1).sum::<usize>(),
-        Json::Object(members) => {
-            2 + members
-                .iter()
-                .map(|(k, v)| k.len() + 4 + json_size(v))
-                .sum::<usize>()
-        }
-    }
-}
-
-/// A finished span and its typed extras: what travels from the buffer to the sinks.
-#[derive(Debug, Clone)]
-pub(crate) struct Record {
-    pub(crate) span: SpanData,
-    pub(crate) extra: Option<Extra>,
-}
-
-impl Record {
-    /// A span without extras.
-    #[cfg(all(test, feature = "otlp"))]
-    pub(crate) fn plain(span: SpanData) -> Self {
-        Record { span, extra: None }
-    }
-
-    /// The `aws` members (empty when there are none).
-    pub(crate) fn aws_members(&self) -> Option<&Map<String, Json>> {
-        self.extra
-            .as_ref()
-            .map(|e| &e.aws)
-            .filter(|m| !m.is_empty())
-    }
-
-    /// Whether a throttling code was recorded on the span.
-    pub(crate) fn throttle(&self) -> bool {
-        self.extra.as_ref().is_some_and(|e| e.throttle)
-    }
-
-    /// Moves the span's `metadata.*` fields into the extras' metadata, ahead of what
-    /// `metadata!` recorded (which wins on the same key).
-    pub(crate) fn take_metadata_fields(&mut self) {
-        if !self
-            .span
-            .attributes
-            .iter()
-            .any(|kv| kv.key.as_str().starts_with(METADATA_PREFIX))
-        {
-            return;
-        }
-        let mut fields = Extra::default();
-        self.span.attributes.retain(|kv| {
-            let Some(name) = kv.key.as_str().strip_prefix(METADATA_PREFIX) else {
-                return true;
-            };
-            fields.put_metadata(name.to_owned(), json_of(&kv.value));
-            false
-        });
-        if let Some(recorded) = self.extra.take() {
-            fields.merge(recorded);
-        }
-        self.extra = Some(fields);
-    }
-
-    /// The `http` object, but for a call's status (a span attribute: see [`Record::status`]).
-    pub(crate) fn http(&self) -> Option<&Http> {
-        self.extra.as_ref().and_then(|e| e.http.as_ref())
-    }
-
-    /// The HTTP status: a served request's, else the span's `http.response.status_code`.
-    pub(crate) fn status(&self) -> Option<i64> {
-        self.http()
-            .and_then(|h| h.status)
-            .map(i64::from)
-            .or_else(|| http_status(&self.span))
-    }
-
-    /// Whether the span has an annotation named `name` of its own.
-    pub(crate) fn has_annotation(&self, name: &str) -> bool {
-        self.span.attributes.iter().any(|kv| {
-            kv.key
-                .as_str()
-                .strip_prefix(ANNOTATION_PREFIX)
-                .is_some_and(|key| key == name)
-        })
-    }
-
-    /// The metadata (each key once: see [`Extra::merge`]).
-    pub(crate) fn metadata(&self) -> &[(String, Json)] {
-        self.extra.as_ref().map_or(&[], |e| &e.metadata)
+/// A string as an annotation value: at most [`MAX_ANNOTATION_VALUE`] characters.
+pub(crate) fn cap_annotation_value(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_ANNOTATION_VALUE) {
+        Some((end, _)) => Cow::Borrowed(&value[..end]),
+        None => Cow::Borrowed(value),
     }
 }
 

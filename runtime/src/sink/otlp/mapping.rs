@@ -7,10 +7,8 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
-use crate::vocabulary::{
-    annotations, Record, ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS,
-    RPC_SERVICE,
-};
+use crate::record::{Http, Record};
+use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS};
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
 /// rust"), the origin (`AWS::Lambda::Function`) and the service.
@@ -54,16 +52,12 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    // Each annotation key once, the later value winning, as on the daemon path.
-    let mut kept: Vec<KeyValue> = annotations(&record.span)
-        .map(|(name, value)| KeyValue::new(name.to_owned(), value.clone()))
+    // The annotations the record shows, as on the daemon path.
+    let kept: Vec<KeyValue> = record
+        .annotations()
+        .map(|(name, value)| KeyValue::new(name.into_owned(), value.into_owned()))
         .collect();
-    if let Some(http) = record.http() {
-        kept.extend(
-            http.annotations(|key| record.has_annotation(key))
-                .map(|(name, value)| KeyValue::new(name, value)),
-        );
-    }
+    let service = record.aws_service().map(str::to_owned);
     let Record { mut span, extra } = record;
     let mut attributes = Vec::with_capacity(span.attributes.len() + 4);
     let annotations: Vec<StringValue> = kept
@@ -71,10 +65,6 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         .map(|kv| kv.key.as_str().to_owned().into())
         .collect();
     attributes.extend(kept);
-    let service = span
-        .attributes
-        .iter()
-        .find_map(|kv| (kv.key.as_str() == RPC_SERVICE).then(|| kv.value.as_str().into_owned()));
     for kv in std::mem::take(&mut span.attributes) {
         let key = kv.key.as_str();
         if key.starts_with(ANNOTATION_PREFIX) {
@@ -164,7 +154,7 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
 /// and no `$default`.
 /// The length goes as `http.response.header.content-length`: the exporter reads a length only
 /// from messaging attributes.
-fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>) {
+fn http_attributes(http: Http, attributes: &mut Vec<KeyValue>) {
     if let Some(status) = http.status {
         attributes.push(KeyValue::new(HTTP_STATUS, i64::from(status)));
     }
@@ -187,7 +177,7 @@ fn http_attributes(http: crate::vocabulary::Http, attributes: &mut Vec<KeyValue>
             attributes.push(KeyValue::new("http.route", template.to_owned()));
         }
     }
-    if http.traced {
+    if http.outgoing {
         // What opentelemetry-aws's translator reads for `traced`.
         attributes.push(KeyValue::new("aws.http.traced", true));
     }
@@ -236,7 +226,7 @@ pub(super) mod tests {
         };
         Record {
             span: span_with(attributes),
-            extra: Some(crate::vocabulary::Extra {
+            extra: Some(crate::record::Extra {
                 aws,
                 throttle,
                 metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
@@ -256,6 +246,7 @@ pub(super) mod tests {
     fn extras_become_the_attributes_the_collector_reads() {
         let span = to_otlp(record(
             vec![
+                KeyValue::new("rpc.system", "aws-api"),
                 KeyValue::new("rpc.service", "DynamoDB"),
                 KeyValue::new("aws.table.name", "Orders"),
                 KeyValue::new("annotation.ColdStart", true),
@@ -300,14 +291,14 @@ pub(super) mod tests {
         let with_http = |x_forwarded_for| {
             let mut record = record(vec![], serde_json::json!({}), false);
             if let Some(extra) = record.extra.as_mut() {
-                extra.http = Some(crate::vocabulary::Http {
+                extra.http = Some(Http {
                     method: "GET".to_owned(),
                     url: "https://api.example.com/prod/hello/ann".to_owned(),
                     user_agent: Some("curl/8".to_owned()),
                     client_ip: Some("203.0.113.7".to_owned()),
                     x_forwarded_for,
                     route: Some("GET /hello/{name}".to_owned()),
-                    traced: false,
+                    outgoing: false,
                     status: Some(404),
                     content_length: Some(42),
                 });
@@ -372,7 +363,10 @@ pub(super) mod tests {
     #[test]
     fn several_tables_and_other_services() {
         let span = to_otlp(record(
-            vec![KeyValue::new("rpc.service", "DynamoDB")],
+            vec![
+                KeyValue::new("rpc.system", "aws-api"),
+                KeyValue::new("rpc.service", "DynamoDB"),
+            ],
             serde_json::json!({"table_names": ["A", "B"]}),
             false,
         ));
@@ -381,7 +375,10 @@ pub(super) mod tests {
             Some(&Value::Array(Array::String(vec!["A".into(), "B".into()])))
         );
         let span = to_otlp(record(
-            vec![KeyValue::new("rpc.service", "SQS")],
+            vec![
+                KeyValue::new("rpc.system", "aws-api"),
+                KeyValue::new("rpc.service", "SQS"),
+            ],
             serde_json::json!({"queue_url": "https://q", "retries": 0}),
             false,
         ));

@@ -17,7 +17,7 @@ use opentelemetry_sdk::Resource;
 mod mapping;
 
 use crate::notices::warn_when_logging;
-use crate::vocabulary::Record;
+use crate::record::Record;
 use mapping::{lambda_resource, to_otlp};
 
 /// The OTLP transport.

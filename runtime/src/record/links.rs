@@ -5,7 +5,8 @@
 use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
 use opentelemetry::KeyValue;
 
-use super::{Record, PRODUCER, REFERENCE_TYPE};
+use super::Record;
+use crate::vocabulary::{PRODUCER, REFERENCE_TYPE};
 use crate::header::TraceHeader;
 
 impl Record {

@@ -1,0 +1,387 @@
+//! What a record is, decided once: its name, its kind, whether it is remote, its flags and the
+//! annotations it shows. The X-Ray writer, the translator's splice, the OTLP mappings and the
+//! waterfall render these answers; none of them decides any of it again.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::Value;
+
+use super::{string_attribute, Record};
+use crate::notices::warn_once;
+use crate::vocabulary::{
+    annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name,
+    ANNOTATION_PREFIX, AWS_API, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION,
+    HTTP_STATUS_ANNOTATION, MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD,
+    RPC_SERVICE, RPC_SYSTEM,
+};
+
+/// How a failed span failed, as its status says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A 4xx status: `error`, the caller's fault.
+    Error,
+    /// 429: `throttle` and `error`.
+    Throttle,
+    /// Anything else: `fault`.
+    Fault,
+}
+
+/// The flags a (sub)segment carries, each decided once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
+    pub(crate) error: bool,
+    pub(crate) throttle: bool,
+    pub(crate) fault: bool,
+}
+
+/// What a span is to the trace: OpenTelemetry's span kinds, decided from what the crate
+/// recorded (the handler is the server span under Lambda's segment, an SQS `SendMessage` is a
+/// producer, a batch record a consumer), whatever kind the span was opened with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // TEMP: the OpenTelemetry-endpoint encoder reads it.
+pub(crate) enum Kind {
+    Server,
+    Client,
+    Producer,
+    Consumer,
+    Internal,
+}
+
+impl Record {
+    /// Whether the span is an AWS SDK call.
+    pub(crate) fn is_aws_call(&self) -> bool {
+        string_attribute(&self.span, RPC_SYSTEM) == Some(AWS_API)
+    }
+
+    /// An AWS call's service (`DynamoDB`).
+    pub(crate) fn aws_service(&self) -> Option<&str> {
+        string_attribute(&self.span, RPC_SERVICE).filter(|_| self.is_aws_call())
+    }
+
+    /// An AWS call's operation (`GetItem`).
+    pub(crate) fn aws_operation(&self) -> Option<&str> {
+        string_attribute(&self.span, RPC_METHOD)
+    }
+
+    /// The (sub)segment's name as X-Ray accepts it: an AWS call's service, else the span's
+    /// name.
+    pub(crate) fn name(&self) -> Cow<'_, str> {
+        plain_name(self.aws_service().unwrap_or(&self.span.name))
+    }
+
+    /// X-Ray's `namespace`: `aws` for an AWS call, `remote` for another call.
+    pub(crate) fn namespace(&self) -> Option<&'static str> {
+        if self.is_aws_call() {
+            Some("aws")
+        } else if self.span.span_kind == SpanKind::Client {
+            Some("remote")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the span is a call to another service (its cause is remote).
+    pub(crate) fn is_remote(&self) -> bool {
+        self.span.span_kind == SpanKind::Client
+    }
+
+    /// The span's kind (see [`Kind`]).
+    #[allow(dead_code)] // TEMP
+    pub(crate) fn kind(&self) -> Kind {
+        let span = &self.span;
+        if let Some(service) = self.aws_service() {
+            let operation = self.aws_operation().unwrap_or_default();
+            return match (service, operation) {
+                ("SQS", "SendMessage" | "SendMessageBatch")
+                | ("SNS", "Publish" | "PublishBatch") => Kind::Producer,
+                _ => Kind::Client,
+            };
+        }
+        match span.span_kind {
+            SpanKind::Server => return Kind::Server,
+            SpanKind::Client => return Kind::Client,
+            SpanKind::Producer => return Kind::Producer,
+            SpanKind::Consumer => return Kind::Consumer,
+            SpanKind::Internal => {}
+        }
+        // The handler: under Lambda's segment, or the root of a local trace.
+        if span.parent_span_is_remote || span.parent_span_id == opentelemetry::SpanId::INVALID {
+            return Kind::Server;
+        }
+        let consumer = span
+            .attributes
+            .iter()
+            .any(|kv| RECORD_IDENTITIES.contains(&kv.key.as_str()))
+            || span.links.iter().any(|link| {
+                link.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == REFERENCE_TYPE)
+            });
+        if consumer {
+            Kind::Consumer
+        } else {
+            Kind::Internal
+        }
+    }
+
+    /// How the span failed, if it did: from its status and its HTTP status.
+    pub(crate) fn failure(&self) -> Option<Failure> {
+        matches!(self.span.status, Status::Error { .. }).then_some(match self.status() {
+            Some(429) => Failure::Throttle,
+            Some(400..=499) => Failure::Error,
+            _ => Failure::Fault,
+        })
+    }
+
+    /// The flags: from the failure, and a throttling error code that came with another status.
+    pub(crate) fn flags(&self) -> Flags {
+        let failure = self.failure();
+        Flags {
+            error: matches!(failure, Some(Failure::Error | Failure::Throttle)),
+            throttle: failure == Some(Failure::Throttle) || self.throttle(),
+            fault: failure == Some(Failure::Fault),
+        }
+    }
+
+    /// The annotations the span shows, each key once: its own (`annotation.*` attributes,
+    /// the later value winning, keys as X-Ray indexes them, values X-Ray refuses left out,
+    /// strings cut to [`MAX_ANNOTATION_VALUE`] characters), then a served request's method,
+    /// route and status, unless the span has its own of that key.
+    pub(crate) fn annotations(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
+        self.own_annotations()
+            .chain(self.served_request_annotations())
+    }
+
+    /// The span's own annotations, as [`Record::annotations`] shows them.
+    pub(crate) fn own_annotations(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
+        let all = &self.span.attributes;
+        all.iter().enumerate().filter_map(move |(at, kv)| {
+            let name = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX)?;
+            if later_annotation(&all[at + 1..], name).is_some()
+                || !annotation_value_is_valid(&kv.value)
+            {
+                return None;
+            }
+            let key = match annotation_key(name) {
+                Ok(key) => Cow::Borrowed(key),
+                Err(fixed) => Cow::Owned(fixed),
+            };
+            let value = match &kv.value {
+                Value::String(s) if s.as_str().len() > MAX_ANNOTATION_VALUE => {
+                    match cap_annotation_value(s.as_str()) {
+                        Cow::Borrowed(cut) if cut.len() < s.as_str().len() => {
+                            Cow::Owned(Value::from(cut.to_owned()))
+                        }
+                        _ => Cow::Borrowed(&kv.value),
+                    }
+                }
+                value => Cow::Borrowed(value),
+            };
+            Some((key, value))
+        })
+    }
+
+    /// A served request's annotations (none for a call), each unless the span has its own.
+    pub(crate) fn served_request_annotations(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
+        let served = self.http().filter(|http| !http.outgoing);
+        let candidates = served.map(|http| {
+            [
+                (HTTP_METHOD_ANNOTATION, Some(Value::from(http.method.clone()))),
+                (
+                    HTTP_ROUTE_ANNOTATION,
+                    http.route
+                        .as_deref()
+                        .map(|r| Value::from(cap_annotation_value(r).into_owned())),
+                ),
+                (
+                    HTTP_STATUS_ANNOTATION,
+                    http.status.map(|s| Value::I64(i64::from(s))),
+                ),
+            ]
+        });
+        candidates
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| !self.has_annotation(key))
+            .filter_map(|(key, value)| Some((Cow::Borrowed(key), Cow::Owned(value?))))
+    }
+
+    /// Logs one warning per key for the process when an annotation is recorded more than once
+    /// on the span (annotated twice, or a run-time key rewritten onto an existing one), where
+    /// the later value is the one shown. The buffer calls it once per finished span.
+    pub(crate) fn warn_duplicate_annotations(&self) {
+        let all = &self.span.attributes;
+        for (at, kv) in all.iter().enumerate() {
+            let Some(name) = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX) else {
+                continue;
+            };
+            if let Some(later) = later_annotation(&all[at + 1..], name) {
+                if !is_number_of(&kv.value, later) {
+                    warn_once(&format!("duplicate annotation {name}"), || {
+                        let shown: String = name.chars().take(80).collect();
+                        format!("X-Ray: annotation {shown:?} is recorded more than once on a subsegment; the last value is kept")
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The value of a later annotation among `rest` that is `name` once X-Ray's rule is applied.
+fn later_annotation<'a>(rest: &'a [opentelemetry::KeyValue], name: &str) -> Option<&'a Value> {
+    rest.iter().rev().find_map(|later| {
+        let other = later.key.as_str().strip_prefix(ANNOTATION_PREFIX)?;
+        same_annotation_key(name, other).then_some(&later.value)
+    })
+}
+
+/// Whether two annotation keys are one once X-Ray's rule is applied.
+fn same_annotation_key(a: &str, b: &str) -> bool {
+    a == b
+        || match (annotation_key(a), annotation_key(b)) {
+            (Ok(_), Ok(_)) => false,
+            (a, b) => {
+                let fixed =
+                    |key: Result<&str, String>| key.map_or_else(|fixed| fixed, str::to_owned);
+                fixed(a) == fixed(b)
+            }
+        }
+}
+
+/// Whether `later` is `earlier` as a number: tracing-opentelemetry records unsigned integer
+/// fields as text, and the `unsigned_fields` layer adds the number after it.
+fn is_number_of(earlier: &Value, later: &Value) -> bool {
+    match (earlier, later) {
+        (Value::String(text), Value::I64(n)) => text.as_str().parse::<i64>() == Ok(*n),
+        (Value::String(text), Value::F64(n)) => text.as_str().parse::<f64>().ok() == Some(*n),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Http;
+
+    fn served(route: String) -> Record {
+        let mut record = crate::record::tests::record(Vec::new());
+        record.extra = Some(crate::record::Extra {
+            http: Some(Http {
+                method: "GET".to_owned(),
+                route: Some(route),
+                status: Some(200),
+                ..Http::default()
+            }),
+            ..crate::record::Extra::default()
+        });
+        record
+    }
+
+    #[test]
+    fn a_served_requests_annotations_yield_to_the_users() {
+        let record = served("r".repeat(MAX_ANNOTATION_VALUE + 5));
+        let all: Vec<_> = record.annotations().collect();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].0, HTTP_METHOD_ANNOTATION);
+        assert_eq!(*all[0].1, Value::from("GET"));
+        assert_eq!(
+            all[1].1.as_str().chars().count(),
+            MAX_ANNOTATION_VALUE,
+            "the route is capped"
+        );
+        assert_eq!(*all[2].1, Value::I64(200));
+        let mut record = served("GET /x".to_owned());
+        record
+            .span
+            .attributes
+            .push(opentelemetry::KeyValue::new("annotation.HttpRoute", "mine"));
+        let shown: Vec<_> = record
+            .annotations()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("HttpRoute".to_owned(), Value::from("mine")),
+                ("HttpMethod".to_owned(), Value::from("GET")),
+                ("HttpStatus".to_owned(), Value::I64(200)),
+            ]
+        );
+        if let Some(http) = record.extra.as_mut().and_then(|e| e.http.as_mut()) {
+            http.outgoing = true;
+        }
+        assert_eq!(record.annotations().count(), 1, "a call has no such annotations");
+    }
+
+    #[test]
+    fn annotations_each_key_once_fixed_valid_and_capped() {
+        let record = crate::record::tests::record(vec![
+            opentelemetry::KeyValue::new("annotation.a-b", "first"),
+            opentelemetry::KeyValue::new("annotation.a_b", "second"),
+            opentelemetry::KeyValue::new("annotation.nan", f64::NAN),
+            opentelemetry::KeyValue::new("annotation.long", "x".repeat(1500)),
+        ]);
+        let shown: Vec<_> = record
+            .annotations()
+            .map(|(k, v)| (k.into_owned(), v.as_str().chars().count()))
+            .collect();
+        assert_eq!(
+            shown,
+            [("a_b".to_owned(), 6), ("long".to_owned(), MAX_ANNOTATION_VALUE)]
+        );
+    }
+
+    #[test]
+    fn flags_are_decided_once() {
+        let mut record = crate::record::tests::record(vec![opentelemetry::KeyValue::new(
+            crate::vocabulary::HTTP_STATUS,
+            429,
+        )]);
+        record.span.status = Status::error("slow down");
+        record.extra = Some(crate::record::Extra {
+            throttle: true,
+            ..crate::record::Extra::default()
+        });
+        assert_eq!(
+            record.flags(),
+            Flags {
+                error: true,
+                throttle: true,
+                fault: false
+            }
+        );
+        record.span.attributes.clear();
+        assert_eq!(
+            record.flags(),
+            Flags {
+                error: false,
+                throttle: true,
+                fault: true
+            }
+        );
+    }
+
+    #[test]
+    fn kinds() {
+        let mut call = crate::record::tests::record(vec![
+            opentelemetry::KeyValue::new(RPC_SYSTEM, AWS_API),
+            opentelemetry::KeyValue::new(RPC_SERVICE, "SQS"),
+            opentelemetry::KeyValue::new(RPC_METHOD, "SendMessage"),
+        ]);
+        call.span.span_kind = SpanKind::Client;
+        assert_eq!(call.kind(), Kind::Producer);
+        call.span.attributes[2] = opentelemetry::KeyValue::new(RPC_METHOD, "ReceiveMessage");
+        assert_eq!(call.kind(), Kind::Client);
+        assert_eq!(call.name(), "SQS");
+        let mut handler = crate::record::tests::record(Vec::new());
+        handler.span.parent_span_is_remote = true;
+        assert_eq!(handler.kind(), Kind::Server);
+        let record = crate::record::tests::record(vec![opentelemetry::KeyValue::new(
+            "annotation.MessageId",
+            "m-1",
+        )]);
+        assert_eq!(record.kind(), Kind::Consumer);
+        assert_eq!(crate::record::tests::record(Vec::new()).kind(), Kind::Internal);
+    }
+}

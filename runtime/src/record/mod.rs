@@ -1,0 +1,286 @@
+//! What travels from the buffer to the renderers: a finished span with its typed extras
+//! ([`Record`]), the handler's `in_progress` document ([`InProgress`]), X-Ray's `http` object
+//! ([`Http`]); and, in `facts`, the one place that decides what a record is (its name, kind,
+//! flags, annotations), which the X-Ray writer, the OTLP mappings and the waterfall render.
+
+use std::time::SystemTime;
+
+use opentelemetry::trace::TraceId;
+use opentelemetry::{SpanId, Value};
+use opentelemetry_sdk::trace::SpanData;
+use serde_json::{Map, Value as Json};
+
+use crate::vocabulary::{
+    json_of, ANNOTATION_PREFIX, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_TYPE, HTTP_STATUS,
+    METADATA_PREFIX,
+};
+
+mod facts;
+mod http;
+#[cfg(feature = "events")]
+mod links;
+
+#[allow(unused_imports)] // `Flags` and `Kind` are named by the renderers.
+pub(crate) use facts::{Failure, Flags, Kind};
+pub(crate) use http::Http;
+
+
+/// The string attribute `key` of `span`.
+pub(crate) fn string_attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
+    span.attributes.iter().find_map(|kv| match &kv.value {
+        Value::String(s) if kv.key.as_str() == key => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// The HTTP status the span records, if any.
+pub(crate) fn http_status(span: &SpanData) -> Option<i64> {
+    span.attributes.iter().find_map(|kv| match kv.value {
+        Value::I64(code) if kv.key.as_str() == HTTP_STATUS => Some(code),
+        _ => None,
+    })
+}
+
+/// One entry of a span's `cause`, read from an `exception` event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExceptionView<'a> {
+    pub(crate) kind: Option<&'a Value>,
+    pub(crate) message: Option<&'a Value>,
+}
+
+/// The span's exceptions, outermost first.
+pub(crate) fn exceptions(span: &SpanData) -> impl Iterator<Item = ExceptionView<'_>> {
+    span.events
+        .iter()
+        .filter(|e| e.name == EXCEPTION_EVENT)
+        .map(|event| {
+            let get = |key: &str| {
+                event
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| &kv.value)
+            };
+            ExceptionView {
+                kind: get(EXCEPTION_TYPE),
+                message: get(EXCEPTION_MESSAGE),
+            }
+        })
+}
+
+
+
+
+/// A handler subsegment that is still running: what its `in_progress` document says. Sent
+/// before any of its children is streamed ahead of it, so that no child is ever without its
+/// parent at X-Ray, even if the handler's complete document were lost.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InProgress {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    /// The segment Lambda wrote for the invocation.
+    pub(crate) parent_id: SpanId,
+    pub(crate) name: &'static str,
+    pub(crate) start_time: SystemTime,
+}
+
+/// What a span carries beyond plain attributes, typed: the recording side (the `aws` module,
+/// `metadata!`) hands it to the buffer under the span's id, and the writer, the OTLP mapping
+/// and the stderr tree read it as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Extra {
+    /// Members of the `aws` object beyond operation, region, request id and table
+    /// (`retries`, `table_names`, the operation's parameters), `snake_case`, in key order.
+    pub(crate) aws: Map<String, Json>,
+    /// A throttling error code that came with a status other than 429.
+    pub(crate) throttle: bool,
+    /// Metadata in the `default` namespace, in the order first recorded, each key once
+    /// ([`Extra::merge`] keeps the later value).
+    pub(crate) metadata: Vec<(String, Json)>,
+    /// X-Ray's `http` object: of a call made with an HTTP client, or of the request an HTTP
+    /// function serves (the status is the span's `http.response.status_code` attribute).
+    pub(crate) http: Option<Http>,
+}
+
+impl Extra {
+    /// Adds what `other` carries (a span can be given extras more than once); a metadata key
+    /// given again keeps its place and takes the later value.
+    pub(crate) fn merge(&mut self, other: Extra) {
+        self.aws.extend(other.aws);
+        self.throttle |= other.throttle;
+        for (key, value) in other.metadata {
+            self.put_metadata(key, value);
+        }
+        if other.http.is_some() {
+            self.http = other.http;
+        }
+    }
+
+    /// One metadata entry; a key given again keeps its place and takes the later value.
+    fn put_metadata(&mut self, key: String, value: Json) {
+        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(held) => held.1 = value,
+            None => self.metadata.push((key, value)),
+        }
+    }
+
+    /// A rough size in a document, without writing it.
+    pub(crate) fn estimated_size(&self) -> usize {
+        let aws: usize = self
+            .aws
+            .iter()
+            .map(|(k, v)| k.len() + json_size(v) + 4)
+            .sum();
+        let metadata: usize = self
+            .metadata
+            .iter()
+            .map(|(k, v)| k.len() + json_size(v) + 4)
+            .sum();
+        let http = self.http.as_ref().map_or(0, |h| {
+            // A served request's annotations (method, route, status) too.
+            let annotations = if h.outgoing {
+                0
+            } else {
+                64 + h.method.len() + h.route.as_ref().map_or(0, String::len)
+            };
+            96 + h.method.len()
+                + h.url.len()
+                + h.user_agent.as_ref().map_or(0, String::len)
+                + h.client_ip.as_ref().map_or(0, String::len)
+                + annotations
+        });
+        aws + metadata + http + usize::from(self.throttle) * 16
+    }
+}
+
+/// A rough serialized size of a JSON value, without serializing it.
+fn json_size(value: &Json) -> usize {
+    match value {
+        Json::Null | Json::Bool(_) => 5,
+        Json::Number(_) => 20,
+        Json::String(s) => s.len() + 2,
+        Json::Array(items) => 2 + items.iter().map(|v| json_size(v) + 1).sum::<usize>(),
+        Json::Object(members) => {
+            2 + members
+                .iter()
+                .map(|(k, v)| k.len() + 4 + json_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// A finished span and its typed extras: what travels from the buffer to the sinks.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) span: SpanData,
+    pub(crate) extra: Option<Extra>,
+}
+
+impl Record {
+    /// A span without extras.
+    #[cfg(test)]
+    pub(crate) fn plain(span: SpanData) -> Self {
+        Record { span, extra: None }
+    }
+
+    /// The `aws` members (empty when there are none).
+    pub(crate) fn aws_members(&self) -> Option<&Map<String, Json>> {
+        self.extra
+            .as_ref()
+            .map(|e| &e.aws)
+            .filter(|m| !m.is_empty())
+    }
+
+    /// Whether a throttling error code was recorded on the span (see [`Record::flags`] for
+    /// its `throttle` flag).
+    pub(crate) fn throttle(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.throttle)
+    }
+
+    /// Moves the span's `metadata.*` fields into the extras' metadata, ahead of what
+    /// `metadata!` recorded (which wins on the same key).
+    pub(crate) fn take_metadata_fields(&mut self) {
+        if !self
+            .span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str().starts_with(METADATA_PREFIX))
+        {
+            return;
+        }
+        let mut fields = Extra::default();
+        self.span.attributes.retain(|kv| {
+            let Some(name) = kv.key.as_str().strip_prefix(METADATA_PREFIX) else {
+                return true;
+            };
+            fields.put_metadata(name.to_owned(), json_of(&kv.value));
+            false
+        });
+        if let Some(recorded) = self.extra.take() {
+            fields.merge(recorded);
+        }
+        self.extra = Some(fields);
+    }
+
+    /// The `http` object, but for a call's status (a span attribute: see [`Record::status`]).
+    pub(crate) fn http(&self) -> Option<&Http> {
+        self.extra.as_ref().and_then(|e| e.http.as_ref())
+    }
+
+    /// The HTTP status: a served request's, else the span's `http.response.status_code`.
+    pub(crate) fn status(&self) -> Option<i64> {
+        self.http()
+            .and_then(|h| h.status)
+            .map(i64::from)
+            .or_else(|| http_status(&self.span))
+    }
+
+    /// Whether the span has an annotation named `name` of its own.
+    pub(crate) fn has_annotation(&self, name: &str) -> bool {
+        self.span.attributes.iter().any(|kv| {
+            kv.key
+                .as_str()
+                .strip_prefix(ANNOTATION_PREFIX)
+                .is_some_and(|key| key == name)
+        })
+    }
+
+    /// The metadata (each key once: see [`Extra::merge`]).
+    pub(crate) fn metadata(&self) -> &[(String, Json)] {
+        self.extra.as_ref().map_or(&[], |e| &e.metadata)
+    }
+}
+
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+    use opentelemetry::KeyValue;
+
+    use super::Record;
+
+    /// An internal span under a local parent, with these attributes.
+    pub(crate) fn record(attributes: Vec<KeyValue>) -> Record {
+        Record::plain(opentelemetry_sdk::trace::SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                false,
+                opentelemetry::trace::TraceState::NONE,
+            ),
+            parent_span_id: SpanId::from(3),
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "work".into(),
+            start_time: std::time::SystemTime::UNIX_EPOCH,
+            end_time: std::time::SystemTime::UNIX_EPOCH,
+            attributes,
+            dropped_attributes_count: 0,
+            events: opentelemetry_sdk::trace::SpanEvents::default(),
+            links: opentelemetry_sdk::trace::SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: opentelemetry::InstrumentationScope::builder("t").build(),
+        })
+    }
+}
