@@ -112,6 +112,35 @@ impl Daemon {
             .clone()
     }
 
+    /// Every datagram received before a marker: one this sends from a socket of its own and
+    /// waits for (at most 10 s), for tests that assert nothing was sent by a sender they cannot
+    /// make send a marker of its own (one whose export is off or elsewhere). On loopback a
+    /// datagram is queued at the receiving socket within its sender's `send`, so one sent
+    /// before this call is ahead of the marker; the marker itself is left out.
+    ///
+    /// # Panics
+    /// If the marker does not arrive.
+    #[must_use]
+    pub fn datagrams_before_a_marker(&self) -> Vec<Vec<u8>> {
+        let marker = crate::new_trace_header(Some("1")).root;
+        let document =
+            serde_json::json!({"trace_id": marker, "id": "0000000000000001", "name": "marker"});
+        let datagram = format!("{{\"format\":\"json\",\"version\":1}}\n{document}");
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket");
+        socket
+            .send_to(datagram.as_bytes(), self.address)
+            .expect("send the marker");
+        let arrived = self.wait_for_trace(&marker, Duration::from_secs(10), |d| !d.is_empty());
+        assert_eq!(arrived.len(), 1, "the marker datagram did not arrive");
+        let mut datagrams = self.datagrams();
+        let at = datagrams
+            .iter()
+            .position(|d| d == datagram.as_bytes())
+            .expect("the marker among the datagrams");
+        datagrams.truncate(at);
+        datagrams
+    }
+
     /// Every document so far, parsed.
     #[must_use]
     pub fn documents(&self) -> Vec<Value> {
@@ -204,11 +233,6 @@ pub fn flatten(docs: &[Value]) -> Vec<Value> {
         out.push(doc);
     }
     out
-}
-
-/// Waits a little for stray datagrams, for tests that assert nothing was sent.
-pub fn settle() {
-    std::thread::sleep(Duration::from_millis(150));
 }
 
 /// The kernel's count of UDP datagrams dropped because a receiver's buffer was full

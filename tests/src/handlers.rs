@@ -1,6 +1,7 @@
 //! A traced handler whose behaviour the event chooses, shared by the test binaries.
 
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
@@ -8,8 +9,8 @@ use serde_json::{json, Value};
 
 /// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`,
 /// `ddb_missing` (a DynamoDB `GetItem` on a table that does not exist, through the endpoint
-/// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends 200 ms
-/// after the handler returned).
+/// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends after the
+/// handler returned: when [`end_outliving_work`] says, at most 10 s after it began).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -67,8 +68,25 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
         "outlive" => {
             let span = tracing::info_span!("outliving_work", annotation.tag = %tag);
             std::thread::spawn(move || {
-                let _entered = span.enter();
-                std::thread::sleep(Duration::from_millis(200));
+                let entered = span.enter();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut state = outliving();
+                while !state.released {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
+                    state = OUTLIVING_CHANGED
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                drop(state);
+                drop(entered);
+                // The span ends here (and, on this plain thread, waits with the pipeline for
+                // the next export or flush).
+                drop(span);
+                outliving().ended += 1;
+                OUTLIVING_CHANGED.notify_all();
             });
             Ok(json!({ "tag": tag }))
         }
@@ -87,6 +105,42 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
         }
         other => Err(format!("unknown action {other}").into()),
     }
+}
+
+/// The spans of `outlive` invocations: released by [`end_outliving_work`], counted once ended.
+#[derive(Debug)]
+struct Outliving {
+    released: bool,
+    ended: usize,
+}
+
+static OUTLIVING: Mutex<Outliving> = Mutex::new(Outliving {
+    released: false,
+    ended: 0,
+});
+static OUTLIVING_CHANGED: Condvar = Condvar::new();
+
+fn outliving() -> MutexGuard<'static, Outliving> {
+    OUTLIVING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Ends the spans of `outlive` invocations (call it once they returned: the spans then
+/// outlive them) and waits until one has ended, at most `timeout`; whether one did.
+pub fn end_outliving_work(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut state = outliving();
+    state.released = true;
+    OUTLIVING_CHANGED.notify_all();
+    while state.ended == 0 {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        state = OUTLIVING_CHANGED
+            .wait_timeout(state, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    state.ended > 0
 }
 
 /// Nested spans with awaits between them, each carrying the invocation's tag as an annotation.

@@ -100,6 +100,21 @@ pub fn run_child(test_name: &str, mode: &str, envs: &[(&str, &str)]) -> std::pro
     run_child_with(command, test_name, mode, envs)
 }
 
+/// The mode [`run_child`] started this child test with (`XRAY_TEST_CHILD`), for the child
+/// entry of `run_by`, the test that runs it.
+///
+/// # Panics
+/// When the variable is not set: the child was run on its own (`--ignored`), where it would
+/// check nothing, and must not pass.
+#[must_use]
+pub fn child_mode(run_by: &str) -> String {
+    std::env::var("XRAY_TEST_CHILD").unwrap_or_else(|_| {
+        panic!(
+            "a child process of `{run_by}`, which runs it with XRAY_TEST_CHILD set; run that test, not this one on its own"
+        )
+    })
+}
+
 /// [`run_child`], asserting that the child succeeded and printed `CHILD OK`; its stdout.
 ///
 /// # Panics

@@ -185,8 +185,29 @@ pub trait ExportPath: Sync {
     fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome;
     /// What arrived for the trace `root`, waiting for `at_least` subsegments.
     fn segs(&self, root: &str, at_least: usize) -> Vec<Seg>;
-    /// After a pause, whether nothing arrived for the trace `root`.
-    fn nothing_for(&self, root: &str) -> bool;
+    /// What arrived for the trace `root` so far, without waiting.
+    fn arrived(&self, root: &str) -> Vec<Seg>;
+
+    /// Whether nothing arrived for the trace `root` of an invocation that has returned, judged
+    /// once a marker did: a sampled invocation through the same pipeline after it, whose
+    /// spans leave after any of `root`'s (the daemon's datagrams from one socket, in order;
+    /// an OTLP export awaited before each response is posted).
+    ///
+    /// # Panics
+    /// If the marker invocation's spans do not arrive.
+    fn nothing_for(&self, root: &str) -> bool {
+        let marker = crate::new_trace_header(Some("1"));
+        let response = self
+            .invoke(
+                &serde_json::json!({"action": "ok", "tag": marker.root}),
+                Some(&marker.header),
+            )
+            .unwrap_response();
+        assert_eq!(response["tag"], marker.root.as_str());
+        let segs = self.segs(&marker.root, 2);
+        assert_eq!(segs.len(), 2, "the marker invocation's spans: {segs:#?}");
+        self.arrived(root).is_empty()
+    }
 }
 
 /// The behavioural tests both export paths must pass, for the `&'static` [`ExportPath`] that
@@ -471,11 +492,12 @@ impl ExportPath for OtlpLambda {
             .collect()
     }
 
-    fn nothing_for(&self, root: &str) -> bool {
-        crate::daemon::settle();
+    fn arrived(&self, root: &str) -> Vec<Seg> {
         self.receiver
-            .wait_for_trace(root, 1, std::time::Duration::ZERO)
-            .is_empty()
+            .wait_for_trace(root, usize::MAX, std::time::Duration::ZERO)
+            .iter()
+            .map(Seg::from_otlp)
+            .collect()
     }
 }
 
@@ -525,11 +547,14 @@ impl ExportPath for DaemonLambda {
             .collect()
     }
 
-    fn nothing_for(&self, root: &str) -> bool {
-        crate::daemon::settle();
-        self.lambda
+    fn arrived(&self, root: &str) -> Vec<Seg> {
+        let docs = self
+            .lambda
             .daemon
-            .wait_for_trace(root, std::time::Duration::ZERO, |_| true)
-            .is_empty()
+            .wait_for_trace(root, std::time::Duration::ZERO, |_| true);
+        crate::daemon::flatten(&docs)
+            .iter()
+            .map(Seg::from_document)
+            .collect()
     }
 }

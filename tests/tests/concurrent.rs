@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lambda_runtime::service_fn;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, settle};
+use xray_lambda_tests::daemon::flatten;
 use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::harness::{serve, Lambda};
 use xray_lambda_tests::new_trace_header;
@@ -111,7 +111,16 @@ fn sampled_zero_sends_nothing() {
     )
     .unwrap_response();
     assert_eq!(response["tag"], ids.root.as_str());
-    settle();
+    // A marker: a sampled invocation after it, whose datagram the pipeline's one socket sends
+    // after any of the first one's (sent before its response was posted).
+    let marker = new_trace_header(Some("1"));
+    let response = invoke(
+        &json!({"action": "ok", "depth": 0, "tag": marker.root}),
+        Some(&marker.header),
+    )
+    .unwrap_response();
+    assert_eq!(response["tag"], marker.root.as_str());
+    assert_eq!(wait(&marker.root, 2).len(), 2, "the marker invocation");
     let sent = harness()
         .daemon
         .documents()

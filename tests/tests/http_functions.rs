@@ -366,9 +366,7 @@ fn an_unsampled_request_sees_its_header_as_received_and_sends_nothing() {
 #[test]
 #[ignore = "a child process of the test below; run_child runs it"]
 fn child_served_by_lambda_http_run() {
-    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
-        return;
-    }
+    let _ = xray_lambda_tests::child_mode("lambda_http_run_serves_traced_handlers_too");
     let lambda = Lambda::start("http-run-fn", 1);
     serve(|| {
         lambda_http::run(lambda_http::service_fn(

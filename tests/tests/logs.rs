@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tracing::Instrument as _;
 use xray_lambda_tests::daemon::flatten;
 use xray_lambda_tests::harness::{serve, Lambda};
-use xray_lambda_tests::{new_trace_header, run_child_ok};
+use xray_lambda_tests::{child_mode, new_trace_header, run_child_ok};
 
 /// In every event: no line may carry it.
 const SECRET: &str = "s3cr3t-in-the-event";
@@ -58,9 +58,9 @@ async fn nested(id: &str, root: &str) {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_logging_function() {
-    let Ok(sampled) = std::env::var("XRAY_TEST_CHILD") else {
-        return;
-    };
+    let sampled = child_mode(
+        "every_json_line_carries_its_own_invocations_fields (and the other tests naming it)",
+    );
     let lambda = Lambda::start("logs-fn", 64);
     tracing::info!("a line outside any invocation");
     serve(|| lambda_runtime::run_concurrent(service_fn(logging_handler)));

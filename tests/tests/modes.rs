@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use lambda_runtime::service_fn;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, settle, Daemon};
+use xray_lambda_tests::daemon::{flatten, Daemon};
 use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::harness::tokio_runtime;
 use xray_lambda_tests::runtime_api::RuntimeApi;
-use xray_lambda_tests::{new_trace_header, run_child, run_child_without_network, set_lambda_env};
+use xray_lambda_tests::{
+    child_mode, new_trace_header, run_child, run_child_without_network, set_lambda_env,
+};
 
 /// A child process's function: the real `lambda_runtime::run` polling a loopback Runtime
 /// API, the pipeline from `init()`, and a daemon that always listens, so that "nothing sent"
@@ -23,9 +25,10 @@ struct ChildLambda {
 }
 
 impl ChildLambda {
-    /// `None` in a plain test run: the child entries below run only under `run_child`.
-    fn start() -> Option<Self> {
-        std::env::var_os("XRAY_TEST_CHILD")?;
+    /// Panics outside `run_child` (a child entry run on its own): `run_by` names the test
+    /// that runs it.
+    fn start(run_by: &str) -> Self {
+        let _ = child_mode(run_by);
         // Not `Lambda::start`: each child sets the daemon address (or none) its own way.
         let runtime = tokio_runtime();
         let api = runtime.block_on(RuntimeApi::start());
@@ -40,12 +43,12 @@ impl ChildLambda {
                 .await
                 .expect("runtime");
         });
-        Some(ChildLambda {
+        ChildLambda {
             runtime,
             api,
             daemon,
             _tracing: tracing,
-        })
+        }
     }
 
     fn invoke(&self, payload: &Value, header: Option<&str>) -> Value {
@@ -68,9 +71,9 @@ impl ChildLambda {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_cold_start() {
-    let Some(lambda) = ChildLambda::start() else {
-        return;
-    };
+    let lambda = ChildLambda::start(
+        "cold_start_is_true_on_the_first_invocation_only (and the other test naming it)",
+    );
     let expected_first =
         std::env::var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref() != Ok("provisioned-concurrency");
     for n in 0..3 {
@@ -93,11 +96,23 @@ fn child_cold_start() {
         );
     }
     // No stray traces: lambda_runtime's own span and OpenTelemetry's spans send nothing.
-    settle();
+    // Checked once a marker arrived: a fourth invocation, served after the third's spans all
+    // ended (`run` serves one at a time), whose datagram the one socket sends after theirs.
+    let marker = new_trace_header(Some("1"));
+    let response = lambda.invoke(
+        &json!({"action": "ok", "tag": "marker"}),
+        Some(&marker.header),
+    );
+    assert_eq!(response["tag"], "marker");
+    assert_eq!(
+        lambda.wait(&marker.root, 2).len(),
+        2,
+        "the marker invocation"
+    );
     assert_eq!(
         lambda.daemon.datagrams().len(),
-        3,
-        "one datagram per invocation, nothing else"
+        4,
+        "one datagram per invocation (the marker's the fourth), nothing else"
     );
     println!("CHILD OK: 3 invocations, ColdStart checked");
 }
@@ -106,9 +121,7 @@ fn child_cold_start() {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_env_fallback() {
-    let Some(lambda) = ChildLambda::start() else {
-        return;
-    };
+    let lambda = ChildLambda::start("without_a_context_trace_id_the_environment_variable_links");
     // A context without a trace id (as a hand-made Context or an old runtime gives):
     // the process-wide variable is used.
     let ids = new_trace_header(Some("1"));
@@ -126,9 +139,9 @@ fn child_env_fallback() {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_answers_without_sending() {
-    let Some(lambda) = ChildLambda::start() else {
-        return;
-    };
+    let lambda = ChildLambda::start(
+        "without_a_daemon_address_the_trace_prints_as_a_tree (and the other tests naming it)",
+    );
     let ids = new_trace_header(Some("1"));
     let response = lambda.invoke(
         &json!({"action": "ok", "depth": 1, "tag": "t"}),
@@ -137,9 +150,9 @@ fn child_answers_without_sending() {
     assert_eq!(response["tag"], "t");
     let response = lambda.invoke(&json!({"action": "ok", "tag": "no header"}), None);
     assert_eq!(response["tag"], "no header");
-    settle();
+    // The pipeline sends nothing to make a marker of: the daemon gets one of its own.
     assert_eq!(
-        lambda.daemon.datagrams().len(),
+        lambda.daemon.datagrams_before_a_marker().len(),
         0,
         "nothing goes to the daemon"
     );
@@ -151,9 +164,7 @@ fn child_answers_without_sending() {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_unrecorded_headers() {
-    let Some(lambda) = ChildLambda::start() else {
-        return;
-    };
+    let lambda = ChildLambda::start("locally_unsampled_and_passthrough_invocations_print_nothing");
     let unsampled = new_trace_header(Some("0"));
     let passthrough = new_trace_header(Some("1"));
     let root_only = format!("Root={};Lineage=a87bd80c:1", passthrough.root);
@@ -168,7 +179,15 @@ fn child_unrecorded_headers() {
         );
         assert_eq!(response["tag"], "t");
     }
-    settle();
+    // A marker: a sampled invocation, served after the spans of the ones above all ended
+    // (`run` serves one at a time), whose tree is printed after anything of theirs.
+    let marker = new_trace_header(Some("1"));
+    let response = lambda.invoke(
+        &json!({"action": "ok", "tag": "marker"}),
+        Some(&marker.header),
+    );
+    assert_eq!(response["tag"], "marker");
+    println!("MARKER={}", marker.root);
     println!(
         "CHILD OK: unsampled, PassThrough and malformed headers answered; roots {} {}",
         unsampled.root, passthrough.root
@@ -179,9 +198,8 @@ fn child_unrecorded_headers() {
 #[test]
 #[ignore = "a child process of the tests below; run_child runs it"]
 fn child_closed_port() {
-    let Some(lambda) = ChildLambda::start() else {
-        return;
-    };
+    let lambda =
+        ChildLambda::start("a_closed_daemon_port_logs_once_and_export_resumes_when_it_comes_back");
     // Nothing listens at the daemon address yet: every invocation is answered.
     let address: std::net::SocketAddr = std::env::var("AWS_XRAY_DAEMON_ADDRESS")
         .expect("address")
@@ -304,14 +322,22 @@ fn locally_unsampled_and_passthrough_invocations_print_nothing() {
         .expect("roots printed")
         .split(' ')
         .collect();
+    let marker = stdout
+        .lines()
+        .find_map(|l| l.split("MARKER=").nth(1))
+        .expect("marker printed");
     // On a developer's machine (the stderr tree), neither the unsampled nor the PassThrough
     // invocation prints anything, under its Root or under a trace of its own; the malformed
     // header counts as none, and gets a trace of its own, as locally an invocation without
-    // a header does.
+    // a header does. The marker invocation after them prints its own.
     for root in &roots {
         assert!(!stderr.contains(root), "{stderr}");
     }
-    assert_eq!(stderr.matches("X-Ray trace ").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("X-Ray trace {marker} (under segment ")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("X-Ray trace ").count(), 2, "{stderr}");
     // The malformed header costs one warning, naming it.
     let warnings: Vec<&str> = stdout
         .lines()

@@ -144,13 +144,18 @@ fn on_sigterm_spans_that_outlived_their_invocation_are_flushed_before_exit() {
         h.0.api.extensions(),
         vec!["xray-lambda-shutdown".to_owned()]
     );
-    // The outliving span ends (on a plain thread, so it waits for a flush) 200 ms after.
-    std::thread::sleep(Duration::from_millis(600));
+    // The invocation has returned: its outliving span ends now, on a plain thread, so it
+    // waits with the pipeline for a flush. Signalled once it has ended.
+    assert!(
+        xray_lambda_tests::handlers::end_outliving_work(Duration::from_secs(10)),
+        "the outliving span did not end"
+    );
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
+    // The hook ends the process: this is only the bound on waiting for it.
     std::thread::sleep(Duration::from_secs(10));
     panic!("the process was not ended by the SIGTERM hook");
 }

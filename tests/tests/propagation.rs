@@ -607,9 +607,8 @@ fn a_reqwest_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
 #[test]
 #[ignore = "a child process of the test below; run_child runs it"]
 fn child_secret_urls() {
-    if std::env::var_os("XRAY_TEST_CHILD").is_none() {
-        return;
-    }
+    let _ =
+        xray_lambda_tests::child_mode("a_secret_in_a_urls_query_is_in_no_log_line_and_no_document");
     for payload in [
         json!({ "secret_get": true }),
         json!({ "secret_reqwest": true }),
