@@ -9,8 +9,8 @@ use serde_json::Value as Json;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::notices::warn_once;
-use crate::state;
 use crate::record::Extra;
+use crate::state;
 use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE};
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
@@ -164,16 +164,16 @@ pub fn metadata<K: AsRef<str>, V: serde::Serialize + ?Sized>(key: K, value: &V) 
     if span.is_disabled() {
         return;
     }
-    let value = serde_json::to_value(value).unwrap_or_else(|err| {
-        tracing::warn!(target: "xray_lambda", "X-Ray: metadata {:?} could not be serialized: {err}", key.as_ref());
-        Json::String(format!("<not serializable: {err}>"))
-    });
     // Only a sampled span reaches the buffer, which then hands it its extras.
     let cx = span.context();
     let span_context = cx.span().span_context().clone();
     if !span_context.is_sampled() {
         return;
     }
+    let value = serde_json::to_value(value).unwrap_or_else(|err| {
+        tracing::warn!(target: "xray_lambda", "X-Ray: metadata {:?} could not be serialized: {err}", key.as_ref());
+        Json::String(format!("<not serializable: {err}>"))
+    });
     span.set_attribute(EXTRA_MARKER, true);
     state::attach(
         span_context.span_id(),

@@ -18,8 +18,8 @@ use opentelemetry::{Context, SpanId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::sink::Sink;
 use crate::record::{Extra, InProgress, Record};
+use crate::sink::Sink;
 use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, RECORD_IDENTITIES};
 
 /// The spans of running invocations, and where they go at the end.

@@ -53,7 +53,8 @@ pub struct TraceHeader {
 pub(crate) enum HeaderError {
     MissingRoot,
     BadRoot,
-    MissingParent,
+    /// `Root` without `Parent`: Lambda's `PassThrough` mode, with the trace it names.
+    MissingParent(TraceId),
     BadParent,
 }
 
@@ -62,7 +63,7 @@ impl fmt::Display for HeaderError {
         f.write_str(match self {
             HeaderError::MissingRoot => "no Root key",
             HeaderError::BadRoot => "Root is not of the form 1-<8 hex>-<24 hex>",
-            HeaderError::MissingParent => "no Parent key",
+            HeaderError::MissingParent(_) => "no Parent key",
             HeaderError::BadParent => "Parent is not 16 hex digits",
         })
     }
@@ -131,9 +132,10 @@ impl TraceHeader {
                 extra.push_str(field);
             }
         }
+        let trace_id = root.ok_or(HeaderError::MissingRoot)?;
         Ok(TraceHeader {
-            trace_id: root.ok_or(HeaderError::MissingRoot)?,
-            parent_id: parent.ok_or(HeaderError::MissingParent)?,
+            trace_id,
+            parent_id: parent.ok_or(HeaderError::MissingParent(trace_id))?,
             sampling,
             extra,
         })

@@ -20,13 +20,14 @@ use tracing_subscriber::{
 };
 
 use crate::buffer::{Buffer, BufferProcessor};
+use crate::environment::{self, LambdaEnvironment};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
-use crate::notices::{inform_when_logging, log_pending_warnings, warn_when_logging};
-use crate::unsigned_fields::UnsignedFields;
+use crate::notices::{log_pending_warnings, queue, Notice};
 use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
 use crate::sink::pacer::Pacing;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
+use crate::unsigned_fields::UnsignedFields;
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,53 +134,31 @@ pub fn builder() -> Builder {
 pub struct Builder {
     export: Export,
     service: Option<String>,
-    cold_start_reported: bool,
+    environment: LambdaEnvironment,
     log_filter: Targets,
     log_format: LogFormat,
-    function_name: Option<String>,
-    log_group: Option<String>,
     span_level: Level,
     pacing: Pacing,
     aws_call_phases: bool,
+    /// What reading the environment found to say, said once the pipeline is installed.
+    notices: Vec<Notice>,
 }
 
 impl Builder {
-    /// Every setting from the environment; see the table above.
+    /// Every setting from the environment; see the table above. Changes nothing: what it
+    /// finds wrong is logged when the builder installs the pipeline.
     #[must_use]
     pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let is_true = |name: &str| {
-            var(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
-        };
-        let export = if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
-            Export::Disabled
-        } else if let Some(export) = otel_export(&var) {
-            export
-        } else if let Some(address) = var("AWS_XRAY_DAEMON_ADDRESS") {
-            match parse_daemon_address(&address) {
-                Ok(address) => Export::Daemon(address),
-                Err(err) => {
-                    warn_when_logging(format!("X-Ray: {err}; traces are not sent"));
-                    Export::Disabled
-                }
-            }
-        } else if var("AWS_LAMBDA_RUNTIME_API").is_some() && var("LAMBDA_TASK_ROOT").is_some() {
-            // In Lambda without Active tracing there is no daemon, and a tree per invocation
-            // in the function's log would be paid for at CloudWatch's price. (`cargo lambda
-            // watch` serves a Runtime API too, but sets no `LAMBDA_TASK_ROOT`: there the tree
-            // is printed.)
-            inform_when_logging(
-                "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function); traces are not recorded".to_owned(),
-            );
-            Export::Disabled
-        } else {
-            Export::Stderr
-        };
-        let service = var("POWERTOOLS_SERVICE_NAME").or_else(|| var("AWS_LAMBDA_FUNCTION_NAME"));
-        let cold_start_reported = !matches!(
-            var("AWS_LAMBDA_INITIALIZATION_TYPE").as_deref(),
-            Some("provisioned-concurrency" | "snap-start")
-        );
+        Self::from_vars(environment::current().clone(), &|name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    fn from_vars(environment: LambdaEnvironment, read: &dyn Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| read(name).filter(|v| !v.trim().is_empty());
+        let mut notices = Vec::new();
+        let export = export_from_env(&environment, &var, &mut notices);
+        let service = var("POWERTOOLS_SERVICE_NAME").or_else(|| environment.function_name.clone());
         let log_filter = logs::filter(
             var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
             var("RUST_LOG").as_deref(),
@@ -187,15 +166,14 @@ impl Builder {
         let log_format = LogFormat::from_env_value(var("AWS_LAMBDA_LOG_FORMAT").as_deref());
         Builder {
             export,
-            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
-            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
             service,
-            cold_start_reported,
+            environment,
             log_filter,
             log_format,
             span_level: Level::INFO,
             pacing: Pacing::default(),
             aws_call_phases: false,
+            notices,
         }
     }
 
@@ -216,8 +194,9 @@ impl Builder {
     /// The log layer `init` installs, to add to a subscriber of your own beside
     /// [`Builder::layer`]: each line carries the invocation's `requestId`, X-Ray trace id and
     /// innermost subsegment id, at the levels `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG` allow.
-    /// Also routes the `log` crate's records into `tracing`, unless a `log` logger was set
-    /// before (install yours first: one set after this fails to install).
+    /// Once a subscriber with it is installed, it also routes the `log` crate's records into
+    /// `tracing`, unless a `log` logger was set before (install yours first: one set after
+    /// that fails to install).
     ///
     /// ```no_run
     /// use tracing_subscriber::layer::SubscriberExt as _;
@@ -244,11 +223,11 @@ impl Builder {
         S: Subscriber + for<'span> LookupSpan<'span>,
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
-        logs::bridge_log_crate(&self.log_filter);
         LogLayer::new(
             self.log_format,
-            self.function_name.as_deref(),
+            self.environment.function_name.as_deref(),
             self.service.as_deref(),
+            logs::most_verbose(&self.log_filter),
         )
         .with_writer(writer)
         .with_filter(events_only(self.log_filter.clone()))
@@ -328,92 +307,126 @@ impl Builder {
         self.layer_inner()
     }
 
+    /// Installs the pipeline (process-wide, once) and gives the layer that feeds it.
     fn layer_inner<S>(
         self,
     ) -> Result<(Option<impl Layer<S> + Send + Sync + 'static>, TracingGuard), InitError>
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        let sink = match self.export {
-            Export::Disabled => {
-                if !state::install(State::Off) {
-                    return Err(InitError::AlreadyInitialized);
-                }
-                return Ok((None, TracingGuard { provider: None }));
+        // Said by the first invocation, or by `init` once its subscriber is installed.
+        queue(self.notices.clone());
+        let Some(sink) = self.sink() else {
+            if !state::install(State::Off) {
+                return Err(InitError::AlreadyInitialized);
             }
-            Export::Stderr => Sink::Stderr,
-            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(address, self.pacing)),
+            return Ok((None, TracingGuard { provider: None }));
+        };
+        warn_if_panics_abort();
+        let trace_without_header = match &sink {
+            Sink::Stderr => true,
+            Sink::Daemon(_) => false,
+            // A collector beside a function in Lambda, or one on a developer's machine.
             #[cfg(feature = "otlp")]
-            Export::Otlp(config) => Sink::Otlp(Arc::new(crate::sink::otlp::OtlpSink::new(
-                config,
-                self.service.as_deref(),
-            ))),
+            Sink::Otlp(_) => !self.environment.in_lambda,
         };
-        // `cargo lambda build --release` builds with `panic = "abort"` unless the release
-        // profile names a strategy: a panicking handler then ends the process, unrecorded.
-        #[cfg(panic = "abort")]
-        warn_when_logging(
-            "X-Ray: this binary aborts on panic (`cargo lambda build --release` sets panic = \"abort\" \
-             unless [profile.release] names one): a panicking handler ends the process before its \
-             trace is sent; set panic = \"unwind\" in [profile.release] to record it"
-                .to_owned(),
-        );
-        let trace_without_header = sink.traces_without_header();
         let buffer = Arc::new(Buffer::new(sink));
-        // In Lambda a span with no parent cannot be placed (Lambda writes the segment), so
-        // roots are not sampled there; locally every invocation starts a trace of its own.
-        let root = if trace_without_header {
-            Sampler::AlwaysOn
-        } else {
-            Sampler::AlwaysOff
-        };
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BufferProcessor(buffer.clone()))
-            .with_id_generator(XrayIdGenerator::default())
-            .with_sampler(Sampler::ParentBased(Box::new(root)))
-            // Spans need no resource: the writer names the SDK itself, and the translator and
-            // the OTLP sink have their own.
-            .with_resource(Resource::builder_empty().build())
-            .build();
+        let provider = tracer_provider(&buffer, trace_without_header);
         let tracer = provider.tracer("xray-lambda");
+        let span_level = self.span_level;
         if !state::install(State::On(Pipeline {
             buffer,
             service: self.service,
-            cold_start_reported: self.cold_start_reported,
+            cold_start_reported: self.environment.cold_start_reported(),
             trace_without_header,
             tracer: tracer.clone(),
             aws_call_phases: self.aws_call_phases,
             cloudwatch_logs: self
+                .environment
                 .log_group
                 .map(|group| serde_json::json!([{ "log_group": group }])),
         })) {
             return Err(InitError::AlreadyInitialized);
         }
-        let span_level = self.span_level;
-        let layer = tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_location(false)
-            .with_threads(false)
-            .with_tracked_inactivity(false)
-            .with_target(false)
-            .with_level(false)
-            .with_context_activation(false)
-            .with_error_events_to_status(false)
-            .with_error_events_to_exceptions(false)
-            .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
-                meta.is_span()
-                    && *meta.level() <= span_level
-                    && !is_plumbing(meta.target())
-                    && meta.target() != LOG_SPAN_TARGET
-            }))
-            .and_then(UnsignedFields);
-        Ok((
-            Some(layer),
-            TracingGuard {
-                provider: Some(provider),
-            },
-        ))
+        let guard = TracingGuard {
+            provider: Some(provider),
+        };
+        Ok((Some(opentelemetry_layer(tracer, span_level)), guard))
     }
+
+    /// The sink the export asks for; `None` when tracing is off.
+    fn sink(&self) -> Option<Sink> {
+        Some(match &self.export {
+            Export::Disabled => return None,
+            Export::Stderr => Sink::Stderr,
+            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(*address, self.pacing)),
+            #[cfg(feature = "otlp")]
+            Export::Otlp(config) => Sink::Otlp(Arc::new(crate::sink::otlp::OtlpSink::new(
+                config.clone(),
+                self.service.as_deref(),
+                &self.environment,
+            ))),
+        })
+    }
+}
+
+/// `cargo lambda build --release` builds with `panic = "abort"` unless the release profile
+/// names a strategy: a panicking handler then ends the process, unrecorded.
+fn warn_if_panics_abort() {
+    #[cfg(panic = "abort")]
+    queue(vec![Notice::warning(
+        "X-Ray: this binary aborts on panic (`cargo lambda build --release` sets panic = \"abort\" \
+         unless [profile.release] names one): a panicking handler ends the process before its \
+         trace is sent; set panic = \"unwind\" in [profile.release] to record it"
+            .to_owned(),
+    )]);
+}
+
+/// The tracer provider in front of `buffer`. In Lambda a span with no parent cannot be placed
+/// (Lambda writes the segment), so roots are not sampled there; locally every invocation
+/// starts a trace of its own.
+fn tracer_provider(buffer: &Arc<Buffer>, trace_without_header: bool) -> SdkTracerProvider {
+    let root = if trace_without_header {
+        Sampler::AlwaysOn
+    } else {
+        Sampler::AlwaysOff
+    };
+    SdkTracerProvider::builder()
+        .with_span_processor(BufferProcessor(buffer.clone()))
+        .with_id_generator(XrayIdGenerator::default())
+        .with_sampler(Sampler::ParentBased(Box::new(root)))
+        // Spans need no resource: the writer names the SDK itself, and the translator and
+        // the OTLP sink have their own.
+        .with_resource(Resource::builder_empty().build())
+        .build()
+}
+
+/// tracing-opentelemetry's layer for `tracer`: spans at `span_level` or more severe, none of
+/// the plumbing's, no extra attributes; then the unsigned-fields layer.
+fn opentelemetry_layer<S>(
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    span_level: Level,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
+        .with_level(false)
+        .with_context_activation(false)
+        .with_error_events_to_status(false)
+        .with_error_events_to_exceptions(false)
+        .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
+            meta.is_span()
+                && *meta.level() <= span_level
+                && !is_plumbing(meta.target())
+                && meta.target() != LOG_SPAN_TARGET
+        }))
+        .and_then(UnsignedFields)
 }
 
 /// `filter` for events; spans of this crate (the invocation's, which carry the log context)
@@ -427,35 +440,75 @@ fn events_only(filter: Targets) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
     })
 }
 
+/// Where traces go, from the environment; what is wrong with it goes into `notices`.
+fn export_from_env(
+    environment: &LambdaEnvironment,
+    var: &dyn Fn(&str) -> Option<String>,
+    notices: &mut Vec<Notice>,
+) -> Export {
+    let is_true = |name: &str| {
+        var(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+    };
+    if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
+        return Export::Disabled;
+    }
+    if let Some(export) = otel_export(var, notices) {
+        return export;
+    }
+    if let Some(address) = &environment.daemon_address {
+        return match parse_daemon_address(address) {
+            Ok(address) => Export::Daemon(address),
+            Err(err) => {
+                notices.push(Notice::warning(format!(
+                    "X-Ray: {err}; traces are not sent"
+                )));
+                Export::Disabled
+            }
+        };
+    }
+    if environment.in_lambda {
+        // In Lambda without Active tracing there is no daemon, and a tree per invocation in
+        // the function's log would be paid for at CloudWatch's price. (`cargo lambda watch`
+        // serves a Runtime API too, but sets no `LAMBDA_TASK_ROOT`: there the tree is printed.)
+        notices.push(Notice::info(
+            "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function); traces are not recorded".to_owned(),
+        ));
+        return Export::Disabled;
+    }
+    Export::Stderr
+}
+
 /// The export the `OTEL_*` variables ask for, if they ask.
-fn otel_export(var: &dyn Fn(&str) -> Option<String>) -> Option<Export> {
-    let otlp = || {
+fn otel_export(var: &dyn Fn(&str) -> Option<String>, notices: &mut Vec<Notice>) -> Option<Export> {
+    let otlp = |notices: &mut Vec<Notice>| {
         #[cfg(feature = "otlp")]
         {
-            Some(Export::Otlp(crate::sink::otlp::Otlp::from_vars(var)))
+            Some(Export::Otlp(crate::sink::otlp::Otlp::from_vars(
+                var, notices,
+            )))
         }
         #[cfg(not(feature = "otlp"))]
         {
-            warn_when_logging(
+            notices.push(Notice::warning(
                 "X-Ray: OTLP export was asked for, but xray-lambda was built without its `otlp` feature; it is ignored".to_owned(),
-            );
+            ));
             None
         }
     };
     match var("OTEL_TRACES_EXPORTER").map(|v| v.trim().to_ascii_lowercase()) {
-        Some(v) if v == "otlp" => otlp(),
+        Some(v) if v == "otlp" => otlp(notices),
         Some(v) if v == "none" => Some(Export::Disabled),
         Some(v) if v == "console" => Some(Export::Stderr),
         Some(other) => {
-            warn_when_logging(format!(
+            notices.push(Notice::warning(format!(
                 "X-Ray: OTEL_TRACES_EXPORTER={other:?} is not one of otlp, none, console; it is ignored"
-            ));
+            )));
             None
         }
         None if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
             || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() =>
         {
-            otlp()
+            otlp(notices)
         }
         None => None,
     }
@@ -488,11 +541,14 @@ mod tests {
     fn otel_variables_choose_the_export() {
         use super::{otel_export, Export};
         let with = |vars: &'static [(&'static str, &'static str)]| {
-            otel_export(&move |name| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            })
+            otel_export(
+                &move |name| {
+                    vars.iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| (*v).to_owned())
+                },
+                &mut Vec::new(),
+            )
         };
         assert_eq!(with(&[]), None);
         assert_eq!(
@@ -506,9 +562,10 @@ mod tests {
         assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "zipkin")]), None);
         #[cfg(feature = "otlp")]
         {
-            let grpc = crate::sink::otlp::Otlp::from_vars(&|name| {
-                (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned())
-            });
+            let grpc = crate::sink::otlp::Otlp::from_vars(
+                &|name| (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()),
+                &mut Vec::new(),
+            );
             assert_eq!(
                 with(&[
                     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),

@@ -120,7 +120,12 @@ mod tests {
         let mut buf = Vec::new();
         write_str(&mut buf, "plain text, long enough for a word");
         assert_eq!(buf, br#""plain text, long enough for a word""#);
-        for s in ["a\"b", "tab\there", "back\\slash at the end of a word", "\u{1}"] {
+        for s in [
+            "a\"b",
+            "tab\there",
+            "back\\slash at the end of a word",
+            "\u{1}",
+        ] {
             let mut buf = Vec::new();
             write_str(&mut buf, s);
             let parsed: String = serde_json::from_slice(&buf).expect("valid JSON");

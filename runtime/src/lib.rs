@@ -259,6 +259,7 @@ mod annotate;
 pub mod aws;
 mod buffer;
 mod document;
+mod environment;
 mod exception;
 mod header;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
@@ -269,9 +270,9 @@ pub mod http_client;
 pub mod http_function;
 mod init;
 mod invocation;
+mod json;
 mod logs;
 mod notices;
-mod json;
 mod propagation;
 mod record;
 #[cfg(feature = "events")]

@@ -5,29 +5,54 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-/// A queued line: (whether it is a warning rather than information, the text).
-static PENDING: Mutex<Vec<(bool, String)>> = Mutex::new(Vec::new());
-
-/// Queues a warning until a log output exists.
-pub(crate) fn warn_when_logging(warning: String) {
-    PENDING
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((true, warning));
+/// A line to log once a log output exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// A warning rather than information.
+    warning: bool,
+    line: String,
 }
 
-/// Queues an information line until a log output exists.
-pub(crate) fn inform_when_logging(line: String) {
+impl Notice {
+    pub(crate) fn warning(line: String) -> Self {
+        Notice {
+            warning: true,
+            line,
+        }
+    }
+
+    pub(crate) fn info(line: String) -> Self {
+        Notice {
+            warning: false,
+            line,
+        }
+    }
+
+    /// The line.
+    pub(crate) fn line(&self) -> &str {
+        &self.line
+    }
+}
+
+static PENDING: Mutex<Vec<Notice>> = Mutex::new(Vec::new());
+
+/// Queues `notices` until a log output exists (the pipeline is being installed).
+pub(crate) fn queue(notices: Vec<Notice>) {
     PENDING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push((false, line));
+        .extend(notices);
+}
+
+/// Queues a warning until a log output exists (the pipeline is being installed).
+pub(crate) fn warn_when_logging(warning: String) {
+    queue(vec![Notice::warning(warning)]);
 }
 
 /// Logs the queued lines, once each.
 pub(crate) fn log_pending_warnings() {
     let lines = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
-    for (warning, line) in lines {
+    for Notice { warning, line } in lines {
         if warning {
             tracing::warn!(target: "xray_lambda", "{line}");
         } else {

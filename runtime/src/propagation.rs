@@ -18,7 +18,7 @@ pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 /// the handler span's OpenTelemetry context, which every span under it inherits (in spawned
 /// tasks too).
 #[derive(Debug, Clone)]
-pub(crate) struct Carried(pub(crate) String);
+pub(crate) struct ForwardedKeys(pub(crate) String);
 
 tokio::task_local! {
     /// The invocation's header as it came, where nothing is recorded.
@@ -34,12 +34,12 @@ pub fn downstream(cx: &Context) -> Option<String> {
     if !span_context.is_sampled() || !span_context.is_valid() {
         return None;
     }
-    Some(compose(span_context, cx.get::<Carried>()))
+    Some(compose(span_context, cx.get::<ForwardedKeys>()))
 }
 
 /// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1[;carried]`,
 /// written with the document writer's hex (no `fmt`: a call's hot path).
-fn compose(span_context: &SpanContext, carried: Option<&Carried>) -> String {
+fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
     let extra = carried.map_or("", |c| c.0.as_str());
     let mut out = Vec::with_capacity(72 + extra.len());
     out.extend_from_slice(b"Root=");
@@ -126,7 +126,8 @@ mod tests {
             downstream(&context(true)).as_deref(),
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
         );
-        let carried = context(true).with_value(Carried("Lineage=a87bd80c:1|b31ac9b5:2".into()));
+        let carried =
+            context(true).with_value(ForwardedKeys("Lineage=a87bd80c:1|b31ac9b5:2".into()));
         assert_eq!(
             downstream(&carried).as_deref(),
             Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|b31ac9b5:2")

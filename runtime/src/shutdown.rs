@@ -25,30 +25,8 @@ use crate::state;
 /// function runs on without the hook.
 pub async fn shutdown_on_sigterm() {
     use tokio::signal::unix::{signal, SignalKind};
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        // lambda-extension's client panics on a malformed `AWS_LAMBDA_RUNTIME_API`.
-        let registered = unless_it_panics(
-            lambda_extension::Extension::new()
-                .with_events(&[])
-                .with_extension_name("xray-lambda-shutdown")
-                .register(),
-        )
-        .await
-        .unwrap_or_else(|| Err("the Extensions API client could not be made".into()));
-        match registered {
-            Ok(extension) => {
-                // Waits on the Extensions API for events that never come: no wake-ups.
-                tokio::spawn(async move {
-                    let _ = extension.run().await;
-                });
-            }
-            Err(err) => {
-                tracing::warn!(
-                    target: "xray_lambda",
-                    "X-Ray: cannot register the shutdown extension ({err}); Lambda will not send SIGTERM, so spans that outlive their invocation may be lost"
-                );
-            }
-        }
+    if crate::environment::current().runtime_api.is_some() {
+        register_extension().await;
     }
     // `signal` panics on a runtime without the IO driver: that is a failure to report too.
     let signals = std::panic::catch_unwind(|| {
@@ -83,4 +61,32 @@ pub async fn shutdown_on_sigterm() {
         tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
         std::process::exit(0);
     });
+}
+
+/// Registers an extension with no events: with one registered, Lambda sends `SIGTERM` before
+/// it ends the execution environment.
+async fn register_extension() {
+    // lambda-extension's client panics on a malformed `AWS_LAMBDA_RUNTIME_API`.
+    let registered = unless_it_panics(
+        lambda_extension::Extension::new()
+            .with_events(&[])
+            .with_extension_name("xray-lambda-shutdown")
+            .register(),
+    )
+    .await
+    .unwrap_or_else(|| Err("the Extensions API client could not be made".into()));
+    match registered {
+        Ok(extension) => {
+            // Waits on the Extensions API for events that never come: no wake-ups.
+            tokio::spawn(async move {
+                let _ = extension.run().await;
+            });
+        }
+        Err(err) => {
+            tracing::warn!(
+                target: "xray_lambda",
+                "X-Ray: cannot register the shutdown extension ({err}); Lambda will not send SIGTERM, so spans that outlive their invocation may be lost"
+            );
+        }
+    }
 }

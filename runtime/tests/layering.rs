@@ -125,3 +125,53 @@ fn no_file_over_600_lines() {
         assert!(lines <= 600, "{} has {lines} lines", file.display());
     }
 }
+
+/// Whether `line` opens a function: `fn`, after any of `pub(..)`, `const`, `async`.
+fn opens_function(line: &str) -> bool {
+    let mut rest = line.trim_start();
+    for word in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async "] {
+        rest = rest.strip_prefix(word).unwrap_or(rest);
+    }
+    rest.starts_with("fn ")
+}
+
+#[test]
+fn no_function_outside_tests_over_60_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut long = Vec::new();
+    for file in all
+        .iter()
+        .filter(|f| !f.to_string_lossy().ends_with("_tests.rs"))
+    {
+        let text = std::fs::read_to_string(file).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        // A file's tests are its last module, after `#[cfg(test)]`.
+        let end = (0..lines.len())
+            .find(|&i| {
+                lines[i].starts_with("#[cfg(test)]")
+                    && lines.get(i + 1).is_some_and(|next| {
+                        next.starts_with("mod ")
+                            || next.starts_with("pub(crate) mod ")
+                            || next.starts_with("pub(super) mod ")
+                    })
+            })
+            .unwrap_or(lines.len());
+        for (at, line) in lines[..end].iter().enumerate() {
+            if !opens_function(line) || line.trim_end().ends_with(';') {
+                continue;
+            }
+            let indent = line.len() - line.trim_start().len();
+            let close = format!("{}}}", " ".repeat(indent));
+            let length = lines[at..end]
+                .iter()
+                .position(|l| l.trim_end() == close)
+                .map_or(0, |n| n + 1);
+            if length > 60 {
+                long.push(format!("{}:{} {length} lines", file.display(), at + 1));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}

@@ -47,8 +47,8 @@ use partiql::table_of_statement;
 
 use crate::exception::sources;
 use crate::propagation::{self, TRACE_HEADER};
-use crate::state;
 use crate::record::Extra;
+use crate::state;
 use crate::vocabulary::{exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS};
 use phases::Phase;
 

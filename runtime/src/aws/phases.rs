@@ -11,8 +11,8 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 
-use crate::state;
 use crate::record::Extra;
+use crate::state;
 use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, HTTP_STATUS};
 
 /// One phase of a call, as it went.

@@ -5,8 +5,8 @@ use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
 use crate::notices::warn_once;
-use crate::span_tree::SpanTree;
 use crate::record::{Extra, Record};
+use crate::span_tree::SpanTree;
 use crate::vocabulary::{truncated, ANNOTATION_PREFIX};
 
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).

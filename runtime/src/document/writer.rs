@@ -20,8 +20,8 @@ use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
-    AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS,
-    MAX_ANNOTATION_VALUE, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
+    AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, MAX_ANNOTATION_VALUE,
+    REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.

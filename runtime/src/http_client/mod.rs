@@ -25,8 +25,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
-use crate::state;
 use crate::record::{Extra, Http};
+use crate::state;
 use crate::vocabulary::HTTP_STATUS;
 
 #[cfg(feature = "reqwest")]
@@ -36,7 +36,7 @@ pub use self::tower::{XrayLayer, XrayService};
 
 /// One outgoing HTTP call's subsegment, from the request to the response.
 #[derive(Debug)]
-pub(crate) struct Call {
+pub(crate) struct HttpCall {
     span: tracing::Span,
     span_context: SpanContext,
     method: String,
@@ -45,7 +45,7 @@ pub(crate) struct Call {
     query: Option<String>,
 }
 
-impl Call {
+impl HttpCall {
     /// Opens the call's subsegment under the current span and puts the trace header on the
     /// request; in an invocation that records nothing, puts the invocation's header as it
     /// came; outside an invocation, does nothing.
@@ -72,7 +72,7 @@ impl Call {
         if span.is_disabled() || !span_context.is_sampled() {
             return None;
         }
-        Some(Call {
+        Some(HttpCall {
             span,
             span_context,
             method: method.to_owned(),
@@ -89,7 +89,7 @@ impl Call {
         content_length: Option<u64>,
         error: Option<String>,
     ) {
-        let Call {
+        let HttpCall {
             span,
             span_context,
             method,

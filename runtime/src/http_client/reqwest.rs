@@ -4,7 +4,7 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next, Result};
 
-use super::Call;
+use super::HttpCall;
 
 /// A `reqwest-middleware` middleware: each request made inside a traced invocation is a
 /// remote subsegment (`namespace: "remote"`, named after the host, with X-Ray's `http`
@@ -40,7 +40,7 @@ impl Middleware for XrayMiddleware {
         let method = request.method().as_str().to_owned();
         let call = uri
             .as_ref()
-            .and_then(|uri| Call::begin(&method, uri, request.headers_mut()));
+            .and_then(|uri| HttpCall::begin(&method, uri, request.headers_mut()));
         let result = next.run(request, extensions).await;
         if let Some(call) = call {
             match &result {

@@ -9,7 +9,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::Call;
+use super::HttpCall;
 
 /// Wraps an HTTP service so that each request made inside a traced invocation is a remote
 /// subsegment (`namespace: "remote"`, named after the host, with X-Ray's `http` object) and
@@ -66,7 +66,7 @@ where
     fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
         let method = request.method().as_str().to_owned();
         let uri = request.uri().clone();
-        let call = Call::begin(&method, &uri, request.headers_mut());
+        let call = HttpCall::begin(&method, &uri, request.headers_mut());
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;

@@ -13,7 +13,7 @@ impl Invocation {
     /// them marked a fault (records already streamed ahead, past the first hundred finished
     /// subsegments, keep what they were sent with).
     pub fn record_batch_failures(&mut self, failed: Option<Vec<&str>>) {
-        let (Some(active), Some(failed)) = (&self.active, failed) else {
+        let (Some(active), Some(failed)) = (self.active(), failed) else {
             return;
         };
         active.cx.span().set_attribute(KeyValue::new(

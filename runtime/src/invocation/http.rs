@@ -21,7 +21,7 @@ impl Invocation {
             // Called without `lambda_http` (a unit test): the environment's header, if any.
             None => Invocation::start(name, &lambda_runtime::Context::default()),
         };
-        let Some(active) = &mut invocation.active else {
+        let Some(active) = invocation.active_mut() else {
             // Not recorded: `lambda_http` already put the invocation's header, as received.
             return invocation;
         };
@@ -52,7 +52,7 @@ impl Invocation {
     /// Records the response's status (an annotation too) and length. 4xx marks the handler
     /// subsegment an error, 429 a throttle too, 5xx a fault.
     pub fn record_response(&mut self, facts: ResponseFacts) {
-        let Some(active) = &mut self.active else {
+        let Some(active) = self.active_mut() else {
             return;
         };
         if let Some(status) = facts.status {

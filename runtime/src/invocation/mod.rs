@@ -24,9 +24,9 @@ use crate::exception::Exception;
 use crate::header::{HeaderError, TraceHeader};
 use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
-use crate::propagation::{self, Carried, AS_RECEIVED};
-use crate::state::{self, State};
+use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
 use crate::record::{Extra, Http, InProgress};
+use crate::state::{self, Pipeline, State};
 use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
@@ -57,14 +57,30 @@ tokio::task_local! {
 /// ```
 #[derive(Debug)]
 pub struct Invocation {
-    active: Option<Active>,
-    /// An unsampled span for an invocation that is not recorded, where spans without a parent
-    /// would otherwise start traces of their own (a developer's machine).
-    muted: Option<tracing::Span>,
-    /// The header of an invocation that is not recorded, forwarded as it came.
-    as_received: Option<String>,
-    /// The span an invocation that is not recorded runs in, for its log lines' fields.
-    log_span: Option<tracing::Span>,
+    recording: Recording,
+}
+
+/// What an invocation can be.
+#[derive(Debug)]
+enum Recording {
+    /// Recorded: the handler subsegment is open.
+    Recorded(Active),
+    /// Not recorded (`Sampled=0`, `PassThrough`, no usable header in Lambda, tracing off).
+    NotRecorded {
+        /// The span the handler runs in: an unsampled one where spans without a parent would
+        /// otherwise start traces of their own (a developer's machine), or one that carries
+        /// only the log context for the invocation's log lines.
+        span: Option<tracing::Span>,
+        /// The header, forwarded as it came to the calls the handler makes.
+        as_received: Option<String>,
+    },
+}
+
+impl Recording {
+    const OFF: Recording = Recording::NotRecorded {
+        span: None,
+        as_received: None,
+    };
 }
 
 #[derive(Debug)]
@@ -83,6 +99,56 @@ struct Active {
 }
 
 impl Active {
+    /// Opens the handler span `name` under `parent` (Lambda's segment; `None`: a trace of its
+    /// own) and tells the buffer an invocation of its trace runs; `None` when the span is
+    /// disabled (a subscriber that filters it out).
+    fn open(
+        name: &'static str,
+        pipeline: &'static Pipeline,
+        parent: Option<&TraceHeader>,
+        first: bool,
+    ) -> Option<Self> {
+        let span = tracing::info_span!(
+            target: "xray_lambda::handler",
+            "xray_handler",
+            otel.name = name,
+            annotation.ColdStart = first && pipeline.cold_start_reported,
+            annotation.Service = pipeline.service.as_deref(),
+        );
+        if span.is_disabled() {
+            return None;
+        }
+        if let Some(header) = parent {
+            let _ = span.set_parent(remote_parent(header));
+        }
+        // Starts the OpenTelemetry span now (it would otherwise start when the span closes):
+        // its ids are known, and `close` can end it.
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        let trace_id = span_context.trace_id();
+        let in_progress = parent.map(|header| InProgress {
+            trace_id,
+            span_id: span_context.span_id(),
+            parent_id: header.parent_id(),
+            name,
+            start_time: SystemTime::now(),
+        });
+        pipeline.buffer.begin(trace_id, in_progress);
+        let mut active = Active {
+            span,
+            cx,
+            trace_id,
+            buffer: &pipeline.buffer,
+            http: None,
+            cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
+            marked: false,
+        };
+        if active.cloudwatch_logs.is_some() {
+            active.mark_extras();
+        }
+        Some(active)
+    }
+
     /// Marks the handler span to carry extras, once.
     fn mark_extras(&mut self) {
         if !self.marked {
@@ -117,15 +183,19 @@ impl Invocation {
                 from_environment.as_deref()
             }
         };
-        let mut invocation = Self::begin(name, raw, first);
+        let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
+        let root = incoming.root();
+        let mut invocation = Invocation {
+            recording: Self::begin(name, raw, incoming, first),
+        };
         if logs::enabled() {
-            invocation.carry_log_context(&context.request_id, raw, first);
+            invocation.carry_log_context(&context.request_id, root, first);
         }
         invocation
     }
 
-    /// [`Invocation::start`] but for the log context, from the invocation's header `raw`.
-    fn begin(name: &'static str, raw: Option<&str>, first: bool) -> Self {
+    /// What the invocation is, from its header (`raw`, read as `incoming`).
+    fn begin(name: &'static str, raw: Option<&str>, incoming: Incoming, first: bool) -> Recording {
         let state = state::get();
         let Some(State::On(pipeline)) = state else {
             if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
@@ -134,131 +204,83 @@ impl Invocation {
                     "X-Ray: xray_lambda::init() was not called; invocations are not traced"
                 );
             }
-            return Invocation::off();
+            return Recording::OFF;
         };
-        let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let parent = match incoming {
             Incoming::Header(header) if header.sampling().is_recorded() => Some(header),
             Incoming::Nothing if pipeline.trace_without_header => None,
             // `Sampled=0` or PassThrough: nothing recorded, the header forwarded as it came.
             // Where every span would start a trace of its own, under a span that is not
             // sampled, so that the handler's spans are not sampled either.
-            Incoming::Header(_) | Incoming::PassThrough => {
-                return Invocation {
-                    active: None,
-                    muted: pipeline
+            Incoming::Header(_) | Incoming::PassThrough(_) => {
+                return Recording::NotRecorded {
+                    span: pipeline
                         .trace_without_header
                         .then(propagation::unsampled_span),
                     as_received: raw.map(str::to_owned),
-                    log_span: None,
                 };
             }
             // No header where there is no segment to hang the invocation under.
-            Incoming::Nothing => return Invocation::off(),
+            Incoming::Nothing => return Recording::OFF,
         };
-        let span = tracing::info_span!(
-            target: "xray_lambda::handler",
-            "xray_handler",
-            otel.name = name,
-            annotation.ColdStart = first && pipeline.cold_start_reported,
-            annotation.Service = pipeline.service.as_deref(),
-        );
-        if span.is_disabled() {
-            return Invocation::off();
-        }
-        if let Some(header) = &parent {
-            let remote = SpanContext::new(
-                header.trace_id(),
-                header.parent_id(),
-                TraceFlags::SAMPLED,
-                true,
-                TraceState::NONE,
-            );
-            let mut parent = opentelemetry::Context::new().with_remote_span_context(remote);
-            if !header.extra().is_empty() {
-                // `Lineage` and the other keys go out with every call made under the span.
-                parent = parent.with_value(Carried(header.extra().to_owned()));
-            }
-            let _ = span.set_parent(parent);
-        }
-        // Starts the OpenTelemetry span now (it would otherwise start when the span closes):
-        // its ids are known, and `close` can end it.
-        let cx = span.context();
-        let span_context = cx.span().span_context().clone();
-        let trace_id = span_context.trace_id();
-        let in_progress = parent.as_ref().map(|header| InProgress {
-            trace_id,
-            span_id: span_context.span_id(),
-            parent_id: header.parent_id(),
-            name,
-            start_time: SystemTime::now(),
-        });
-        pipeline.buffer.begin(trace_id, in_progress);
-        let mut active = Active {
-            span,
-            cx,
-            trace_id,
-            buffer: &pipeline.buffer,
-            http: None,
-            cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
-            marked: false,
-        };
-        if active.cloudwatch_logs.is_some() {
-            active.mark_extras();
-        }
-        Invocation {
-            active: Some(active),
-            muted: None,
-            as_received: None,
-            log_span: None,
-        }
-    }
-
-    fn off() -> Self {
-        Invocation {
-            active: None,
-            muted: None,
-            as_received: None,
-            log_span: None,
+        match Active::open(name, pipeline, parent.as_ref(), first) {
+            Some(active) => Recording::Recorded(active),
+            None => Recording::OFF,
         }
     }
 
     /// Puts the request id, the trace id and the handler's id where the log layer finds them:
     /// on the handler span; on a span of its own when the invocation is not recorded (logs
     /// never depend on sampling).
-    fn carry_log_context(&mut self, request_id: &str, header: Option<&str>, first: bool) {
+    fn carry_log_context(&mut self, request_id: &str, root: Option<TraceId>, first: bool) {
         let cold_start =
             first && state::pipeline().is_none_or(|pipeline| pipeline.cold_start_reported);
         let log_context = LogContext {
             request_id: request_id.to_owned(),
-            xray_trace_id: header.and_then(logs::root_of).map(str::to_owned),
+            xray_trace_id: root,
             span_id: self
-                .active
-                .as_ref()
+                .active()
                 .map(|active| active.cx.span().span_context().span_id()),
             cold_start,
         };
-        match (&self.active, &self.muted) {
-            (Some(Active { span, .. }), _) | (None, Some(span)) => logs::attach(span, log_context),
-            (None, None) => {
+        match &mut self.recording {
+            Recording::Recorded(Active { span, .. })
+            | Recording::NotRecorded {
+                span: Some(span), ..
+            } => logs::attach(span, log_context),
+            Recording::NotRecorded { span: own, .. } => {
                 let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
                 logs::attach(&span, log_context);
-                self.log_span = Some(span);
+                *own = Some(span);
             }
+        }
+    }
+
+    /// The handler subsegment, when the invocation is recorded.
+    fn active(&self) -> Option<&Active> {
+        match &self.recording {
+            Recording::Recorded(active) => Some(active),
+            Recording::NotRecorded { .. } => None,
+        }
+    }
+
+    fn active_mut(&mut self) -> Option<&mut Active> {
+        match &mut self.recording {
+            Recording::Recorded(active) => Some(active),
+            Recording::NotRecorded { .. } => None,
         }
     }
 
     /// Whether this invocation is recorded.
     #[must_use]
     pub fn is_recorded(&self) -> bool {
-        self.active.is_some()
+        self.active().is_some()
     }
 
     /// The handler span (disabled when the invocation is not recorded).
     #[must_use]
     pub fn span(&self) -> tracing::Span {
-        self.active
-            .as_ref()
+        self.active()
             .map_or_else(tracing::Span::none, |a| a.span.clone())
     }
 
@@ -272,15 +294,16 @@ impl Invocation {
         // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
         // nesting passes rustc's layout depth limit (128) in ordinary functions. One
         // allocation per invocation cuts the chain.
-        let span = self.active.as_ref().map(|a| a.span.clone());
-        let muted = self.muted.take().or_else(|| self.log_span.take());
-        let as_received = self.as_received.take();
+        let (span, unrecorded, as_received) = match &mut self.recording {
+            Recording::Recorded(active) => (Some(active.span.clone()), None, None),
+            Recording::NotRecorded { span, as_received } => (None, span.take(), as_received.take()),
+        };
         let mut future = Box::pin(future);
         async move {
             let Some(span) = span else {
                 let future = async {
-                    match muted {
-                        Some(muted) => tracing::Instrument::instrument(future, muted).await,
+                    match unrecorded {
+                        Some(span) => tracing::Instrument::instrument(future, span).await,
                         None => future.await,
                     }
                 };
@@ -315,7 +338,7 @@ impl Invocation {
 
     /// Marks the handler subsegment as a fault with `exception` as its cause.
     pub fn record_error(&self, exception: Exception) {
-        if let Some(active) = &self.active {
+        if let Some(active) = self.active() {
             exception.record_on(&active.span);
         }
     }
@@ -339,7 +362,7 @@ impl Invocation {
 
     /// Closes the handler span; what is left to send, once.
     fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
-        let Active {
+        let Recording::Recorded(Active {
             span,
             cx,
             trace_id,
@@ -347,7 +370,10 @@ impl Invocation {
             http,
             cloudwatch_logs,
             marked: _,
-        } = self.active.take()?;
+        }) = std::mem::replace(&mut self.recording, Recording::OFF)
+        else {
+            return None;
+        };
         // The subsegment ends now, even where a task that outlives the handler still holds
         // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
         // span's own close later ends nothing.
@@ -381,12 +407,30 @@ impl Drop for Invocation {
     }
 }
 
+/// The context of Lambda's segment for the invocation, as the handler span's parent, with the
+/// header's other keys (`Lineage`), which go out with every call made under the span.
+fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
+    let remote = SpanContext::new(
+        header.trace_id(),
+        header.parent_id(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    let parent = opentelemetry::Context::new().with_remote_span_context(remote);
+    if header.extra().is_empty() {
+        parent
+    } else {
+        parent.with_value(ForwardedKeys(header.extra().to_owned()))
+    }
+}
+
 /// What the invocation's trace header says.
 enum Incoming {
     Header(TraceHeader),
     /// `Root` without `Parent`: Lambda's `PassThrough` mode. Nothing is recorded; the header
     /// travels on unchanged.
-    PassThrough,
+    PassThrough(TraceId),
     /// No header, or one that could not be read (logged).
     Nothing,
 }
@@ -395,12 +439,21 @@ impl Incoming {
     fn parse(header: &str) -> Self {
         match TraceHeader::try_parse(header) {
             Ok(header) => Incoming::Header(header),
-            Err(HeaderError::MissingParent) => Incoming::PassThrough,
+            Err(HeaderError::MissingParent(root)) => Incoming::PassThrough(root),
             Err(err) => {
                 let shown: String = header.chars().take(200).collect();
                 tracing::warn!(target: "xray_lambda", "X-Ray: ignoring the invocation's trace header {shown:?}: {err}; the invocation is not traced");
                 Incoming::Nothing
             }
+        }
+    }
+
+    /// The trace the header names, if it names one.
+    fn root(&self) -> Option<TraceId> {
+        match self {
+            Incoming::Header(header) => Some(header.trace_id()),
+            Incoming::PassThrough(root) => Some(*root),
+            Incoming::Nothing => None,
         }
     }
 }

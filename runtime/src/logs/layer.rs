@@ -10,14 +10,16 @@ use opentelemetry::trace::TraceContextExt as _;
 use tracing::dispatcher::WeakDispatch;
 use tracing::{Dispatch, Event, Level, Subscriber};
 use tracing_log::NormalizeEvent as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use super::format::{rfc3339, Fields};
+use super::{LogContext, LogFormat, SharedLogContext, LOG_SPAN_TARGET};
+use crate::header::format_trace_id;
 use crate::json::push_str;
-use super::{hex_trace_id, Carried, LogContext, LogFormat, LOG_SPAN_TARGET};
 
 /// Writes each event as one line on stdout (or `W`), with the current invocation's request
 /// id, X-Ray trace id and innermost subsegment id; `xray_lambda::init` installs it, and
@@ -27,6 +29,8 @@ pub(crate) struct LogLayer<W = fn() -> std::io::Stdout> {
     writer: W,
     function_name: Option<Arc<str>>,
     service: Option<Arc<str>>,
+    /// The most verbose level the `log` crate's records are bridged at.
+    log_crate_level: LevelFilter,
     /// The dispatcher this layer is part of, to ask the OpenTelemetry layer for a span's ids
     /// (`get_default` inside an event is the no-op dispatcher under a scoped subscriber).
     dispatch: OnceLock<WeakDispatch>,
@@ -41,12 +45,14 @@ impl<W> std::fmt::Debug for LogLayer<W> {
 }
 
 impl LogLayer {
+    /// The layer; it turns itself on (and bridges the `log` crate, up to `log_crate_level`)
+    /// only when a subscriber with it is installed.
     pub(crate) fn new(
         format: LogFormat,
         function_name: Option<&str>,
         service: Option<&str>,
+        log_crate_level: LevelFilter,
     ) -> Self {
-        super::enable();
         LogLayer {
             format,
             // `Stdout::write_all` holds the lock for the whole line: lines of concurrent
@@ -54,6 +60,7 @@ impl LogLayer {
             writer: std::io::stdout,
             function_name: function_name.map(Arc::from),
             service: service.map(Arc::from),
+            log_crate_level,
             dispatch: OnceLock::new(),
         }
     }
@@ -70,6 +77,7 @@ impl<W> LogLayer<W> {
             writer,
             function_name: self.function_name,
             service: self.service,
+            log_crate_level: self.log_crate_level,
             dispatch: self.dispatch,
         }
     }
@@ -94,6 +102,10 @@ where
 {
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         let _ = self.dispatch.set(dispatch.downgrade());
+        // Installed: invocations carry their log context from now on, and the `log` crate's
+        // records come through.
+        super::enable();
+        super::bridge_log_crate(self.log_crate_level);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -145,17 +157,11 @@ impl<W> LogLayer<W> {
                 out.push_str(r#","requestId":"#);
                 push_str(out, &invocation.request_id);
             }
-            if let Some(root) = &invocation.xray_trace_id {
-                out.push_str(r#","xray_trace_id":"#);
-                push_str(out, root);
-            }
-            if let Some((epoch, random)) =
-                invocation.xray_trace_id.as_deref().and_then(hex_trace_id)
-            {
-                out.push_str(r#","trace_id":""#);
-                out.push_str(epoch);
-                out.push_str(random);
-                out.push('"');
+            if let Some(root) = invocation.xray_trace_id {
+                // X-Ray's form, then the 32 hex digits OpenTelemetry's log correlation writes.
+                out.push_str(r#","xray_trace_id":""#);
+                let _ = format_trace_id(root, out);
+                let _ = write!(out, r#"","trace_id":"{root}""#);
             }
             if let Some(span_id) = place.span_id.or(invocation.span_id) {
                 let _ = write!(out, r#","span_id":"{span_id}""#);
@@ -202,9 +208,9 @@ fn text_line(
             out.push_str(" requestId=");
             out.push_str(&invocation.request_id);
         }
-        if let Some(root) = &invocation.xray_trace_id {
+        if let Some(root) = invocation.xray_trace_id {
             out.push_str(" xray_trace_id=");
-            out.push_str(root);
+            let _ = format_trace_id(root, out);
         }
     }
 }
@@ -245,7 +251,7 @@ where
     // The spans between the event and its invocation, innermost first (usually none or few).
     let mut inner: Vec<tracing::span::Id> = Vec::new();
     for span in scope {
-        if let Some(Carried(invocation)) = span.extensions().get::<Carried>() {
+        if let Some(SharedLogContext(invocation)) = span.extensions().get::<SharedLogContext>() {
             place.invocation = Some(invocation.clone());
             break;
         }

@@ -56,24 +56,16 @@ impl LogFormat {
 #[derive(Debug)]
 pub(crate) struct LogContext {
     pub(crate) request_id: String,
-    /// The `Root` of the invocation's header, as X-Ray writes it (`1-xxxxxxxx-yyyy…`).
-    pub(crate) xray_trace_id: Option<String>,
+    /// The trace the invocation's header names (its `Root`).
+    pub(crate) xray_trace_id: Option<opentelemetry::trace::TraceId>,
     /// The handler subsegment, when recorded.
     pub(crate) span_id: Option<opentelemetry::trace::SpanId>,
     pub(crate) cold_start: bool,
 }
 
-/// The `Root` of a trace header, when it has one.
-pub(crate) fn root_of(header: &str) -> Option<&str> {
-    header
-        .split(';')
-        .find_map(|kv| kv.trim().strip_prefix("Root="))
-        .filter(|root| !root.is_empty())
-}
-
 /// The extension a span carries: shared, so a line clones a pointer, not the strings.
 #[derive(Debug, Clone)]
-pub(crate) struct Carried(pub(crate) Arc<LogContext>);
+pub(crate) struct SharedLogContext(pub(crate) Arc<LogContext>);
 
 /// Puts `context` on `span`, for the lines logged under it. Needs a `Registry`-based
 /// subscriber (what `init` installs, and what `Builder::layer` and `Builder::log_layer` go on).
@@ -82,19 +74,11 @@ pub(crate) fn attach(span: &tracing::Span, context: LogContext) {
         if let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>() {
             use tracing_subscriber::registry::LookupSpan as _;
             if let Some(span) = registry.span(id) {
-                span.extensions_mut().insert(Carried(Arc::new(context)));
+                span.extensions_mut()
+                    .insert(SharedLogContext(Arc::new(context)));
             }
         }
     });
-}
-
-/// `1-5759e988-bd862e3fe1be46a994272793` → `5759e988`, `bd862e3fe1be46a994272793`: the two
-/// halves of the 32-hex form OpenTelemetry's log correlation writes.
-pub(crate) fn hex_trace_id(root: &str) -> Option<(&str, &str)> {
-    let rest = root.strip_prefix("1-")?;
-    let (epoch, random) = rest.split_once('-')?;
-    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
-    (epoch.len() == 8 && random.len() == 24 && hex(epoch) && hex(random)).then_some((epoch, random))
 }
 
 /// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's names: `TRACE`, `DEBUG`, `INFO`, `WARN`,
@@ -131,17 +115,21 @@ pub(crate) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
-/// Routes the `log` crate's records into `tracing`, up to the most verbose level `filter`
-/// lets through (so `log::trace!` in a dependency costs nothing when TRACE is off), unless
-/// another `log` logger was installed first; one installed later fails to install.
-pub(crate) fn bridge_log_crate(filter: &Targets) {
-    use tracing_log::AsLog as _;
-    let max = filter
+/// The most verbose level `filter` lets through: the `log` crate's records are bridged up to
+/// it (so `log::trace!` in a dependency costs nothing when TRACE is off).
+pub(crate) fn most_verbose(filter: &Targets) -> LevelFilter {
+    filter
         .iter()
         .map(|(_, level)| level)
         .chain(filter.default_level())
         .max()
-        .unwrap_or(LevelFilter::OFF);
+        .unwrap_or(LevelFilter::OFF)
+}
+
+/// Routes the `log` crate's records into `tracing`, up to `max`, unless another `log` logger
+/// was installed first; one installed later fails to install.
+pub(crate) fn bridge_log_crate(max: LevelFilter) {
+    use tracing_log::AsLog as _;
     let _ = tracing_log::LogTracer::builder()
         .with_max_level(max.as_log())
         .init();
@@ -152,21 +140,6 @@ mod tests {
     use tracing::Level;
 
     use super::*;
-
-    #[test]
-    fn trace_ids_in_opentelemetry_form() {
-        assert_eq!(
-            hex_trace_id("1-5759e988-bd862e3fe1be46a994272793"),
-            Some(("5759e988", "bd862e3fe1be46a994272793"))
-        );
-        assert_eq!(hex_trace_id("5759e988bd862e3f"), None);
-        assert_eq!(hex_trace_id("1-\"759e988-bd862e3fe1be46a994272793"), None);
-        assert_eq!(
-            root_of("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
-            Some("1-5759e988-bd862e3fe1be46a994272793")
-        );
-        assert_eq!(root_of("Parent=53995c3f42cd8ad8"), None);
-    }
 
     #[test]
     fn lambdas_level_caps_rust_logs_targets() {

@@ -10,10 +10,9 @@ use opentelemetry::Value;
 use super::{string_attribute, Record};
 use crate::notices::warn_once;
 use crate::vocabulary::{
-    annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name,
-    ANNOTATION_PREFIX, AWS_API, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION,
-    HTTP_STATUS_ANNOTATION, MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD,
-    RPC_SERVICE, RPC_SYSTEM,
+    annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name, ANNOTATION_PREFIX,
+    AWS_API, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION, HTTP_STATUS_ANNOTATION,
+    MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM,
 };
 
 /// How a failed span failed, as its status says.
@@ -183,11 +182,16 @@ impl Record {
     }
 
     /// A served request's annotations (none for a call), each unless the span has its own.
-    pub(crate) fn served_request_annotations(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
+    pub(crate) fn served_request_annotations(
+        &self,
+    ) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
         let served = self.http().filter(|http| !http.outgoing);
         let candidates = served.map(|http| {
             [
-                (HTTP_METHOD_ANNOTATION, Some(Value::from(http.method.clone()))),
+                (
+                    HTTP_METHOD_ANNOTATION,
+                    Some(Value::from(http.method.clone())),
+                ),
                 (
                     HTTP_ROUTE_ANNOTATION,
                     http.route
@@ -311,7 +315,11 @@ mod tests {
         if let Some(http) = record.extra.as_mut().and_then(|e| e.http.as_mut()) {
             http.outgoing = true;
         }
-        assert_eq!(record.annotations().count(), 1, "a call has no such annotations");
+        assert_eq!(
+            record.annotations().count(),
+            1,
+            "a call has no such annotations"
+        );
     }
 
     #[test]
@@ -328,7 +336,10 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [("a_b".to_owned(), 6), ("long".to_owned(), MAX_ANNOTATION_VALUE)]
+            [
+                ("a_b".to_owned(), 6),
+                ("long".to_owned(), MAX_ANNOTATION_VALUE)
+            ]
         );
     }
 
@@ -382,6 +393,9 @@ mod tests {
             "m-1",
         )]);
         assert_eq!(record.kind(), Kind::Consumer);
-        assert_eq!(crate::record::tests::record(Vec::new()).kind(), Kind::Internal);
+        assert_eq!(
+            crate::record::tests::record(Vec::new()).kind(),
+            Kind::Internal
+        );
     }
 }

@@ -6,8 +6,8 @@ use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
 use opentelemetry::KeyValue;
 
 use super::Record;
-use crate::vocabulary::{PRODUCER, REFERENCE_TYPE};
 use crate::header::TraceHeader;
+use crate::vocabulary::{PRODUCER, REFERENCE_TYPE};
 
 impl Record {
     /// A record span's producer header (the [`PRODUCER`] attribute), turned into a link to the

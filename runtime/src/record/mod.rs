@@ -24,7 +24,6 @@ mod links;
 pub(crate) use facts::{Failure, Flags, Kind};
 pub(crate) use http::Http;
 
-
 /// The string attribute `key` of `span`.
 pub(crate) fn string_attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
     span.attributes.iter().find_map(|kv| match &kv.value {
@@ -67,9 +66,6 @@ pub(crate) fn exceptions(span: &SpanData) -> impl Iterator<Item = ExceptionView<
             }
         })
 }
-
-
-
 
 /// A handler subsegment that is still running: what its `in_progress` document says. Sent
 /// before any of its children is streamed ahead of it, so that no child is ever without its
@@ -250,7 +246,6 @@ impl Record {
         self.extra.as_ref().map_or(&[], |e| &e.metadata)
     }
 }
-
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -5,6 +5,7 @@ pub(crate) mod daemon;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
 pub(crate) mod pacer;
+mod queue_probe;
 pub(crate) mod stderr;
 pub(crate) mod udp;
 
@@ -28,17 +29,6 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    /// Whether an invocation without a trace header starts a trace of its own: on a
-    /// developer's machine; not in Lambda, where there is no segment to hang it under.
-    pub(crate) fn traces_without_header(&self) -> bool {
-        match self {
-            Sink::Stderr => true,
-            Sink::Daemon(_) => false,
-            #[cfg(feature = "otlp")]
-            Sink::Otlp(_) => std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none(),
-        }
-    }
-
     /// Whether finished subtrees of a long invocation go out while it runs (the daemon,
     /// whose reader must not get the whole invocation at once).
     pub(crate) fn streams(&self) -> bool {
@@ -65,7 +55,7 @@ impl Sink {
             Sink::Daemon(daemon) => daemon.send(records).await,
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.export(records).await,
-            _ => self.send_now(records),
+            Sink::Stderr => stderr::print(&records),
         }
     }
 
@@ -78,7 +68,7 @@ impl Sink {
             }
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp::OtlpSink::export_detached(otlp, records),
-            _ => self.send_now(records),
+            Sink::Stderr => stderr::print(&records),
         }
     }
 
@@ -88,7 +78,7 @@ impl Sink {
             Sink::Daemon(daemon) => daemon.send_blocking(records),
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.block_on_export(records),
-            _ => self.send_now(records),
+            Sink::Stderr => stderr::print(&records),
         }
     }
 
@@ -97,21 +87,6 @@ impl Sink {
     pub(crate) async fn drain(&self) {
         if let Sink::Otlp(otlp) = self {
             otlp.drain().await;
-        }
-    }
-
-    /// The synchronous sinks (the daemon: without waiting).
-    fn send_now(&self, records: Vec<Record>) {
-        if records.is_empty() {
-            return;
-        }
-        match self {
-            Sink::Daemon(daemon) => {
-                let _ = daemon.submit(None, records);
-            }
-            Sink::Stderr => stderr::print(&records),
-            #[cfg(feature = "otlp")]
-            Sink::Otlp(otlp) => otlp.park(records),
         }
     }
 }

@@ -22,8 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use std::net::{IpAddr, SocketAddr};
-
+use super::queue_probe::QueueProbe;
 use super::udp::DaemonSender;
 
 /// How fast the daemon is assumed to read, and how much of its buffer may be in use.
@@ -178,8 +177,16 @@ impl Pacer {
         // Deep in a burst (the model over half the window), the daemon's real queue has the
         // last word: a daemon starved of CPU reads more slowly than modelled. An invocation's
         // first datagrams never read it.
-        let starved = state.modelled_bytes > inner.pacing.window / 2
-            && inner.check_model(&mut state, now).is_some();
+        let starved =
+            if state.modelled_bytes > inner.pacing.window / 2 && inner.probe_due(&mut state, now) {
+                // Read outside the lock: other invocations go on submitting meanwhile.
+                drop(state);
+                let queued = inner.read_queue();
+                state = lock(&inner.state);
+                queued.is_some_and(|queued| inner.apply_probe(&mut state, queued, now).is_some())
+            } else {
+                false
+            };
         if !starved && state.waiting.is_empty() && inner.has_room(&state, datagram.len()) {
             inner.send_one(&mut state, datagram);
             return;
@@ -295,9 +302,6 @@ impl Inner {
     fn pump(&self, state: &mut State) -> Option<Duration> {
         let now = Instant::now();
         self.drain_model(state, now);
-        if let Some(pause) = self.check_model(state, now) {
-            return Some(pause);
-        }
         while let Some(front) = state.waiting.front() {
             if !self.has_room(state, front.len()) {
                 let next_read = state
@@ -317,20 +321,29 @@ impl Inner {
         None
     }
 
-    /// Corrects the model with the daemon's real queue, where it can be read (at most every
-    /// [`PROBE_INTERVAL`], and only while datagrams wait): a daemon starved of CPU reads more
-    /// slowly than modelled, and one with CPU to spare faster. A pause while the real queue is
-    /// over the window.
-    fn check_model(&self, state: &mut State, now: Instant) -> Option<Duration> {
-        let probe = self.probe.as_ref()?;
-        if state
-            .last_probe
-            .is_some_and(|at| now.duration_since(at) < PROBE_INTERVAL)
+    /// Whether the daemon's real queue is to be read now (where it can be read, at most
+    /// every [`PROBE_INTERVAL`]); if so, the time is noted.
+    fn probe_due(&self, state: &mut State, now: Instant) -> bool {
+        if self.probe.is_none()
+            || state
+                .last_probe
+                .is_some_and(|at| now.duration_since(at) < PROBE_INTERVAL)
         {
-            return None;
+            return false;
         }
         state.last_probe = Some(now);
-        let queued = probe.rx_queue()?;
+        true
+    }
+
+    /// The daemon's real queue, in bytes (a file read: never under the lock).
+    fn read_queue(&self) -> Option<usize> {
+        self.probe.as_ref()?.rx_queue()
+    }
+
+    /// Corrects the model with the daemon's real queue (`queued` bytes, read at `now`): a
+    /// daemon starved of CPU reads more slowly than modelled, and one with CPU to spare
+    /// faster. A pause while the real queue is over the window.
+    fn apply_probe(&self, state: &mut State, queued: usize, now: Instant) -> Option<Duration> {
         // The model as the daemon's queue: its bytes, in datagrams of the smallest cost, the
         // most datagrams they can be (the model drains one datagram per read interval, so
         // fewer, larger ones would drain too soon).
@@ -382,7 +395,16 @@ impl Inner {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            let next = self.pump(&mut state);
+            let now = Instant::now();
+            let pause = if self.probe_due(&mut state, now) {
+                drop(state);
+                let queued = self.read_queue();
+                state = lock(&self.state);
+                queued.and_then(|queued| self.apply_probe(&mut state, queued, now))
+            } else {
+                None
+            };
+            let next = pause.or_else(|| self.pump(&mut state));
             self.wake(&mut state);
             if let Some(pause) = next {
                 drop(state);
@@ -390,58 +412,6 @@ impl Inner {
                 state = lock(&self.state);
             }
         }
-    }
-}
-
-/// Reads the receive queue of the daemon's socket from `/proc/net/udp` (or `udp6`): the same
-/// accounting as the window's. Visible where the daemon shares this process's network
-/// namespace (loopback, and where Lambda's daemon runs beside the function); elsewhere the
-/// model alone paces.
-#[derive(Debug)]
-struct QueueProbe {
-    path: &'static str,
-    /// `local_address` as the file writes it, for the daemon's address and for the wildcard
-    /// address on its port.
-    exact: String,
-    wildcard: String,
-}
-
-impl QueueProbe {
-    fn new(address: SocketAddr) -> Option<Self> {
-        // Each 32-bit word of the address as the kernel prints it: in host byte order.
-        fn words(octets: &[u8]) -> String {
-            use std::fmt::Write as _;
-            octets.chunks(4).fold(String::new(), |mut out, w| {
-                let _ = write!(out, "{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-                out
-            })
-        }
-        let port = address.port();
-        let (path, exact, wildcard) = match address.ip() {
-            IpAddr::V4(ip) => ("/proc/net/udp", words(&ip.octets()), words(&[0; 4])),
-            IpAddr::V6(ip) => ("/proc/net/udp6", words(&ip.octets()), words(&[0; 16])),
-        };
-        let probe = QueueProbe {
-            path,
-            exact: format!("{exact}:{port:04X}"),
-            wildcard: format!("{wildcard}:{port:04X}"),
-        };
-        // Only Linux has the file; test it once.
-        std::fs::metadata(path).ok().map(|_| probe)
-    }
-
-    /// The bytes waiting in the daemon's receive queue; `None` when its socket is not seen.
-    fn rx_queue(&self) -> Option<usize> {
-        let table = std::fs::read_to_string(self.path).ok()?;
-        table.lines().skip(1).find_map(|line| {
-            let mut fields = line.split_whitespace();
-            let local = fields.nth(1)?;
-            if local != self.exact && local != self.wildcard {
-                return None;
-            }
-            let queues = fields.nth(2)?;
-            usize::from_str_radix(queues.split(':').nth(1)?, 16).ok()
-        })
     }
 }
 
@@ -562,33 +532,5 @@ mod tests {
         }
         assert!(sent < 1_000, "paused: {sent}");
         assert_eq!(read, sent, "every datagram sent was kept");
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod probe_tests {
-    use super::QueueProbe;
-    use std::net::UdpSocket;
-
-    #[test]
-    fn the_daemons_queue_is_read_where_it_is_visible() {
-        for bind in ["127.0.0.1:0", "[::1]:0"] {
-            let Ok(receiver) = UdpSocket::bind(bind) else {
-                continue; // no IPv6 here
-            };
-            let address = receiver.local_addr().expect("address");
-            let probe = QueueProbe::new(address).expect("/proc/net");
-            assert_eq!(probe.rx_queue(), Some(0), "{bind}");
-            let sender = UdpSocket::bind(if address.is_ipv4() {
-                "127.0.0.1:0"
-            } else {
-                "[::1]:0"
-            })
-            .expect("sender");
-            sender.send_to(&[7u8; 300], address).expect("send");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let queued = probe.rx_queue().expect("seen");
-            assert!((300..=2_048).contains(&queued), "{bind}: {queued}");
-        }
     }
 }

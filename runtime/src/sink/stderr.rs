@@ -20,6 +20,9 @@ use crate::vocabulary::CLOUDWATCH_LOGS;
 
 /// Writes the waterfall of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
+    if records.is_empty() {
+        return;
+    }
     let text = render(records, Layout::for_stderr());
     // One locked write, so concurrent invocations do not interleave their trees.
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
@@ -179,55 +182,67 @@ fn draw(rows: &[Row<'_>], axis: Axis, layout: Layout, out: &mut String) {
         duration(axis.total),
     );
     for row in rows {
-        let span = &row.record.span;
-        let full_name = &row.name;
-        // A deep line gives up its outer levels before its name gives up its first letters.
-        let prefix = elide(
-            &row.line_prefix,
-            names - full_name.chars().count().min(MIN_NAME),
-        );
-        let room = names - prefix.chars().count();
-        let shown = fit(full_name, room);
-        let took = span
-            .end_time
-            .duration_since(span.start_time)
-            .unwrap_or_default();
-        let (flags, colour) = flags(row.record);
-        let mut line = format!("{prefix}{shown:room$} {:>DURATION$} ", duration(took));
-        let bar = bar(
-            axis.eighths(span.start_time, cells),
-            axis.eighths(span.end_time, cells),
-            cells,
-        );
-        let marked = if flags.is_empty() {
-            bar
-        } else {
-            format!("{bar} {flags}")
-        };
-        match colour.filter(|_| layout.colour) {
-            Some(colour) => {
-                let _ = write!(line, "\x1b[{colour}m{marked}\x1b[0m");
-            }
-            None => line.push_str(&marked),
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        let mut details = describe(row.record);
-        if shown.as_ref() != full_name.as_str() {
-            details.insert(0, full_name.clone());
-        }
-        let indent = format!(
-            "{}{}",
-            row.child_prefix,
-            if row.has_children { "│ " } else { "  " }
-        );
-        wrap(
-            &details,
-            &elide(&indent, layout.width / 2),
-            layout.width,
-            out,
-        );
+        draw_row(row, axis, layout, names, cells, out);
     }
+}
+
+/// One subsegment's line (name, duration, bar, flags) and its details under it.
+fn draw_row(
+    row: &Row<'_>,
+    axis: Axis,
+    layout: Layout,
+    names: usize,
+    cells: usize,
+    out: &mut String,
+) {
+    let span = &row.record.span;
+    let full_name = &row.name;
+    // A deep line gives up its outer levels before its name gives up its first letters.
+    let prefix = elide(
+        &row.line_prefix,
+        names - full_name.chars().count().min(MIN_NAME),
+    );
+    let room = names - prefix.chars().count();
+    let shown = fit(full_name, room);
+    let took = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or_default();
+    let (flags, colour) = flags(row.record);
+    let mut line = format!("{prefix}{shown:room$} {:>DURATION$} ", duration(took));
+    let bar = bar(
+        axis.eighths(span.start_time, cells),
+        axis.eighths(span.end_time, cells),
+        cells,
+    );
+    let marked = if flags.is_empty() {
+        bar
+    } else {
+        format!("{bar} {flags}")
+    };
+    match colour.filter(|_| layout.colour) {
+        Some(colour) => {
+            let _ = write!(line, "\x1b[{colour}m{marked}\x1b[0m");
+        }
+        None => line.push_str(&marked),
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    let mut details = describe(row.record);
+    if shown.as_ref() != full_name.as_str() {
+        details.insert(0, full_name.clone());
+    }
+    let indent = format!(
+        "{}{}",
+        row.child_prefix,
+        if row.has_children { "│ " } else { "  " }
+    );
+    wrap(
+        &details,
+        &elide(&indent, layout.width / 2),
+        layout.width,
+        out,
+    );
 }
 
 /// `prefix`, its outer levels replaced by `…` when it is longer than `max`.

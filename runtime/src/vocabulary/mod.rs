@@ -177,7 +177,6 @@ pub(crate) fn exception_attributes(kind: Cow<'static, str>, message: String) -> 
     ]
 }
 
-
 /// The annotations that name a batch record (`records::process`), what a handler's
 /// `batch_item_failures` identifiers are matched against.
 pub(crate) const RECORD_IDENTITIES: [&str; 4] = [

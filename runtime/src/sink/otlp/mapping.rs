@@ -7,13 +7,13 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
-use crate::record::{Http, Record};
+use crate::environment::LambdaEnvironment;
+use crate::record::{Extra, Http, Record};
 use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS};
 
 /// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
 /// rust"), the origin (`AWS::Lambda::Function`) and the service.
-pub(super) fn lambda_resource(service: Option<&str>) -> Resource {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+pub(super) fn lambda_resource(service: Option<&str>, environment: &LambdaEnvironment) -> Resource {
     let mut attributes = vec![
         KeyValue::new("telemetry.sdk.name", "xray-lambda"),
         KeyValue::new("telemetry.sdk.language", "rust"),
@@ -24,20 +24,20 @@ pub(super) fn lambda_resource(service: Option<&str>) -> Resource {
     if let Some(service) = service {
         attributes.push(KeyValue::new("service.name", service.to_owned()));
     }
-    if let Some(group) = var("AWS_LAMBDA_LOG_GROUP_NAME") {
+    if let Some(group) = &environment.log_group {
         // What the collector's X-Ray exporter writes as the segments' `cloudwatch_logs`.
         attributes.push(KeyValue::new(
             "aws.log.group.names",
-            Value::Array(Array::String(vec![group.into()])),
+            Value::Array(Array::String(vec![group.clone().into()])),
         ));
     }
-    for (key, variable) in [
-        ("cloud.region", "AWS_REGION"),
-        ("faas.name", "AWS_LAMBDA_FUNCTION_NAME"),
-        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
+    for (key, value) in [
+        ("cloud.region", &environment.region),
+        ("faas.name", &environment.function_name),
+        ("faas.version", &environment.function_version),
     ] {
-        if let Some(value) = var(variable) {
-            attributes.push(KeyValue::new(key, value));
+        if let Some(value) = value {
+            attributes.push(KeyValue::new(key, value.clone()));
         }
     }
     Resource::builder_empty()
@@ -80,20 +80,7 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
         attributes.push(kv);
     }
     if let Some(extra) = extra {
-        for (name, value) in extra.aws {
-            // The resource's `aws.log.group.names` says it on this path.
-            if name != CLOUDWATCH_LOGS {
-                attributes.push(aws_member(service.as_deref(), &name, value));
-            }
-        }
-        if let Some(http) = extra.http {
-            http_attributes(http, &mut attributes);
-        }
-        if extra.throttle {
-            // A throttling error code on a 400: the collector derives `throttle` from the
-            // status code 429 alone; keep the fact as an attribute.
-            attributes.push(KeyValue::new("aws.throttled", true));
-        }
+        extra_attributes(extra, service.as_deref(), &mut attributes);
     }
     if !annotations.is_empty() {
         attributes.push(KeyValue::new(
@@ -109,6 +96,25 @@ pub(super) fn to_otlp(record: Record) -> SpanData {
     }
     span.attributes = attributes;
     span
+}
+
+/// The typed extras but metadata as attributes: the `aws` members, the `http` object and a
+/// throttling error code.
+fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<KeyValue>) {
+    for (name, value) in extra.aws {
+        // The resource's `aws.log.group.names` says it on this path.
+        if name != CLOUDWATCH_LOGS {
+            attributes.push(aws_member(service, &name, value));
+        }
+    }
+    if let Some(http) = extra.http {
+        http_attributes(http, attributes);
+    }
+    if extra.throttle {
+        // A throttling error code on a 400: the collector derives `throttle` from the status
+        // code 429 alone; keep the fact as an attribute.
+        attributes.push(KeyValue::new("aws.throttled", true));
+    }
 }
 
 /// One member of the daemon path's `aws` object as an attribute: the names the collector

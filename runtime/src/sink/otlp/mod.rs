@@ -16,7 +16,8 @@ use opentelemetry_sdk::Resource;
 
 mod mapping;
 
-use crate::notices::warn_when_logging;
+use crate::environment::LambdaEnvironment;
+use crate::notices::Notice;
 use crate::record::Record;
 use mapping::{lambda_resource, to_otlp};
 
@@ -69,12 +70,21 @@ impl Otlp {
     /// exporter; default `localhost` on the protocol's port), `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`
     /// / `OTEL_EXPORTER_OTLP_TIMEOUT` in milliseconds (default 500 here: it bounds each
     /// invocation's flush).
+    /// An unsupported protocol is logged (at `warn`) and replaced by `http/protobuf`.
     #[must_use]
     pub fn from_env() -> Self {
-        Self::from_vars(&|name| std::env::var(name).ok())
+        let mut notices = Vec::new();
+        let otlp = Self::from_vars(&|name| std::env::var(name).ok(), &mut notices);
+        for notice in notices {
+            tracing::warn!(target: "xray_lambda", "{}", notice.line());
+        }
+        otlp
     }
 
-    pub(crate) fn from_vars(read: &dyn Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_vars(
+        read: &dyn Fn(&str) -> Option<String>,
+        notices: &mut Vec<Notice>,
+    ) -> Self {
         let var = |names: [&str; 2]| {
             names
                 .iter()
@@ -90,9 +100,9 @@ impl Otlp {
             Some("grpc") => Protocol::Grpc,
             None | Some("http/protobuf") => Protocol::HttpProtobuf,
             Some(other) => {
-                warn_when_logging(format!(
+                notices.push(Notice::warning(format!(
                     "X-Ray: OTLP protocol {other:?} is not supported (use grpc or http/protobuf); using http/protobuf"
-                ));
+                )));
                 Protocol::HttpProtobuf
             }
         };
@@ -187,10 +197,14 @@ impl fmt::Debug for OtlpSink {
 }
 
 impl OtlpSink {
-    pub(crate) fn new(config: Otlp, service: Option<&str>) -> Self {
+    pub(crate) fn new(
+        config: Otlp,
+        service: Option<&str>,
+        environment: &LambdaEnvironment,
+    ) -> Self {
         OtlpSink {
             config,
-            resource: lambda_resource(service),
+            resource: lambda_resource(service, environment),
             exporter: OnceLock::new(),
             failing: AtomicBool::new(false),
             unusable: AtomicBool::new(false),
@@ -341,7 +355,11 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let sink = OtlpSink::new(Otlp::http("http://127.0.0.1:9/v1/traces"), None);
+        let sink = OtlpSink::new(
+            Otlp::http("http://127.0.0.1:9/v1/traces"),
+            None,
+            &LambdaEnvironment::default(),
+        );
         runtime.block_on(sink.export(vec![record()]));
         assert!(sink.unusable.load(Ordering::Relaxed));
         // And no second attempt (nor a second panic message).
@@ -355,9 +373,10 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            Otlp::from_vars(&move |name| {
-                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-            })
+            Otlp::from_vars(
+                &move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+                &mut Vec::new(),
+            )
         };
         let default = from(&[]);
         assert_eq!(default.protocol(), Protocol::HttpProtobuf);

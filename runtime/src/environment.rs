@@ -1,0 +1,103 @@
+//! The Lambda environment, read once: whether this process runs in Lambda, the function's
+//! name, version, region, log group and stream, memory, the daemon's address and how the
+//! environment was initialized. Every part that needs one of these asks [`current`] (or is
+//! handed the value by `init`); nothing else reads these variables.
+
+use std::sync::OnceLock;
+
+/// What Lambda tells a function about itself through its environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LambdaEnvironment {
+    /// `AWS_LAMBDA_RUNTIME_API`: where the Runtime API (and the Extensions API) is served;
+    /// `cargo lambda watch` serves one too.
+    pub(crate) runtime_api: Option<String>,
+    /// In Lambda itself: a Runtime API and `LAMBDA_TASK_ROOT`, which `cargo lambda watch` does
+    /// not set.
+    pub(crate) in_lambda: bool,
+    /// `AWS_LAMBDA_FUNCTION_NAME`.
+    pub(crate) function_name: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_VERSION`.
+    pub(crate) function_version: Option<String>,
+    /// `AWS_REGION`.
+    pub(crate) region: Option<String>,
+    /// `AWS_LAMBDA_LOG_GROUP_NAME`.
+    pub(crate) log_group: Option<String>,
+    /// `AWS_LAMBDA_LOG_STREAM_NAME`: one per execution environment (`faas.instance`).
+    pub(crate) log_stream: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB.
+    pub(crate) memory_mb: Option<u32>,
+    /// `AWS_XRAY_DAEMON_ADDRESS`, as written (parsed by the daemon sink).
+    pub(crate) daemon_address: Option<String>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand`, `provisioned-concurrency`, `snap-start`.
+    pub(crate) initialization_type: Option<String>,
+}
+
+impl LambdaEnvironment {
+    /// Reads the variables through `var` (empty or blank values count as unset).
+    pub(crate) fn read(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let runtime_api = var("AWS_LAMBDA_RUNTIME_API");
+        LambdaEnvironment {
+            in_lambda: runtime_api.is_some() && var("LAMBDA_TASK_ROOT").is_some(),
+            runtime_api,
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+            function_version: var("AWS_LAMBDA_FUNCTION_VERSION"),
+            region: var("AWS_REGION"),
+            log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
+            log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
+            memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.trim().parse().ok()),
+            daemon_address: var("AWS_XRAY_DAEMON_ADDRESS"),
+            initialization_type: var("AWS_LAMBDA_INITIALIZATION_TYPE"),
+        }
+    }
+
+    /// Whether the first invocation is a cold start that `ColdStart` reports: not under
+    /// provisioned concurrency or SnapStart, whose init ran ahead of any request.
+    pub(crate) fn cold_start_reported(&self) -> bool {
+        !matches!(
+            self.initialization_type.as_deref(),
+            Some("provisioned-concurrency" | "snap-start")
+        )
+    }
+}
+
+/// This process's environment, read the first time it is asked for.
+pub(crate) fn current() -> &'static LambdaEnvironment {
+    static CURRENT: OnceLock<LambdaEnvironment> = OnceLock::new();
+    CURRENT.get_or_init(|| LambdaEnvironment::read(&|name| std::env::var(name).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> LambdaEnvironment {
+        LambdaEnvironment::read(&|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn lambda_needs_a_runtime_api_and_a_task_root() {
+        assert!(!with(&[]).in_lambda);
+        // `cargo lambda watch`: a Runtime API, no task root.
+        let watch = with(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9000")]);
+        assert!(!watch.in_lambda);
+        assert!(watch.runtime_api.is_some());
+        let lambda = with(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "hello"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_REGION", " "),
+        ]);
+        assert!(lambda.in_lambda);
+        assert_eq!(lambda.function_name.as_deref(), Some("hello"));
+        assert_eq!(lambda.memory_mb, Some(256));
+        assert_eq!(lambda.region, None, "blank is unset");
+        assert!(lambda.cold_start_reported());
+        assert!(!with(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")]).cold_start_reported());
+    }
+}
