@@ -164,10 +164,10 @@ pub fn metadata<K: AsRef<str>, V: serde::Serialize + ?Sized>(key: K, value: &V) 
     if span.is_disabled() {
         return;
     }
-    // Only a sampled span reaches the buffer, which then hands it its extras.
+    // Only a span that reaches the buffer takes its extras back from it.
     let cx = span.context();
     let span_context = cx.span().span_context().clone();
-    if !span_context.is_sampled() {
+    if !state::reaches_buffer(&span_context) {
         return;
     }
     let value = serde_json::to_value(value).unwrap_or_else(|err| {

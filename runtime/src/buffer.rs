@@ -38,6 +38,8 @@ struct Pending {
     records: Vec<Record>,
     /// The handler's `in_progress` document, until it is sent ahead of the first stream.
     in_progress: Option<InProgress>,
+    /// What triggered the invocation, as its batch records say (`faas.trigger`).
+    trigger: Option<&'static str>,
 }
 
 /// Finished spans held for nesting in the handler's document.
@@ -112,7 +114,8 @@ impl Buffer {
             return Vec::new();
         };
         entry.active = entry.active.saturating_sub(1);
-        if entry.active == 0 {
+        let trigger = entry.trigger;
+        let mut records = if entry.active == 0 {
             pending
                 .remove(&trace_id)
                 .map(|p| p.records)
@@ -120,7 +123,16 @@ impl Buffer {
         } else {
             // Another invocation of the same trace still runs: send what is finished.
             std::mem::take(&mut entry.records)
+        };
+        drop(pending);
+        if let Some(trigger) = trigger {
+            for record in &mut records {
+                if let Some(handler) = record.extra.as_mut().and_then(|e| e.handler.as_mut()) {
+                    handler.trigger.get_or_insert(trigger);
+                }
+            }
         }
+        records
     }
 
     fn take_all(&self) -> Vec<Record> {
@@ -180,6 +192,9 @@ impl Buffer {
             self.sink.send_detached(vec![record]);
             return;
         };
+        if entry.trigger.is_none() {
+            entry.trigger = trigger_of(&record);
+        }
         entry.records.push(record);
         if entry.records.len() < KEEP + STREAM_BATCH || !self.sink.streams() {
             return;
@@ -188,6 +203,20 @@ impl Buffer {
         drop(pending);
         self.sink.stream(in_progress.as_ref(), records);
     }
+}
+
+/// What a batch record's identity says triggered its invocation: a message or an event
+/// (`pubsub`), or a change to a table, stream or bucket (`datasource`).
+fn trigger_of(record: &Record) -> Option<&'static str> {
+    record
+        .span
+        .attributes
+        .iter()
+        .find_map(|kv| match kv.key.as_str() {
+            "annotation.MessageId" | "annotation.EventId" => Some("pubsub"),
+            "annotation.SequenceNumber" | "annotation.Sequencer" => Some("datasource"),
+            _ => None,
+        })
 }
 
 /// A map keyed by trace or span ids.

@@ -273,6 +273,7 @@ mod invocation;
 mod json;
 mod logs;
 mod notices;
+mod otel;
 mod propagation;
 mod record;
 #[cfg(feature = "events")]

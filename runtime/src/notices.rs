@@ -29,6 +29,7 @@ impl Notice {
     }
 
     /// The line.
+    #[cfg(feature = "otlp")]
     pub(crate) fn line(&self) -> &str {
         &self.line
     }

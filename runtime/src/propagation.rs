@@ -12,6 +12,15 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::document::{hex, trace_id};
 
 /// The header name, as HTTP/2 and the AWS SDK write it.
+#[cfg_attr(
+    not(any(
+        feature = "aws-sdk",
+        feature = "lambda-http",
+        feature = "tower",
+        feature = "reqwest"
+    )),
+    allow(dead_code)
+)]
 pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 
 /// The keys of the invocation's header this crate does not interpret, verbatim: a value of
@@ -31,13 +40,15 @@ tokio::task_local! {
 pub fn downstream(cx: &Context) -> Option<String> {
     let span = cx.span();
     let span_context = span.span_context();
-    if !span_context.is_sampled() || !span_context.is_valid() {
+    // A span recorded without being sampled (Application Signals' unsampled spans) names
+    // itself too, with `Sampled=0`, so that downstream services do not sample either.
+    if !span_context.is_valid() || !(span_context.is_sampled() || span.is_recording()) {
         return None;
     }
     Some(compose(span_context, cx.get::<ForwardedKeys>()))
 }
 
-/// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1[;carried]`,
+/// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1|0[;carried]`,
 /// written with the document writer's hex (no `fmt`: a call's hot path).
 fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
     let extra = carried.map_or("", |c| c.0.as_str());
@@ -46,7 +57,11 @@ fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> Strin
     trace_id(&mut out, span_context.trace_id());
     out.extend_from_slice(b";Parent=");
     hex(&mut out, &span_context.span_id().to_bytes());
-    out.extend_from_slice(b";Sampled=1");
+    out.extend_from_slice(if span_context.is_sampled() {
+        b";Sampled=1"
+    } else {
+        b";Sampled=0"
+    });
     if !extra.is_empty() {
         out.push(b';');
         out.extend_from_slice(extra.as_bytes());
@@ -59,7 +74,7 @@ fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> Strin
 /// unsampled invocation where spans would otherwise start traces of their own; a record
 /// whose producer did not sample it).
 pub(crate) fn unsampled_span() -> tracing::Span {
-    use opentelemetry::trace::{TraceFlags, TraceState};
+    use opentelemetry::trace::TraceFlags;
     let span = tracing::info_span!(target: "xray_lambda::handler", "xray_unsampled");
     let unsampled = SpanContext::new(
         // Any valid ids: nothing under an unsampled parent is recorded.
@@ -67,7 +82,7 @@ pub(crate) fn unsampled_span() -> tracing::Span {
         opentelemetry::SpanId::from_bytes([1; 8]),
         TraceFlags::default(),
         true,
-        TraceState::NONE,
+        crate::vocabulary::muted_state(),
     );
     let _ = span.set_parent(Context::new().with_remote_span_context(unsampled));
     span

@@ -19,6 +19,8 @@ pub(crate) enum State {
 
 /// The installed pipeline and the settings invocations read.
 #[derive(Debug)]
+// Independent settings, each read where it applies.
+#[allow(clippy::struct_excessive_bools)]
 pub(crate) struct Pipeline {
     pub(crate) buffer: Arc<Buffer>,
     /// The `Service` annotation.
@@ -29,13 +31,21 @@ pub(crate) struct Pipeline {
     /// Whether an invocation without a trace header starts a trace of its own (local runs)
     /// or is not recorded (in Lambda there is no segment to hang it under).
     pub(crate) trace_without_header: bool,
+    #[cfg_attr(not(feature = "aws-sdk"), allow(dead_code))]
     /// The tracer, for spans whose times are known only afterwards (an AWS call's attempts).
     pub(crate) tracer: opentelemetry_sdk::trace::SdkTracer,
+    #[cfg_attr(not(feature = "aws-sdk"), allow(dead_code))]
     /// Whether every AWS call shows its phases (`marshal`, each `attempt`, `unmarshal`), not
     /// only the attempts of a retried call.
     pub(crate) aws_call_phases: bool,
     /// The handler subsegment's `aws.cloudwatch_logs` (from `AWS_LAMBDA_LOG_GROUP_NAME`).
     pub(crate) cloudwatch_logs: Option<serde_json::Value>,
+    /// Whether unsampled invocations are recorded (and sent as unsampled spans): Application
+    /// Signals on Lambda's OpenTelemetry endpoint.
+    pub(crate) record_unsampled: bool,
+    /// Whether the handler's span carries its invocation's facts (request id, invoked ARN,
+    /// trigger): on the OpenTelemetry paths.
+    pub(crate) handler_facts: bool,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -62,6 +72,16 @@ pub(crate) fn pipeline() -> Option<&'static Pipeline> {
 /// Whether this is the first call in the process (true once).
 pub(crate) fn take_first_invocation() -> bool {
     FIRST_INVOCATION.swap(false, Ordering::Relaxed)
+}
+
+/// Whether a span with this context reaches the buffer (so that extras handed to the buffer
+/// for it are taken back): a sampled span, or an unsampled one where unsampled invocations are
+/// recorded, but not one under a muted parent.
+pub(crate) fn reaches_buffer(span_context: &opentelemetry::trace::SpanContext) -> bool {
+    span_context.is_sampled()
+        || (span_context.is_valid()
+            && pipeline().is_some_and(|p| p.record_unsampled)
+            && !crate::vocabulary::is_muted(span_context))
 }
 
 /// Hands `extra` to the buffer for the span `span_id`, whose export will carry it.

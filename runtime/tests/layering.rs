@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("span_tree", 3),
     ("exception", 3),
     ("document", 4),
+    ("otel", 4),
     ("sink", 5),
     ("buffer", 6),
     ("state", 7),

@@ -34,6 +34,9 @@ struct Command {
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
+/// Lets the `outlive` action's task open its late span: the test does once it has the answer.
+static ANSWERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 #[xray_lambda::xray_handler(name = "reliability handler")]
 async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
     let Command {
@@ -52,10 +55,11 @@ async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             Ok(json!({}))
         }
         "outlive" => {
-            // A task that keeps the handler span and opens a span after the handler returned.
+            // A task that keeps the handler span and opens a span after the handler returned
+            // (once the invocation was answered).
             tokio::spawn(
                 async {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    ANSWERED.notified().await;
                     let _late = tracing::info_span!("late_work").entered();
                 }
                 .in_current_span(),
@@ -199,6 +203,7 @@ fn the_handler_subsegment_ends_with_the_handler_even_if_a_task_holds_its_span() 
     );
     let answered = now_secs();
     assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    ANSWERED.notify_one();
     // The late span arrives on its own, after the answer, under the handler.
     let docs = h
         .daemon

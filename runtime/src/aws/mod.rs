@@ -212,8 +212,8 @@ impl Call {
             span.set_status(Status::error(message.clone()));
             span.add_event(EXCEPTION_EVENT, exception_attributes(code.into(), message));
         }
-        // Only a sampled span reaches the buffer, which then hands it its extras.
-        if span_context.is_sampled() {
+        // Only a span that reaches the buffer takes its extras back from it.
+        if state::reaches_buffer(&span_context) {
             state::attach(
                 span_context.span_id(),
                 Extra {

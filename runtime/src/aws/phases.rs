@@ -51,7 +51,7 @@ pub(crate) fn all_phases() -> bool {
 pub(crate) fn emit(call: &SpanContext, phases: &[Phase]) {
     let attempts = phases.iter().filter(|p| p.name == "attempt").count();
     let all = all_phases();
-    if !(all || attempts > 1) || !call.is_sampled() {
+    if !(all || attempts > 1) || !state::reaches_buffer(call) {
         return;
     }
     let Some(pipeline) = state::pipeline() else {

@@ -10,6 +10,7 @@ mod writer;
 
 use crate::record::{InProgress, Record};
 use crate::vocabulary::{MAX_DOCUMENT_BYTES, MAX_VALUE};
+pub(crate) use size::cap_values;
 use writer::Mode;
 pub(crate) use writer::{hex, trace_id};
 

@@ -11,7 +11,8 @@ use opentelemetry_sdk::Resource;
 
 use super::writer::{write_aws_members, write_metadata};
 use super::DAEMON_HEADER;
-use crate::record::{Failure, Record};
+use crate::record::facts::Failure;
+use crate::record::Record;
 use crate::vocabulary::SDK_NAME;
 
 /// The translators, built when first needed (start-up is billed, and most functions never

@@ -69,7 +69,7 @@ impl HttpCall {
             Some(header) => put(headers, header),
             None => forward_as_received(headers),
         }
-        if span.is_disabled() || !span_context.is_sampled() {
+        if span.is_disabled() || !state::reaches_buffer(&span_context) {
             return None;
         }
         Some(HttpCall {

@@ -29,6 +29,9 @@ impl Invocation {
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
         active.mark_extras();
         active.http = Some(http);
+        if let Some(handler) = &mut active.handler {
+            handler.trigger = Some("http");
+        }
         if let Some(header) = propagation::downstream(&active.cx) {
             if let Ok(value) = http::HeaderValue::try_from(header) {
                 request.headers_mut().insert(TRACE_HEADER, value);

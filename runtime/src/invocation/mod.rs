@@ -25,7 +25,7 @@ use crate::header::{HeaderError, TraceHeader};
 use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
-use crate::record::{Extra, Http, InProgress};
+use crate::record::{Extra, HandlerFacts, Http, InProgress};
 use crate::state::{self, Pipeline, State};
 use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
 
@@ -62,6 +62,9 @@ pub struct Invocation {
 
 /// What an invocation can be.
 #[derive(Debug)]
+// Held inline in the handler's future: boxing the large variant would cost every recorded
+// invocation an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Recording {
     /// Recorded: the handler subsegment is open.
     Recorded(Active),
@@ -94,6 +97,8 @@ struct Active {
     http: Option<Http>,
     /// The function's log group, for the handler's `aws.cloudwatch_logs`.
     cloudwatch_logs: Option<&'static serde_json::Value>,
+    /// The invocation's facts, for the OpenTelemetry paths' conventions.
+    handler: Option<HandlerFacts>,
     /// Whether the span is marked to carry extras (see `vocabulary::EXTRA_MARKER`).
     marked: bool,
 }
@@ -141,6 +146,7 @@ impl Active {
             buffer: &pipeline.buffer,
             http: None,
             cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
+            handler: None,
             marked: false,
         };
         if active.cloudwatch_logs.is_some() {
@@ -188,6 +194,16 @@ impl Invocation {
         let mut invocation = Invocation {
             recording: Self::begin(name, raw, incoming, first),
         };
+        if let Some(active) = invocation.active_mut() {
+            if state::pipeline().is_some_and(|p| p.handler_facts) {
+                active.mark_extras();
+                active.handler = Some(HandlerFacts {
+                    request_id: context.request_id.clone(),
+                    invoked_arn: context.invoked_function_arn.clone(),
+                    trigger: None,
+                });
+            }
+        }
         if logs::enabled() {
             invocation.carry_log_context(&context.request_id, root, first);
         }
@@ -207,9 +223,14 @@ impl Invocation {
             return Recording::OFF;
         };
         let parent = match incoming {
-            Incoming::Header(header) if header.sampling().is_recorded() => Some(header),
+            Incoming::Header(header)
+                if header.sampling().is_recorded() || pipeline.record_unsampled =>
+            {
+                Some(header)
+            }
             Incoming::Nothing if pipeline.trace_without_header => None,
-            // `Sampled=0` or PassThrough: nothing recorded, the header forwarded as it came.
+            // `Sampled=0` (unless unsampled invocations are recorded, unsampled) or PassThrough:
+            // nothing recorded, the header forwarded as it came.
             // Where every span would start a trace of its own, under a span that is not
             // sampled, so that the handler's spans are not sampled either.
             Incoming::Header(_) | Incoming::PassThrough(_) => {
@@ -369,6 +390,7 @@ impl Invocation {
             buffer,
             http,
             cloudwatch_logs,
+            handler,
             marked: _,
         }) = std::mem::replace(&mut self.recording, Recording::OFF)
         else {
@@ -379,7 +401,9 @@ impl Invocation {
         // span's own close later ends nothing.
         let otel = cx.span();
         // Only a recorded span reaches the buffer, which takes its extras back.
-        if (http.is_some() || cloudwatch_logs.is_some()) && otel.span_context().is_sampled() {
+        if (http.is_some() || cloudwatch_logs.is_some() || handler.is_some())
+            && state::reaches_buffer(otel.span_context())
+        {
             let mut aws = serde_json::Map::new();
             if let Some(groups) = cloudwatch_logs {
                 aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
@@ -389,6 +413,7 @@ impl Invocation {
                 Extra {
                     aws,
                     http,
+                    handler,
                     ..Extra::default()
                 },
             );
@@ -410,10 +435,15 @@ impl Drop for Invocation {
 /// The context of Lambda's segment for the invocation, as the handler span's parent, with the
 /// header's other keys (`Lineage`), which go out with every call made under the span.
 fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
+    let flags = if header.sampling().is_recorded() {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
     let remote = SpanContext::new(
         header.trace_id(),
         header.parent_id(),
-        TraceFlags::SAMPLED,
+        flags,
         true,
         TraceState::NONE,
     );

@@ -11,7 +11,7 @@ use super::{string_attribute, Record};
 use crate::notices::warn_once;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name, ANNOTATION_PREFIX,
-    AWS_API, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION, HTTP_STATUS_ANNOTATION,
+    AWS_API, AWS_TABLE_NAME, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION, HTTP_STATUS_ANNOTATION,
     MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM,
 };
 
@@ -38,7 +38,6 @@ pub(crate) struct Flags {
 /// recorded (the handler is the server span under Lambda's segment, an SQS `SendMessage` is a
 /// producer, a batch record a consumer), whatever kind the span was opened with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // TEMP: the OpenTelemetry-endpoint encoder reads it.
 pub(crate) enum Kind {
     Server,
     Client,
@@ -47,7 +46,64 @@ pub(crate) enum Kind {
     Internal,
 }
 
+/// The AWS resource a call names, as CloudFormation types it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AwsResource<'a> {
+    /// `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, `AWS::S3::Bucket`, `AWS::SNS::Topic`,
+    /// `AWS::Lambda::Function`.
+    pub(crate) kind: &'static str,
+    /// Its name: the table, queue, bucket, topic or function.
+    pub(crate) name: &'a str,
+    /// What CloudFormation calls it by, where that is not the name (a queue's URL, a topic's
+    /// ARN).
+    pub(crate) primary_identifier: &'a str,
+}
+
 impl Record {
+    /// The resource an AWS call names (one table, a queue, a bucket, a topic, a function).
+    pub(crate) fn aws_resource(&self) -> Option<AwsResource<'_>> {
+        fn resource<'a>(
+            kind: &'static str,
+            name: &'a str,
+            primary_identifier: &'a str,
+        ) -> Option<AwsResource<'a>> {
+            (!name.is_empty()).then_some(AwsResource {
+                kind,
+                name,
+                primary_identifier,
+            })
+        }
+        let member = |key: &str| {
+            self.aws_members()
+                .and_then(|m| m.get(key))
+                .and_then(serde_json::Value::as_str)
+        };
+        match self.aws_service()? {
+            "DynamoDB" => {
+                let table = string_attribute(&self.span, AWS_TABLE_NAME)?;
+                resource("AWS::DynamoDB::Table", table, table)
+            }
+            "SQS" => {
+                let url = member("queue_url")?;
+                let name = url.trim_end_matches('/').rsplit('/').next()?;
+                resource("AWS::SQS::Queue", name, url)
+            }
+            "SNS" => {
+                let arn = member("topic_arn")?;
+                resource("AWS::SNS::Topic", arn.rsplit(':').next()?, arn)
+            }
+            "S3" => {
+                let bucket = member("bucket_name")?;
+                resource("AWS::S3::Bucket", bucket, bucket)
+            }
+            "Lambda" => {
+                let function = member("function_name")?;
+                resource("AWS::Lambda::Function", function, function)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the span is an AWS SDK call.
     pub(crate) fn is_aws_call(&self) -> bool {
         string_attribute(&self.span, RPC_SYSTEM) == Some(AWS_API)
@@ -86,7 +142,6 @@ impl Record {
     }
 
     /// The span's kind (see [`Kind`]).
-    #[allow(dead_code)] // TEMP
     pub(crate) fn kind(&self) -> Kind {
         let span = &self.span;
         if let Some(service) = self.aws_service() {

@@ -15,13 +15,12 @@ use crate::vocabulary::{
     METADATA_PREFIX,
 };
 
-mod facts;
+pub(crate) mod facts;
 mod http;
 #[cfg(feature = "events")]
 mod links;
 
-#[allow(unused_imports)] // `Flags` and `Kind` are named by the renderers.
-pub(crate) use facts::{Failure, Flags, Kind};
+pub(crate) use facts::Kind;
 pub(crate) use http::Http;
 
 /// The string attribute `key` of `span`.
@@ -96,6 +95,19 @@ pub(crate) struct Extra {
     /// X-Ray's `http` object: of a call made with an HTTP client, or of the request an HTTP
     /// function serves (the status is the span's `http.response.status_code` attribute).
     pub(crate) http: Option<Http>,
+    /// The handler's invocation, for the OpenTelemetry paths (only they record it).
+    pub(crate) handler: Option<HandlerFacts>,
+}
+
+/// What the OpenTelemetry conventions record on the span of a function's invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HandlerFacts {
+    /// `faas.invocation_id`.
+    pub(crate) request_id: String,
+    /// The ARN the function was invoked by (with an alias or version, if it had one).
+    pub(crate) invoked_arn: String,
+    /// `faas.trigger`: `http`, `pubsub` (SQS, SNS), `datasource` (DynamoDB, S3, Kinesis).
+    pub(crate) trigger: Option<&'static str>,
 }
 
 impl Extra {
@@ -109,6 +121,9 @@ impl Extra {
         }
         if other.http.is_some() {
             self.http = other.http;
+        }
+        if other.handler.is_some() {
+            self.handler = other.handler;
         }
     }
 

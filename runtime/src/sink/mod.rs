@@ -2,6 +2,7 @@
 //! each feature's `cfg` sits here once.
 
 pub(crate) mod daemon;
+pub(crate) mod otel_udp;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
 pub(crate) mod pacer;
@@ -21,6 +22,8 @@ use crate::record::{InProgress, Record};
 pub(crate) enum Sink {
     /// UDP datagrams to the X-Ray daemon.
     Daemon(daemon::DaemonSink),
+    /// OpenTelemetry spans over UDP to Lambda's endpoint (the daemon's address).
+    OtelUdp(otel_udp::OtelUdpSink),
     /// A waterfall on stderr, for a developer's machine.
     Stderr,
     /// OTLP to an OpenTelemetry collector.
@@ -32,7 +35,7 @@ impl Sink {
     /// Whether finished subtrees of a long invocation go out while it runs (the daemon,
     /// whose reader must not get the whole invocation at once).
     pub(crate) fn streams(&self) -> bool {
-        matches!(self, Sink::Daemon(_))
+        matches!(self, Sink::Daemon(_) | Sink::OtelUdp(_))
     }
 
     /// Sends finished subtrees of a running invocation, after `in_progress` (its handler's
@@ -41,6 +44,10 @@ impl Sink {
         match self {
             Sink::Daemon(daemon) => {
                 let _ = daemon.submit(in_progress, records);
+            }
+            // OpenTelemetry has no spans in progress: a parent may arrive after its children.
+            Sink::OtelUdp(udp) => {
+                let _ = udp.submit(records);
             }
             #[cfg(feature = "otlp")]
             Sink::Otlp(_) => self.send_detached(records),
@@ -53,6 +60,7 @@ impl Sink {
     pub(crate) async fn send(&self, records: Vec<Record>) {
         match self {
             Sink::Daemon(daemon) => daemon.send(records).await,
+            Sink::OtelUdp(udp) => udp.send(records).await,
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.export(records).await,
             Sink::Stderr => stderr::print(&records),
@@ -66,6 +74,9 @@ impl Sink {
             Sink::Daemon(daemon) => {
                 let _ = daemon.submit(None, records);
             }
+            Sink::OtelUdp(udp) => {
+                let _ = udp.submit(records);
+            }
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp::OtlpSink::export_detached(otlp, records),
             Sink::Stderr => stderr::print(&records),
@@ -76,6 +87,7 @@ impl Sink {
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         match self {
             Sink::Daemon(daemon) => daemon.send_blocking(records),
+            Sink::OtelUdp(udp) => udp.send_blocking(records),
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.block_on_export(records),
             Sink::Stderr => stderr::print(&records),

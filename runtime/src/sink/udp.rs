@@ -122,23 +122,39 @@ mod tests {
 
     #[test]
     fn closed_port_does_not_lose_the_next_datagram() {
-        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let address = receiver.local_addr().expect("addr");
-        drop(receiver);
-        let sender = DaemonSender::new(address);
-        // Nobody listens: the ICMP error lands on the socket.
-        sender.send(b"lost");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let receiver = UdpSocket::bind(address).expect("rebind");
-        sender.send(b"arrives");
-        let mut buf = [0u8; 16];
-        receiver
-            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .expect("timeout");
-        let n = receiver
-            .recv(&mut buf)
-            .expect("the datagram after the refusal arrives");
-        assert_eq!(&buf[..n], b"arrives");
-        assert_eq!(sender.counts().0, 2);
+        use std::time::Duration;
+        // What is tested needs the ICMP "port unreachable" a datagram to a closed port brings
+        // back to be on the socket when the next send is made: that send is refused, and sent
+        // again. On loopback it is there when the first send returns; a round where it was not
+        // (the next send went out unrefused, so `failing` is false) proves nothing and runs
+        // again: the test cannot pass unless the retry ran.
+        for _round in 0..20 {
+            let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let address = receiver.local_addr().expect("addr");
+            drop(receiver);
+            let sender = DaemonSender::new(address);
+            // Nobody listens: sent, and answered with the ICMP error.
+            sender.send(b"lost");
+            // The daemon comes back on that port.
+            let receiver = UdpSocket::bind(address).expect("rebind");
+            receiver
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            sender.send(b"arrives");
+            let mut buf = [0u8; 16];
+            // ("lost" arrives first in a round where its ICMP error came after the rebind.)
+            let arrived = std::iter::from_fn(|| {
+                let n = receiver.recv(&mut buf).ok()?;
+                Some(buf[..n].to_vec())
+            })
+            .any(|datagram| datagram == b"arrives");
+            assert!(arrived, "the datagram after the refusal arrives");
+            assert_eq!(sender.counts(), (2, 0), "both sent, none dropped");
+            // Failing with nothing dropped: "arrives" was refused, and sent by the retry.
+            if sender.failing.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        panic!("no send after a datagram to the closed port was refused in 20 rounds: the retry never ran");
     }
 }

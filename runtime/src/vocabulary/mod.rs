@@ -198,6 +198,21 @@ pub(crate) const HTTP_ROUTE_ANNOTATION: &str = "HttpRoute";
 /// See [`HTTP_METHOD_ANNOTATION`].
 pub(crate) const HTTP_STATUS_ANNOTATION: &str = "HttpStatus";
 
+/// The trace-state key that marks a muted span: one whose children are never recorded (an
+/// unsampled invocation's span on a developer's machine; a batch record whose producer did not
+/// sample it), even where unsampled spans are.
+const MUTED: &str = "xray-lambda";
+
+/// A trace state that mutes a span's children.
+pub(crate) fn muted_state() -> opentelemetry::trace::TraceState {
+    opentelemetry::trace::TraceState::from_key_value([(MUTED, "muted")]).unwrap_or_default()
+}
+
+/// Whether a span's children are never recorded (see [`muted_state`]).
+pub(crate) fn is_muted(span_context: &opentelemetry::trace::SpanContext) -> bool {
+    span_context.trace_state().get(MUTED).is_some()
+}
+
 /// A string as an annotation value: at most [`MAX_ANNOTATION_VALUE`] characters.
 pub(crate) fn cap_annotation_value(value: &str) -> Cow<'_, str> {
     match value.char_indices().nth(MAX_ANNOTATION_VALUE) {

@@ -14,12 +14,10 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::trace::SpanExporter as _;
 use opentelemetry_sdk::Resource;
 
-mod mapping;
-
 use crate::environment::LambdaEnvironment;
 use crate::notices::Notice;
+use crate::otel::mapping::{render, resource_attributes, Rendering};
 use crate::record::Record;
-use mapping::{lambda_resource, to_otlp};
 
 /// The OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +175,7 @@ impl Otlp {
 /// gRPC channel starts a task there).
 pub(crate) struct OtlpSink {
     config: Otlp,
+    rendering: Rendering,
     resource: Resource,
     exporter: OnceLock<Result<SpanExporter, String>>,
     failing: AtomicBool,
@@ -201,10 +200,14 @@ impl OtlpSink {
         config: Otlp,
         service: Option<&str>,
         environment: &LambdaEnvironment,
+        rendering: Rendering,
     ) -> Self {
         OtlpSink {
             config,
-            resource: lambda_resource(service, environment),
+            rendering,
+            resource: Resource::builder_empty()
+                .with_attributes(resource_attributes(service, environment))
+                .build(),
             exporter: OnceLock::new(),
             failing: AtomicBool::new(false),
             unusable: AtomicBool::new(false),
@@ -280,7 +283,10 @@ impl OtlpSink {
                 return;
             }
         };
-        let spans = records.into_iter().map(to_otlp).collect();
+        let spans = records
+            .into_iter()
+            .map(|record| render(record, &self.rendering))
+            .collect();
         match tokio::time::timeout(self.config.timeout, exporter.export(spans)).await {
             Ok(Ok(())) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
@@ -347,7 +353,7 @@ mod tests {
     use super::*;
 
     fn record() -> Record {
-        Record::plain(mapping::tests::span_with(Vec::new()))
+        Record::plain(crate::otel::mapping::tests::span_with(Vec::new()))
     }
 
     #[test]
@@ -359,6 +365,7 @@ mod tests {
             Otlp::http("http://127.0.0.1:9/v1/traces"),
             None,
             &LambdaEnvironment::default(),
+            Rendering::default(),
         );
         runtime.block_on(sink.export(vec![record()]));
         assert!(sink.unusable.load(Ordering::Relaxed));

@@ -1,19 +1,26 @@
-//! How a record is put for the collector's X-Ray exporter: annotations listed in
+//! How a record is put as an OpenTelemetry span, the way X-Ray reads one (the collector's
+//! X-Ray exporter, and X-Ray's own OpenTelemetry endpoint): annotations listed in
 //! `aws.xray.annotations`, metadata in `aws.xray.metadata.default`, the `aws` object's members
-//! as `aws.*` attributes, and the resource that names us and the function.
+//! as `aws.*` attributes; the span kinds, Application Signals' attributes and the invocation's
+//! conventions where the path asks for them; and the resource that names us and the function.
 
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
-use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
+use super::app_signals::AppSignals;
 use crate::environment::LambdaEnvironment;
-use crate::record::{Extra, Http, Record};
+use crate::record::{Extra, HandlerFacts, Http, Kind, Record};
 use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS};
 
-/// The resource the collector's X-Ray exporter reads: `aws.xray.sdk` ("xray-lambda for
-/// rust"), the origin (`AWS::Lambda::Function`) and the service.
-pub(super) fn lambda_resource(service: Option<&str>, environment: &LambdaEnvironment) -> Resource {
+/// The resource: `telemetry.sdk.*` (the collector's X-Ray exporter writes `aws.xray.sdk` from
+/// it), the service, and the function as Lambda's OpenTelemetry conventions name it
+/// (`cloud.*`, `faas.*`, `aws.log.group.names`).
+pub(crate) fn resource_attributes(
+    service: Option<&str>,
+    environment: &LambdaEnvironment,
+) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new("telemetry.sdk.name", "xray-lambda"),
         KeyValue::new("telemetry.sdk.language", "rust"),
@@ -35,18 +42,72 @@ pub(super) fn lambda_resource(service: Option<&str>, environment: &LambdaEnviron
         ("cloud.region", &environment.region),
         ("faas.name", &environment.function_name),
         ("faas.version", &environment.function_version),
+        ("faas.instance", &environment.log_stream),
     ] {
         if let Some(value) = value {
             attributes.push(KeyValue::new(key, value.clone()));
         }
     }
-    Resource::builder_empty()
-        .with_attributes(attributes)
-        .build()
+    attributes
+}
+
+/// What a path renders beyond the collector's conventions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rendering {
+    /// The kinds the record's facts give (a handler is a SERVER span, an SQS `SendMessage` a
+    /// PRODUCER, a batch record a CONSUMER); else the span keeps the kind it was opened with
+    /// (the collector's X-Ray exporter makes a SERVER span a segment of its own, where the
+    /// handler is a subsegment of Lambda's).
+    pub(crate) span_kinds: bool,
+    /// Application Signals' attributes.
+    pub(crate) app_signals: Option<AppSignals>,
+}
+
+/// A record as a span for `rendering`.
+pub(crate) fn render(record: Record, rendering: &Rendering) -> SpanData {
+    let kind = record.kind();
+    let mut added = Vec::new();
+    if let Some(app_signals) = &rendering.app_signals {
+        app_signals.attributes(&record, kind, &mut added);
+    }
+    if let Some(handler) = record.extra.as_ref().and_then(|e| e.handler.as_ref()) {
+        handler_attributes(handler, &mut added);
+    }
+    let mut span = to_otlp(record);
+    span.attributes.extend(added);
+    if rendering.span_kinds {
+        span.span_kind = match kind {
+            Kind::Server => SpanKind::Server,
+            Kind::Client => SpanKind::Client,
+            Kind::Producer => SpanKind::Producer,
+            Kind::Consumer => SpanKind::Consumer,
+            Kind::Internal => SpanKind::Internal,
+        };
+    }
+    span
+}
+
+/// The invocation's conventions on the handler's span: `cloud.resource_id` (the invoked ARN
+/// without an alias or version), `cloud.account.id`, `faas.invocation_id`, `faas.trigger`.
+fn handler_attributes(handler: &HandlerFacts, out: &mut Vec<KeyValue>) {
+    let parts: Vec<&str> = handler.invoked_arn.split(':').collect();
+    if parts.len() >= 7 {
+        out.push(KeyValue::new("cloud.resource_id", parts[..7].join(":")));
+        out.push(KeyValue::new("cloud.account.id", parts[4].to_owned()));
+    }
+    if !handler.request_id.is_empty() {
+        out.push(KeyValue::new(
+            "faas.invocation_id",
+            handler.request_id.clone(),
+        ));
+    }
+    if let Some(trigger) = handler.trigger {
+        out.push(KeyValue::new("faas.trigger", trigger));
+    }
 }
 
 /// Puts a record's X-Ray extras the way the collector's X-Ray exporter reads them.
-pub(super) fn to_otlp(record: Record) -> SpanData {
+pub(crate) fn to_otlp(record: Record) -> SpanData {
     let metadata: Map<String, Json> = record
         .metadata()
         .iter()
@@ -196,11 +257,11 @@ fn http_attributes(http: Http, attributes: &mut Vec<KeyValue>) {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A client span with these attributes.
-    pub(in crate::sink::otlp) fn span_with(attributes: Vec<KeyValue>) -> SpanData {
+    pub(crate) fn span_with(attributes: Vec<KeyValue>) -> SpanData {
         use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
         use opentelemetry::InstrumentationScope;
         SpanData {
@@ -236,7 +297,7 @@ pub(super) mod tests {
                 aws,
                 throttle,
                 metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
-                http: None,
+                ..crate::record::Extra::default()
             }),
         }
     }

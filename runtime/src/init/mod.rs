@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_sdk::{
-    trace::{Sampler, SdkTracerProvider},
-    Resource,
-};
+use opentelemetry_sdk::{trace::SdkTracerProvider, Resource};
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
     filter::{FilterFn, Targets},
@@ -23,11 +20,20 @@ use crate::buffer::{Buffer, BufferProcessor};
 use crate::environment::{self, LambdaEnvironment};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{log_pending_warnings, queue, Notice};
-use crate::sink::daemon::{parse_daemon_address, DaemonSink, DEFAULT_DAEMON};
+use crate::otel::mapping::Rendering;
+use crate::otel::AppSignals;
+use crate::sink::daemon::{DaemonSink, DEFAULT_DAEMON};
+use crate::sink::otel_udp::OtelUdpSink;
 use crate::sink::pacer::Pacing;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
 use crate::unsigned_fields::UnsignedFields;
+
+mod from_env;
+mod sampler;
+
+use from_env::export_from_env;
+use sampler::XraySampler;
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +41,10 @@ use crate::unsigned_fields::UnsignedFields;
 pub enum Export {
     /// UDP to the X-Ray daemon at this address (what Lambda runs when Active tracing is on).
     Daemon(SocketAddr),
+    /// OpenTelemetry spans over UDP to Lambda's endpoint at this address (the daemon's), in
+    /// the format AWS's OpenTelemetry distribution sends: for Application Signals and
+    /// Transaction Search, with no collector.
+    OtlpUdp(SocketAddr),
     /// A readable tree of each invocation's trace on stderr: for `cargo run` on a laptop.
     Stderr,
     /// Nothing is recorded; the attributes cost next to nothing.
@@ -140,6 +150,7 @@ pub struct Builder {
     span_level: Level,
     pacing: Pacing,
     aws_call_phases: bool,
+    application_signals: bool,
     /// What reading the environment found to say, said once the pipeline is installed.
     notices: Vec<Notice>,
 }
@@ -158,6 +169,8 @@ impl Builder {
         let var = |name: &str| read(name).filter(|v| !v.trim().is_empty());
         let mut notices = Vec::new();
         let export = export_from_env(&environment, &var, &mut notices);
+        let application_signals = var("OTEL_AWS_APPLICATION_SIGNALS_ENABLED")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let service = var("POWERTOOLS_SERVICE_NAME").or_else(|| environment.function_name.clone());
         let log_filter = logs::filter(
             var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
@@ -173,6 +186,7 @@ impl Builder {
             span_level: Level::INFO,
             pacing: Pacing::default(),
             aws_call_phases: false,
+            application_signals,
             notices,
         }
     }
@@ -271,6 +285,17 @@ impl Builder {
         self
     }
 
+    /// Application Signals (default: `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true`): on the
+    /// OpenTelemetry paths, every span carries the attributes Application Signals computes
+    /// its metrics from (`aws.local.*`, and `aws.remote.*` on calls); on Lambda's endpoint
+    /// ([`Export::OtlpUdp`]) unsampled invocations are recorded too and sent as `T1U`, as
+    /// ADOT sends them. No X-Ray document is ever built for an unsampled invocation.
+    #[must_use]
+    pub fn application_signals(mut self, on: bool) -> Self {
+        self.application_signals = on;
+        self
+    }
+
     /// The export this builder will install.
     #[must_use]
     pub fn export_target(&self) -> &Export {
@@ -325,13 +350,19 @@ impl Builder {
         warn_if_panics_abort();
         let trace_without_header = match &sink {
             Sink::Stderr => true,
-            Sink::Daemon(_) => false,
+            Sink::Daemon(_) | Sink::OtelUdp(_) => false,
             // A collector beside a function in Lambda, or one on a developer's machine.
             #[cfg(feature = "otlp")]
             Sink::Otlp(_) => !self.environment.in_lambda,
         };
+        let opentelemetry_export = !matches!(sink, Sink::Stderr | Sink::Daemon(_));
+        let record_unsampled = self.application_signals && matches!(sink, Sink::OtelUdp(_));
         let buffer = Arc::new(Buffer::new(sink));
-        let provider = tracer_provider(&buffer, trace_without_header);
+        let sampler = XraySampler {
+            roots: trace_without_header,
+            unsampled: record_unsampled,
+        };
+        let provider = tracer_provider(&buffer, sampler);
         let tracer = provider.tracer("xray-lambda");
         let span_level = self.span_level;
         if !state::install(State::On(Pipeline {
@@ -345,6 +376,8 @@ impl Builder {
                 .environment
                 .log_group
                 .map(|group| serde_json::json!([{ "log_group": group }])),
+            record_unsampled,
+            handler_facts: opentelemetry_export,
         })) {
             return Err(InitError::AlreadyInitialized);
         }
@@ -360,13 +393,37 @@ impl Builder {
             Export::Disabled => return None,
             Export::Stderr => Sink::Stderr,
             Export::Daemon(address) => Sink::Daemon(DaemonSink::new(*address, self.pacing)),
+            Export::OtlpUdp(address) => Sink::OtelUdp(OtelUdpSink::new(
+                *address,
+                self.pacing,
+                self.service.as_deref(),
+                &self.environment,
+                self.rendering(true),
+            )),
             #[cfg(feature = "otlp")]
             Export::Otlp(config) => Sink::Otlp(Arc::new(crate::sink::otlp::OtlpSink::new(
                 config.clone(),
                 self.service.as_deref(),
                 &self.environment,
+                self.rendering(false),
             ))),
         })
+    }
+
+    /// What an OpenTelemetry path renders: the span kinds (Lambda's endpoint; the collector's
+    /// X-Ray exporter would make a SERVER span a segment), Application Signals' attributes.
+    fn rendering(&self, span_kinds: bool) -> Rendering {
+        let function = self
+            .environment
+            .function_name
+            .as_deref()
+            .unwrap_or("function");
+        Rendering {
+            span_kinds,
+            app_signals: self
+                .application_signals
+                .then(|| AppSignals::new(self.service.as_deref().unwrap_or(function), function)),
+        }
     }
 }
 
@@ -382,19 +439,12 @@ fn warn_if_panics_abort() {
     )]);
 }
 
-/// The tracer provider in front of `buffer`. In Lambda a span with no parent cannot be placed
-/// (Lambda writes the segment), so roots are not sampled there; locally every invocation
-/// starts a trace of its own.
-fn tracer_provider(buffer: &Arc<Buffer>, trace_without_header: bool) -> SdkTracerProvider {
-    let root = if trace_without_header {
-        Sampler::AlwaysOn
-    } else {
-        Sampler::AlwaysOff
-    };
+/// The tracer provider in front of `buffer`.
+fn tracer_provider(buffer: &Arc<Buffer>, sampler: XraySampler) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_span_processor(BufferProcessor(buffer.clone()))
         .with_id_generator(XrayIdGenerator::default())
-        .with_sampler(Sampler::ParentBased(Box::new(root)))
+        .with_sampler(sampler)
         // Spans need no resource: the writer names the SDK itself, and the translator and
         // the OTLP sink have their own.
         .with_resource(Resource::builder_empty().build())
@@ -440,80 +490,6 @@ fn events_only(filter: Targets) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
     })
 }
 
-/// Where traces go, from the environment; what is wrong with it goes into `notices`.
-fn export_from_env(
-    environment: &LambdaEnvironment,
-    var: &dyn Fn(&str) -> Option<String>,
-    notices: &mut Vec<Notice>,
-) -> Export {
-    let is_true = |name: &str| {
-        var(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
-    };
-    if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
-        return Export::Disabled;
-    }
-    if let Some(export) = otel_export(var, notices) {
-        return export;
-    }
-    if let Some(address) = &environment.daemon_address {
-        return match parse_daemon_address(address) {
-            Ok(address) => Export::Daemon(address),
-            Err(err) => {
-                notices.push(Notice::warning(format!(
-                    "X-Ray: {err}; traces are not sent"
-                )));
-                Export::Disabled
-            }
-        };
-    }
-    if environment.in_lambda {
-        // In Lambda without Active tracing there is no daemon, and a tree per invocation in
-        // the function's log would be paid for at CloudWatch's price. (`cargo lambda watch`
-        // serves a Runtime API too, but sets no `LAMBDA_TASK_ROOT`: there the tree is printed.)
-        notices.push(Notice::info(
-            "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function); traces are not recorded".to_owned(),
-        ));
-        return Export::Disabled;
-    }
-    Export::Stderr
-}
-
-/// The export the `OTEL_*` variables ask for, if they ask.
-fn otel_export(var: &dyn Fn(&str) -> Option<String>, notices: &mut Vec<Notice>) -> Option<Export> {
-    let otlp = |notices: &mut Vec<Notice>| {
-        #[cfg(feature = "otlp")]
-        {
-            Some(Export::Otlp(crate::sink::otlp::Otlp::from_vars(
-                var, notices,
-            )))
-        }
-        #[cfg(not(feature = "otlp"))]
-        {
-            notices.push(Notice::warning(
-                "X-Ray: OTLP export was asked for, but xray-lambda was built without its `otlp` feature; it is ignored".to_owned(),
-            ));
-            None
-        }
-    };
-    match var("OTEL_TRACES_EXPORTER").map(|v| v.trim().to_ascii_lowercase()) {
-        Some(v) if v == "otlp" => otlp(notices),
-        Some(v) if v == "none" => Some(Export::Disabled),
-        Some(v) if v == "console" => Some(Export::Stderr),
-        Some(other) => {
-            notices.push(Notice::warning(format!(
-                "X-Ray: OTEL_TRACES_EXPORTER={other:?} is not one of otlp, none, console; it is ignored"
-            )));
-            None
-        }
-        None if var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-            || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() =>
-        {
-            otlp(notices)
-        }
-        None => None,
-    }
-}
-
 /// Spans of the runtime, the SDK's transport and OpenTelemetry itself: never subsegments.
 /// (`lambda_runtime`'s "Lambda runtime invoke" span would otherwise become a second, unlinked
 /// trace per invocation; the exporter's own spans would re-enter the exporter.)
@@ -537,51 +513,6 @@ fn is_plumbing(target: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn otel_variables_choose_the_export() {
-        use super::{otel_export, Export};
-        let with = |vars: &'static [(&'static str, &'static str)]| {
-            otel_export(
-                &move |name| {
-                    vars.iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| (*v).to_owned())
-                },
-                &mut Vec::new(),
-            )
-        };
-        assert_eq!(with(&[]), None);
-        assert_eq!(
-            with(&[("OTEL_TRACES_EXPORTER", "none")]),
-            Some(Export::Disabled)
-        );
-        assert_eq!(
-            with(&[("OTEL_TRACES_EXPORTER", "Console")]),
-            Some(Export::Stderr)
-        );
-        assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "zipkin")]), None);
-        #[cfg(feature = "otlp")]
-        {
-            let grpc = crate::sink::otlp::Otlp::from_vars(
-                &|name| (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()),
-                &mut Vec::new(),
-            );
-            assert_eq!(
-                with(&[
-                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317"),
-                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-                ]),
-                Some(Export::Otlp(grpc))
-            );
-            assert!(matches!(
-                with(&[("OTEL_TRACES_EXPORTER", "otlp")]),
-                Some(Export::Otlp(_))
-            ));
-        }
-        #[cfg(not(feature = "otlp"))]
-        assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "otlp")]), None);
-    }
-
     #[test]
     fn plumbing_targets() {
         assert!(super::is_plumbing("lambda_runtime::layers::trace"));
