@@ -7,11 +7,79 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// What the daemon received: every datagram, and the documents indexed by trace id.
+use crate::otlp::ReceivedSpan;
+
+/// What the daemon received: every datagram, the documents and the OpenTelemetry spans
+/// indexed by trace id, and what it could not read.
 #[derive(Debug, Default)]
 struct Received {
     datagrams: Vec<Vec<u8>>,
     by_trace: std::collections::HashMap<String, Vec<Value>>,
+    spans_by_trace: std::collections::HashMap<String, Vec<ReceivedSpan>>,
+    span_datagrams: Vec<SpanDatagram>,
+    malformed: Vec<String>,
+}
+
+/// A datagram of OpenTelemetry spans (Lambda's endpoint: `T1S` / `T1U`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanDatagram {
+    /// `T1S` or `T1U`.
+    pub prefix: String,
+    /// The whole datagram's size.
+    pub size: usize,
+    /// The X-Ray trace ids of its spans, one per span.
+    pub traces: Vec<String>,
+}
+
+/// What one datagram holds.
+#[derive(Debug)]
+pub enum Datagram {
+    /// A segment document (the daemon's format).
+    Document(Value),
+    /// OpenTelemetry spans, with their prefix.
+    Spans(String, Vec<ReceivedSpan>),
+}
+
+/// Reads one datagram as the endpoint does: the JSON header line, then a segment document, or
+/// `T1S`/`T1U` and the base64 of an OTLP `ExportTraceServiceRequest` (decoded with the
+/// protocol's own types); what is wrong with it, if anything.
+///
+/// # Errors
+/// Whatever does not read.
+pub fn decode_datagram(datagram: &[u8]) -> Result<Datagram, String> {
+    use base64::Engine as _;
+    use prost::Message as _;
+    let newline = datagram
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("no header line")?;
+    let header: Value =
+        serde_json::from_slice(&datagram[..newline]).map_err(|e| format!("header: {e}"))?;
+    if header != serde_json::json!({"format": "json", "version": 1}) {
+        return Err(format!("header {header}"));
+    }
+    let body = &datagram[newline + 1..];
+    let prefix = match body.get(..3) {
+        Some(b"T1S") => "T1S",
+        Some(b"T1U") => "T1U",
+        _ => {
+            return serde_json::from_slice(body)
+                .map(Datagram::Document)
+                .map_err(|e| format!("document: {e}"))
+        }
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&body[3..])
+        .map_err(|e| format!("base64: {e}"))?;
+    let request =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(
+            bytes.as_slice(),
+        )
+        .map_err(|e| format!("protobuf: {e}"))?;
+    Ok(Datagram::Spans(
+        prefix.to_owned(),
+        crate::otlp::spans_of(request, Some(prefix)),
+    ))
 }
 
 /// The time the stand-in takes per datagram: it models the real daemon in Lambda, which does
@@ -79,16 +147,35 @@ impl Daemon {
         let sink = received.clone();
         std::thread::spawn(move || {
             while let Ok(datagram) = rx.recv() {
-                let doc = parse_datagram(&datagram);
+                let decoded = decode_datagram(&datagram);
                 let mut received = sink
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some(trace) = doc["trace_id"].as_str() {
-                    received
-                        .by_trace
-                        .entry(trace.to_owned())
-                        .or_default()
-                        .push(doc.clone());
+                match decoded {
+                    Ok(Datagram::Document(doc)) => {
+                        if let Some(trace) = doc["trace_id"].as_str() {
+                            received
+                                .by_trace
+                                .entry(trace.to_owned())
+                                .or_default()
+                                .push(doc.clone());
+                        }
+                    }
+                    Ok(Datagram::Spans(prefix, spans)) => {
+                        received.span_datagrams.push(SpanDatagram {
+                            prefix,
+                            size: datagram.len(),
+                            traces: spans.iter().map(ReceivedSpan::xray_trace_id).collect(),
+                        });
+                        for span in spans {
+                            received
+                                .spans_by_trace
+                                .entry(span.xray_trace_id())
+                                .or_default()
+                                .push(span);
+                        }
+                    }
+                    Err(problem) => received.malformed.push(problem),
                 }
                 received.datagrams.push(datagram);
             }
@@ -110,6 +197,54 @@ impl Daemon {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .datagrams
             .clone()
+    }
+
+    /// Every datagram of OpenTelemetry spans so far.
+    #[must_use]
+    pub fn span_datagrams(&self) -> Vec<SpanDatagram> {
+        self.lock().span_datagrams.clone()
+    }
+
+    /// What could not be read so far (should be nothing).
+    #[must_use]
+    pub fn malformed(&self) -> Vec<String> {
+        self.lock().malformed.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The OpenTelemetry spans of the X-Ray trace `trace_id`, waiting until `done` says they are
+    /// complete or `timeout` passes (then what arrived).
+    #[must_use]
+    pub fn wait_for_spans(
+        &self,
+        trace_id: &str,
+        timeout: Duration,
+        done: impl Fn(&[ReceivedSpan]) -> bool,
+    ) -> Vec<ReceivedSpan> {
+        let deadline = Instant::now() + timeout;
+        let mut checked = None;
+        loop {
+            let count = self.lock().spans_by_trace.get(trace_id).map_or(0, Vec::len);
+            let now = Instant::now();
+            if checked != Some(count) || now >= deadline {
+                let spans = self
+                    .lock()
+                    .spans_by_trace
+                    .get(trace_id)
+                    .cloned()
+                    .unwrap_or_default();
+                if done(&spans) || now >= deadline {
+                    return spans;
+                }
+                checked = Some(count);
+            }
+            std::thread::sleep(Duration::from_millis(20).min(deadline - now));
+        }
     }
 
     /// Every datagram received before a marker: one this sends from a socket of its own and

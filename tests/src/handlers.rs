@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 /// What the handler does: `ok` (nested spans `depth + 1` deep), `err`, `panic`,
 /// `ddb_missing` (a DynamoDB `GetItem` on a table that does not exist, through the endpoint
 /// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends after the
-/// handler returned: when [`end_outliving_work`] says, at most 10 s after it began).
+/// handler returned: when [`end_outliving_work`] says, at most 10 s after it began),
+/// `leaves` (`n` spans named `leaf` under the handler, each annotated with its index `i`),
+/// `big_metadata` (metadata of `n` bytes on the handler).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -21,6 +23,9 @@ pub struct Command {
     /// Copied into every `step` span as the annotation `tag`, and into the response.
     #[serde(default)]
     pub tag: String,
+    /// How many `leaf` spans (`leaves`), or metadata bytes (`big_metadata`).
+    #[serde(default)]
+    pub n: usize,
 }
 
 /// An error with a source, to check the cause chain.
@@ -42,7 +47,12 @@ impl std::error::Error for TableMissing {
 /// The traced handler.
 #[xray_lambda::xray_handler]
 pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
-    let Command { action, depth, tag } = event.payload;
+    let Command {
+        action,
+        depth,
+        tag,
+        n,
+    } = event.payload;
     tracing::info!("handling {action}");
     match action.as_str() {
         "ok" => {
@@ -102,6 +112,16 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
                 .send()
                 .await?;
             Ok(json!({}))
+        }
+        "leaves" => {
+            for i in 0..n {
+                let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
+            }
+            Ok(json!({ "tag": tag, "spans": n }))
+        }
+        "big_metadata" => {
+            xray_lambda::metadata!("big", &"m".repeat(n));
+            Ok(json!({ "tag": tag }))
         }
         other => Err(format!("unknown action {other}").into()),
     }

@@ -28,6 +28,8 @@ pub struct ReceivedSpan {
     pub span: Span,
     /// Its resource's attributes.
     pub resource: Vec<KeyValue>,
+    /// Over UDP to Lambda's endpoint: its datagram's prefix (`T1S` or `T1U`).
+    pub prefix: Option<String>,
 }
 
 impl ReceivedSpan {
@@ -49,6 +51,28 @@ impl ReceivedSpan {
     pub fn resource_attribute(&self, key: &str) -> Option<&any_value::Value> {
         find(&self.resource, key)
     }
+}
+
+/// The spans of an export request, each with its resource's attributes.
+#[must_use]
+pub fn spans_of(request: ExportTraceServiceRequest, prefix: Option<&str>) -> Vec<ReceivedSpan> {
+    let mut out = Vec::new();
+    for resource_spans in request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                out.push(ReceivedSpan {
+                    span,
+                    resource: resource.clone(),
+                    prefix: prefix.map(str::to_owned),
+                });
+            }
+        }
+    }
+    out
 }
 
 fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
@@ -97,6 +121,7 @@ impl Store {
                     spans.push(ReceivedSpan {
                         span,
                         resource: resource.clone(),
+                        prefix: None,
                     });
                 }
             }

@@ -558,3 +558,69 @@ impl ExportPath for DaemonLambda {
             .collect()
     }
 }
+
+/// Lambda's OpenTelemetry endpoint for the behavioural tests: the shared test handler under the
+/// real `lambda_runtime`, in Lambda (`LAMBDA_TASK_ROOT` set) with `OTEL_TRACES_EXPORTER=otlp`
+/// and no endpoint, so that spans go over UDP (`T1S`/`T1U`) to the daemon stand-in, which
+/// reads them with the protocol's own types; moto for its DynamoDB calls.
+#[derive(Debug)]
+pub struct OtelUdpLambda {
+    /// The function's Runtime API and the endpoint stand-in.
+    pub lambda: crate::harness::Lambda,
+    _moto: crate::moto::Moto,
+}
+
+impl OtelUdpLambda {
+    /// Starts moto and the function, with `more` variables (Application Signals, say).
+    ///
+    /// # Panics
+    /// If a part cannot start.
+    #[must_use]
+    pub fn start(more: &[(&'static str, String)]) -> Self {
+        let moto = crate::moto::Moto::start().expect("moto");
+        crate::harness::use_moto(&moto);
+        let mut env = vec![
+            ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
+            ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
+        ];
+        env.extend(more.iter().cloned());
+        let lambda = crate::harness::Lambda::start_with_env("behaviour-fn", 64, &env);
+        crate::harness::serve_test_handler();
+        OtelUdpLambda {
+            lambda,
+            _moto: moto,
+        }
+    }
+
+    /// The spans of the trace `root`, waiting for `at_least` (at most 10 s).
+    #[must_use]
+    pub fn spans(&self, root: &str, at_least: usize) -> Vec<crate::otlp::ReceivedSpan> {
+        self.lambda
+            .daemon
+            .wait_for_spans(root, std::time::Duration::from_secs(10), |spans| {
+                spans.len() >= at_least
+            })
+    }
+}
+
+impl ExportPath for OtelUdpLambda {
+    fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
+        self.lambda.invoke(payload, header)
+    }
+
+    fn segs(&self, root: &str, at_least: usize) -> Vec<Seg> {
+        self.spans(root, at_least)
+            .iter()
+            .map(Seg::from_otlp)
+            .collect()
+    }
+
+    fn arrived(&self, root: &str) -> Vec<Seg> {
+        self.lambda
+            .daemon
+            .wait_for_spans(root, std::time::Duration::ZERO, |_| true)
+            .iter()
+            .map(Seg::from_otlp)
+            .collect()
+    }
+}

@@ -1,0 +1,103 @@
+//! The behavioural tests every export path passes (`xray_lambda_tests::behaviour_tests!`), on
+//! Lambda's OpenTelemetry endpoint: in Lambda with `OTEL_TRACES_EXPORTER=otlp` and no
+//! endpoint, spans go over UDP to `AWS_XRAY_DAEMON_ADDRESS` as `T1S` datagrams, read by the
+//! stand-in with the protocol's own types. Plus what only this path has: span kinds, and a
+//! value too large for one datagram.
+
+use std::sync::OnceLock;
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use xray_lambda_tests::otlp::{hex, ReceivedSpan};
+use xray_lambda_tests::paths::OtelUdpLambda;
+
+fn harness() -> &'static OtelUdpLambda {
+    static HARNESS: OnceLock<OtelUdpLambda> = OnceLock::new();
+    HARNESS.get_or_init(|| OtelUdpLambda::start(&[]))
+}
+
+xray_lambda_tests::behaviour_tests!(harness());
+
+/// The largest UDP payload IPv4 carries.
+const MAX_DATAGRAM: usize = 65_507;
+
+fn string(span: &ReceivedSpan, key: &str) -> Option<String> {
+    match span.attribute(key) {
+        Some(Any::StringValue(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[test]
+fn each_span_has_its_kind_and_the_trace_goes_as_t1s_only() {
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let _ = harness().lambda.invoke(
+        &serde_json::json!({"action": "ddb_missing", "tag": ids.root}),
+        Some(&ids.header),
+    );
+    let spans = harness().spans(&ids.root, 2);
+    let handler = spans
+        .iter()
+        .find(|s| s.span.name == "handler")
+        .expect("the handler span");
+    // SpanKind: 1 internal, 2 server, 3 client.
+    assert_eq!(handler.span.kind, 2, "the handler is a SERVER span");
+    assert_eq!(hex(&handler.span.parent_span_id), ids.parent);
+    assert_eq!(
+        handler.span.flags & 0x301,
+        0x301,
+        "sampled, under a remote parent"
+    );
+    let call = spans
+        .iter()
+        .find(|s| string(s, "rpc.method").as_deref() == Some("GetItem"))
+        .expect("the GetItem call");
+    assert_eq!(call.span.kind, 3, "an AWS call is a CLIENT span");
+    assert_eq!(hex(&call.span.parent_span_id), hex(&handler.span.span_id));
+    assert!(spans.iter().all(|s| s.prefix.as_deref() == Some("T1S")));
+    let daemon = &harness().lambda.daemon;
+    assert!(
+        daemon
+            .wait_for_trace(&ids.root, std::time::Duration::ZERO, |_| true)
+            .is_empty(),
+        "no segment document on this path"
+    );
+    assert_eq!(daemon.malformed(), Vec::<String>::new());
+    for datagram in daemon.span_datagrams() {
+        assert!(datagram.size <= MAX_DATAGRAM, "{}", datagram.size);
+    }
+}
+
+#[test]
+fn a_value_too_large_for_a_datagram_is_cut_with_the_daemon_paths_marker() {
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let _ = harness()
+        .lambda
+        .invoke(
+            &serde_json::json!({"action": "big_metadata", "n": 200_000, "tag": ids.root}),
+            Some(&ids.header),
+        )
+        .unwrap_response();
+    let spans = harness().spans(&ids.root, 1);
+    let handler = spans
+        .iter()
+        .find(|s| s.span.name == "handler")
+        .expect("the handler span");
+    let metadata = string(handler, "aws.xray.metadata.default").expect("metadata");
+    assert!(
+        metadata.contains("…[truncated by xray-lambda: 200002 bytes in all]"),
+        "{}",
+        &metadata[metadata.len().saturating_sub(120)..]
+    );
+    let datagrams: Vec<_> = harness()
+        .lambda
+        .daemon
+        .span_datagrams()
+        .into_iter()
+        .filter(|d| d.traces.contains(&ids.root))
+        .collect();
+    assert!(!datagrams.is_empty());
+    assert!(
+        datagrams.iter().all(|d| d.size <= MAX_DATAGRAM),
+        "{datagrams:?}"
+    );
+}
