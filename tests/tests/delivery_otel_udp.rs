@@ -70,7 +70,11 @@ fn complete_and_linked(ids: &TraceIds, leaves: usize) -> Vec<ReceivedSpan> {
             parent != ids.parent && !known.contains(&parent)
         })
         .count();
-    assert_eq!(orphans, 0, "spans whose parent never arrived in {}", ids.root);
+    assert_eq!(
+        orphans, 0,
+        "spans whose parent never arrived in {}",
+        ids.root
+    );
     let daemon = &harness().lambda.daemon;
     assert_eq!(daemon.malformed(), Vec::<String>::new());
     let datagrams: Vec<_> = daemon

@@ -32,6 +32,21 @@ impl AppSignals {
         out.push(KeyValue::new("aws.local.service", self.service.clone()));
         out.push(KeyValue::new("aws.local.operation", self.operation.clone()));
         out.push(KeyValue::new("aws.local.environment", ENVIRONMENT));
+        out.push(KeyValue::new(
+            "aws.trace.flag.sampled",
+            record.span.span_context.is_sampled(),
+        ));
+        // The kinds Application Signals computes metrics for: the invocation (a local root:
+        // its parent is Lambda's segment) and the calls it makes.
+        let span_kind = match kind {
+            Kind::Server => Some("LOCAL_ROOT"),
+            Kind::Client => Some("CLIENT"),
+            Kind::Producer => Some("PRODUCER"),
+            Kind::Consumer | Kind::Internal => None,
+        };
+        if let Some(span_kind) = span_kind {
+            out.push(KeyValue::new("aws.span.kind", span_kind));
+        }
         if matches!(kind, Kind::Client | Kind::Producer) {
             remote(record, out);
         }
