@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Offline check of the SAM template: every Lambda function has Active X-Ray tracing and an
 X-Ray write policy on its role, and every event source mapping reports partial batch failures.
+With --app-signals, every function also sends OpenTelemetry spans to Lambda's endpoint with
+Application Signals on (its variables), and its role has Application Signals' policy.
 
-    python3 check_template.py [template.yaml]
+    python3 check_template.py [--app-signals] [template.yaml]
 
 Runs aws-sam-translator's own transform (the one CloudFormation runs for
 `Transform: AWS::Serverless-2016-10-31`) without AWS credentials or network: the managed-policy
@@ -25,6 +27,8 @@ from samtranslator.translator.transform import transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
 
 XRAY_POLICY_NAMES = ("AWSXRayDaemonWriteAccess", "AWSXrayWriteOnlyAccess")
+APP_SIGNALS_POLICY = "CloudWatchLambdaApplicationSignalsExecutionRolePolicy"
+APP_SIGNALS_VARIABLES = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_AWS_APPLICATION_SIGNALS_ENABLED": "true"}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 PLACEHOLDER_CODE_URI = "s3://placeholder-bucket/placeholder-key.zip"
 
@@ -34,7 +38,8 @@ class OfflinePolicyLoader:
     ListPolicies): the translator only asks it to resolve bare managed-policy names."""
 
     def load(self):
-        return {name: f"arn:aws:iam::aws:policy/{name}" for name in XRAY_POLICY_NAMES}
+        names = XRAY_POLICY_NAMES + (APP_SIGNALS_POLICY,)
+        return {name: f"arn:aws:iam::aws:policy/{name}" for name in names}
 
 
 def with_s3_code_uris(template):
@@ -69,7 +74,20 @@ def xray_policy_on_role(role):
     return None
 
 
-def check(cfn):
+def check_app_signals(name, props, role):
+    """The function's variables and its role's policy for Application Signals."""
+    failures = []
+    variables = props.get("Environment", {}).get("Variables", {})
+    for key, value in APP_SIGNALS_VARIABLES.items():
+        if str(variables.get(key)).lower() != value:
+            failures.append(f"{name}: {key} is {variables.get(key)!r}, expected {value!r}")
+    arns = role.get("Properties", {}).get("ManagedPolicyArns", [])
+    if not any(isinstance(a, str) and a.endswith("/" + APP_SIGNALS_POLICY) for a in arns):
+        failures.append(f"{name}: its role lacks {APP_SIGNALS_POLICY}")
+    return failures
+
+
+def check(cfn, app_signals=False):
     resources = cfn.get("Resources", {})
     functions = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Lambda::Function"}
     failures = []
@@ -89,8 +107,11 @@ def check(cfn):
         policy = xray_policy_on_role(resources.get(role_name, {}))
         if policy is None:
             failures.append(f"{name}: role {role_name} has no X-Ray write policy")
+        if app_signals:
+            failures += check_app_signals(name, props, resources.get(role_name, {}))
         if len(failures) == before:
-            print(f"ok  {name}: TracingConfig.Mode={mode}, role {role_name} has {policy}")
+            signals = ", Application Signals on" if app_signals else ""
+            print(f"ok  {name}: TracingConfig.Mode={mode}, role {role_name} has {policy}{signals}")
     # The orders-consumer reports partial batch failures: without ReportBatchItemFailures on
     # its event source mapping Lambda ignores the response and retries the whole batch.
     # (cfn-lint does not catch a misspelt value here.)
@@ -106,7 +127,9 @@ def check(cfn):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "template.yaml")
+    args = [a for a in sys.argv[1:] if a != "--app-signals"]
+    app_signals = "--app-signals" in sys.argv[1:]
+    path = args[0] if args else os.path.join(os.path.dirname(__file__), "template.yaml")
     with open(path, encoding="utf-8") as f:
         sam = yaml_parse(f.read())
     print(f"aws-sam-translator {samtranslator.__version__}, {path}")
@@ -116,7 +139,7 @@ def main():
         for cause in error.causes:
             print(f"transform error: {cause.message}", file=sys.stderr)
         return 2
-    failures = check(cfn)
+    failures = check(cfn, app_signals)
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -95,3 +95,56 @@ fn the_transformed_template_traces_every_function() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_application_signals_variant_lints_and_sends_to_lambdas_endpoint() {
+    let dir = deploy_dir();
+    let template = dir.join("template-app-signals.yaml");
+    match run("cfn-lint", &[template.to_str().expect("path")]) {
+        Some(out) => assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        None => eprintln!("skipped cfn-lint: not installed (.ci/run installs it)"),
+    }
+    if !has_sam_translator() {
+        eprintln!("skipped: aws-sam-translator is not installed (.ci/run installs it)");
+        return;
+    }
+    let check = dir.join("check_template.py");
+    let out = run(
+        "python3",
+        &[
+            check.to_str().expect("path"),
+            "--app-signals",
+            template.to_str().expect("path"),
+        ],
+    )
+    .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(", Application Signals on").count(), 3, "{stdout}");
+    // The check checks: the plain template has neither the variables nor the policy.
+    let plain = dir.join("template.yaml");
+    let out = run(
+        "python3",
+        &[
+            check.to_str().expect("path"),
+            "--app-signals",
+            plain.to_str().expect("path"),
+        ],
+    )
+    .expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAIL HelloFunction: OTEL_TRACES_EXPORTER is None"),
+        "{stderr}"
+    );
+}

@@ -201,7 +201,15 @@
 //! one info line says so) and a waterfall on stderr elsewhere; nothing when
 //! `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true`.
 //!
-//! With the `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` or an `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! In Lambda, `OTEL_TRACES_EXPORTER=otlp` with no OTLP endpoint set sends OpenTelemetry spans
+//! over UDP to Lambda's own endpoint at the daemon's address instead ([`Export::OtlpUdp`]), in
+//! the format AWS's OpenTelemetry distribution sends (`T1S`/`T1U` datagrams), for CloudWatch
+//! Application Signals and Transaction Search, with no collector;
+//! `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` ([`Builder::application_signals`]) adds the
+//! attributes Application Signals reads and sends unsampled invocations as `T1U`.
+//!
+//! With the `otlp` feature, an `OTEL_EXPORTER_OTLP_ENDPOINT` (or, outside Lambda,
+//! `OTEL_TRACES_EXPORTER=otlp`)
 //! sends the same spans over OTLP (gRPC or HTTP/protobuf) to an OpenTelemetry collector
 //! instead, put the way its `awsxray` exporter reads them (module `otlp`); each invocation waits for
 //! the collector's acknowledgement, at most a bounded time, and `shutdown_on_sigterm`
@@ -215,17 +223,6 @@
 //! recorded. No usable header: not recorded in Lambda (there is no segment to hang it under),
 //! a trace of its own on a developer's machine (a malformed one is logged as a warning).
 
-//!
-//! # How it is built
-//!
-//! One module per step of the data flow: `header` (the trace header) → `invocation` (start,
-//! run, finish) → `buffer` (the span processor that holds each invocation's spans with their
-//! typed extras, and streams a long invocation's finished subtrees) → `document` (sizing,
-//! capping, writing daemon documents) → `sink` (daemon UDP with its pacer, OTLP, stderr waterfall).
-//! `annotate`, `aws`, `http_client`, `http_function` and `exception` put data on spans,
-//! `numbers` keeps unsigned fields
-//! numbers; `vocabulary` defines every key and X-Ray rule once; `state` holds the
-//! process-wide pipeline. Imports run one way, with no loops.
 //!
 //! # Features
 //!
@@ -241,18 +238,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The data flow, one file per step (the import order runs the other way, from the top of this
-// list down to `vocabulary`, with no loops):
-//   header      the invocation's trace header
-//   invocation  start, run, finish; `undelivered` for events that never reach the handler
-//   annotate, aws, exception   what the recording side puts on spans; numbers: unsigned
-//               fields as numbers
-//   buffer      the per-invocation buffer (the span processor), spans + typed extras; streams
-//               a long invocation's finished subtrees
-//   document    sizing, capping, grouping and writing daemon documents
-//   sink        daemon UDP (paced: pacer), OTLP, stderr waterfall: each owns its send, wait and detach
-//   state       the process-wide pipeline; notices: warnings queued before logging exists
-//   vocabulary  every attribute key, X-Ray's rules, the typed extras; span_tree: one index
+// The modules, their layers and the rule that imports run down the layers only: ARCHITECTURE.md
+// (runtime/tests/layering.rs checks it).
 mod annotate;
 #[cfg(feature = "aws-sdk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]

@@ -1,6 +1,8 @@
 //! Per-invocation cost of each export path, flush included: a `#[xray_handler]` invocation
-//! with one nested span, sent to a receiver on loopback — UDP to a daemon stand-in, OTLP over
-//! gRPC and over HTTP/protobuf to the tests' OTLP receiver. The time is what the invocation
+//! with one nested span, sent to a receiver on loopback — UDP to a daemon stand-in (segment
+//! documents, or Lambda's OpenTelemetry endpoint's `T1S`/`T1U` datagrams: plain, with
+//! Application Signals, and an unsampled invocation sent as `T1U`), OTLP over gRPC and over
+//! HTTP/protobuf to the tests' OTLP receiver. The time is what the invocation
 //! takes until its spans are handed over (UDP) or acknowledged by the collector (OTLP).
 //!
 //! The pipeline is process-wide, so each path runs in a child process of its own (this
@@ -17,7 +19,14 @@ use serde_json::Value;
 use xray_lambda::{Export, Otlp};
 use xray_lambda_tests::otlp::Receiver;
 
-const PATHS: [&str; 3] = ["daemon_udp", "otlp_grpc", "otlp_http"];
+const PATHS: [&str; 6] = [
+    "daemon_udp",
+    "otel_udp",
+    "otel_udp_signals",
+    "otel_udp_signals_t1u",
+    "otlp_grpc",
+    "otlp_http",
+];
 
 #[xray_lambda::xray_handler(name = "handler")]
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
@@ -26,15 +35,27 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(Value::Null)
 }
 
-fn event() -> LambdaEvent<Value> {
+fn event(sampled: bool) -> LambdaEvent<Value> {
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut context = Context::default();
     context.xray_trace_id = Some(format!(
-        "Root=1-{epoch:08x}-5759e988bd862e3fe1be46a9;Parent=53995c3f42cd8ad8;Sampled=1"
+        "Root=1-{epoch:08x}-5759e988bd862e3fe1be46a9;Parent=53995c3f42cd8ad8;Sampled={}",
+        u8::from(sampled)
     ));
     LambdaEvent::new(Value::Null, context)
+}
+
+/// A UDP socket on loopback drained by a thread of its own: a daemon or endpoint that keeps up.
+fn drained_udp() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let address = socket.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 70_000];
+        while socket.recv(&mut buf).is_ok() {}
+    });
+    address
 }
 
 fn criterion() -> Criterion {
@@ -53,14 +74,9 @@ fn criterion() -> Criterion {
 fn run_path(path: &str) {
     let receivers = xray_lambda_tests::harness::tokio_runtime();
     let export = match path {
-        "daemon_udp" => {
-            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-            let address = socket.local_addr().expect("address");
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 70_000];
-                while socket.recv(&mut buf).is_ok() {}
-            });
-            Export::Daemon(address)
+        "daemon_udp" => Export::Daemon(drained_udp()),
+        "otel_udp" | "otel_udp_signals" | "otel_udp_signals_t1u" => {
+            Export::OtlpUdp(drained_udp())
         }
         "otlp_grpc" => {
             let receiver = receivers.block_on(Receiver::grpc());
@@ -73,12 +89,17 @@ fn run_path(path: &str) {
             Export::Otlp(Otlp::http(format!("{}/v1/traces", receiver.base_url())))
         }
     };
-    let _tracing = xray_lambda::builder().export(export).init().expect("init");
+    let _tracing = xray_lambda::builder()
+        .export(export)
+        .application_signals(path.starts_with("otel_udp_signals"))
+        .init()
+        .expect("init");
+    let sampled = path != "otel_udp_signals_t1u";
     let function = xray_lambda_tests::harness::tokio_runtime();
     let mut c = criterion();
     let mut group = c.benchmark_group("export_path");
     group.bench_function(path, |b| {
-        b.iter(|| function.block_on(handler(event())));
+        b.iter(|| function.block_on(handler(event(sampled))));
     });
     group.finish();
     c.final_summary();

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 /// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends after the
 /// handler returned: when [`end_outliving_work`] says, at most 10 s after it began),
 /// `leaves` (`n` spans named `leaf` under the handler, each annotated with its index `i`),
-/// `big_metadata` (metadata of `n` bytes on the handler).
+/// `big_metadata` (metadata of `n` bytes on the handler), `sqs` (each SQS message of
+/// `messages` in `xray_lambda::records::process`).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -26,6 +27,9 @@ pub struct Command {
     /// How many `leaf` spans (`leaves`), or metadata bytes (`big_metadata`).
     #[serde(default)]
     pub n: usize,
+    /// SQS messages (`sqs`).
+    #[serde(default)]
+    pub messages: Vec<aws_lambda_events::event::sqs::SqsMessage>,
 }
 
 /// An error with a source, to check the cause chain.
@@ -52,6 +56,7 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
         depth,
         tag,
         n,
+        messages,
     } = event.payload;
     tracing::info!("handling {action}");
     match action.as_str() {
@@ -118,6 +123,12 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
                 let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
             }
             Ok(json!({ "tag": tag, "spans": n }))
+        }
+        "sqs" => {
+            for message in &messages {
+                let _ = xray_lambda::records::process(message, async { Ok::<(), ()>(()) }).await;
+            }
+            Ok(json!({ "tag": tag }))
         }
         "big_metadata" => {
             xray_lambda::metadata!("big", &"m".repeat(n));

@@ -101,3 +101,68 @@ fn a_value_too_large_for_a_datagram_is_cut_with_the_daemon_paths_marker() {
         "{datagrams:?}"
     );
 }
+
+#[test]
+fn a_batch_records_producer_is_a_span_link_and_the_handler_says_pubsub() {
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let producers: Vec<_> = ["1", "1", "0"]
+        .iter()
+        .map(|sampled| xray_lambda_tests::new_trace_header(Some(sampled)))
+        .collect();
+    let messages: Vec<serde_json::Value> = producers
+        .iter()
+        .enumerate()
+        .map(|(i, producer)| {
+            serde_json::json!({
+                "messageId": format!("message-{i}"),
+                "body": "order",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders",
+                "attributes": {"AWSTraceHeader": producer.header},
+            })
+        })
+        .collect();
+    let _ = harness()
+        .lambda
+        .invoke(
+            &serde_json::json!({"action": "sqs", "messages": messages, "tag": ids.root}),
+            Some(&ids.header),
+        )
+        .unwrap_response();
+    let spans = harness().spans(&ids.root, 3);
+    let records: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.span.name == "orders").collect();
+    assert_eq!(records.len(), 2, "the unsampled producer's message has no span: {spans:#?}");
+    for record in records {
+        assert_eq!(record.span.kind, 5, "a batch record is a CONSUMER span");
+        let i: usize = string(record, "MessageId")
+            .and_then(|id| id.strip_prefix("message-")?.parse().ok())
+            .expect("the message's identity");
+        let [link] = record.span.links.as_slice() else {
+            panic!("one link: {record:#?}");
+        };
+        let producer = &producers[i];
+        assert_eq!(
+            format!(
+                "1-{}-{}",
+                &hex(&link.trace_id)[..8],
+                &hex(&link.trace_id)[8..]
+            ),
+            producer.root
+        );
+        assert_eq!(hex(&link.span_id), producer.parent);
+        assert!(link.attributes.iter().any(|kv| kv.key
+            == "aws.xray.reserved.reference_type"
+            && matches!(
+                kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                Some(Any::StringValue(s)) if s == "parent"
+            )));
+        assert!(
+            string(record, "aws.xray.metadata.default").is_none(),
+            "no metadata stand-in for the link on this path"
+        );
+    }
+    let handler = spans
+        .iter()
+        .find(|s| s.span.name == "handler")
+        .expect("the handler span");
+    assert_eq!(string(handler, "faas.trigger").as_deref(), Some("pubsub"));
+}

@@ -130,7 +130,9 @@ pub fn builder() -> Builder {
 /// | variable | effect |
 /// |---|---|
 /// | `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true` | [`Export::Disabled`] |
-/// | `OTEL_TRACES_EXPORTER=otlp`, or `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set | OTLP export (feature `otlp`; see `Otlp::from_env` for the other `OTEL_EXPORTER_OTLP_*` variables); without the feature, one warning and the rules below |
+/// | `OTEL_TRACES_EXPORTER=otlp` in Lambda, without `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | [`Export::OtlpUdp`] to `AWS_XRAY_DAEMON_ADDRESS` (default `127.0.0.1:2000`): Lambda's OpenTelemetry endpoint |
+/// | an OTLP endpoint set, or `OTEL_TRACES_EXPORTER=otlp` outside Lambda | OTLP export to a collector (feature `otlp`; see `Otlp::from_env` for the other `OTEL_EXPORTER_OTLP_*` variables); without the feature, one warning and the rules below |
+/// | `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` | [`Builder::application_signals`] |
 /// | `OTEL_TRACES_EXPORTER=none` / `console` | [`Export::Disabled`] / [`Export::Stderr`] |
 /// | `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `tcp:H:P udp:H:P`) | [`Export::Daemon`]; a malformed value logs one line and disables export |
 /// | neither, in Lambda (`AWS_LAMBDA_RUNTIME_API` and `LAMBDA_TASK_ROOT` set: Active tracing is off) | [`Export::Disabled`], with one info line |
