@@ -129,7 +129,11 @@ fn the_application_signals_variant_lints_and_sends_to_lambdas_endpoint() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches(", Application Signals on").count(), 3, "{stdout}");
+    assert_eq!(
+        stdout.matches(", Application Signals on").count(),
+        3,
+        "{stdout}"
+    );
     // The check checks: the plain template has neither the variables nor the policy.
     let plain = dir.join("template.yaml");
     let out = run(

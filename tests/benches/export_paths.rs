@@ -75,9 +75,7 @@ fn run_path(path: &str) {
     let receivers = xray_lambda_tests::harness::tokio_runtime();
     let export = match path {
         "daemon_udp" => Export::Daemon(drained_udp()),
-        "otel_udp" | "otel_udp_signals" | "otel_udp_signals_t1u" => {
-            Export::OtlpUdp(drained_udp())
-        }
+        "otel_udp" | "otel_udp_signals" | "otel_udp_signals_t1u" => Export::OtlpUdp(drained_udp()),
         "otlp_grpc" => {
             let receiver = receivers.block_on(Receiver::grpc());
             receiver.discard_spans();

@@ -130,7 +130,11 @@ fn a_batch_records_producer_is_a_span_link_and_the_handler_says_pubsub() {
         .unwrap_response();
     let spans = harness().spans(&ids.root, 3);
     let records: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.span.name == "orders").collect();
-    assert_eq!(records.len(), 2, "the unsampled producer's message has no span: {spans:#?}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the unsampled producer's message has no span: {spans:#?}"
+    );
     for record in records {
         assert_eq!(record.span.kind, 5, "a batch record is a CONSUMER span");
         let i: usize = string(record, "MessageId")
@@ -149,12 +153,14 @@ fn a_batch_records_producer_is_a_span_link_and_the_handler_says_pubsub() {
             producer.root
         );
         assert_eq!(hex(&link.span_id), producer.parent);
-        assert!(link.attributes.iter().any(|kv| kv.key
-            == "aws.xray.reserved.reference_type"
-            && matches!(
-                kv.value.as_ref().and_then(|v| v.value.as_ref()),
-                Some(Any::StringValue(s)) if s == "parent"
-            )));
+        assert!(link
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "aws.xray.reserved.reference_type"
+                && matches!(
+                    kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                    Some(Any::StringValue(s)) if s == "parent"
+                )));
         assert!(
             string(record, "aws.xray.metadata.default").is_none(),
             "no metadata stand-in for the link on this path"
