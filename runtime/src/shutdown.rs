@@ -24,10 +24,26 @@ use crate::state;
 /// Nothing here panics: a failed registration or signal setup logs one warning and the
 /// function runs on without the hook.
 pub async fn shutdown_on_sigterm() {
-    use tokio::signal::unix::{signal, SignalKind};
     if crate::environment::current().runtime_api.is_some() {
         register_extension().await;
     }
+    let Some(shutdown) = shutdown_signal() else {
+        return;
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        if let Some(pipeline) = state::pipeline() {
+            pipeline.buffer.flush().await;
+        }
+        tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
+        std::process::exit(0);
+    });
+}
+
+/// `SIGTERM` or `SIGINT`; `None` (with a warning) where they cannot be handled.
+#[cfg(unix)]
+fn shutdown_signal() -> Option<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
     // `signal` panics on a runtime without the IO driver: that is a failure to report too.
     let signals = std::panic::catch_unwind(|| {
         (
@@ -39,28 +55,28 @@ pub async fn shutdown_on_sigterm() {
         Ok((Ok(term), Ok(int))) => (term, int),
         Ok((Err(err), _) | (_, Err(err))) => {
             tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM ({err}); no flush at shutdown");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::warn!(target: "xray_lambda", "X-Ray: cannot handle SIGTERM on a tokio runtime without the IO driver; no flush at shutdown");
-            return;
+            return None;
         }
     };
-    tokio::spawn(async move {
-        std::future::poll_fn(|cx| {
-            if term.poll_recv(cx).is_ready() || int.poll_recv(cx).is_ready() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-        if let Some(pipeline) = state::pipeline() {
-            pipeline.buffer.flush().await;
+    Some(std::future::poll_fn(move |cx| {
+        if term.poll_recv(cx).is_ready() || int.poll_recv(cx).is_ready() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
         }
-        tracing::info!(target: "xray_lambda", "X-Ray: spans flushed at shutdown");
-        std::process::exit(0);
-    });
+    }))
+}
+
+/// Ctrl-C, where there is no `SIGTERM` (a developer's Windows machine; Lambda runs Linux).
+#[cfg(not(unix))]
+fn shutdown_signal() -> Option<impl std::future::Future<Output = ()>> {
+    Some(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Registers an extension with no events: with one registered, Lambda sends `SIGTERM` before
