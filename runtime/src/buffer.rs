@@ -26,6 +26,9 @@ use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, REC
 #[derive(Debug)]
 pub(crate) struct Buffer {
     sink: Sink,
+    /// Whether the handler's span carries its invocation's trigger (the OpenTelemetry paths),
+    /// which batch records tell.
+    triggers: bool,
     pending: Mutex<IdMap<TraceId, Pending>>,
     /// Extras of spans that have not ended yet, by span id (only spans with [`EXTRA_MARKER`]).
     extras: Mutex<IdMap<SpanId, Extra>>,
@@ -54,9 +57,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Buffer {
-    pub(crate) fn new(sink: Sink) -> Self {
+    pub(crate) fn new(sink: Sink, triggers: bool) -> Self {
         Buffer {
             sink,
+            triggers,
             pending: Mutex::new(IdMap::default()),
             extras: Mutex::new(IdMap::default()),
         }
@@ -192,7 +196,7 @@ impl Buffer {
             self.sink.send_detached(vec![record]);
             return;
         };
-        if entry.trigger.is_none() {
+        if self.triggers && entry.trigger.is_none() {
             entry.trigger = trigger_of(&record);
         }
         entry.records.push(record);

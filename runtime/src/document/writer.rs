@@ -99,7 +99,9 @@ fn covered(span: &SpanData) -> bool {
             _ => key.strip_prefix(ANNOTATION_PREFIX).is_some_and(|name| {
                 annotation_key(name).is_ok()
                     && annotation_value_is_valid(&kv.value)
-                    && kv.value.as_str().len() <= MAX_ANNOTATION_VALUE
+                    && !matches!(&kv.value, Value::String(s)
+                        if s.as_str().len() > MAX_ANNOTATION_VALUE
+                            && s.as_str().chars().count() > MAX_ANNOTATION_VALUE)
             }),
         };
         if !ok {

@@ -3,7 +3,7 @@
 use super::Export;
 use crate::environment::LambdaEnvironment;
 use crate::notices::Notice;
-use crate::sink::daemon::{parse_daemon_address, DEFAULT_DAEMON};
+use crate::sink::daemon::parse_daemon_address;
 
 /// Where traces go, from the environment; what is wrong with it goes into `notices`.
 pub(super) fn export_from_env(
@@ -61,7 +61,13 @@ fn otel_export(
                     .as_deref()
                     .map(parse_daemon_address)
                 {
-                    None => Export::OtlpUdp(DEFAULT_DAEMON),
+                    // Lambda serves the endpoint only with Active tracing on.
+                    None => {
+                        notices.push(Notice::info(
+                            "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function), so Lambda's OpenTelemetry endpoint is not there; traces are not recorded".to_owned(),
+                        ));
+                        Export::Disabled
+                    }
                     Some(Ok(address)) => Export::OtlpUdp(address),
                     Some(Err(err)) => {
                         notices.push(Notice::warning(format!(

@@ -137,7 +137,7 @@ pub fn builder() -> Builder {
 /// | `AWS_XRAY_DAEMON_ADDRESS` (`host:port` or `tcp:H:P udp:H:P`) | [`Export::Daemon`]; a malformed value logs one line and disables export |
 /// | neither, in Lambda (`AWS_LAMBDA_RUNTIME_API` and `LAMBDA_TASK_ROOT` set: Active tracing is off) | [`Export::Disabled`], with one info line |
 /// | neither, elsewhere (a developer's machine, `cargo lambda watch`) | [`Export::Stderr`] |
-/// | `POWERTOOLS_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation |
+/// | `POWERTOOLS_SERVICE_NAME`, else `OTEL_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation; `service.name` and `aws.local.service` on the OpenTelemetry paths |
 /// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` / `snap-start` | `ColdStart` is always `false` |
 /// | `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), then `RUST_LOG` (`info`, `my_crate=debug`, ...) | the log level: Lambda's caps, `RUST_LOG` chooses by target within it; neither: `INFO` |
 /// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
@@ -173,7 +173,9 @@ impl Builder {
         let export = export_from_env(&environment, &var, &mut notices);
         let application_signals = var("OTEL_AWS_APPLICATION_SIGNALS_ENABLED")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let service = var("POWERTOOLS_SERVICE_NAME").or_else(|| environment.function_name.clone());
+        let service = var("POWERTOOLS_SERVICE_NAME")
+            .or_else(|| var("OTEL_SERVICE_NAME"))
+            .or_else(|| environment.function_name.clone());
         let log_filter = logs::filter(
             var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
             var("RUST_LOG").as_deref(),
@@ -359,7 +361,7 @@ impl Builder {
         };
         let opentelemetry_export = !matches!(sink, Sink::Stderr | Sink::Daemon(_));
         let record_unsampled = self.application_signals && matches!(sink, Sink::OtelUdp(_));
-        let buffer = Arc::new(Buffer::new(sink));
+        let buffer = Arc::new(Buffer::new(sink, opentelemetry_export));
         let sampler = XraySampler {
             roots: trace_without_header,
             unsampled: record_unsampled,

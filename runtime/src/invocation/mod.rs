@@ -222,13 +222,17 @@ impl Invocation {
             }
             return Recording::OFF;
         };
+        if let Incoming::Unreadable(err) = &incoming {
+            let shown: String = raw.unwrap_or_default().chars().take(200).collect();
+            tracing::warn!(target: "xray_lambda", "X-Ray: ignoring the invocation's trace header {shown:?}: {err}; the invocation is not traced");
+        }
         let parent = match incoming {
             Incoming::Header(header)
                 if header.sampling().is_recorded() || pipeline.record_unsampled =>
             {
                 Some(header)
             }
-            Incoming::Nothing if pipeline.trace_without_header => None,
+            Incoming::Unreadable(_) | Incoming::Nothing if pipeline.trace_without_header => None,
             // `Sampled=0` (unless unsampled invocations are recorded, unsampled) or PassThrough:
             // nothing recorded, the header forwarded as it came.
             // Where every span would start a trace of its own, under a span that is not
@@ -242,7 +246,7 @@ impl Invocation {
                 };
             }
             // No header where there is no segment to hang the invocation under.
-            Incoming::Nothing => return Recording::OFF,
+            Incoming::Unreadable(_) | Incoming::Nothing => return Recording::OFF,
         };
         match Active::open(name, pipeline, parent.as_ref(), first) {
             Some(active) => Recording::Recorded(active),
@@ -461,7 +465,9 @@ enum Incoming {
     /// `Root` without `Parent`: Lambda's `PassThrough` mode. Nothing is recorded; the header
     /// travels on unchanged.
     PassThrough(TraceId),
-    /// No header, or one that could not be read (logged).
+    /// A header that could not be read (logged where tracing is on).
+    Unreadable(HeaderError),
+    /// No header.
     Nothing,
 }
 
@@ -470,11 +476,7 @@ impl Incoming {
         match TraceHeader::try_parse(header) {
             Ok(header) => Incoming::Header(header),
             Err(HeaderError::MissingParent(root)) => Incoming::PassThrough(root),
-            Err(err) => {
-                let shown: String = header.chars().take(200).collect();
-                tracing::warn!(target: "xray_lambda", "X-Ray: ignoring the invocation's trace header {shown:?}: {err}; the invocation is not traced");
-                Incoming::Nothing
-            }
+            Err(err) => Incoming::Unreadable(err),
         }
     }
 
@@ -483,7 +485,7 @@ impl Incoming {
         match self {
             Incoming::Header(header) => Some(header.trace_id()),
             Incoming::PassThrough(root) => Some(*root),
-            Incoming::Nothing => None,
+            Incoming::Unreadable(_) | Incoming::Nothing => None,
         }
     }
 }

@@ -67,6 +67,13 @@ impl LogLayer {
 }
 
 impl<W> LogLayer<W> {
+    /// Put into a subscriber: invocations carry their log context from now on, and the `log`
+    /// crate's records come through (both idempotent).
+    fn turn_on(&self) {
+        super::enable();
+        super::bridge_log_crate(self.log_crate_level);
+    }
+
     /// The same layer writing to `writer` (anything `tracing_subscriber::fmt` writes to).
     pub(crate) fn with_writer<W2>(self, writer: W2) -> LogLayer<W2>
     where
@@ -102,10 +109,13 @@ where
 {
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         let _ = self.dispatch.set(dispatch.downgrade());
-        // Installed: invocations carry their log context from now on, and the `log` crate's
-        // records come through.
-        super::enable();
-        super::bridge_log_crate(self.log_crate_level);
+        self.turn_on();
+    }
+
+    // Also here: `Option<L>` and `Vec<L>` pass this on to the layers they hold, but not
+    // `on_register_dispatch`.
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.turn_on();
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

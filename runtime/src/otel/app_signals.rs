@@ -3,17 +3,20 @@
 //! service and operation; a call (CLIENT or PRODUCER) names the remote service, its operation
 //! and, where the record knows it, the resource.
 
-use opentelemetry::KeyValue;
+use std::sync::Arc;
+
+use opentelemetry::{KeyValue, StringValue, Value};
 
 use crate::record::{Kind, Record};
 
 /// The local side, the same for every span of the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AppSignals {
-    /// `aws.local.service`: the resource's `service.name`.
-    service: String,
+    /// `aws.local.service`: the resource's `service.name` (shared: a clone per span is a
+    /// reference count).
+    service: Value,
     /// `aws.local.operation`: `<function>/FunctionHandler`.
-    operation: String,
+    operation: Value,
 }
 
 /// `aws.local.environment` (and a Lambda target's `aws.remote.environment`).
@@ -21,9 +24,10 @@ const ENVIRONMENT: &str = "lambda:default";
 
 impl AppSignals {
     pub(crate) fn new(service: &str, function_name: &str) -> Self {
+        let shared = |text: String| Value::String(StringValue::from(Arc::<str>::from(text)));
         AppSignals {
-            service: service.to_owned(),
-            operation: format!("{function_name}/FunctionHandler"),
+            service: shared(service.to_owned()),
+            operation: shared(format!("{function_name}/FunctionHandler")),
         }
     }
 

@@ -271,6 +271,14 @@ impl Record {
     /// the later value is the one shown. The buffer calls it once per finished span.
     pub(crate) fn warn_duplicate_annotations(&self) {
         let all = &self.span.attributes;
+        let annotations = all
+            .iter()
+            .filter(|kv| kv.key.as_str().starts_with(ANNOTATION_PREFIX))
+            .take(2)
+            .count();
+        if annotations < 2 {
+            return;
+        }
         for (at, kv) in all.iter().enumerate() {
             let Some(name) = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX) else {
                 continue;

@@ -189,7 +189,6 @@ pub(crate) struct Record {
 
 impl Record {
     /// A span without extras.
-    #[cfg(test)]
     pub(crate) fn plain(span: SpanData) -> Self {
         Record { span, extra: None }
     }

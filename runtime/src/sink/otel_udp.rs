@@ -90,20 +90,25 @@ impl OtelUdpSink {
     /// One record as an encoded span that fits a datagram alone: its values cut shorter
     /// until it does; `None` (with a warning) when it does not fit even without them.
     fn encode(&self, mut record: Record) -> Option<Vec<u8>> {
-        let mut cap = MAX_VALUE;
-        cap_values(&mut record, cap);
-        loop {
-            let span = protobuf::span(&render(record.clone(), &self.rendering));
-            if self.request_size(&[span.len()]) <= MAX_REQUEST {
-                return Some(span);
-            }
-            if cap == 0 {
-                tracing::warn!(target: "xray_lambda", span = %record.span.name, "X-Ray: a span is too large to send even without its values");
-                return None;
-            }
-            cap = if cap > 64 { cap / 8 } else { 0 };
-            cap_values(&mut record, cap);
+        cap_values(&mut record, MAX_VALUE);
+        let span = render(record, &self.rendering);
+        let encoded = protobuf::span(&span);
+        if self.request_size(&[encoded.len()]) <= MAX_REQUEST {
+            return Some(encoded);
         }
+        // Rare: the rendered span's own values are cut shorter until it fits.
+        let mut rendered = Record::plain(span);
+        let mut cap = MAX_VALUE;
+        while cap > 0 {
+            cap = if cap > 64 { cap / 8 } else { 0 };
+            cap_values(&mut rendered, cap);
+            let encoded = protobuf::span(&rendered.span);
+            if self.request_size(&[encoded.len()]) <= MAX_REQUEST {
+                return Some(encoded);
+            }
+        }
+        tracing::warn!(target: "xray_lambda", span = %rendered.span.name, "X-Ray: a span is too large to send even without its values");
+        None
     }
 
     fn request_size(&self, spans: &[usize]) -> usize {
@@ -112,16 +117,21 @@ impl OtelUdpSink {
 
     /// `spans` in as few datagrams as fit, each prefixed with `prefix`.
     fn send_packed(&self, prefix: [u8; 3], spans: &[Vec<u8>]) {
+        // Each span's field in the request (its tag, length and bytes), summed as the spans
+        // come; `request_size` of that sum as one field is a bound a few bytes above the exact
+        // size, and never below it.
+        let field =
+            |len: usize| protobuf::request_size(0, 0, &[len]) - protobuf::request_size(0, 0, &[]);
         let mut start = 0;
-        let mut sizes = Vec::new();
+        let mut fields = 0;
         for (at, span) in spans.iter().enumerate() {
-            sizes.push(span.len());
-            if self.request_size(&sizes) > MAX_REQUEST {
+            let added = field(span.len());
+            if at > start && self.request_size(&[fields + added]) > MAX_REQUEST {
                 self.send_request(prefix, &spans[start..at]);
                 start = at;
-                sizes.clear();
-                sizes.push(span.len());
+                fields = 0;
             }
+            fields += added;
         }
         if start < spans.len() {
             self.send_request(prefix, &spans[start..]);

@@ -103,6 +103,9 @@ struct State {
     /// The costs of datagrams sent and, in the model, not read yet.
     modelled: VecDeque<usize>,
     modelled_bytes: usize,
+    /// The cost of every datagram sent into the model so far: what was sent while the lock
+    /// was dropped to read the real queue is added back to that reading.
+    cost_sent: usize,
     /// When the daemon last read, in the model.
     last_read: Instant,
     /// When the sender thread last read the daemon's real queue.
@@ -146,6 +149,7 @@ impl Pacer {
                     modelled_bytes: 0,
                     last_read: Instant::now(),
                     last_probe: None,
+                    cost_sent: 0,
                     over_since: None,
                     unpaced: false,
                     submitted: 0,
@@ -177,16 +181,21 @@ impl Pacer {
         // Deep in a burst (the model over half the window), the daemon's real queue has the
         // last word: a daemon starved of CPU reads more slowly than modelled. An invocation's
         // first datagrams never read it.
-        let starved =
-            if state.modelled_bytes > inner.pacing.window / 2 && inner.probe_due(&mut state, now) {
-                // Read outside the lock: other invocations go on submitting meanwhile.
-                drop(state);
-                let queued = inner.read_queue();
-                state = lock(&inner.state);
-                queued.is_some_and(|queued| inner.apply_probe(&mut state, queued, now).is_some())
-            } else {
-                false
-            };
+        let starved = if state.modelled_bytes > inner.pacing.window / 2
+            && inner.probe_due(&mut state, now)
+        {
+            // Read outside the lock: other invocations go on submitting meanwhile, and
+            // what they send is added to the reading.
+            let cost_before = state.cost_sent;
+            drop(state);
+            let queued = inner.read_queue();
+            state = lock(&inner.state);
+            let since = state.cost_sent.wrapping_sub(cost_before);
+            queued
+                .is_some_and(|queued| inner.apply_probe(&mut state, queued + since, now).is_some())
+        } else {
+            false
+        };
         if !starved && state.waiting.is_empty() && inner.has_room(&state, datagram.len()) {
             inner.send_one(&mut state, datagram);
             return;
@@ -294,6 +303,7 @@ impl Inner {
         let cost = buffer_cost(datagram.len());
         state.modelled.push_back(cost);
         state.modelled_bytes += cost;
+        state.cost_sent = state.cost_sent.wrapping_add(cost);
         state.sent += 1;
     }
 
@@ -397,10 +407,12 @@ impl Inner {
             }
             let now = Instant::now();
             let pause = if self.probe_due(&mut state, now) {
+                let cost_before = state.cost_sent;
                 drop(state);
                 let queued = self.read_queue();
                 state = lock(&self.state);
-                queued.and_then(|queued| self.apply_probe(&mut state, queued, now))
+                let since = state.cost_sent.wrapping_sub(cost_before);
+                queued.and_then(|queued| self.apply_probe(&mut state, queued + since, now))
             } else {
                 None
             };

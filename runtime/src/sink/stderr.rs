@@ -387,7 +387,11 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
 
 /// An AWS call's service and operation; otherwise the span's name.
 fn name(record: &Record) -> Cow<'_, str> {
-    match (record.aws_service(), record.aws_operation()) {
+    // Any RPC's service and method (an AWS call's, a gRPC client's).
+    let service = record
+        .aws_service()
+        .or_else(|| crate::record::string_attribute(&record.span, crate::vocabulary::RPC_SERVICE));
+    match (service, record.aws_operation()) {
         (Some(service), Some(method)) => Cow::Owned(format!("{service} {method}")),
         _ => record.name(),
     }
