@@ -1,8 +1,8 @@
 //! The trace header that goes out with a call, as the X-Ray Go SDK writes it
 //! (`DownstreamHeader`): `Root` is the invocation's, `Parent` the id of the subsegment that
 //! makes the call, `Sampled=1`, and the keys of the invocation's header this crate does not
-//! interpret (`Lineage` above all: Lambda's recursive-loop detection reads it) as received.
-//! An invocation that records nothing (`Sampled=0`, or `Root` alone: Lambda's `PassThrough`)
+//! interpret (`Lineage` above all: Lambda's recursive-loop detection reads it) as received,
+//! but `Self`. An invocation that records nothing (`Sampled=0`, or `Root` alone: Lambda's `PassThrough`)
 //! forwards its header as it came, so that downstream services decide as Lambda did.
 
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
@@ -88,6 +88,25 @@ pub(crate) fn unsampled_span() -> tracing::Span {
     span
 }
 
+/// `keys` (`;`-separated `key=value` pairs) without `Self`, which an ALB adds for its own segment
+/// and the X-Ray SDKs never forward.
+pub(crate) fn without_self(keys: &str) -> std::borrow::Cow<'_, str> {
+    let is_self = |kv: &str| {
+        kv.trim_start()
+            .get(..5)
+            .is_some_and(|k| k.eq_ignore_ascii_case("self="))
+    };
+    if !keys.split(';').any(is_self) {
+        return std::borrow::Cow::Borrowed(keys);
+    }
+    std::borrow::Cow::Owned(
+        keys.split(';')
+            .filter(|kv| !is_self(kv))
+            .collect::<Vec<_>>()
+            .join(";"),
+    )
+}
+
 /// The invocation's header as it came, inside an invocation that records nothing.
 pub(crate) fn as_received() -> Option<String> {
     AS_RECEIVED.try_with(Clone::clone).ok()
@@ -118,6 +137,16 @@ pub fn current_trace_header() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_is_not_forwarded() {
+        assert_eq!(without_self("Lineage=a87bd80c:1"), "Lineage=a87bd80c:1");
+        assert_eq!(
+            without_self("Self=1-67891234-12456789abcdef012345678;Lineage=a87bd80c:1"),
+            "Lineage=a87bd80c:1"
+        );
+        assert_eq!(without_self(" self=x"), "");
+    }
     use opentelemetry::trace::{TraceFlags, TraceId, TraceState};
     use opentelemetry::SpanId;
 

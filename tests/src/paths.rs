@@ -261,7 +261,11 @@ macro_rules! behaviour_tests {
         #[test]
         fn behaviour_the_header_a_call_carries_names_a_subsegment_this_path_exports() {
             let ids = $crate::new_trace_header(Some("1"));
-            let header = format!("{};Lineage=a87bd80c:1", ids.header);
+            // `Self` (an ALB's segment) stays behind, as the X-Ray SDKs leave it.
+            let header = format!(
+                "{};Self=1-67891234-12456789abcdef012345678;Lineage=a87bd80c:1",
+                ids.header
+            );
             let response = path()
                 .invoke(
                     &serde_json::json!({"action": "header", "tag": ids.root}),
@@ -274,6 +278,7 @@ macro_rules! behaviour_tests {
             assert_eq!(keys["Root"], ids.root, "{sent}");
             assert_eq!(keys["Sampled"], "1", "{sent}");
             assert_eq!(keys["Lineage"], "a87bd80c:1", "{sent}");
+            assert!(!keys.contains_key("Self"), "{sent}");
             let segs = path().segs(&ids.root, 2);
             let step = by_name(&segs, "step");
             assert_eq!(step.len(), 1, "{segs:#?}");

@@ -452,10 +452,12 @@ fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
         TraceState::NONE,
     );
     let parent = opentelemetry::Context::new().with_remote_span_context(remote);
-    if header.extra().is_empty() {
+    // `Self` (an ALB's own segment) is not passed on downstream, as the X-Ray SDKs do.
+    let forwarded = propagation::without_self(header.extra());
+    if forwarded.is_empty() {
         parent
     } else {
-        parent.with_value(ForwardedKeys(header.extra().to_owned()))
+        parent.with_value(ForwardedKeys(forwarded.into_owned()))
     }
 }
 
