@@ -189,7 +189,9 @@ fn harness() -> &'static Harness {
                 .set(Clients {
                     http,
                     reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                        .with(xray_lambda::http_client::XrayMiddleware::new())
+                        .with(
+                            xray_lambda::http_client::XrayMiddleware::new().downstream_traces(true),
+                        )
                         .build(),
                     http_base,
                     dynamodb,
@@ -528,7 +530,8 @@ fn an_http_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
         url.ends_with("/orders") && url.starts_with("http://127.0.0.1:"),
         "{url}"
     );
-    assert_eq!(http["request"]["traced"], true);
+    // A plain HTTP client: not `traced` (X-Ray would wait for the server's segment).
+    assert!(http["request"].get("traced").is_none(), "{http}");
     assert_eq!(http["response"]["status"], 200);
     assert_eq!(http["response"]["content_length"], 11);
     let sent = http_sent_under(&ids.root);
@@ -590,6 +593,8 @@ fn a_reqwest_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
         "{call}"
     );
     assert_eq!(call["http"]["response"]["status"], 429);
+    // This client says its downstream traces.
+    assert_eq!(call["http"]["request"]["traced"], true);
     assert_eq!(call["throttle"], true);
     let sent = http_sent_under(&ids.root);
     assert_eq!(sent.len(), 1, "{sent:#?}");

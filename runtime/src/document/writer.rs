@@ -212,8 +212,8 @@ fn write_identity(record: &Record, top: bool, buf: &mut Vec<u8>) {
     }
 }
 
-/// `http`: the request (of a call made with an HTTP client, whose header went out: `traced`;
-/// or the one an HTTP function serves), and the response's status and length.
+/// `http`: the request (of a call made with an HTTP client, or the one an HTTP function
+/// serves), and the response's status and length.
 fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
     let mut object = Members::new(br#","http":{"#);
     if let Some(request) = http {
@@ -233,7 +233,10 @@ fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
                 buf.extend_from_slice(br#","x_forwarded_for":true"#);
             }
         }
-        if request.outgoing {
+        // Only where the downstream service traces: with `traced`, X-Ray holds the trace as
+        // incomplete until the downstream's segment arrives (the segment guide; neither the
+        // Go nor the Python SDK sets it for a plain HTTP client).
+        if request.traced {
             buf.extend_from_slice(br#","traced":true"#);
         }
         buf.push(b'}');

@@ -43,13 +43,20 @@ pub(crate) struct HttpCall {
     url: String,
     /// The request's query string, kept only to remove it from a client's error message.
     query: Option<String>,
+    /// The downstream service traces (X-Ray's `traced`).
+    traced: bool,
 }
 
 impl HttpCall {
     /// Opens the call's subsegment under the current span and puts the trace header on the
     /// request; in an invocation that records nothing, puts the invocation's header as it
     /// came; outside an invocation, does nothing.
-    pub(crate) fn begin(method: &str, uri: &Uri, headers: &mut http::HeaderMap) -> Option<Self> {
+    pub(crate) fn begin(
+        method: &str,
+        uri: &Uri,
+        headers: &mut http::HeaderMap,
+        traced: bool,
+    ) -> Option<Self> {
         let current = tracing::Span::current();
         if current.is_disabled() {
             forward_as_received(headers);
@@ -78,6 +85,7 @@ impl HttpCall {
             method: method.to_owned(),
             url: without_query(uri),
             query: uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
+            traced,
         })
     }
 
@@ -95,6 +103,7 @@ impl HttpCall {
             method,
             url,
             query,
+            traced,
         } = self;
         // A client's error can name the URL, query string included (reqwest's does).
         let error = error.map(|e| match &query {
@@ -119,6 +128,7 @@ impl HttpCall {
                     method,
                     url,
                     outgoing: true,
+                    traced,
                     content_length,
                     ..Http::default()
                 }),

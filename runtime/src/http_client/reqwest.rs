@@ -17,7 +17,7 @@ use super::HttpCall;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct XrayMiddleware {
-    _private: (),
+    traced: bool,
 }
 
 impl XrayMiddleware {
@@ -25,6 +25,14 @@ impl XrayMiddleware {
     #[must_use]
     pub fn new() -> Self {
         XrayMiddleware::default()
+    }
+
+    /// The services this client calls trace their requests too: see
+    /// [`XrayLayer::downstream_traces`](super::XrayLayer::downstream_traces) (feature `tower`).
+    #[must_use]
+    pub fn downstream_traces(mut self, traced: bool) -> Self {
+        self.traced = traced;
+        self
     }
 }
 
@@ -40,7 +48,7 @@ impl Middleware for XrayMiddleware {
         let method = request.method().as_str().to_owned();
         let call = uri
             .as_ref()
-            .and_then(|uri| HttpCall::begin(&method, uri, request.headers_mut()));
+            .and_then(|uri| HttpCall::begin(&method, uri, request.headers_mut(), self.traced));
         let result = next.run(request, extensions).await;
         if let Some(call) = call {
             match &result {

@@ -23,7 +23,7 @@ use super::HttpCall;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct XrayLayer {
-    _private: (),
+    traced: bool,
 }
 
 impl XrayLayer {
@@ -32,13 +32,26 @@ impl XrayLayer {
     pub fn new() -> Self {
         XrayLayer::default()
     }
+
+    /// The services this client calls trace their requests too (other functions or services
+    /// with X-Ray): their subsegments say `traced`, and X-Ray waits for the downstream's
+    /// segment under them. Off by default: a third-party API never sends one, and X-Ray would
+    /// show every such trace as incomplete.
+    #[must_use]
+    pub fn downstream_traces(mut self, traced: bool) -> Self {
+        self.traced = traced;
+        self
+    }
 }
 
 impl<S> Layer<S> for XrayLayer {
     type Service = XrayService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        XrayService { inner }
+        XrayService {
+            inner,
+            traced: self.traced,
+        }
     }
 }
 
@@ -46,6 +59,7 @@ impl<S> Layer<S> for XrayLayer {
 #[derive(Debug, Clone)]
 pub struct XrayService<S> {
     inner: S,
+    traced: bool,
 }
 
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for XrayService<S>
@@ -66,7 +80,7 @@ where
     fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
         let method = request.method().as_str().to_owned();
         let uri = request.uri().clone();
-        let call = HttpCall::begin(&method, &uri, request.headers_mut());
+        let call = HttpCall::begin(&method, &uri, request.headers_mut(), self.traced);
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;

@@ -61,6 +61,7 @@ pub(crate) fn describe(request: &Request) -> Http {
         x_forwarded_for,
         route: route.filter(|r| !r.is_empty()).map(str::to_owned),
         outgoing: false,
+        traced: false,
         status: None,
         content_length: None,
     }

@@ -244,7 +244,7 @@ fn http_attributes(http: Http, attributes: &mut Vec<KeyValue>) {
             attributes.push(KeyValue::new("http.route", template.to_owned()));
         }
     }
-    if http.outgoing {
+    if http.traced {
         // What opentelemetry-aws's translator reads for `traced`.
         attributes.push(KeyValue::new("aws.http.traced", true));
     }
@@ -366,6 +366,7 @@ pub(crate) mod tests {
                     x_forwarded_for,
                     route: Some("GET /hello/{name}".to_owned()),
                     outgoing: false,
+                    traced: false,
                     status: Some(404),
                     content_length: Some(42),
                 });

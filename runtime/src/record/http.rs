@@ -22,6 +22,9 @@ pub(crate) struct Http {
     /// the request an HTTP function serves, whose method, route and status are also
     /// annotations.
     pub(crate) outgoing: bool,
+    /// An outgoing call whose downstream service is known to trace (the user said so): X-Ray's
+    /// `traced`, with which X-Ray waits for the downstream's segment under this subsegment.
+    pub(crate) traced: bool,
     /// The response's status, for a request an HTTP function serves (a call's is the span's
     /// `http.response.status_code` attribute).
     pub(crate) status: Option<u16>,
