@@ -84,6 +84,40 @@ impl Lambda {
     pub fn invoke(&self, payload: &serde_json::Value, header: Option<&str>) -> Outcome {
         self.runtime.block_on(self.api.invoke(payload, header))
     }
+
+    /// `count` invocations of `payload` at once, each with a fresh sampled header; their
+    /// headers, once every one has been answered with a response.
+    ///
+    /// # Panics
+    /// If an invocation fails.
+    pub fn invoke_at_once(
+        &self,
+        payload: &serde_json::Value,
+        count: usize,
+    ) -> Vec<crate::TraceIds> {
+        let ids: Vec<crate::TraceIds> = (0..count)
+            .map(|_| crate::new_trace_header(Some("1")))
+            .collect();
+        let outcomes = self.runtime.block_on(async {
+            let tasks: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let (api, header, payload) =
+                        (self.api.clone(), id.header.clone(), payload.clone());
+                    tokio::spawn(async move { api.invoke(&payload, Some(&header)).await })
+                })
+                .collect();
+            let mut outcomes = Vec::with_capacity(count);
+            for task in tasks {
+                outcomes.push(task.await.expect("task"));
+            }
+            outcomes
+        });
+        for outcome in outcomes {
+            assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+        }
+        ids
+    }
 }
 
 /// Awaits the runtime loop `run` makes on a thread and tokio runtime of its own, as a `main`

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, udp_receive_buffer_drops};
 use xray_lambda_tests::harness::Lambda;
-use xray_lambda_tests::runtime_api::Outcome;
 use xray_lambda_tests::{new_trace_header, TraceIds};
 
 /// The largest UDP payload IPv4 carries.
@@ -110,30 +109,6 @@ fn complete_and_linked(ids: &TraceIds, leaves: usize) -> Vec<Value> {
     all
 }
 
-/// Runs `count` invocations of `payload` at once; their trace ids.
-fn invoke_at_once(payload: &Value, count: usize) -> Vec<TraceIds> {
-    let h = harness();
-    let ids: Vec<TraceIds> = (0..count).map(|_| new_trace_header(Some("1"))).collect();
-    let outcomes = h.runtime.block_on(async {
-        let tasks: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let (api, header, payload) = (h.api.clone(), id.header.clone(), payload.clone());
-                tokio::spawn(async move { api.invoke(&payload, Some(&header)).await })
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(count);
-        for task in tasks {
-            outcomes.push(task.await.expect("task"));
-        }
-        outcomes
-    });
-    for outcome in outcomes {
-        assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
-    }
-    ids
-}
-
 #[test]
 fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
     let _serial = one_at_a_time();
@@ -195,7 +170,7 @@ fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
 #[test]
 fn eight_concurrent_invocations_of_two_thousand_subsegments_lose_nothing() {
     let _serial = one_at_a_time();
-    for ids in invoke_at_once(&json!({"n": 2_000}), 8) {
+    for ids in harness().invoke_at_once(&json!({"n": 2_000}), 8) {
         complete_and_linked(&ids, 2_000);
     }
 }
@@ -203,7 +178,7 @@ fn eight_concurrent_invocations_of_two_thousand_subsegments_lose_nothing() {
 #[test]
 fn sixty_four_concurrent_invocations_of_one_hundred_subsegments_lose_nothing() {
     let _serial = one_at_a_time();
-    for ids in invoke_at_once(&json!({"n": 100}), 64) {
+    for ids in harness().invoke_at_once(&json!({"n": 100}), 64) {
         let all = complete_and_linked(&ids, 100);
         // Up to a hundred, children are nested in the handler's one document.
         assert_eq!(all.len(), 101, "{}", ids.root);

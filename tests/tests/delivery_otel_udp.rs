@@ -8,11 +8,10 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use serde_json::{json, Value};
+use serde_json::json;
 use xray_lambda_tests::daemon::udp_receive_buffer_drops;
 use xray_lambda_tests::otlp::{hex, ReceivedSpan};
 use xray_lambda_tests::paths::OtelUdpLambda;
-use xray_lambda_tests::runtime_api::Outcome;
 use xray_lambda_tests::{new_trace_header, TraceIds};
 
 /// The largest UDP payload IPv4 carries.
@@ -92,30 +91,6 @@ fn complete_and_linked(ids: &TraceIds, leaves: usize) -> Vec<ReceivedSpan> {
     spans
 }
 
-fn invoke_at_once(payload: &Value, count: usize) -> Vec<TraceIds> {
-    let lambda = &harness().lambda;
-    let ids: Vec<TraceIds> = (0..count).map(|_| new_trace_header(Some("1"))).collect();
-    let outcomes = lambda.runtime.block_on(async {
-        let tasks: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let (api, header, payload) =
-                    (lambda.api.clone(), id.header.clone(), payload.clone());
-                tokio::spawn(async move { api.invoke(&payload, Some(&header)).await })
-            })
-            .collect();
-        let mut outcomes = Vec::with_capacity(count);
-        for task in tasks {
-            outcomes.push(task.await.expect("task"));
-        }
-        outcomes
-    });
-    for outcome in outcomes {
-        assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
-    }
-    ids
-}
-
 #[test]
 fn ten_thousand_spans_arrive_complete_within_the_datagram_limit() {
     let _serial = one_at_a_time();
@@ -150,7 +125,10 @@ fn ten_thousand_spans_arrive_complete_within_the_datagram_limit() {
 #[test]
 fn eight_concurrent_invocations_of_two_thousand_spans_lose_nothing() {
     let _serial = one_at_a_time();
-    for ids in invoke_at_once(&json!({"action": "leaves", "n": 2_000}), 8) {
+    for ids in harness()
+        .lambda
+        .invoke_at_once(&json!({"action": "leaves", "n": 2_000}), 8)
+    {
         complete_and_linked(&ids, 2_000);
     }
 }
@@ -158,7 +136,10 @@ fn eight_concurrent_invocations_of_two_thousand_spans_lose_nothing() {
 #[test]
 fn sixty_four_concurrent_invocations_of_one_hundred_spans_lose_nothing() {
     let _serial = one_at_a_time();
-    for ids in invoke_at_once(&json!({"action": "leaves", "n": 100}), 64) {
+    for ids in harness()
+        .lambda
+        .invoke_at_once(&json!({"action": "leaves", "n": 100}), 64)
+    {
         complete_and_linked(&ids, 100);
     }
 }

@@ -261,30 +261,12 @@ pub(crate) mod tests {
     use super::*;
 
     /// A client span with these attributes.
+    /// A client span named `DynamoDB` with these attributes.
     pub(crate) fn span_with(attributes: Vec<KeyValue>) -> SpanData {
-        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
-        use opentelemetry::InstrumentationScope;
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(1),
-                SpanId::from(2),
-                TraceFlags::SAMPLED,
-                false,
-                opentelemetry::trace::TraceState::NONE,
-            ),
-            parent_span_id: SpanId::from(3),
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Client,
-            name: "DynamoDB".into(),
-            start_time: std::time::SystemTime::now(),
-            end_time: std::time::SystemTime::now(),
-            attributes,
-            dropped_attributes_count: 0,
-            events: opentelemetry_sdk::trace::SpanEvents::default(),
-            links: opentelemetry_sdk::trace::SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: InstrumentationScope::builder("t").build(),
-        }
+        let mut span = crate::record::tests::record(attributes).span;
+        span.span_kind = opentelemetry::trace::SpanKind::Client;
+        span.name = "DynamoDB".into();
+        span
     }
 
     fn record(attributes: Vec<KeyValue>, aws: serde_json::Value, throttle: bool) -> Record {
