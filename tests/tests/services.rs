@@ -172,6 +172,11 @@ fn call(service: &str, name: &str, operation: &str, status: u16) -> (Value, Valu
         "{call}"
     );
     assert_eq!(call["http"]["response"]["status"], status);
+    // The response's length, as the X-Ray SDKs record it (moto sends `Content-Length`).
+    assert!(
+        call["http"]["response"]["content_length"].is_u64(),
+        "{call}"
+    );
     let handler = subsegments
         .iter()
         .find(|s| s["name"] == "handler")

@@ -95,6 +95,8 @@ pub struct Call {
     resource_read: bool,
     /// Its phases so far: every attempt, and `marshal`/`unmarshal` when all are shown.
     phases: Vec<Phase>,
+    /// The final response's length (`http.response.content_length`, as the X-Ray SDKs record).
+    content_length: Option<u64>,
 }
 
 impl Storable for Call {
@@ -162,6 +164,7 @@ impl Call {
             operation: operation.to_owned(),
             aws,
             resource_read: false,
+            content_length: None,
             phases: if phases::all_phases() {
                 vec![Phase::begin("marshal")]
             } else {
@@ -194,6 +197,7 @@ impl Call {
             span_context,
             mut aws,
             phases,
+            content_length,
             ..
         } = self;
         phases::emit(&span_context, &phases);
@@ -219,6 +223,7 @@ impl Call {
                 Extra {
                     aws,
                     throttle,
+                    content_length,
                     ..Extra::default()
                 },
             );
@@ -413,7 +418,6 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        #[cfg_attr(not(feature = "dynamodb"), allow(unused_mut))]
         let Some(mut call) = cfg.load::<Call>().cloned() else {
             return Ok(());
         };
@@ -427,6 +431,12 @@ impl Intercept for XrayInterceptor {
                 .get("x-amzn-requestid")
                 .or_else(|| headers.get("x-amz-request-id"))
                 .map(str::to_owned)
+        });
+        call.content_length = context.response().and_then(|response| {
+            response
+                .headers()
+                .get("content-length")
+                .and_then(|length| length.trim().parse().ok())
         });
         let attempts = cfg
             .load::<RequestAttempts>()

@@ -151,7 +151,7 @@ fn write_record(
 ) {
     let record = &group[at];
     write_identity(record, top, buf);
-    write_http(record.http(), record.status(), buf);
+    write_http(record.http(), record.status(), record.content_length(), buf);
     write_metadata(record, buf);
     write_aws(&record.span, record.aws_members(), buf);
     let flags = record.flags();
@@ -214,7 +214,7 @@ fn write_identity(record: &Record, top: bool, buf: &mut Vec<u8>) {
 
 /// `http`: the request (of a call made with an HTTP client, or the one an HTTP function
 /// serves), and the response's status and length.
-fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
+fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf: &mut Vec<u8>) {
     let mut object = Members::new(br#","http":{"#);
     if let Some(request) = http {
         object.key(buf, "request");
@@ -241,7 +241,6 @@ fn write_http(http: Option<&Http>, status: Option<i64>, buf: &mut Vec<u8>) {
         }
         buf.push(b'}');
     }
-    let length = http.and_then(|r| r.content_length);
     if status.is_some() || length.is_some() {
         object.key(buf, "response");
         let mut response = Members::new(b"{");

@@ -171,6 +171,12 @@ fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<Ke
     if let Some(http) = extra.http {
         http_attributes(http, attributes);
     }
+    if let Some(length) = extra.content_length {
+        attributes.push(KeyValue::new(
+            "http.response.header.content-length",
+            i64::try_from(length).unwrap_or(i64::MAX),
+        ));
+    }
     if extra.throttle {
         // A throttling error code on a 400: the collector derives `throttle` from the status
         // code 429 alone; keep the fact as an attribute.

@@ -97,6 +97,8 @@ pub(crate) struct Extra {
     pub(crate) http: Option<Http>,
     /// The handler's invocation, for the OpenTelemetry paths (only they record it).
     pub(crate) handler: Option<HandlerFacts>,
+    /// An AWS call's response length (an HTTP exchange's is in its `http`).
+    pub(crate) content_length: Option<u64>,
 }
 
 /// What the OpenTelemetry conventions record on the span of a function's invocation.
@@ -124,6 +126,9 @@ impl Extra {
         }
         if other.handler.is_some() {
             self.handler = other.handler;
+        }
+        if other.content_length.is_some() {
+            self.content_length = other.content_length;
         }
     }
 
@@ -235,6 +240,13 @@ impl Record {
     /// The `http` object, but for a call's status (a span attribute: see [`Record::status`]).
     pub(crate) fn http(&self) -> Option<&Http> {
         self.extra.as_ref().and_then(|e| e.http.as_ref())
+    }
+
+    /// The response's length: an HTTP exchange's, else an AWS call's.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.http()
+            .and_then(|h| h.content_length)
+            .or_else(|| self.extra.as_ref().and_then(|e| e.content_length))
     }
 
     /// The HTTP status: a served request's, else the span's `http.response.status_code`.

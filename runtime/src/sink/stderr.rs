@@ -428,6 +428,10 @@ fn describe(record: &Record) -> Vec<String> {
             notes.push(format!("{name}={}", short(&value)));
         }
     }
+    // An AWS call's length (an HTTP exchange's is with its `http` above).
+    if let Some(length) = record.content_length().filter(|_| record.http().is_none()) {
+        notes.push(format!("content_length={length}"));
+    }
     if let Some(status) = record.status() {
         notes.push(format!("status={status}"));
     }
