@@ -110,22 +110,10 @@ impl Store {
         if self.discard.load(Ordering::Relaxed) {
             return;
         }
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        for resource_spans in request.resource_spans {
-            let resource = resource_spans
-                .resource
-                .map(|r| r.attributes)
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
-                    spans.push(ReceivedSpan {
-                        span,
-                        resource: resource.clone(),
-                        prefix: None,
-                    });
-                }
-            }
-        }
+        self.spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(spans_of(request, None));
         self.arrived.notify_all();
     }
 
