@@ -94,6 +94,19 @@ pub async fn start(upstream: String, fault: Fault) -> String {
 /// # Panics
 /// If no loopback port can be bound.
 pub async fn start_recording(upstream: String, fault: Fault) -> (String, Requests) {
+    start_adding(upstream, fault, &[]).await
+}
+
+/// [`start_recording`], adding `headers` to every answer (what moto leaves out: S3's
+/// `x-amz-id-2`, a Lambda function's `x-amz-function-error`).
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub async fn start_adding(
+    upstream: String,
+    fault: Fault,
+    headers: &'static [(&'static str, &'static str)],
+) -> (String, Requests) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -128,14 +141,23 @@ pub async fn start_recording(upstream: String, fault: Fault) -> (String, Request
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(record);
-                    forward(
+                    let answer = forward(
                         req,
                         fault,
                         client.clone(),
                         injected.clone(),
                         upstream.clone(),
                         seen.clone(),
-                    )
+                    );
+                    async move {
+                        let mut response = answer.await?;
+                        for (name, value) in headers {
+                            response
+                                .headers_mut()
+                                .insert(*name, value.parse().expect("header value"));
+                        }
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)

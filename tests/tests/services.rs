@@ -13,6 +13,7 @@ use xray_lambda_tests::daemon::flatten;
 use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
 use xray_lambda_tests::new_trace_header;
+use xray_lambda_tests::proxy::{self, Fault};
 
 /// Looks like a credential; must never leave the function.
 const SECRET: &str = "SECRET-9e2d-message-body";
@@ -22,6 +23,8 @@ struct Clients {
     sns: aws_sdk_sns::Client,
     s3: aws_sdk_s3::Client,
     lambda: aws_sdk_lambda::Client,
+    /// Behind the proxy, which answers every call 200 with `x-amz-function-error`.
+    lambda_failing: aws_sdk_lambda::Client,
     queue_url: String,
     topic_arn: String,
 }
@@ -37,6 +40,62 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
             .send_message()
             .queue_url(&c.queue_url)
             .message_body(SECRET)
+            .delay_seconds(1)
+            .message_attributes(
+                "tenant",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(SECRET)
+                    .build()
+                    .expect("attribute"),
+            )
+            .send()
+            .await
+            .is_ok(),
+        "sqs_batch" => {
+            let entry = |id: &str| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(SECRET)
+                    .build()
+                    .expect("entry")
+            };
+            c.sqs
+                .send_message_batch()
+                .queue_url(&c.queue_url)
+                .entries(entry("a"))
+                .entries(entry("b"))
+                .send()
+                .await
+                .is_ok()
+        }
+        "sqs_receive" => c
+            .sqs
+            .receive_message()
+            .queue_url(&c.queue_url)
+            .max_number_of_messages(7)
+            .visibility_timeout(30)
+            .wait_time_seconds(0)
+            .message_attribute_names("tenant")
+            .send()
+            .await
+            .is_ok(),
+        "s3_list" => {
+            c.s3.list_objects_v2()
+                .bucket("photos")
+                .prefix(SECRET)
+                .send()
+                .await
+                .is_ok()
+        }
+        "lambda_invoke" => c
+            .lambda_failing
+            .invoke()
+            .function_name("resize-images")
+            .invocation_type(aws_sdk_lambda::types::InvocationType::RequestResponse)
+            .log_type(aws_sdk_lambda::types::LogType::Tail)
+            .qualifier("live")
+            .payload(aws_sdk_lambda::primitives::Blob::new(SECRET))
             .send()
             .await
             .is_ok(),
@@ -77,6 +136,7 @@ fn harness() -> &'static Lambda {
             let moto = Moto::start().expect("moto");
             use_moto(&moto);
             std::env::set_var("AWS_ENDPOINT_URL", moto.endpoint());
+            let moto_endpoint = moto.endpoint().to_owned();
             let lambda = Lambda::start("services-fn", 4);
             let clients = lambda.runtime.block_on(async {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -90,14 +150,40 @@ fn harness() -> &'static Lambda {
                         .interceptor(XrayInterceptor::new())
                         .build(),
                 );
+                // S3 behind a tap that adds the `x-amz-id-2` moto leaves out.
+                let (s3_endpoint, _) = proxy::start_adding(
+                    moto_endpoint.clone(),
+                    Fault::NONE,
+                    &[("x-amz-id-2", "host-id-2/abc=")],
+                )
+                .await;
                 let s3 = aws_sdk_s3::Client::from_conf(
                     aws_sdk_s3::config::Builder::from(&sdk)
+                        .endpoint_url(s3_endpoint)
                         .force_path_style(true)
                         .interceptor(XrayInterceptor::new())
                         .build(),
                 );
                 let lambda = aws_sdk_lambda::Client::from_conf(
                     aws_sdk_lambda::config::Builder::from(&sdk)
+                        .interceptor(XrayInterceptor::new())
+                        .build(),
+                );
+                // A function that fails in its own code: a 200 with `x-amz-function-error`.
+                let failing = Fault {
+                    status: 200,
+                    code: "",
+                    times: u32::MAX,
+                };
+                let (lambda_endpoint, _) = proxy::start_adding(
+                    moto_endpoint.clone(),
+                    failing,
+                    &[("x-amz-function-error", "Unhandled")],
+                )
+                .await;
+                let lambda_failing = aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(&sdk)
+                        .endpoint_url(lambda_endpoint)
                         .interceptor(XrayInterceptor::new())
                         .build(),
                 );
@@ -128,6 +214,7 @@ fn harness() -> &'static Lambda {
                     sns,
                     s3,
                     lambda,
+                    lambda_failing,
                     queue_url,
                     topic_arn,
                 }
@@ -192,6 +279,36 @@ fn sqs_records_the_queue_url() {
     assert_eq!(response["ok"], true);
     let queue_url = &CLIENTS.get().expect("clients").queue_url;
     assert_eq!(call["aws"]["queue_url"], queue_url.as_str());
+    // The SDKs' whitelist: the delay, the attributes' names (not their values), the id.
+    assert_eq!(call["aws"]["delay_seconds"], 1);
+    assert_eq!(call["aws"]["message_attribute_names"], json!(["tenant"]));
+    assert!(
+        call["aws"]["message_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{call}"
+    );
+}
+
+#[test]
+fn sqs_batches_are_counted() {
+    let (response, call) = call("sqs_batch", "SQS", "SendMessageBatch", 200);
+    assert_eq!(response["ok"], true);
+    assert_eq!(call["aws"]["message_count"], 2);
+    assert_eq!(call["aws"]["successful_count"], 2);
+    assert_eq!(call["aws"]["failed_count"], 0);
+}
+
+#[test]
+fn sqs_receives_record_their_parameters_and_count() {
+    let (response, call) = call("sqs_receive", "SQS", "ReceiveMessage", 200);
+    assert_eq!(response["ok"], true);
+    let aws = &call["aws"];
+    assert_eq!(aws["max_number_of_messages"], 7);
+    assert_eq!(aws["visibility_timeout"], 30);
+    assert_eq!(aws["wait_time_seconds"], 0);
+    assert_eq!(aws["message_attribute_names"], json!(["tenant"]));
+    assert!(aws["message_count"].is_u64(), "{call}");
 }
 
 #[test]
@@ -207,6 +324,29 @@ fn s3_records_the_bucket_not_the_key() {
     let (response, call) = call("s3", "S3", "PutObject", 200);
     assert_eq!(response["ok"], true);
     assert_eq!(call["aws"]["bucket_name"], "photos");
+    assert_eq!(call["aws"]["id_2"], "host-id-2/abc=");
+}
+
+#[test]
+fn s3_lists_record_the_count_not_the_prefix() {
+    let (response, call) = call("s3_list", "S3", "ListObjectsV2", 200);
+    assert_eq!(response["ok"], true);
+    assert_eq!(call["aws"]["bucket_name"], "photos");
+    assert!(call["aws"]["object_count"].is_u64(), "{call}");
+    assert!(call["aws"].get("prefix").is_none(), "{call}");
+}
+
+#[test]
+fn lambda_invocations_record_type_qualifier_and_function_error() {
+    let (response, call) = call("lambda_invoke", "Lambda", "Invoke", 200);
+    assert_eq!(response["ok"], true);
+    let aws = &call["aws"];
+    assert_eq!(aws["function_name"], "resize-images");
+    assert_eq!(aws["invocation_type"], "RequestResponse");
+    assert_eq!(aws["log_type"], "Tail");
+    assert_eq!(aws["qualifier"], "live");
+    assert_eq!(aws["status_code"], 200);
+    assert_eq!(aws["function_error"], "Unhandled");
 }
 
 #[test]

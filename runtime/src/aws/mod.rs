@@ -5,7 +5,8 @@
 //! namespace, with what the official X-Ray SDKs record: operation, region, request id, HTTP
 //! status, retries, the table, and the operation's whitelisted parameters — never keys, items,
 //! attribute values, expressions or bodies. For SQS, SNS, S3 and Lambda it adds the queue URL,
-//! topic ARN, bucket name or function name.
+//! topic ARN, bucket name or function name, and the parameters the X-Ray SDKs whitelist for
+//! those services (see `fields`).
 //!
 //! ```no_run
 //! # async fn example() {
@@ -19,6 +20,7 @@
 
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
+mod fields;
 #[cfg(feature = "dynamodb")]
 mod partiql;
 mod phases;
@@ -291,13 +293,22 @@ impl Intercept for XrayInterceptor {
             return Ok(());
         }
         let request = context.request();
-        let resource =
-            resources::from_request(&call.service, request.uri(), request.body().bytes());
+        let (uri, body) = (request.uri(), request.body().bytes());
+        let resource = resources::from_request(&call.service, uri, body);
         let mut call = call.clone();
         call.resource_read = true;
         if let Some((field, value)) = resource {
             call.aws.insert(field.into(), Json::String(value));
         }
+        let header = |name: &str| request.headers().get(name).map(str::to_owned);
+        fields::from_request(
+            &call.service,
+            &call.operation,
+            uri,
+            header,
+            body,
+            &mut call.aws,
+        );
         cfg.interceptor_state().store_put(call);
         Ok(())
     }
@@ -432,12 +443,17 @@ impl Intercept for XrayInterceptor {
                 .or_else(|| headers.get("x-amz-request-id"))
                 .map(str::to_owned)
         });
-        call.content_length = context.response().and_then(|response| {
-            response
-                .headers()
+        if let Some(response) = context.response() {
+            let headers = response.headers();
+            call.content_length = headers
                 .get("content-length")
-                .and_then(|length| length.trim().parse().ok())
-        });
+                .and_then(|length| length.trim().parse().ok());
+            let header = |name: &str| headers.get(name).map(str::to_owned);
+            let (service, operation) = (call.service.clone(), call.operation.clone());
+            let status = response.status().as_u16();
+            let body = response.body().bytes();
+            fields::from_response(&service, &operation, status, header, body, &mut call.aws);
+        }
         let attempts = cfg
             .load::<RequestAttempts>()
             .map_or(1, RequestAttempts::attempts);

@@ -63,7 +63,7 @@ fn form_value(body: &[u8], key: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+pub(super) fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -186,7 +186,9 @@ fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<Ke
 
 /// One member of the daemon path's `aws` object as an attribute: the names the collector
 /// reads where it reads one (`aws.queue_url`, `aws.dynamodb.table_names`), the semantic
-/// conventions' names otherwise.
+/// conventions' names where they have one (DynamoDB's, messaging's, S3's), `aws.<member>`
+/// otherwise. The collector writes what it does not read as metadata: the same fact, under
+/// the name the conventions give it.
 fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
     let key = match (service, name) {
         (_, "queue_url") => "aws.queue_url".to_owned(),
@@ -194,6 +196,15 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
         (_, "topic_arn") => "aws.sns.topic.arn".to_owned(),
         (_, "function_name") => "faas.invoked_name".to_owned(),
         (_, "retries") => "aws.retries".to_owned(),
+        (Some("SQS" | "SNS"), "message_id") => "messaging.message.id".to_owned(),
+        (Some("SQS"), "message_count") => "messaging.batch.message_count".to_owned(),
+        (Some("S3"), "id_2") => "aws.extended_request_id".to_owned(),
+        // The X-Ray SDKs' names (the `aws` object) → the conventions' names.
+        (Some("DynamoDB"), "projection_expression") => "aws.dynamodb.projection".to_owned(),
+        (Some("DynamoDB"), "scan_index_forward") => "aws.dynamodb.scan_forward".to_owned(),
+        (Some("DynamoDB"), "exclusive_start_table_name") => {
+            "aws.dynamodb.exclusive_start_table".to_owned()
+        }
         (Some("DynamoDB"), name) => format!("aws.dynamodb.{name}"),
         (_, name) => format!("aws.{name}"),
     };
@@ -440,5 +451,58 @@ pub(crate) mod tests {
         ));
         assert_eq!(get(&span, "aws.queue_url"), Some(&Value::from("https://q")));
         assert_eq!(get(&span, "aws.retries"), Some(&Value::I64(0)));
+    }
+
+    #[test]
+    fn the_conventions_names_where_they_have_one() {
+        let names = |service: &str, aws: serde_json::Value| {
+            let span = to_otlp(record(
+                vec![
+                    KeyValue::new("rpc.system", "aws-api"),
+                    KeyValue::new("rpc.service", service.to_owned()),
+                ],
+                aws,
+                false,
+            ));
+            let mut keys: Vec<String> = span
+                .attributes
+                .iter()
+                .map(|kv| kv.key.to_string())
+                .filter(|k| {
+                    (k.starts_with("aws.") && !k.starts_with("aws.xray."))
+                        || k.starts_with("messaging.")
+                })
+                .collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            names(
+                "DynamoDB",
+                serde_json::json!({"scan_index_forward": true, "projection_expression": "a",
+                    "exclusive_start_table_name": "T", "limit": 5})
+            ),
+            [
+                "aws.dynamodb.exclusive_start_table",
+                "aws.dynamodb.limit",
+                "aws.dynamodb.projection",
+                "aws.dynamodb.scan_forward"
+            ]
+        );
+        assert_eq!(
+            names(
+                "SQS",
+                serde_json::json!({"message_id": "m", "message_count": 2, "delay_seconds": 1})
+            ),
+            [
+                "aws.delay_seconds",
+                "messaging.batch.message_count",
+                "messaging.message.id"
+            ]
+        );
+        assert_eq!(
+            names("S3", serde_json::json!({"id_2": "h"})),
+            ["aws.extended_request_id"]
+        );
     }
 }

@@ -1,0 +1,335 @@
+//! The parameters the X-Ray SDKs whitelist for SQS, Lambda and S3 calls, read from the
+//! serialized request and the response without the services' crates (aws-xray-sdk-python's
+//! `aws_para_whitelist.json`, aws-xray-sdk-go's `AWSWhitelist.json`). Counts stand in for
+//! lists, and names for maps: message attributes' names, never their values; no message
+//! body, receipt handle, object key or key prefix, payload, or queue attribute value.
+
+use std::collections::BTreeMap;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+/// The request's fields (`snake_case`, as the `aws` object writes them) into `out`.
+pub(super) fn from_request(
+    service: &str,
+    operation: &str,
+    uri: &str,
+    header: impl Fn(&str) -> Option<String>,
+    body: Option<&[u8]>,
+    out: &mut Map<String, Json>,
+) {
+    match service {
+        "SQS" => {
+            if let Some(request) = body.and_then(|b| serde_json::from_slice(b).ok()) {
+                sqs_request(operation, request, out);
+            }
+        }
+        "Lambda" if operation == "Invoke" => {
+            for (field, name) in [
+                ("invocation_type", "x-amz-invocation-type"),
+                ("log_type", "x-amz-log-type"),
+            ] {
+                if let Some(value) = header(name) {
+                    out.insert(field.into(), Json::String(value));
+                }
+            }
+            if let Some(qualifier) = query_value(uri, "Qualifier") {
+                out.insert("qualifier".into(), Json::String(qualifier));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The response's fields into `out`: `status` is the final response's, `body` its bytes
+/// where the SDK holds them in memory.
+pub(super) fn from_response(
+    service: &str,
+    operation: &str,
+    status: u16,
+    header: impl Fn(&str) -> Option<String>,
+    body: Option<&[u8]>,
+    out: &mut Map<String, Json>,
+) {
+    let ok = (200..300).contains(&status);
+    match service {
+        "SQS" if ok => {
+            if let Some(response) = body.and_then(|b| serde_json::from_slice(b).ok()) {
+                sqs_response(operation, response, out);
+            }
+        }
+        "Lambda" if ok && operation == "Invoke" => {
+            out.insert("status_code".into(), Json::from(status));
+            if let Some(error) = header("x-amz-function-error") {
+                out.insert("function_error".into(), Json::String(error));
+            }
+        }
+        "S3" => {
+            // Every S3 response: the host that served it, which AWS support asks for.
+            if let Some(id_2) = header("x-amz-id-2") {
+                out.insert("id_2".into(), Json::String(id_2));
+            }
+            if !ok {
+                return;
+            }
+            if header("x-amz-delete-marker").as_deref() == Some("true") {
+                out.insert("delete_marker".into(), Json::Bool(true));
+            }
+            if let Some(version) = header("x-amz-version-id") {
+                out.insert("version_id".into(), Json::String(version));
+            }
+            let count = |element: &str| body.map(|b| count_elements(b, element));
+            let counted = match operation {
+                "DeleteObjects" => count("Deleted").map(|n| ("deleted_object_count", n)),
+                "ListObjects" | "ListObjectsV2" => count("Contents").map(|n| ("object_count", n)),
+                _ => None,
+            };
+            if let Some((field, n)) = counted {
+                out.insert(field.into(), Json::from(n));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The SQS JSON protocol's request members the SDKs whitelist (values as sent: numbers
+/// stay numbers). Maps give their keys, lists their length.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct SqsRequest {
+    queue_name: Option<String>,
+    queue_name_prefix: Option<String>,
+    delay_seconds: Option<i64>,
+    max_number_of_messages: Option<i64>,
+    visibility_timeout: Option<i64>,
+    wait_time_seconds: Option<i64>,
+    attribute_names: Option<Vec<String>>,
+    message_system_attribute_names: Option<Vec<String>>,
+    message_attribute_names: Option<Vec<String>>,
+    /// `SendMessage`'s attributes: their names only.
+    message_attributes: Option<BTreeMap<String, IgnoredAny>>,
+    /// `SetQueueAttributes`' attributes: their names only.
+    attributes: Option<BTreeMap<String, IgnoredAny>>,
+    entries: Option<Vec<IgnoredAny>>,
+}
+
+fn sqs_request(operation: &str, request: SqsRequest, out: &mut Map<String, Json>) {
+    let mut put = |field: &str, value: Option<Json>| {
+        if let Some(value) = value {
+            out.insert(field.into(), value);
+        }
+    };
+    let names =
+        |map: Option<BTreeMap<String, IgnoredAny>>| map.map(|m| Json::from_iter(m.into_keys()));
+    match operation {
+        "CreateQueue" | "GetQueueUrl" => put("queue_name", request.queue_name.map(Json::from)),
+        "ListQueues" => put(
+            "queue_name_prefix",
+            request.queue_name_prefix.map(Json::from),
+        ),
+        "SendMessage" => {
+            put("delay_seconds", request.delay_seconds.map(Json::from));
+            put("message_attribute_names", names(request.message_attributes));
+        }
+        "SendMessageBatch" => put(
+            "message_count",
+            request.entries.map(|entries| Json::from(entries.len())),
+        ),
+        "ReceiveMessage" => {
+            let attributes = request
+                .message_system_attribute_names
+                .or(request.attribute_names);
+            put("attribute_names", attributes.map(Json::from));
+            put(
+                "max_number_of_messages",
+                request.max_number_of_messages.map(Json::from),
+            );
+            put(
+                "message_attribute_names",
+                request.message_attribute_names.map(Json::from),
+            );
+            put(
+                "visibility_timeout",
+                request.visibility_timeout.map(Json::from),
+            );
+            put(
+                "wait_time_seconds",
+                request.wait_time_seconds.map(Json::from),
+            );
+        }
+        "ChangeMessageVisibility" => put(
+            "visibility_timeout",
+            request.visibility_timeout.map(Json::from),
+        ),
+        "GetQueueAttributes" => put("attribute_names", request.attribute_names.map(Json::from)),
+        "SetQueueAttributes" => put("attribute_names", names(request.attributes)),
+        _ => {}
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct SqsResponse {
+    message_id: Option<String>,
+    queue_url: Option<String>,
+    messages: Option<Vec<IgnoredAny>>,
+    successful: Option<Vec<IgnoredAny>>,
+    failed: Option<Vec<IgnoredAny>>,
+    queue_urls: Option<Vec<IgnoredAny>>,
+}
+
+fn sqs_response(operation: &str, response: SqsResponse, out: &mut Map<String, Json>) {
+    let count = |list: Option<Vec<IgnoredAny>>| Json::from(list.map_or(0, |l| l.len()));
+    let fields: Vec<(&str, Json)> = match operation {
+        "SendMessage" => response
+            .message_id
+            .map(|id| ("message_id", Json::from(id)))
+            .into_iter()
+            .collect(),
+        "GetQueueUrl" => response
+            .queue_url
+            .map(|url| ("queue_url", Json::from(url)))
+            .into_iter()
+            .collect(),
+        // An empty receive sends no `Messages` member: zero messages.
+        "ReceiveMessage" => vec![("message_count", count(response.messages))],
+        "ListQueues" => vec![("queue_count", count(response.queue_urls))],
+        "SendMessageBatch" => vec![
+            ("successful_count", count(response.successful)),
+            ("failed_count", count(response.failed)),
+        ],
+        "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
+            vec![("failed_count", count(response.failed))]
+        }
+        _ => Vec::new(),
+    };
+    for (field, value) in fields {
+        out.insert(field.into(), value);
+    }
+}
+
+/// `value` of `key` in the URI's query string, percent-decoded.
+fn query_value(uri: &str, key: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key)
+            .then(|| super::resources::percent_decode(v, true))
+            .flatten()
+    })
+}
+
+/// How many `<element>` start tags an XML body holds (keys and other text are escaped, so a
+/// key cannot fake one).
+fn count_elements(body: &[u8], element: &str) -> usize {
+    let open = format!("<{element}>");
+    let open = open.as_bytes();
+    body.windows(open.len()).filter(|w| *w == open).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{from_request, from_response};
+    use serde_json::{json, Map, Value};
+
+    fn request(service: &str, operation: &str, uri: &str, body: &str) -> Value {
+        let mut out = Map::new();
+        let header = |name: &str| match name {
+            "x-amz-invocation-type" => Some("Event".to_owned()),
+            _ => None,
+        };
+        from_request(
+            service,
+            operation,
+            uri,
+            header,
+            Some(body.as_bytes()),
+            &mut out,
+        );
+        Value::Object(out)
+    }
+
+    fn response(service: &str, operation: &str, status: u16, body: &str) -> Value {
+        let mut out = Map::new();
+        let header = |name: &str| match name {
+            "x-amz-id-2" => Some("host-id".to_owned()),
+            "x-amz-function-error" => Some("Unhandled".to_owned()),
+            "x-amz-delete-marker" => Some("true".to_owned()),
+            _ => None,
+        };
+        from_response(
+            service,
+            operation,
+            status,
+            header,
+            Some(body.as_bytes()),
+            &mut out,
+        );
+        Value::Object(out)
+    }
+
+    #[test]
+    fn sqs_names_and_counts_never_values() {
+        let sent = request(
+            "SQS",
+            "SendMessage",
+            "/",
+            r#"{"QueueUrl":"q","MessageBody":"SECRET","DelaySeconds":5,
+                "MessageAttributes":{"tenant":{"DataType":"String","StringValue":"SECRET"}}}"#,
+        );
+        assert_eq!(
+            sent,
+            json!({"delay_seconds": 5, "message_attribute_names": ["tenant"]})
+        );
+        let batch = request(
+            "SQS",
+            "SendMessageBatch",
+            "/",
+            r#"{"Entries":[{"Id":"1","MessageBody":"SECRET"},{"Id":"2","MessageBody":"x"}]}"#,
+        );
+        assert_eq!(batch, json!({"message_count": 2}));
+        let received = response(
+            "SQS",
+            "ReceiveMessage",
+            200,
+            r#"{"Messages":[{"Body":"SECRET","ReceiptHandle":"SECRET"}]}"#,
+        );
+        assert_eq!(received, json!({"message_count": 1}));
+        assert_eq!(
+            response("SQS", "ReceiveMessage", 200, "{}"),
+            json!({"message_count": 0})
+        );
+        assert_eq!(response("SQS", "SendMessage", 400, "{}"), json!({}));
+    }
+
+    #[test]
+    fn lambda_and_s3() {
+        assert_eq!(
+            request(
+                "Lambda",
+                "Invoke",
+                "https://lambda/2015-03-31/functions/f/invocations?Qualifier=live",
+                "SECRET"
+            ),
+            json!({"invocation_type": "Event", "qualifier": "live"})
+        );
+        assert_eq!(
+            response("Lambda", "Invoke", 200, "SECRET"),
+            json!({"status_code": 200, "function_error": "Unhandled"})
+        );
+        assert_eq!(
+            response(
+                "S3",
+                "DeleteObjects",
+                200,
+                "<DeleteResult><Deleted><Key>&lt;Deleted&gt;</Key></Deleted><Deleted><Key>b</Key></Deleted></DeleteResult>"
+            ),
+            json!({"id_2": "host-id", "delete_marker": true, "deleted_object_count": 2})
+        );
+        assert_eq!(
+            response("S3", "GetObject", 404, ""),
+            json!({"id_2": "host-id"})
+        );
+    }
+}
