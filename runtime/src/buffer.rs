@@ -18,6 +18,7 @@ use opentelemetry::{Context, SpanId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
+use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
 use crate::sink::Sink;
 use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, RECORD_IDENTITIES};
@@ -43,7 +44,13 @@ struct Pending {
     in_progress: Option<InProgress>,
     /// What triggered the invocation, as its batch records say (`faas.trigger`).
     trigger: Option<&'static str>,
+    /// The annotations and links the trace may still show (X-Ray's per-trace limits).
+    allowance: TraceAllowance,
 }
+
+/// Annotations kept back, when records are streamed early, for the handler's own (its
+/// `ColdStart`, `FailedRecords`, a served request's three).
+const HANDLER_RESERVE: usize = 5;
 
 /// Finished spans held for nesting in the handler's document.
 const KEEP: usize = 100;
@@ -119,15 +126,13 @@ impl Buffer {
         };
         entry.active = entry.active.saturating_sub(1);
         let trigger = entry.trigger;
-        let mut records = if entry.active == 0 {
-            pending
-                .remove(&trace_id)
-                .map(|p| p.records)
-                .unwrap_or_default()
-        } else {
-            // Another invocation of the same trace still runs: send what is finished.
-            std::mem::take(&mut entry.records)
-        };
+        let mut records = std::mem::take(&mut entry.records);
+        // Decided before the records leave, when their failures are known (the handler's
+        // `batch_item_failures` mark them at its end).
+        entry.allowance.apply(&mut records, 0);
+        if entry.active == 0 {
+            pending.remove(&trace_id);
+        }
         drop(pending);
         if let Some(trigger) = trigger {
             for record in &mut records {
@@ -203,7 +208,8 @@ impl Buffer {
         if entry.records.len() < KEEP + STREAM_BATCH || !self.sink.streams() {
             return;
         }
-        let (in_progress, records) = (entry.in_progress.take(), entry.records.split_off(KEEP));
+        let (in_progress, mut records) = (entry.in_progress.take(), entry.records.split_off(KEEP));
+        entry.allowance.apply(&mut records, HANDLER_RESERVE);
         drop(pending);
         self.sink.stream(in_progress.as_ref(), records);
     }

@@ -245,7 +245,8 @@ fn a_batch_of_ten_with_two_failures_marks_them_and_links_every_producer() {
                 "\"the order could not be stored\""
             );
         }
-        let link = &record["metadata"]["default"]["links"][0];
+        // A top-level `links` member, as the collector writes it.
+        let link = &record["links"][0];
         assert_eq!(link["trace_id"], producer.root.as_str(), "{record:#}");
         assert_eq!(link["id"], producer.parent.as_str());
         assert_eq!(
@@ -253,6 +254,58 @@ fn a_batch_of_ten_with_two_failures_marks_them_and_links_every_producer() {
             "parent"
         );
     }
+}
+
+#[test]
+fn a_batch_of_120_keeps_x_rays_limits_failed_records_first_and_loses_nothing() {
+    // The last five fail: their identities are indexed even though they finish last.
+    let failing: Vec<usize> = (115..120).collect();
+    let (event, producers) = sqs_batch(120, &failing, &[]);
+    let (response, subsegments, _) = invoke(&event, 121);
+    assert_eq!(response["failed"], 5);
+    let annotations: usize = subsegments
+        .iter()
+        .map(|s| s["annotations"].as_object().map_or(0, serde_json::Map::len))
+        .sum();
+    assert_eq!(annotations, 50, "X-Ray indexes 50 annotations a trace");
+    let records: Vec<&Value> = subsegments
+        .iter()
+        .filter(|s| s["name"] == "SQSQueue")
+        .collect();
+    assert_eq!(records.len(), 120);
+    let id_of = |r: &Value| {
+        r["annotations"]["MessageId"]
+            .as_str()
+            .or_else(|| r["metadata"]["default"]["annotations_not_indexed"]["MessageId"].as_str())
+            .map(str::to_owned)
+    };
+    for i in failing {
+        let record = records
+            .iter()
+            .find(|r| id_of(r).as_deref() == Some(&format!("message-{i}")))
+            .expect("the failed message");
+        assert_eq!(record["annotations"]["MessageId"], format!("message-{i}"));
+    }
+    // Every message is still identified, and every producer still linked: 100 links in the
+    // trace (20 at most on one subsegment), the rest as metadata.
+    let mut linked = Vec::new();
+    let mut top_level = 0;
+    for record in &records {
+        assert!(id_of(record).is_some(), "{record:#}");
+        let links = record["links"].as_array().cloned().unwrap_or_default();
+        assert!(links.len() <= 20);
+        top_level += links.len();
+        let over = record["metadata"]["default"]["links"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        linked.extend(links.into_iter().chain(over).map(|l| l["trace_id"].clone()));
+    }
+    assert_eq!(top_level, 100);
+    let mut expected: Vec<Value> = producers.iter().map(|p| json!(p.root)).collect();
+    expected.sort_by_key(ToString::to_string);
+    linked.sort_by_key(ToString::to_string);
+    assert_eq!(linked, expected);
 }
 
 #[test]

@@ -136,7 +136,7 @@ fn harness() -> &'static Lambda {
             let moto = Moto::start().expect("moto");
             use_moto(&moto);
             std::env::set_var("AWS_ENDPOINT_URL", moto.endpoint());
-            let moto_endpoint = moto.endpoint().to_owned();
+            let moto_endpoint = moto.endpoint();
             let lambda = Lambda::start("services-fn", 4);
             let clients = lambda.runtime.block_on(async {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

@@ -95,6 +95,8 @@ pub(super) fn from_response(
 
 /// The SQS JSON protocol's request members the SDKs whitelist (values as sent: numbers
 /// stay numbers). Maps give their keys, lists their length.
+// A map of `IgnoredAny`: only its keys are read (the values are skipped, not parsed).
+#[allow(clippy::zero_sized_map_values)]
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct SqsRequest {
@@ -114,14 +116,16 @@ struct SqsRequest {
     entries: Option<Vec<IgnoredAny>>,
 }
 
+#[allow(clippy::zero_sized_map_values)]
 fn sqs_request(operation: &str, request: SqsRequest, out: &mut Map<String, Json>) {
     let mut put = |field: &str, value: Option<Json>| {
         if let Some(value) = value {
             out.insert(field.into(), value);
         }
     };
-    let names =
-        |map: Option<BTreeMap<String, IgnoredAny>>| map.map(|m| Json::from_iter(m.into_keys()));
+    let names = |map: Option<BTreeMap<String, IgnoredAny>>| {
+        map.map(|m| Json::Array(m.into_keys().map(Json::from).collect()))
+    };
     match operation {
         "CreateQueue" | "GetQueueUrl" => put("queue_name", request.queue_name.map(Json::from)),
         "ListQueues" => put(

@@ -9,11 +9,12 @@ use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentTranslator};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
-use super::writer::{write_aws_members, write_metadata};
+use serde_json::{Map, Value as Json};
+
 use super::DAEMON_HEADER;
 use crate::record::facts::Failure;
+use crate::record::limits::link_json;
 use crate::record::Record;
-use crate::vocabulary::SDK_NAME;
 
 /// The translators, built when first needed (start-up is billed, and most functions never
 /// need them).
@@ -72,75 +73,79 @@ impl Fallback {
     }
 }
 
-/// Writes the daemon header and `doc` into `buf`, splicing in each record's typed extras.
-///
-/// Splicing works on the serialized bytes: a span's `aws` object is the first anchor after its
-/// `"id":"<hex>"` (a span's own fields come before its nested children), and the anchor cannot
-/// occur inside a JSON string, whose quotes are escaped.
+/// Writes the daemon header and `doc` into `buf`, with each record's typed extras added to
+/// its span's object: the `aws` members, `throttle`, the `default` metadata namespace (beside
+/// whatever metadata the translator wrote itself: one `metadata` member, never two) and the
+/// links, which the translator drops. The document is edited as JSON values: only spans the
+/// direct writer does not cover come here.
 pub(crate) fn serialize(doc: &SegmentDocument<'_>, records: &[Record], buf: &mut Vec<u8>) {
-    let anchor = format!(r#""aws":{{"xray":{{"sdk":"{SDK_NAME}"}}"#);
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
-    doc.to_writer(&mut *buf);
-    strip_precursor_ids(buf);
+    let Ok(mut document) = serde_json::to_value(doc) else {
+        doc.to_writer(&mut *buf);
+        return;
+    };
+    strip_precursor_ids(&mut document);
     for record in records {
-        let (aws, top) = spliced(record);
-        if aws.is_empty() && top.is_empty() {
-            continue;
+        let id = record.span.span_context.span_id().to_string();
+        match span_object(&mut document, &id) {
+            Some(span) => add_extras(span, record),
+            None => {
+                tracing::debug!(target: "xray_lambda", span = %record.span.name, "X-Ray: no document object to extend");
+            }
         }
-        let id = format!(r#""id":"{}""#, record.span.span_context.span_id());
-        let Some(at) = find(buf, id.as_bytes())
-            .and_then(|at| find(&buf[at..], anchor.as_bytes()).map(|offset| at + offset))
-        else {
-            tracing::debug!(target: "xray_lambda", span = %record.span.name, "X-Ray: no aws object to extend");
-            continue;
-        };
-        let after = at + anchor.len();
-        buf.splice(after..after, aws);
-        buf.splice(at..at, top);
     }
+    // (Writing a `Value` to a `Vec` cannot fail.)
+    let _ = serde_json::to_writer(&mut *buf, &document);
 }
 
-/// The bytes spliced into one span's document: after the `aws` anchor (`,"k":v` members),
-/// and before it (`"throttle":true,"metadata":{..},`): what the translator has no field for,
-/// written by the direct writer's own functions.
-fn spliced(record: &Record) -> (Vec<u8>, Vec<u8>) {
-    let mut aws = Vec::new();
-    write_aws_members(record.aws_members(), &mut aws);
-    // `,"metadata":{..}` (or nothing), turned into `"metadata":{..},`.
-    let mut top = Vec::new();
+/// What the translator has no field for, added to one span's object.
+fn add_extras(span: &mut Map<String, Json>, record: &Record) {
+    if let Some(Json::Object(aws)) = span.get_mut("aws") {
+        for (key, value) in record.aws_members().into_iter().flatten() {
+            aws.insert(key.clone(), value.clone());
+        }
+    }
     // The translator writes `throttle` for a 429 itself.
     if record.flags().throttle && record.failure() != Some(Failure::Throttle) {
-        top.extend_from_slice(br#","throttle":true"#);
+        span.insert("throttle".into(), Json::Bool(true));
     }
-    write_metadata(record, &mut top);
-    if !top.is_empty() {
-        top.remove(0);
-        top.push(b',');
+    if !record.metadata().is_empty() {
+        let metadata = span
+            .entry("metadata")
+            .or_insert_with(|| Json::Object(Map::new()));
+        if let Json::Object(namespaces) = metadata {
+            let default: Map<String, Json> = record.metadata().iter().cloned().collect();
+            namespaces.insert("default".into(), Json::Object(default));
+        }
     }
-    (aws, top)
-}
-
-/// Removes every `,"precursor_ids":[...]` member. opentelemetry-aws's nesting gives the k-th
-/// sibling the ids of the k-1 before it: quadratic in fan-out, and optional in X-Ray, which
-/// orders siblings by time (the official SDKs do not send it).
-fn strip_precursor_ids(buf: &mut Vec<u8>) {
-    const MEMBER: &[u8] = br#","precursor_ids":["#;
-    let mut from = 0;
-    while let Some(at) = find(&buf[from..], MEMBER).map(|i| from + i) {
-        // The array holds only 16-hex-digit strings: its end is the next `]`.
-        let Some(end) = buf[at..]
-            .iter()
-            .position(|&b| b == b']')
-            .map(|i| at + i + 1)
-        else {
-            return;
-        };
-        buf.drain(at..end);
-        from = at;
+    let links = &record.span.links.links;
+    if !links.is_empty() {
+        span.insert("links".into(), links.iter().map(link_json).collect());
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+/// The object of the span whose `id` is `id`, anywhere in the nesting.
+fn span_object<'a>(value: &'a mut Json, id: &str) -> Option<&'a mut Map<String, Json>> {
+    let object = value.as_object_mut()?;
+    if object.get("id").and_then(Json::as_str) == Some(id) {
+        return Some(object);
+    }
+    object
+        .get_mut("subsegments")?
+        .as_array_mut()?
+        .iter_mut()
+        .find_map(|child| span_object(child, id))
+}
+
+/// Removes every `precursor_ids` member. opentelemetry-aws's nesting gives the k-th sibling
+/// the ids of the k-1 before it: quadratic in fan-out, and optional in X-Ray, which orders
+/// siblings by time (the official SDKs do not send it).
+fn strip_precursor_ids(value: &mut Json) {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("precursor_ids");
+        if let Some(Json::Array(children)) = object.get_mut("subsegments") {
+            children.iter_mut().for_each(strip_precursor_ids);
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
     AWS_REGION, AWS_REQUEST_ID, AWS_TABLE_NAME, EXCEPTION_EVENT, HTTP_STATUS, MAX_ANNOTATION_VALUE,
-    REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
+    RPC_METHOD, RPC_SERVICE, RPC_SYSTEM, SDK_NAME,
 };
 
 /// What the writer does with a span it does not cover exactly.
@@ -73,8 +73,8 @@ pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
 
 /// Whether the writer writes `span` exactly as the translator would.
 fn covered(span: &SpanData) -> bool {
-    // Links are not the writer's to write, nor the translator's (which drops them): a
-    // record's producer link also travels as metadata (`records`).
+    // Links are the writer's to write, never the translator's (which drops them): the
+    // translator's output has them spliced in.
     if !matches!(span.span_kind, SpanKind::Internal | SpanKind::Client)
         || span.events.iter().any(|e| e.name != EXCEPTION_EVENT)
         || !name_is_plain(&span.name)
@@ -153,6 +153,7 @@ fn write_record(
     write_identity(record, top, buf);
     write_http(record.http(), record.status(), record.content_length(), buf);
     write_metadata(record, buf);
+    write_links(record, buf);
     write_aws(&record.span, record.aws_members(), buf);
     let flags = record.flags();
     for (set, member) in [
@@ -257,45 +258,32 @@ fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf
     object.close(buf, b"}");
 }
 
-/// `metadata`, in the `default` namespace; the span's links (to the traces of the producers
-/// of batch records) as its `links` entry, unless metadata of that name was recorded.
-pub(crate) fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
+/// `metadata`, in the `default` namespace.
+fn write_metadata(record: &Record, buf: &mut Vec<u8>) {
     let mut members = Members::new(br#","metadata":{"default":{"#);
     for (key, value) in record.metadata() {
         members.key(buf, key);
         json(buf, value);
     }
-    let links = producer_links(record);
-    if !links.is_empty() {
-        members.key(buf, "links");
-        write_links(&links, buf);
-    }
     members.close(buf, b"}}");
 }
 
-/// The span's links that the `links` metadata entry shows: those to a producer's trace (a
-/// batch record's, `Record::link_producer`); none if metadata of that name was recorded (it
-/// wins). Links of other kinds are the OTLP path's alone.
-fn producer_links(record: &Record) -> Vec<&Link> {
-    if record.metadata().iter().any(|(key, _)| key == "links") {
-        return Vec::new();
+/// `links`: the span's links as the collector's exporter writes them through `PutTraceSegments`
+/// (a member of any segment or subsegment; the segment guide lists it for segments, and X-Ray
+/// accepts it on subsegments today). Those over X-Ray's limits were moved to metadata before
+/// (`record::limits`).
+fn write_links(record: &Record, buf: &mut Vec<u8>) {
+    let links = &record.span.links.links;
+    if links.is_empty() {
+        return;
     }
-    record
-        .span
-        .links
-        .links
-        .iter()
-        .filter(|link| {
-            link.attributes
-                .iter()
-                .any(|kv| kv.key.as_str() == REFERENCE_TYPE)
-        })
-        .collect()
+    buf.extend_from_slice(br#","links":"#);
+    write_link_list(links, buf);
 }
 
 /// `[{"trace_id":"1-…","id":"…","attributes":{…}}]`, X-Ray's form of a list of links, from
-/// the span's typed links (no JSON values built on the way).
-fn write_links(links: &[&Link], buf: &mut Vec<u8>) {
+/// the span's typed links (no JSON values built on the way); no `attributes` when it has none.
+fn write_link_list(links: &[Link], buf: &mut Vec<u8>) {
     let mut list = Members::new(b"[");
     for link in links {
         list.next(buf);
@@ -303,19 +291,15 @@ fn write_links(links: &[&Link], buf: &mut Vec<u8>) {
         trace_id(buf, link.span_context.trace_id());
         buf.extend_from_slice(br#"","id":""#);
         hex(buf, &link.span_context.span_id().to_bytes());
-        buf.extend_from_slice(br#"","attributes":"#);
-        let mut attributes = Members::new(b"{");
+        buf.push(b'"');
+        let mut attributes = Members::new(br#","attributes":{"#);
         for kv in &link.attributes {
             if let Value::String(value) = &kv.value {
                 attributes.key(buf, kv.key.as_str());
                 json_str(buf, value.as_str());
             }
         }
-        if attributes.is_open() {
-            attributes.close(buf, b"}");
-        } else {
-            buf.extend_from_slice(b"{}");
-        }
+        attributes.close(buf, b"}");
         buf.push(b'}');
     }
     list.close(buf, b"]");
@@ -347,7 +331,7 @@ fn write_aws(
 
 /// The typed members of the `aws` object, each as `,"key":value` (the object is open and has
 /// members already).
-pub(crate) fn write_aws_members(
+fn write_aws_members(
     members: Option<&serde_json::Map<String, serde_json::Value>>,
     buf: &mut Vec<u8>,
 ) {

@@ -537,15 +537,39 @@ fn a_records_producer_becomes_a_link_and_its_links_metadata() {
         link.span_context.span_id(),
         SpanId::from_hex("53995c3f42cd8ad8").expect("id")
     );
-    // The daemon path: the `links` metadata, after what the record's work recorded.
+    // The daemon path: a top-level `links` member, as the collector writes it; the record's
+    // metadata stays its own.
     let body = body(&records);
     assert!(
         body.contains(concat!(
-            r#""metadata":{"default":{"order":"o-1","links":[{"trace_id":"1-6b084299-bd59238160bcca975aeac791","#,
-            r#""id":"53995c3f42cd8ad8","attributes":{"aws.xray.reserved.reference_type":"parent"}}]}}"#
+            r#""metadata":{"default":{"order":"o-1"}},"links":[{"trace_id":"1-6b084299-bd59238160bcca975aeac791","#,
+            r#""id":"53995c3f42cd8ad8","attributes":{"aws.xray.reserved.reference_type":"parent"}}]"#
         )),
         "{body}"
     );
+    // The translator drops links: they are added to its document, with the metadata, in one
+    // `metadata` member beside what the translator puts there itself (an annotation it cannot
+    // index).
+    #[cfg(feature = "translator")]
+    {
+        records[0].span.attributes.push(KeyValue::new(
+            "annotation.bad",
+            opentelemetry::Value::Array(vec![1i64, 2].into()),
+        ));
+        let mut buf = Vec::new();
+        assert!(!write_group(&records, &mut buf, Mode::Exact), "not covered");
+        assert!(Fallback::default().write_nested(&records, &mut buf));
+        let text = String::from_utf8_lossy(&buf[DAEMON_HEADER.len()..]).into_owned();
+        assert_eq!(text.matches(r#""metadata":"#).count(), 1, "{text}");
+        let document: Json = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(document["metadata"]["default"]["order"], "o-1", "{text}");
+        assert_eq!(
+            document["metadata"]["bad"],
+            serde_json::json!([1, 2]),
+            "{text}"
+        );
+        assert_eq!(document["links"][0]["id"], "53995c3f42cd8ad8", "{text}");
+    }
     // A header that does not parse links nothing, and the field is still dropped.
     let mut bad = one(vec![KeyValue::new(PRODUCER, "Root=nonsense")], None);
     bad[0].link_producer();

@@ -17,6 +17,7 @@ use crate::vocabulary::{
 
 pub(crate) mod facts;
 mod http;
+pub(crate) mod limits;
 #[cfg(feature = "events")]
 mod links;
 
