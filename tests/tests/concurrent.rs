@@ -159,6 +159,14 @@ fn an_err_is_a_fault_with_its_cause_and_source_chain() {
     assert_eq!(exceptions[0]["type"], "TableMissing");
     assert_eq!(exceptions[1]["message"], "disk on fire");
     assert_eq!(exceptions[1]["type"], "std::io::Error");
+    // Linked by id, as X-Ray links an exception to its cause; where the function ran.
+    assert_eq!(exceptions[0]["cause"], exceptions[1]["id"]);
+    assert!(exceptions[1].get("cause").is_none());
+    let directory = std::env::current_dir().expect("cwd");
+    assert_eq!(
+        handler["cause"]["working_directory"],
+        directory.to_str().expect("UTF-8")
+    );
 }
 
 #[test]

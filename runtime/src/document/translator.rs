@@ -11,6 +11,7 @@ use opentelemetry_sdk::Resource;
 
 use serde_json::{Map, Value as Json};
 
+use super::writer::working_directory;
 use super::DAEMON_HEADER;
 use crate::record::facts::Failure;
 use crate::record::limits::link_json;
@@ -119,9 +120,29 @@ fn add_extras(span: &mut Map<String, Json>, record: &Record) {
             namespaces.insert("default".into(), Json::Object(default));
         }
     }
+    if let Some(Json::Object(cause)) = span.get_mut("cause") {
+        link_causes(cause);
+    }
     let links = &record.span.links.links;
     if !links.is_empty() {
         span.insert("links".into(), links.iter().map(link_json).collect());
+    }
+}
+
+/// The translator's `cause` as the direct writer writes it: the working directory, and each
+/// exception caused by the next (one error and its `source()` chain, outermost first).
+fn link_causes(cause: &mut Map<String, Json>) {
+    if let Some(directory) = working_directory() {
+        cause.insert("working_directory".into(), Json::from(directory));
+    }
+    let Some(Json::Array(exceptions)) = cause.get_mut("exceptions") else {
+        return;
+    };
+    let ids: Vec<Option<Json>> = exceptions.iter().map(|e| e.get("id").cloned()).collect();
+    for (exception, next) in exceptions.iter_mut().zip(ids.into_iter().skip(1)) {
+        if let (Json::Object(exception), Some(next)) = (exception, next) {
+            exception.insert("cause".into(), next);
+        }
     }
 }
 

@@ -346,16 +346,30 @@ fn write_aws_members(
 /// `cause`, from the span's `exception` events.
 fn write_cause(record: &Record, buf: &mut Vec<u8>) {
     let span = &record.span;
-    buf.extend_from_slice(br#","cause":{"exceptions":["#);
+    buf.extend_from_slice(br#","cause":{"#);
+    if let Some(directory) = working_directory() {
+        buf.extend_from_slice(br#""working_directory":"#);
+        json_str(buf, directory);
+        buf.push(b',');
+    }
+    buf.extend_from_slice(br#""exceptions":["#);
     let span_id = u64::from_be_bytes(span.span_context.span_id().to_bytes());
+    // Unique within the trace: the span's id, mixed with the exception's position.
+    let id = |n: usize| span_id ^ (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let count = exceptions(span).count();
     let mut list = Members::new(b"");
     for (n, exception) in exceptions(span).enumerate() {
         list.next(buf);
-        // Unique within the trace: the span's id, mixed with the exception's position.
-        let id = span_id ^ (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         buf.extend_from_slice(br#"{"id":""#);
-        hex(buf, &id.to_be_bytes());
+        hex(buf, &id(n).to_be_bytes());
         buf.push(b'"');
+        // A span's exceptions are one error and its `source()` chain, outermost first: each
+        // is caused by the next, linked by id as X-Ray links them.
+        if n + 1 < count {
+            buf.extend_from_slice(br#","cause":""#);
+            hex(buf, &id(n + 1).to_be_bytes());
+            buf.push(b'"');
+        }
         for (member, value) in [
             (br#","message":"#.as_slice(), exception.message),
             (br#","type":"#, exception.kind),
@@ -383,6 +397,19 @@ fn write_cause(record: &Record, buf: &mut Vec<u8>) {
         }
     }
     buf.extend_from_slice(b"]}");
+}
+
+/// The function's working directory (`/var/task` in Lambda), read once: X-Ray's `cause`
+/// carries it, as the X-Ray SDKs write it.
+pub(crate) fn working_directory() -> Option<&'static str> {
+    static DIRECTORY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    DIRECTORY
+        .get_or_init(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| d.to_str().map(str::to_owned))
+        })
+        .as_deref()
 }
 
 /// `annotations`, as the record shows them (a value X-Ray would refuse is left out, a key it

@@ -213,7 +213,9 @@ fn normalized(bytes: &[u8]) -> Json {
                 .and_then(Json::as_array_mut)
             {
                 for exception in list {
+                    // Random in the translator: their links by id are compared apart.
                     exception.as_object_mut().map(|e| e.remove("id"));
+                    exception.as_object_mut().map(|e| e.remove("cause"));
                 }
             }
             if let Some(children) = object.get_mut("subsegments").and_then(Json::as_array_mut) {
@@ -598,4 +600,51 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
     assert!(doc["trace_id"]
         .as_str()
         .is_some_and(|t| t.starts_with("1-") && t.len() == 35));
+}
+
+#[test]
+fn causes_are_linked_by_id_with_the_working_directory() {
+    let chain = ["outer", "middle", "root cause"]
+        .map(|m| ("Error".to_owned(), m.to_owned()))
+        .to_vec();
+    let records = build(&[Shape {
+        error: Some(chain),
+        ..handler_shape()
+    }]);
+    let check = |text: &str| {
+        let document: Json = serde_json::from_str(text).expect("JSON");
+        let cause = &document["cause"];
+        let directory = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            cause["working_directory"],
+            directory.to_str().expect("UTF-8")
+        );
+        let exceptions = cause["exceptions"].as_array().expect("exceptions");
+        assert_eq!(exceptions.len(), 3, "{text}");
+        assert_eq!(exceptions[0]["cause"], exceptions[1]["id"], "{text}");
+        assert_eq!(exceptions[1]["cause"], exceptions[2]["id"], "{text}");
+        assert!(exceptions[2].get("cause").is_none(), "{text}");
+        assert_eq!(exceptions[2]["message"], "root cause");
+    };
+    check(&body(&records));
+    #[cfg(feature = "translator")]
+    {
+        let mut buf = Vec::new();
+        assert!(Fallback::default().write_nested(&records, &mut buf));
+        check(&String::from_utf8_lossy(&buf[DAEMON_HEADER.len()..]));
+    }
+}
+
+/// The handler's shape, as `one` builds it.
+fn handler_shape() -> Shape {
+    Shape {
+        parent: 0,
+        client: false,
+        name: "handler",
+        start_ns: 0,
+        duration_ns: 1,
+        attributes: Vec::new(),
+        extra: None,
+        error: None,
+    }
 }
