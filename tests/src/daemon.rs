@@ -63,7 +63,7 @@ pub fn decode_datagram(datagram: &[u8]) -> Result<Datagram, String> {
         Some(b"T1S") => "T1S",
         Some(b"T1U") => "T1U",
         _ => {
-            return serde_json::from_slice(body)
+            return strict_json(body)
                 .map(Datagram::Document)
                 .map_err(|e| format!("document: {e}"))
         }
@@ -313,6 +313,13 @@ impl Daemon {
                     .cloned()
                     .unwrap_or_default();
                 if done(&docs) || now >= deadline {
+                    // Every document this stand-in read has each key once.
+                    let duplicates: Vec<String> = self
+                        .malformed()
+                        .into_iter()
+                        .filter(|m| m.contains("duplicate key"))
+                        .collect();
+                    assert!(duplicates.is_empty(), "{duplicates:?}");
                     return docs;
                 }
                 checked = Some(count);
@@ -341,7 +348,83 @@ pub fn parse_datagram(datagram: &[u8]) -> Value {
         "{header}"
     );
     assert_eq!(header["version"], 1, "{header}");
-    serde_json::from_slice(&datagram[newline + 1..]).expect("document is JSON")
+    strict_json(&datagram[newline + 1..]).expect("document is JSON, each key once")
+}
+
+/// Parses JSON, refusing an object that has a key twice (`serde_json` keeps the last and
+/// says nothing; X-Ray's reading of such a document is not defined).
+///
+/// # Errors
+/// Invalid JSON, or a duplicate key (named in the message).
+pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Strict)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut members = serde_json::Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(Strict)?;
+                if members.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                }
+                members.insert(key, value);
+            }
+            Ok(Value::Object(members))
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        assert!(super::strict_json(br#"{"a":{"b":1,"c":[{"d":2}]}}"#).is_ok());
+        let twice = super::strict_json(br#"{"a":{"metadata":{},"x":1,"metadata":{}}}"#);
+        assert!(twice.is_err_and(|e| e.to_string().contains("duplicate key \"metadata\"")));
+    }
 }
 
 /// Every subsegment in `docs`, nested ones included, depth first.

@@ -170,6 +170,22 @@ fn an_err_is_a_fault_with_its_cause_and_source_chain() {
 }
 
 #[test]
+fn a_span_only_the_translator_writes_has_each_key_once() {
+    let ids = new_trace_header(Some("1"));
+    let outcome = invoke(
+        &json!({"action": "uncovered", "tag": ids.root}),
+        Some(&ids.header),
+    );
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    // `wait` reads every document with the stand-in's strict parser: a key twice fails it.
+    let subsegments = wait(&ids.root, 2);
+    let span = by_name(&subsegments, "uncovered")[0];
+    assert_eq!(span["annotations"]["tag"], ids.root.as_str(), "{span:#}");
+    assert_eq!(span["metadata"]["default"]["order"], "o-1", "{span:#}");
+    assert!(span["annotations"].get("ratio").is_none(), "{span:#}");
+}
+
+#[test]
 fn a_panic_is_recorded_and_the_next_invocation_is_served() {
     let ids = new_trace_header(Some("1"));
     let outcome = invoke(&json!({"action": "panic"}), Some(&ids.header));

@@ -120,6 +120,14 @@ fn add_extras(span: &mut Map<String, Json>, record: &Record) {
             namespaces.insert("default".into(), Json::Object(default));
         }
     }
+    // A value X-Ray refuses (the translator writes a NaN as `null`) is left out, as the
+    // direct writer leaves it out.
+    if let Some(Json::Object(annotations)) = span.get_mut("annotations") {
+        annotations.retain(|_, v| v.is_string() || v.is_number() || v.is_boolean());
+        if annotations.is_empty() {
+            span.remove("annotations");
+        }
+    }
     if let Some(Json::Object(cause)) = span.get_mut("cause") {
         link_causes(cause);
     }
