@@ -284,6 +284,9 @@ impl Daemon {
 
     /// Documents of `trace_id`, waiting until `done` says they are all there or `timeout`
     /// passes (then returns what arrived).
+    ///
+    /// # Panics
+    /// If any document this stand-in read had a key twice.
     pub fn wait_for_trace(
         &self,
         trace_id: &str,
