@@ -420,16 +420,6 @@ pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_key_given_twice_is_refused() {
-        assert!(super::strict_json(br#"{"a":{"b":1,"c":[{"d":2}]}}"#).is_ok());
-        let twice = super::strict_json(br#"{"a":{"metadata":{},"x":1,"metadata":{}}}"#);
-        assert!(twice.is_err_and(|e| e.to_string().contains("duplicate key \"metadata\"")));
-    }
-}
-
 /// Every subsegment in `docs`, nested ones included, depth first.
 #[must_use]
 pub fn flatten(docs: &[Value]) -> Vec<Value> {
@@ -466,4 +456,14 @@ pub fn udp_receive_buffer_drops() -> Option<u64> {
     let (names, values) = (udp.next()?, udp.next()?);
     let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
     values.split_whitespace().nth(at)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        assert!(super::strict_json(br#"{"a":{"b":1,"c":[{"d":2}]}}"#).is_ok());
+        let twice = super::strict_json(br#"{"a":{"metadata":{},"x":1,"metadata":{}}}"#);
+        assert!(twice.is_err_and(|e| e.to_string().contains("duplicate key \"metadata\"")));
+    }
 }
