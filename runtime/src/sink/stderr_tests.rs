@@ -43,7 +43,7 @@ fn records(shapes: Vec<Shape>) -> Vec<Record> {
         .enumerate()
         .map(|(i, s)| {
             let start =
-                UNIX_EPOCH + Duration::from_secs(1_795_694_400) + Duration::from_micros(s.start);
+                UNIX_EPOCH + Duration::from_hours(498_804) + Duration::from_micros(s.start);
             Record {
                 span: SpanData {
                     span_context: SpanContext::new(
