@@ -42,8 +42,7 @@ fn records(shapes: Vec<Shape>) -> Vec<Record> {
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
-            let start =
-                UNIX_EPOCH + Duration::from_hours(498_804) + Duration::from_micros(s.start);
+            let start = UNIX_EPOCH + Duration::from_hours(498_804) + Duration::from_micros(s.start);
             Record {
                 span: SpanData {
                     span_context: SpanContext::new(
