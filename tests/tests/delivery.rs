@@ -69,10 +69,7 @@ fn complete_and_linked(ids: &TraceIds, leaves: usize) -> Vec<Value> {
         });
     let (arrived, handler) = count(&docs);
     let missing = || {
-        let seen: HashSet<u64> = flatten(&docs)
-            .iter()
-            .filter_map(|s| s["annotations"]["i"].as_u64())
-            .collect();
+        let seen: HashSet<u64> = flatten(&docs).iter().filter_map(leaf_index).collect();
         (0..leaves as u64)
             .filter(|i| !seen.contains(i))
             .take(40)
@@ -122,13 +119,17 @@ fn ten_thousand_subsegments_arrive_complete_within_the_datagram_limit() {
     assert_eq!(outcome.unwrap_response()["spans"], 10_000);
     let all = complete_and_linked(&ids, 10_000);
     // `usize` fields stay numbers (tracing-opentelemetry alone records them as text).
-    let mut seen: Vec<u64> = all
-        .iter()
-        .filter_map(|s| s["annotations"]["i"].as_u64())
-        .collect();
+    let mut seen: Vec<u64> = all.iter().filter_map(leaf_index).collect();
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 10_000, "each leaf once, its `i` a number");
+    // X-Ray indexes 50 annotations a trace: the rest are metadata, none lost.
+    let indexed = all
+        .iter()
+        .filter_map(|s| s["annotations"].as_object())
+        .map(serde_json::Map::len)
+        .sum::<usize>();
+    assert!(indexed <= 50, "{indexed} annotations in one trace");
     // Named by the attribute's `name` argument; every leaf under it.
     let handler = all
         .iter()
@@ -190,4 +191,12 @@ fn sixty_four_concurrent_invocations_of_one_hundred_subsegments_lose_nothing() {
             .count();
         assert_eq!(documents, 1, "{}", ids.root);
     }
+}
+
+/// A leaf's `i`: its annotation, or past X-Ray's 50 a trace, its `annotations_not_indexed`
+/// metadata.
+fn leaf_index(subsegment: &serde_json::Value) -> Option<u64> {
+    subsegment["annotations"]["i"]
+        .as_u64()
+        .or_else(|| subsegment["metadata"]["default"]["annotations_not_indexed"]["i"].as_u64())
 }

@@ -27,10 +27,17 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The leaf's `i`: an annotation (an attribute), or past X-Ray's 50 a trace, in the metadata's
+/// `annotations_not_indexed`.
 fn leaf_index(span: &ReceivedSpan) -> Option<i64> {
     match span.attribute("i") {
         Some(Any::IntValue(i)) => Some(*i),
-        _ => None,
+        _ => match span.attribute("aws.xray.metadata.default") {
+            Some(Any::StringValue(metadata)) => serde_json::from_str::<serde_json::Value>(metadata)
+                .ok()?["annotations_not_indexed"]["i"]
+                .as_i64(),
+            _ => None,
+        },
     }
 }
 
