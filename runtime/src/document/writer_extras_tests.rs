@@ -104,17 +104,3 @@ fn causes_are_linked_by_id_with_the_working_directory() {
         check(&String::from_utf8_lossy(&buf[DAEMON_HEADER.len()..]));
     }
 }
-
-/// The handler's shape, as `one` builds it.
-fn handler_shape() -> Shape {
-    Shape {
-        parent: 0,
-        client: false,
-        name: "handler",
-        start_ns: 0,
-        duration_ns: 1,
-        attributes: Vec::new(),
-        extra: None,
-        error: None,
-    }
-}

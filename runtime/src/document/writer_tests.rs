@@ -388,12 +388,6 @@ proptest! {
 #[test]
 fn metadata_keys_are_written_once_the_later_value_winning() {
     let mut records = build(&[Shape {
-        parent: 0,
-        client: false,
-        name: "handler",
-        start_ns: 0,
-        duration_ns: 1,
-        attributes: Vec::new(),
         extra: Some({
             // As the buffer builds it, one `metadata!` call at a time.
             let mut extra = Extra::default();
@@ -409,7 +403,7 @@ fn metadata_keys_are_written_once_the_later_value_winning() {
             }
             extra
         }),
-        error: None,
+        ..handler_shape()
     }]);
     let mut buf = Vec::new();
     assert!(write_group(&records, &mut buf, Mode::Exact));
@@ -423,16 +417,25 @@ fn metadata_keys_are_written_once_the_later_value_winning() {
     assert!(!String::from_utf8_lossy(&buf).contains("metadata"));
 }
 
-fn one(attributes: Vec<KeyValue>, extra: Option<Extra>) -> Vec<Record> {
-    build(&[Shape {
+/// The handler alone: an internal span under Lambda's segment.
+fn handler_shape() -> Shape {
+    Shape {
         parent: 0,
         client: false,
         name: "handler",
         start_ns: 0,
         duration_ns: 1,
+        attributes: Vec::new(),
+        extra: None,
+        error: None,
+    }
+}
+
+fn one(attributes: Vec<KeyValue>, extra: Option<Extra>) -> Vec<Record> {
+    build(&[Shape {
         attributes,
         extra,
-        error: None,
+        ..handler_shape()
     }])
 }
 
