@@ -236,11 +236,13 @@ impl Record {
         })
     }
 
-    /// A served request's annotations (none for a call), each unless the span has its own.
+    /// A served request's annotations (none for a call, nor past the trace's limit), each
+    /// unless the span has its own.
     pub(crate) fn served_request_annotations(
         &self,
     ) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
-        let served = self.http().filter(|http| !http.outgoing);
+        let not_indexed = self.extra.as_ref().is_some_and(|e| e.served_not_indexed);
+        let served = self.http().filter(|http| !http.outgoing && !not_indexed);
         let candidates = served.map(|http| {
             [
                 (

@@ -83,6 +83,7 @@ impl TraceAllowance {
         for at in order {
             let record = &mut records[at];
             let annotations = self.annotations.saturating_sub(reserve);
+            // (Each keeps at most what it is allowed: neither can go below zero.)
             self.annotations -= record.keep_annotations(annotations);
             self.links -= record.keep_links(self.links.min(LINKS_PER_SEGMENT));
         }
@@ -90,19 +91,20 @@ impl TraceAllowance {
 }
 
 impl Record {
-    /// Keeps at most `allowed` annotations shown (its own beyond them become metadata); how
-    /// many it shows.
+    /// Keeps at most `allowed` annotations shown (the rest become metadata: its own past
+    /// what fits beside a served request's, then those too if they do not fit); how many it
+    /// shows.
     fn keep_annotations(&mut self, allowed: usize) -> usize {
-        let served = self.served_request_annotations().count();
-        let own: Vec<(String, Json)> = self
+        let shown = self.annotations().count();
+        if shown <= allowed {
+            return shown;
+        }
+        let keep = allowed.saturating_sub(self.served_request_annotations().count());
+        let mut over: Map<String, Json> = self
             .own_annotations()
+            .skip(keep)
             .map(|(key, value)| (key.into_owned(), json_of(&value)))
             .collect();
-        let keep = allowed.saturating_sub(served).min(own.len());
-        if keep == own.len() {
-            return served + own.len();
-        }
-        let over: Map<String, Json> = own.into_iter().skip(keep).collect();
         self.span.attributes.retain(|kv| {
             let Some(name) = kv.key.as_str().strip_prefix(ANNOTATION_PREFIX) else {
                 return true;
@@ -112,25 +114,46 @@ impl Record {
                 Err(fixed) => !over.contains_key(&fixed),
             }
         });
-        self.extra
-            .get_or_insert_with(Extra::default)
-            .put_metadata(NOT_INDEXED.to_owned(), Json::Object(over));
-        served + keep
+        // A served request's that do not fit, or that a demoted own one of the same key no
+        // longer hides.
+        let served_not_indexed = self.annotations().count() > allowed;
+        if served_not_indexed {
+            over.extend(
+                self.served_request_annotations()
+                    .map(|(key, value)| (key.into_owned(), json_of(&value))),
+            );
+        }
+        let extra = self.extra.get_or_insert_with(Extra::default);
+        extra.served_not_indexed |= served_not_indexed;
+        extra.put_over_limit(NOT_INDEXED, Json::Object(over));
+        self.annotations().count()
     }
 
-    /// Keeps at most `allowed` links on the span (the rest become the `links` metadata, unless
-    /// metadata of that name was recorded); how many it keeps.
+    /// Keeps at most `allowed` links on the span (the rest become the `links` metadata); how
+    /// many it keeps.
     fn keep_links(&mut self, allowed: usize) -> usize {
         let links = &mut self.span.links.links;
         if links.len() <= allowed {
             return links.len();
         }
         let over: Vec<Json> = links.split_off(allowed).iter().map(link_json).collect();
-        let extra = self.extra.get_or_insert_with(Extra::default);
-        if !extra.metadata.iter().any(|(key, _)| key == LINKS_METADATA) {
-            extra.put_metadata(LINKS_METADATA.to_owned(), Json::Array(over));
-        }
+        self.extra
+            .get_or_insert_with(Extra::default)
+            .put_over_limit(LINKS_METADATA, Json::Array(over));
         allowed
+    }
+}
+
+impl Extra {
+    /// What did not fit a limit, as metadata `key`: added to the user's own metadata of that
+    /// name where it is a list or an object as well, else beside it as `xray_lambda_<key>`.
+    fn put_over_limit(&mut self, key: &str, value: Json) {
+        match (self.metadata.iter_mut().find(|(k, _)| k == key), value) {
+            (None, value) => self.metadata.push((key.to_owned(), value)),
+            (Some((_, Json::Object(held))), Json::Object(more)) => held.extend(more),
+            (Some((_, Json::Array(held))), Json::Array(more)) => held.extend(more),
+            (Some(_), value) => self.put_metadata(format!("xray_lambda_{key}"), value),
+        }
     }
 }
 
@@ -167,7 +190,7 @@ mod tests {
 
     use super::{TraceAllowance, LINKS_METADATA, NOT_INDEXED};
     use crate::record::tests::record;
-    use crate::record::Record;
+    use crate::record::{Extra, Http, Record};
 
     /// A record under the handler (span 1), with `n` annotations and `links` links.
     fn child(id: u64, n: usize, links: usize, failed: bool) -> Record {
@@ -251,6 +274,72 @@ mod tests {
         let moved: usize = records.iter().map(over).sum();
         assert_eq!(moved, 30 + 7 * 15 - 100, "every link kept somewhere");
         assert_eq!(over(&records[0]), 10);
+    }
+
+    #[test]
+    fn exactly_fifty_fit_and_the_fifty_first_does_not() {
+        let mut records: Vec<Record> = (2..52).map(|id| child(id, 1, 0, false)).collect();
+        let mut allowance = TraceAllowance::default();
+        allowance.apply(&mut records, 0);
+        assert!(
+            records.iter().all(|r| r.metadata().is_empty()),
+            "all 50 fit"
+        );
+        let mut more = vec![child(60, 1, 0, false)];
+        allowance.apply(&mut more, 0);
+        assert_eq!(more[0].annotations().count(), 0);
+        assert_eq!(more[0].metadata()[0].0, NOT_INDEXED);
+    }
+
+    #[test]
+    fn a_served_requests_annotations_count_and_go_to_metadata_when_nothing_is_left() {
+        let served = |id: u64, own: usize, failed: bool| {
+            let mut r = child(id, own, 0, failed);
+            r.extra = Some(Extra {
+                http: Some(Http {
+                    method: "GET".into(),
+                    route: Some("/orders".into()),
+                    status: Some(500),
+                    ..Http::default()
+                }),
+                ..Extra::default()
+            });
+            r
+        };
+        // 49 failed records take 49; the failed handler (three served, one own) has one left.
+        let mut records: Vec<Record> = (2..51).map(|id| child(id, 1, 0, true)).collect();
+        records.push(served(99, 1, true));
+        let mut allowance = TraceAllowance::default();
+        allowance.apply(&mut records, 0);
+        let shown: usize = records.iter().map(|r| r.annotations().count()).sum();
+        assert_eq!(
+            shown, 49,
+            "the handler's three do not fit into one: all four are metadata"
+        );
+        let handler = &records[49];
+        let over = &handler.metadata()[0].1;
+        assert_eq!(over["HttpMethod"], "GET");
+        assert_eq!(over["HttpStatus"], 500);
+        assert_eq!(over.as_object().map(serde_json::Map::len), Some(4));
+        // With room, they are kept first and the own ones fill what is left.
+        let mut allowance = TraceAllowance::default();
+        let mut handler = vec![served(1, 60, false)];
+        allowance.apply(&mut handler, 0);
+        assert_eq!(handler[0].annotations().count(), 50);
+        assert_eq!(handler[0].served_request_annotations().count(), 3);
+    }
+
+    #[test]
+    fn a_users_own_links_metadata_is_added_to_not_replaced() {
+        let mut records = vec![child(2, 0, 25, false)];
+        records[0].extra = Some(Extra {
+            metadata: vec![("links".into(), serde_json::json!(["mine"]))],
+            ..Extra::default()
+        });
+        TraceAllowance::default().apply(&mut records, 0);
+        let links = &records[0].metadata()[0].1;
+        assert_eq!(links.as_array().map(Vec::len), Some(6), "{links}");
+        assert_eq!(links[0], "mine");
     }
 
     #[test]

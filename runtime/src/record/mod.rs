@@ -100,6 +100,9 @@ pub(crate) struct Extra {
     pub(crate) handler: Option<HandlerFacts>,
     /// An AWS call's response length (an HTTP exchange's is in its `http`).
     pub(crate) content_length: Option<u64>,
+    /// The served request's annotations did not fit the trace's limit: they are metadata
+    /// (`record::limits`).
+    pub(crate) served_not_indexed: bool,
 }
 
 /// What the OpenTelemetry conventions record on the span of a function's invocation.
@@ -131,6 +134,7 @@ impl Extra {
         if other.content_length.is_some() {
             self.content_length = other.content_length;
         }
+        self.served_not_indexed |= other.served_not_indexed;
     }
 
     /// One metadata entry; a key given again keeps its place and takes the later value.
