@@ -144,10 +144,16 @@ impl Buffer {
         records
     }
 
+    /// Everything still held, each trace's records within what its trace may still show.
+    /// (A span that ends after its invocation did is sent alone, past the limits' count.)
     fn take_all(&self) -> Vec<Record> {
         lock(&self.pending)
             .values_mut()
-            .flat_map(|p| std::mem::take(&mut p.records))
+            .flat_map(|p| {
+                let mut records = std::mem::take(&mut p.records);
+                p.allowance.apply(&mut records, 0);
+                records
+            })
             .collect()
     }
 

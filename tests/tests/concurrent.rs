@@ -180,6 +180,8 @@ fn a_span_only_the_translator_writes_has_each_key_once() {
     // `wait` reads every document with the stand-in's strict parser: a key twice fails it.
     let subsegments = wait(&ids.root, 2);
     let span = by_name(&subsegments, "uncovered")[0];
+    // Written by the translator: only it maps the `http.*` convention into `http`.
+    assert_eq!(span["http"]["request"]["method"], "GET", "{span:#}");
     assert_eq!(span["annotations"]["tag"], ids.root.as_str(), "{span:#}");
     assert_eq!(span["metadata"]["default"]["order"], "o-1", "{span:#}");
     assert!(span["annotations"].get("ratio").is_none(), "{span:#}");

@@ -209,6 +209,20 @@ fn harness() -> &'static Lambda {
                     .send()
                     .await
                     .expect("bucket");
+                // Something to list and to receive.
+                s3.put_object()
+                    .bucket("photos")
+                    .key(format!("{SECRET}/listed.txt"))
+                    .body(b"x".to_vec().into())
+                    .send()
+                    .await
+                    .expect("object");
+                sqs.send_message()
+                    .queue_url(&queue_url)
+                    .message_body("to receive")
+                    .send()
+                    .await
+                    .expect("message");
                 Clients {
                     sqs,
                     sns,
@@ -308,7 +322,7 @@ fn sqs_receives_record_their_parameters_and_count() {
     assert_eq!(aws["visibility_timeout"], 30);
     assert_eq!(aws["wait_time_seconds"], 0);
     assert_eq!(aws["message_attribute_names"], json!(["tenant"]));
-    assert!(aws["message_count"].is_u64(), "{call}");
+    assert!(aws["message_count"].as_u64() >= Some(1), "{call}");
 }
 
 #[test]
@@ -332,7 +346,8 @@ fn s3_lists_record_the_count_not_the_prefix() {
     let (response, call) = call("s3_list", "S3", "ListObjectsV2", 200);
     assert_eq!(response["ok"], true);
     assert_eq!(call["aws"]["bucket_name"], "photos");
-    assert!(call["aws"]["object_count"].is_u64(), "{call}");
+    assert!(call["aws"]["object_count"].as_u64() >= Some(1), "{call}");
+    // The prefix (the secret) is not recorded: `call` checks no field carries it.
     assert!(call["aws"].get("prefix").is_none(), "{call}");
 }
 

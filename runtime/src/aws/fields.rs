@@ -34,7 +34,10 @@ pub(super) fn from_request(
                     out.insert(field.into(), Json::String(value));
                 }
             }
-            if let Some(qualifier) = query_value(uri, "Qualifier") {
+            let query = uri.split_once('?').map(|(_, query)| query.as_bytes());
+            if let Some(qualifier) =
+                query.and_then(|q| super::resources::form_value(q, "Qualifier"))
+            {
                 out.insert("qualifier".into(), Json::String(qualifier));
             }
         }
@@ -100,6 +103,9 @@ pub(super) fn from_response(
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct SqsRequest {
+    /// Every operation on a queue names it (the JSON protocol; the query protocol's form is
+    /// read in `resources`).
+    queue_url: Option<String>,
     queue_name: Option<String>,
     queue_name_prefix: Option<String>,
     delay_seconds: Option<i64>,
@@ -126,6 +132,7 @@ fn sqs_request(operation: &str, request: SqsRequest, out: &mut Map<String, Json>
     let names = |map: Option<BTreeMap<String, IgnoredAny>>| {
         map.map(|m| Json::Array(m.into_keys().map(Json::from).collect()))
     };
+    put("queue_url", request.queue_url.map(Json::from));
     match operation {
         "CreateQueue" | "GetQueueUrl" => put("queue_name", request.queue_name.map(Json::from)),
         "ListQueues" => put(
@@ -213,17 +220,6 @@ fn sqs_response(operation: &str, response: SqsResponse, out: &mut Map<String, Js
     }
 }
 
-/// `value` of `key` in the URI's query string, percent-decoded.
-fn query_value(uri: &str, key: &str) -> Option<String> {
-    let query = uri.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key)
-            .then(|| super::resources::percent_decode(v, true))
-            .flatten()
-    })
-}
-
 /// How many `<element>` start tags an XML body holds (keys and other text are escaped, so a
 /// key cannot fake one).
 fn count_elements(body: &[u8], element: &str) -> usize {
@@ -284,7 +280,7 @@ mod tests {
         );
         assert_eq!(
             sent,
-            json!({"delay_seconds": 5, "message_attribute_names": ["tenant"]})
+            json!({"queue_url": "q", "delay_seconds": 5, "message_attribute_names": ["tenant"]})
         );
         let batch = request(
             "SQS",

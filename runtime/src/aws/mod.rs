@@ -435,24 +435,25 @@ impl Intercept for XrayInterceptor {
         // The span closes when its last handle drops: the bag's copy goes now, so the call's
         // end time is the end of the call.
         cfg.interceptor_state().unset::<Call>();
-        let status = context.response().map(|r| r.status().as_u16());
-        let request_id = context.response().and_then(|response| {
-            let headers = response.headers();
-            headers
-                .get("x-amzn-requestid")
-                .or_else(|| headers.get("x-amz-request-id"))
-                .map(str::to_owned)
-        });
+        let (mut status, mut request_id) = (None, None);
         if let Some(response) = context.response() {
             let headers = response.headers();
+            let header = |name: &str| headers.get(name).map(str::to_owned);
+            let code = response.status().as_u16();
+            status = Some(code);
+            request_id = header("x-amzn-requestid").or_else(|| header("x-amz-request-id"));
             call.content_length = headers
                 .get("content-length")
                 .and_then(|length| length.trim().parse().ok());
-            let header = |name: &str| headers.get(name).map(str::to_owned);
-            let (service, operation) = (call.service.clone(), call.operation.clone());
-            let status = response.status().as_u16();
             let body = response.body().bytes();
-            fields::from_response(&service, &operation, status, header, body, &mut call.aws);
+            fields::from_response(
+                &call.service,
+                &call.operation,
+                code,
+                header,
+                body,
+                &mut call.aws,
+            );
         }
         let attempts = cfg
             .load::<RequestAttempts>()

@@ -9,17 +9,12 @@ pub(super) fn from_request(
     body: Option<&[u8]>,
 ) -> Option<(&'static str, String)> {
     match service {
-        "SQS" => {
-            let body = body?;
-            let url = if body.first() == Some(&b'{') {
-                // The JSON protocol: `{"QueueUrl": "...", ...}`.
-                let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-                value.get("QueueUrl")?.as_str()?.to_owned()
-            } else {
-                form_value(body, "QueueUrl")?
-            };
-            Some(("queue_url", url))
-        }
+        // The query protocol's form; the JSON protocol's body is read once, with the other
+        // whitelisted members (`fields`).
+        "SQS" => body
+            .filter(|b| b.first() != Some(&b'{'))
+            .and_then(|b| form_value(b, "QueueUrl"))
+            .map(|url| ("queue_url", url)),
         "SNS" => Some(("topic_arn", form_value(body?, "TopicArn")?)),
         "Lambda" => {
             let (_, path) = split_uri(uri);
@@ -55,7 +50,7 @@ fn split_uri(uri: &str) -> (&str, &str) {
 }
 
 /// The value of `key` in an `application/x-www-form-urlencoded` body.
-fn form_value(body: &[u8], key: &str) -> Option<String> {
+pub(super) fn form_value(body: &[u8], key: &str) -> Option<String> {
     let body = std::str::from_utf8(body).ok()?;
     body.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -94,13 +89,14 @@ mod tests {
     #[test]
     fn resources() {
         let q = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+        // The JSON protocol's `QueueUrl` is `fields`' to read.
         assert_eq!(
             from_request(
                 "SQS",
                 "https://sqs.us-east-1.amazonaws.com/",
                 Some(format!(r#"{{"QueueUrl":"{q}","MessageBody":"secret"}}"#).as_bytes())
             ),
-            Some(("queue_url", q.to_owned()))
+            None
         );
         assert_eq!(
             from_request(

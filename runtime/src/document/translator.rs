@@ -1,6 +1,6 @@
 //! Feature `translator`: spans the direct writer does not cover go through opentelemetry-aws's
 //! `SegmentTranslator`, which knows every semantic convention; the typed extras it has no
-//! field for are spliced into its output.
+//! field for are added to its output.
 
 use std::sync::OnceLock;
 
@@ -116,8 +116,15 @@ fn add_extras(span: &mut Map<String, Json>, record: &Record) {
             .entry("metadata")
             .or_insert_with(|| Json::Object(Map::new()));
         if let Json::Object(namespaces) = metadata {
-            let default: Map<String, Json> = record.metadata().iter().cloned().collect();
-            namespaces.insert("default".into(), Json::Object(default));
+            let ours = record.metadata().iter().cloned();
+            // Beside what the translator wrote under `default` itself (an attribute of that
+            // name), ours winning on the same key.
+            match namespaces.get_mut("default") {
+                Some(Json::Object(default)) => default.extend(ours),
+                _ => {
+                    namespaces.insert("default".into(), Json::Object(ours.collect()));
+                }
+            }
         }
     }
     // A value X-Ray refuses (the translator writes a NaN as `null`) is left out, as the

@@ -73,8 +73,8 @@ pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
 
 /// Whether the writer writes `span` exactly as the translator would.
 fn covered(span: &SpanData) -> bool {
-    // Links are the writer's to write, never the translator's (which drops them): the
-    // translator's output has them spliced in.
+    // Links are the writer's to write, never the translator's (which drops them): they are
+    // added to the translator's output.
     if !matches!(span.span_kind, SpanKind::Internal | SpanKind::Client)
         || span.events.iter().any(|e| e.name != EXCEPTION_EVENT)
         || !name_is_plain(&span.name)
@@ -314,7 +314,12 @@ fn write_aws(
     buf.extend_from_slice(br#","aws":{"xray":{"sdk":"#);
     json_str(buf, SDK_NAME);
     buf.push(b'}');
-    write_aws_members(members, buf);
+    for (key, value) in members.into_iter().flatten() {
+        buf.push(b',');
+        json_str(buf, key);
+        buf.push(b':');
+        json(buf, value);
+    }
     for (member, key) in [
         (br#","operation":"#.as_slice(), RPC_METHOD),
         (br#","region":"#, AWS_REGION),
@@ -327,20 +332,6 @@ fn write_aws(
         }
     }
     buf.push(b'}');
-}
-
-/// The typed members of the `aws` object, each as `,"key":value` (the object is open and has
-/// members already).
-fn write_aws_members(
-    members: Option<&serde_json::Map<String, serde_json::Value>>,
-    buf: &mut Vec<u8>,
-) {
-    for (key, value) in members.into_iter().flatten() {
-        buf.push(b',');
-        json_str(buf, key);
-        buf.push(b':');
-        json(buf, value);
-    }
 }
 
 /// `cause`, from the span's `exception` events.

@@ -196,7 +196,7 @@ fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
         (_, "topic_arn") => "aws.sns.topic.arn".to_owned(),
         (_, "function_name") => "faas.invoked_name".to_owned(),
         (_, "retries") => "aws.retries".to_owned(),
-        (Some("SQS" | "SNS"), "message_id") => "messaging.message.id".to_owned(),
+        (Some("SQS"), "message_id") => "messaging.message.id".to_owned(),
         (Some("SQS"), "message_count") => "messaging.batch.message_count".to_owned(),
         (Some("S3"), "id_2") => "aws.extended_request_id".to_owned(),
         // The X-Ray SDKs' names (the `aws` object) → the conventions' names.

@@ -1,5 +1,5 @@
 //! What a record is, decided once: its name, its kind, whether it is remote, its flags and the
-//! annotations it shows. The X-Ray writer, the translator's splice, the OTLP mappings and the
+//! annotations it shows. The X-Ray writer, the translator's additions, the OTLP mappings and the
 //! waterfall render these answers; none of them decides any of it again.
 
 use std::borrow::Cow;
