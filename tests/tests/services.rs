@@ -187,42 +187,7 @@ fn harness() -> &'static Lambda {
                         .interceptor(XrayInterceptor::new())
                         .build(),
                 );
-                // Resources made outside any invocation: not traced.
-                let queue_url = sqs
-                    .create_queue()
-                    .queue_name("orders")
-                    .send()
-                    .await
-                    .expect("queue")
-                    .queue_url
-                    .expect("queue url");
-                let topic_arn = sns
-                    .create_topic()
-                    .name("orders")
-                    .send()
-                    .await
-                    .expect("topic")
-                    .topic_arn
-                    .expect("topic arn");
-                s3.create_bucket()
-                    .bucket("photos")
-                    .send()
-                    .await
-                    .expect("bucket");
-                // Something to list and to receive.
-                s3.put_object()
-                    .bucket("photos")
-                    .key(format!("{SECRET}/listed.txt"))
-                    .body(b"x".to_vec().into())
-                    .send()
-                    .await
-                    .expect("object");
-                sqs.send_message()
-                    .queue_url(&queue_url)
-                    .message_body("to receive")
-                    .send()
-                    .await
-                    .expect("message");
+                let (queue_url, topic_arn) = seed(&sqs, &sns, &s3).await;
                 Clients {
                     sqs,
                     sns,
@@ -242,6 +207,50 @@ fn harness() -> &'static Lambda {
             (lambda, moto)
         })
         .0
+}
+
+/// The resources the calls use, made outside any invocation (not traced); something to list
+/// and to receive.
+async fn seed(
+    sqs: &aws_sdk_sqs::Client,
+    sns: &aws_sdk_sns::Client,
+    s3: &aws_sdk_s3::Client,
+) -> (String, String) {
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("orders")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url");
+    let topic_arn = sns
+        .create_topic()
+        .name("orders")
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("topic arn");
+    s3.create_bucket()
+        .bucket("photos")
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket("photos")
+        .key(format!("{SECRET}/listed.txt"))
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("object");
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body("to receive")
+        .send()
+        .await
+        .expect("message");
+    (queue_url, topic_arn)
 }
 
 /// The call's subsegment, checked for what every call carries.
