@@ -72,7 +72,9 @@ fn shutdown_signal() -> Option<impl std::future::Future<Output = ()>> {
 }
 
 /// Ctrl-C, where there is no `SIGTERM` (a developer's Windows machine; Lambda runs Linux).
+/// (An `Option`, as the unix version's, for the one caller.)
 #[cfg(not(unix))]
+#[allow(clippy::unnecessary_wraps)]
 fn shutdown_signal() -> Option<impl std::future::Future<Output = ()>> {
     Some(async {
         let _ = tokio::signal::ctrl_c().await;
