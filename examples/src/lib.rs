@@ -81,21 +81,31 @@ pub async fn ddb_get(client: &Client, id: &str) -> Result<Option<String>, Error>
 }
 
 /// The `hello-http` handler: `GET /hello/{name}` answers the greeting, anything else 404.
+/// It routes on the request's path, so it answers alike behind an API Gateway HTTP or REST
+/// API, a Function URL, an ALB and `cargo lambda watch` (only API Gateway fills in path
+/// parameters).
 #[xray_lambda::xray_handler]
 pub async fn hello_http(
     client: Client,
     request: lambda_http::Request,
 ) -> Result<impl lambda_http::IntoResponse, Error> {
-    let name = request
-        .path_parameters_ref()
-        .and_then(|parameters| parameters.first("name"))
-        .map(str::to_owned);
+    let path = request.raw_http_path();
+    let name = name_in_path(&path).map(str::to_owned);
     let Some(name) = name else {
         let message = "say GET /hello/{name}";
         return Ok((StatusCode::NOT_FOUND, json!({ "message": message })));
     };
     let message = hello(&client, &name).await?;
     Ok((StatusCode::OK, json!({ "message": message })))
+}
+
+/// `name` in `…/hello/{name}` (a REST API's stage, if any, before it), as sent; `None` for
+/// any other path.
+#[must_use]
+pub fn name_in_path(path: &str) -> Option<&str> {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let name = segments.next().filter(|name| !name.is_empty())?;
+    (segments.next() == Some("hello")).then_some(name)
 }
 
 /// The `orders-consumer` handler: each SQS message (an order as JSON, `{"orderId": "…"}`) is
@@ -135,4 +145,23 @@ async fn store_order(client: &Client, message: &SqsMessage) -> Result<(), Error>
         .send()
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_in_path;
+
+    #[test]
+    fn the_name_is_read_from_the_path_wherever_the_request_came_from() {
+        for (path, name) in [
+            ("/hello/Ada", Some("Ada")),
+            ("/prod/hello/Grace/", Some("Grace")),
+            ("/hello/", None),
+            ("/hello", None),
+            ("/goodbye/Ada", None),
+            ("/", None),
+        ] {
+            assert_eq!(name_in_path(path), name, "{path}");
+        }
+    }
 }

@@ -91,7 +91,26 @@ fn function(
     extra: &[(&str, String)],
     log: &Path,
 ) -> Watched {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hello"));
+    binary(
+        env!("CARGO_BIN_EXE_hello"),
+        runtime_api,
+        name,
+        moto,
+        extra,
+        log,
+    )
+}
+
+/// [`function`] for any of the examples' binaries.
+fn binary(
+    path: &str,
+    runtime_api: &str,
+    name: &str,
+    moto: &Moto,
+    extra: &[(&str, String)],
+    log: &Path,
+) -> Watched {
+    let mut command = Command::new(path);
     command
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
@@ -108,7 +127,7 @@ fn function(
         .env_remove("_X_AMZN_TRACE_ID")
         .env_remove("AWS_LAMBDA_LOG_FORMAT")
         .envs(extra.iter().map(|(k, v)| (*k, v)));
-    Watched::logging_to(&command, log).expect("start hello")
+    Watched::logging_to(&command, log).expect("start the function")
 }
 
 /// `cargo lambda invoke [function] --data-ascii {"firstName": name}`: the function's answer.
@@ -275,4 +294,63 @@ fn each_invocation_hangs_under_the_header_cargo_lambda_sent() {
     // Nothing printed when a daemon is there.
     assert!(!read(&daemon_log).contains("X-Ray trace"));
     let _ = std::fs::remove_dir_all(scratch("x").parent().expect("dir"));
+}
+
+/// `curl -s -w '\n%{http_code}' url`: the body and the status.
+fn curl(url: &str) -> (Value, u16) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "30", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, status) = text.rsplit_once('\n').unwrap_or_else(|| panic!("{text}"));
+    let status = status
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (body, status)
+}
+
+#[test]
+fn hello_http_answers_curl_through_the_emulators_function_url() {
+    if cargo_lambda().is_none() {
+        eprintln!("skipped: cargo-lambda is not installed (.ci/run installs it)");
+        return;
+    }
+    let runtime = xray_lambda_tests::harness::tokio_runtime();
+    let moto = Moto::start().expect("moto");
+    runtime.block_on(greeting_table(&moto));
+    let (_watch, port) = emulator();
+    let log = scratch("hello-http.stderr");
+    let function = binary(
+        env!("CARGO_BIN_EXE_hello-http"),
+        &format!("http://127.0.0.1:{port}/.rt/hello-http"),
+        "hello-http",
+        &moto,
+        &[],
+        &log,
+    );
+    // Where a developer tries it first: a Function URL has no path parameters, only the path.
+    let url = |path: &str| format!("http://127.0.0.1:{port}/lambda-url/hello-http{path}");
+    let (body, status) = curl(&url("/hello/Ada"));
+    assert_eq!(
+        (status, &body["message"]),
+        (200, &Value::from("Hello, Ada!")),
+        "{}",
+        read(&log)
+    );
+    let (body, status) = curl(&url("/goodbye"));
+    assert_eq!(status, 404, "{body}");
+    // Both traced, the 404 flagged as an error with its route.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut printed = read(&log);
+    while printed.matches("X-Ray trace ").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        printed = read(&log);
+    }
+    drop(function);
+    assert!(printed.contains("GET https://127.0.0.1"), "{printed}");
+    assert!(printed.contains("HttpStatus=404"), "{printed}");
+    assert!(printed.contains("HttpStatus=200"), "{printed}");
 }
