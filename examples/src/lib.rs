@@ -90,7 +90,7 @@ pub async fn hello_http(
     request: lambda_http::Request,
 ) -> Result<impl lambda_http::IntoResponse, Error> {
     let path = request.raw_http_path();
-    let name = name_in_path(&path).map(str::to_owned);
+    let name = name_in_path(path).map(str::to_owned);
     let Some(name) = name else {
         let message = "say GET /hello/{name}";
         return Ok((StatusCode::NOT_FOUND, json!({ "message": message })));
