@@ -97,7 +97,19 @@ fn handler(
         return shared::with_errors(cx, item);
     };
     match valid::handler(&mut cx, &function) {
-        Some(handler) if !cx.has_errors() => expand::handler(&args, &handler),
+        Some(handler) if !cx.has_errors() => {
+            let expanded = expand::handler(&args, &handler);
+            if !matches!(handler.kind, ast::HandlerKind::Http { .. }) {
+                return expanded;
+            }
+            // Only the runtime knows whether its `lambda-http` feature is on: its macro keeps
+            // the expansion, or (the feature off) gives one error naming the feature and the
+            // handler as written, instead of errors about items the feature gates.
+            let krate = args.krate();
+            quote::quote! {
+                #krate::__private::http_handler! { { #expanded } { #function } }
+            }
+        }
         _ => shared::with_errors(cx, function.into_token_stream()),
     }
 }

@@ -252,6 +252,15 @@ mod header;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "reqwest"))))]
 pub mod http_client;
+/// Outgoing HTTP calls: with the `tower` or the `reqwest` feature.
+#[cfg(not(any(feature = "tower", feature = "reqwest")))]
+pub mod http_client {
+    // Never compiled: so that a use of either names its own feature in rustc's error.
+    #[cfg(feature = "tower")]
+    pub struct XrayLayer;
+    #[cfg(feature = "reqwest")]
+    pub struct XrayMiddleware;
+}
 #[cfg(feature = "lambda-http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda-http")))]
 pub mod http_function;
@@ -297,9 +306,34 @@ pub use sink::daemon::{parse_daemon_address, DaemonAddressError};
 pub use sink::pacer::Pacing;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
+/// `#[xray_handler]` on a `lambda_http` handler: its expansion (the `lambda-http` feature is
+/// on). Not public API.
+#[cfg(feature = "lambda-http")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __xray_http_handler {
+    ({ $($expanded:tt)* } { $($handler:tt)* }) => { $($expanded)* };
+}
+
+/// `#[xray_handler]` on a `lambda_http` handler without the `lambda-http` feature: one error
+/// that names it, and the handler as written. Not public API.
+#[cfg(not(feature = "lambda-http"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __xray_http_handler {
+    ({ $($expanded:tt)* } { $($handler:tt)* }) => {
+        ::core::compile_error!(
+            "#[xray_handler] on a lambda_http handler needs xray-lambda's `lambda-http` feature: \
+             xray-lambda = { version = \"...\", features = [\"lambda-http\"] }"
+        );
+        $($handler)*
+    };
+}
+
 /// What the attributes' expansions call. Not public API: no stability promise.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__xray_http_handler as http_handler;
     pub use crate::annotate::{annotate, annotate_dynamic, metadata};
     #[cfg(feature = "aws-sdk")]
     pub use crate::aws::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};

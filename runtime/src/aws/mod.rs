@@ -532,8 +532,33 @@ fn request_params(
     if service == "DynamoDB" {
         return dynamodb::request_params(operation, context.input());
     }
+    #[cfg(not(feature = "dynamodb"))]
+    if let Some(hint) = missing_feature_hint(service) {
+        tracing::info!(target: "xray_lambda", "{hint}");
+    }
     let _ = (service, operation, context);
     Recorded::default()
+}
+
+/// The first DynamoDB call without the `dynamodb` feature (the one surface of that feature a
+/// user touches): the line that names the feature; `None` after it, and for other services.
+#[cfg(not(feature = "dynamodb"))]
+fn missing_feature_hint(service: &str) -> Option<&'static str> {
+    static HINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    (service == "DynamoDB" && !HINTED.swap(true, std::sync::atomic::Ordering::Relaxed)).then_some(
+        "X-Ray: DynamoDB calls are recorded without their table and parameters; xray-lambda's `dynamodb` feature records them",
+    )
+}
+
+#[cfg(all(test, not(feature = "dynamodb")))]
+mod hint_tests {
+    #[test]
+    fn a_dynamodb_call_without_the_feature_names_it_once() {
+        assert_eq!(super::missing_feature_hint("SQS"), None);
+        let first = super::missing_feature_hint("DynamoDB").expect("the first call");
+        assert!(first.contains("`dynamodb` feature"), "{first}");
+        assert_eq!(super::missing_feature_hint("DynamoDB"), None, "once");
+    }
 }
 
 /// The error code and message of a service error, where the operation's error type is known

@@ -1,0 +1,1 @@
+//! Compile-fail cases of xray-lambda built with its default features only (see `tests/`).

@@ -1,0 +1,5 @@
+use xray_lambda::records::process;
+
+fn main() {
+    let _ = process;
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() {
+    xray_lambda::otlp::shutdown_on_sigterm().await;
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _middleware = xray_lambda::http_client::XrayMiddleware::new();
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _layer = xray_lambda::http_client::XrayLayer::new();
+}
