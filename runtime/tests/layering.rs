@@ -31,6 +31,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("init", 10),
     ("shutdown", 10),
     ("lib", 11),
+    // `#[macro_export]` macros of lib.rs live at the crate's root.
+    ("__xray_http_handler", 11),
 ];
 
 fn layer(module: &str) -> Option<u8> {
