@@ -31,8 +31,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("init", 10),
     ("shutdown", 10),
     ("lib", 11),
-    // `#[macro_export]` macros of lib.rs live at the crate's root.
-    ("__xray_http_handler", 11),
 ];
 
 fn layer(module: &str) -> Option<u8> {
@@ -95,7 +93,10 @@ fn imports_run_down_the_layers_only() {
             layer(&module).unwrap_or_else(|| panic!("{module} is in no layer: add it to LAYERS"));
         let text = std::fs::read_to_string(file).expect("read");
         for target in named(&text) {
-            if target == module || target == "__private" {
+            // A `#[macro_export]` macro lives at the crate's root: the file's own when defined
+            // there.
+            let own_macro = text.contains(&format!("macro_rules! {target}"));
+            if target == module || target == "__private" || own_macro {
                 continue;
             }
             match layer(&target) {
