@@ -46,6 +46,17 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// What the function printed on `log`, once it has printed `trees` waterfalls (at most 10 s).
+fn printed_trees(log: &Path, trees: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut printed = read(log);
+    while printed.matches("X-Ray trace ").count() < trees && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        printed = read(log);
+    }
+    printed
+}
+
 fn read(path: &Path) -> String {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {
@@ -221,12 +232,7 @@ fn each_invocation_hangs_under_the_header_cargo_lambda_sent() {
     }
     let headers = handed_out(&seen, "/.rt/2018", 3);
     assert_eq!(headers.len(), 3, "{headers:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut printed = read(&local_log);
-    while printed.matches("X-Ray trace ").count() < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        printed = read(&local_log);
-    }
+    let printed = printed_trees(&local_log, 3);
     drop(local);
     let lines: Vec<&str> = printed.lines().collect();
     for answer in &headers {
@@ -343,12 +349,7 @@ fn hello_http_answers_curl_through_the_emulators_function_url() {
     let (body, status) = curl(&url("/goodbye"));
     assert_eq!(status, 404, "{body}");
     // Both traced, the 404 flagged as an error with its route.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut printed = read(&log);
-    while printed.matches("X-Ray trace ").count() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        printed = read(&log);
-    }
+    let printed = printed_trees(&log, 2);
     drop(function);
     assert!(printed.contains("GET https://127.0.0.1"), "{printed}");
     assert!(printed.contains("HttpStatus=404"), "{printed}");
