@@ -14,19 +14,40 @@ use crate::state;
 use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE};
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
+///
+/// Implemented for Rust's integers and floats, `bool`, `&str`, `String` and `Cow<str>` (and
+/// references to them); sealed, so that it can change with the crate's dependencies without a
+/// breaking release.
 #[diagnostic::on_unimplemented(
     message = "X-Ray cannot index `{Self}` as an annotation: annotation values are strings, numbers or booleans",
     label = "not a string, number or bool",
     note = "convert it (`value.to_string()`), or record it unindexed with `xray_lambda::metadata!(\"key\", value)`"
 )]
-pub trait AnnotationValue {
-    /// The value as OpenTelemetry carries it.
-    fn into_annotation(self) -> Value;
+pub trait AnnotationValue: sealed::IntoAnnotation {}
+
+mod sealed {
+    /// The value as OpenTelemetry carries it: not nameable outside the crate.
+    #[diagnostic::on_unimplemented(
+        message = "`AnnotationValue` is sealed: `{Self}` cannot implement it",
+        label = "not a string, number or bool",
+        note = "annotate a string, number or bool made from it: `xray_lambda::annotate!(\"key\", value.to_string())`"
+    )]
+    pub trait IntoAnnotation {
+        fn into_annotation(self) -> super::Value;
+    }
 }
+use sealed::IntoAnnotation;
+
+macro_rules! annotation_values {
+    ($($t:ty),*) => {$( impl AnnotationValue for $t {} )*};
+}
+annotation_values!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, f32, f64, bool);
+annotation_values!(&str, String, &String, Cow<'_, str>);
+annotation_values!(&i8, &i16, &i32, &i64, &isize, &u8, &u16, &u32, &u64, &usize, &f32, &f64, &bool);
 
 macro_rules! integers {
     ($($t:ty),*) => {$(
-        impl AnnotationValue for $t {
+        impl IntoAnnotation for $t {
             fn into_annotation(self) -> Value {
                 Value::I64(i64::from(self))
             }
@@ -35,7 +56,7 @@ macro_rules! integers {
 }
 integers!(i8, i16, i32, i64, u8, u16, u32);
 
-impl AnnotationValue for u64 {
+impl IntoAnnotation for u64 {
     fn into_annotation(self) -> Value {
         // X-Ray numbers are JSON numbers: beyond i64, a float keeps the magnitude.
         #[allow(clippy::cast_precision_loss)]
@@ -43,55 +64,55 @@ impl AnnotationValue for u64 {
     }
 }
 
-impl AnnotationValue for usize {
+impl IntoAnnotation for usize {
     fn into_annotation(self) -> Value {
         (self as u64).into_annotation()
     }
 }
 
-impl AnnotationValue for isize {
+impl IntoAnnotation for isize {
     fn into_annotation(self) -> Value {
         Value::I64(self as i64)
     }
 }
 
-impl AnnotationValue for f32 {
+impl IntoAnnotation for f32 {
     fn into_annotation(self) -> Value {
         Value::F64(f64::from(self))
     }
 }
 
-impl AnnotationValue for f64 {
+impl IntoAnnotation for f64 {
     fn into_annotation(self) -> Value {
         Value::F64(self)
     }
 }
 
-impl AnnotationValue for bool {
+impl IntoAnnotation for bool {
     fn into_annotation(self) -> Value {
         Value::Bool(self)
     }
 }
 
-impl AnnotationValue for &str {
+impl IntoAnnotation for &str {
     fn into_annotation(self) -> Value {
         Value::from(cap_annotation(self.to_owned()))
     }
 }
 
-impl AnnotationValue for String {
+impl IntoAnnotation for String {
     fn into_annotation(self) -> Value {
         Value::from(cap_annotation(self))
     }
 }
 
-impl AnnotationValue for &String {
+impl IntoAnnotation for &String {
     fn into_annotation(self) -> Value {
         self.as_str().into_annotation()
     }
 }
 
-impl AnnotationValue for Cow<'_, str> {
+impl IntoAnnotation for Cow<'_, str> {
     fn into_annotation(self) -> Value {
         Value::from(cap_annotation(self.into_owned()))
     }
@@ -99,7 +120,7 @@ impl AnnotationValue for Cow<'_, str> {
 
 macro_rules! by_reference {
     ($($t:ty),*) => {$(
-        impl AnnotationValue for &$t {
+        impl IntoAnnotation for &$t {
             fn into_annotation(self) -> Value {
                 (*self).into_annotation()
             }

@@ -10,7 +10,7 @@ use opentelemetry::{SpanId, TraceId};
 
 /// The sampling decision carried by a trace header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sampling {
+pub(crate) enum Sampling {
     /// `Sampled=1`: the caller traces this request.
     Sampled,
     /// `Sampled=0`: the caller does not trace this request.
@@ -29,7 +29,7 @@ impl Sampling {
     /// decision comes from a caller that traces but did not decide, and losing its trace would be
     /// the surprise. (The `XrayPropagator` of opentelemetry-aws takes it as "not sampled".)
     #[must_use]
-    pub fn is_recorded(self) -> bool {
+    pub(crate) fn is_recorded(self) -> bool {
         !matches!(self, Sampling::NotSampled)
     }
 }
@@ -40,7 +40,7 @@ impl Sampling {
 /// that is not a usable header. Keys other than `Root`, `Parent` and `Sampled` (`Self`,
 /// `Lineage`, ...) are kept verbatim and written back by [`fmt::Display`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceHeader {
+pub(crate) struct TraceHeader {
     trace_id: TraceId,
     parent_id: SpanId,
     sampling: Sampling,
@@ -70,20 +70,10 @@ impl fmt::Display for HeaderError {
 }
 
 impl TraceHeader {
-    /// Builds a header from its parts.
-    #[must_use]
-    pub fn new(trace_id: TraceId, parent_id: SpanId, sampling: Sampling) -> Self {
-        TraceHeader {
-            trace_id,
-            parent_id,
-            sampling,
-            extra: String::new(),
-        }
-    }
-
     /// Parses a header; `None` for anything that is not a usable header.
+    #[cfg(test)]
     #[must_use]
-    pub fn parse(header: &str) -> Option<Self> {
+    pub(crate) fn parse(header: &str) -> Option<Self> {
         Self::try_parse(header).ok()
     }
 
@@ -176,25 +166,25 @@ impl TraceHeader {
 
     /// The trace id (`Root`).
     #[must_use]
-    pub fn trace_id(&self) -> TraceId {
+    pub(crate) fn trace_id(&self) -> TraceId {
         self.trace_id
     }
 
     /// The id of the segment this invocation's subsegments hang under (`Parent`).
     #[must_use]
-    pub fn parent_id(&self) -> SpanId {
+    pub(crate) fn parent_id(&self) -> SpanId {
         self.parent_id
     }
 
     /// The sampling decision (`Sampled`).
     #[must_use]
-    pub fn sampling(&self) -> Sampling {
+    pub(crate) fn sampling(&self) -> Sampling {
         self.sampling
     }
 
     /// The keys this crate does not interpret, verbatim (`Self=...;Lineage=...`).
     #[must_use]
-    pub fn extra(&self) -> &str {
+    pub(crate) fn extra(&self) -> &str {
         &self.extra
     }
 }

@@ -191,8 +191,8 @@
 //! # Events that never reach the handler
 //!
 //! `lambda_runtime` answers an event that does not deserialize into the handler's type without
-//! calling it; [`TraceUndeliveredEvents`] records those invocations as faults:
-//! `Runtime::new(service_fn(handler)).layer(xray_lambda::TraceUndeliveredEvents)`.
+//! calling it; [`TraceUndeliveredLayer`] records those invocations as faults:
+//! `Runtime::new(service_fn(handler)).layer(xray_lambda::TraceUndeliveredLayer)`.
 //!
 //! # Where traces go
 //!
@@ -218,8 +218,8 @@
 //! # Sampling
 //!
 //! `Sampled=0` in the invocation's trace header: nothing is recorded and no span is built.
-//! `Sampled=1`: recorded. `Sampled=?` or no `Sampled` key: recorded (see
-//! [`Sampling::is_recorded`]). `Root` without `Parent` (Lambda's `PassThrough` mode): not
+//! `Sampled=1`: recorded. `Sampled=?` or no `Sampled` key: recorded (Lambda itself always
+//! decides; a header without a decision comes from a caller that traces). `Root` without `Parent` (Lambda's `PassThrough` mode): not
 //! recorded. No usable header: not recorded in Lambda (there is no segment to hang it under),
 //! a trace of its own on a developer's machine (a malformed one is logged as a warning).
 
@@ -235,6 +235,17 @@
 //! and `db.*` attributes) go through opentelemetry-aws's translator, which maps those to
 //! X-Ray's `http` and `sql` objects; without it (the default) such spans are sent with those
 //! attributes left out, and the binary is smaller.
+//!
+//! # Other crates in this API
+//!
+//! Some signatures name another crate's types on purpose, because the crate plugs into them:
+//! `tracing` 0.1 ([`Invocation::span`], the level in [`Builder::span_level`]),
+//! `tracing-subscriber` 0.3 ([`Builder::layer`], [`Builder::log_layer`]), `tower` 0.3's
+//! `Layer`/`Service` ([`TraceUndeliveredLayer`], `http_client::XrayLayer`), `reqwest-middleware`
+//! 0.4 (`http_client::XrayMiddleware`), and the 1.x `lambda_runtime`, `lambda_http`,
+//! `aws_lambda_events` and the AWS SDK's interceptor trait. A new major version of one of them
+//! is a new major version of this crate. OpenTelemetry, which the crate records with, appears in
+//! no signature: its releases are not ours.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -294,9 +305,8 @@ pub mod otlp {
 
 pub use annotate::AnnotationValue;
 pub use exception::Exception;
-pub use header::{Sampling, TraceHeader};
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
-pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredEvents};
+pub use invocation::undelivered::{TraceUndelivered, TraceUndeliveredLayer};
 pub use invocation::Invocation;
 pub use logs::LogFormat;
 #[cfg(feature = "otlp")]
@@ -336,13 +346,15 @@ pub mod __private {
     pub use crate::__xray_http_handler as http_handler;
     pub use crate::annotate::{annotate, annotate_dynamic, metadata};
     #[cfg(feature = "aws-sdk")]
-    pub use crate::aws::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};
+    pub use crate::aws::call::{Call as AwsCall, CallEnd as AwsCallEnd, Recorded as AwsRecorded};
     pub use crate::exception::describe::{Probe, ViaDebug, ViaDeref, ViaError};
     pub use crate::exception::Exception;
     #[cfg(feature = "lambda-http")]
     pub use crate::http_function::response::probe::{
         ResponseProbe, ViaAnything, ViaExact, ViaResponse,
     };
+    #[cfg(feature = "lambda-http")]
+    pub use crate::http_function::response::ResponseFacts;
     pub use crate::invocation::batch::probe::{BatchProbe, ViaBatchResponse, ViaNotBatch};
     pub use crate::invocation::Invocation;
     /// The header a call made from the span whose context this is carries (what the SDK

@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub(crate) mod call;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod fields;
@@ -39,19 +40,15 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
-use serde_json::{Map, Value as Json};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::Value as Json;
 
 #[cfg(feature = "dynamodb")]
 use partiql::table_of_statement;
 
 use crate::exception::sources;
 use crate::propagation::{self, TRACE_HEADER};
-use crate::record::Extra;
-use crate::state;
-use crate::vocabulary::{exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS};
+use call::{Call, CallEnd, Recorded};
 use phases::Phase;
 
 /// Error codes that mean "slow down", whatever the HTTP status.
@@ -77,172 +74,6 @@ impl XrayInterceptor {
     pub fn new() -> Self {
         XrayInterceptor::default()
     }
-}
-
-/// One AWS call's subsegment, between its start and its end: what the interceptor records,
-/// usable without the SDK (the benchmarks drive it directly). Not public API.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct Call {
-    span: tracing::Span,
-    /// The span's ids (read once, when it opens).
-    span_context: SpanContext,
-    /// The trace header every attempt of the call carries: this subsegment as `Parent`.
-    header: Option<String>,
-    service: String,
-    operation: String,
-    /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
-    aws: Map<String, Json>,
-    /// Whether the request has been read for its resource (once per call, not per attempt).
-    resource_read: bool,
-    /// Its phases so far: every attempt, and `marshal`/`unmarshal` when all are shown.
-    phases: Vec<Phase>,
-    /// The final response's length (`http.response.content_length`, as the X-Ray SDKs record).
-    content_length: Option<u64>,
-}
-
-impl Storable for Call {
-    type Storer = StoreReplace<Self>;
-}
-
-/// How an AWS call ended, as far as the subsegment cares.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum CallEnd {
-    /// The call returned its output.
-    Output,
-    /// The service, or the transport, reported an error: `code`, `message`.
-    Error(String, String),
-    /// The SDK reported neither (nothing to add).
-    Unknown,
-}
-
-impl Call {
-    /// Opens the call's subsegment under the current span; `None` outside a traced
-    /// invocation (no work at all there).
-    #[must_use]
-    pub fn begin(
-        service: &str,
-        operation: &str,
-        region: Option<&str>,
-        recorded: Recorded,
-    ) -> Option<Self> {
-        let current = tracing::Span::current();
-        if current.is_none() || current.is_disabled() {
-            return None;
-        }
-        // Attributes as fields: recorded in one pass when the span opens, where each
-        // `set_attribute` would look the span up again. `xray_lambda.extra` is
-        // `vocabulary::EXTRA_MARKER`: its extras reach the buffer at `Call::end`.
-        let span = tracing::info_span!(
-            target: "xray_lambda::aws",
-            "aws_call",
-            otel.name = service,
-            otel.kind = "client",
-            rpc.system = "aws-api",
-            rpc.service = service,
-            rpc.method = operation,
-            aws.region = region,
-            aws.table.name = recorded.table_name.as_deref(),
-            xray_lambda.extra = true,
-        );
-        if span.is_disabled() {
-            return None;
-        }
-        let cx = span.context();
-        let span_context = cx.span().span_context().clone();
-        let header = propagation::downstream(&cx);
-        let mut aws = recorded.params;
-        if !recorded.table_names.is_empty() {
-            // Not through `aws.dynamodb.table_names`: the translator would also copy the first
-            // name into `table_name`, which misleads for a call on several tables.
-            aws.insert("table_names".into(), Json::from(recorded.table_names));
-        }
-        Some(Call {
-            span,
-            span_context,
-            header,
-            service: service.to_owned(),
-            operation: operation.to_owned(),
-            aws,
-            resource_read: false,
-            content_length: None,
-            phases: if phases::all_phases() {
-                vec![Phase::begin("marshal")]
-            } else {
-                Vec::new()
-            },
-        })
-    }
-
-    /// Ends the open phase named `name`, if any.
-    fn end_phase(&mut self, name: &str) {
-        if let Some(phase) = self
-            .phases
-            .iter_mut()
-            .rev()
-            .find(|p| p.name == name && p.end.is_none())
-        {
-            phase.end = Some(SystemTime::now());
-        }
-    }
-
-    /// The operation's response parameters go here before [`Call::end`].
-    pub fn aws_fields(&mut self) -> &mut Map<String, Json> {
-        &mut self.aws
-    }
-
-    /// Closes the subsegment with the final status, request id, attempt count and outcome.
-    pub fn end(self, status: Option<u16>, request_id: Option<&str>, attempts: u32, end: CallEnd) {
-        let Call {
-            span,
-            span_context,
-            mut aws,
-            phases,
-            content_length,
-            ..
-        } = self;
-        phases::emit(&span_context, &phases);
-        if let Some(status) = status {
-            span.set_attribute(HTTP_STATUS, i64::from(status));
-        }
-        if let Some(id) = request_id {
-            span.set_attribute(AWS_REQUEST_ID, id.to_owned());
-        }
-        aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
-        let mut throttle = false;
-        if let CallEnd::Error(code, message) = end {
-            // The writer marks 429 `throttle` + `error`, other 4xx `error`, 5xx and a failed
-            // call with no response `fault`. Throttling codes come with a 400.
-            throttle = THROTTLING_CODES.contains(&code.as_str()) && status != Some(429);
-            span.set_status(Status::error(message.clone()));
-            span.add_event(EXCEPTION_EVENT, exception_attributes(code.into(), message));
-        }
-        // Only a span that reaches the buffer takes its extras back from it.
-        if state::reaches_buffer(&span_context) {
-            state::attach(
-                span_context.span_id(),
-                Extra {
-                    aws,
-                    throttle,
-                    content_length,
-                    ..Extra::default()
-                },
-            );
-        }
-    }
-}
-
-/// What an operation's table records: `table_name`, `table_names`, other parameters.
-#[doc(hidden)]
-#[derive(Debug, Default)]
-pub struct Recorded {
-    /// `aws.table_name`.
-    pub table_name: Option<String>,
-    /// `aws.table_names`.
-    pub table_names: Vec<String>,
-    /// Other whitelisted parameters, `snake_case`.
-    pub params: Map<String, Json>,
 }
 
 impl Intercept for XrayInterceptor {

@@ -5,7 +5,7 @@
 
 pub(crate) mod response;
 
-pub use response::{KnownLength, Responded, ResponseFacts};
+pub use response::{KnownLength, Responded};
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt as _};

@@ -32,7 +32,7 @@ use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
 tokio::task_local! {
-    /// Set by [`Invocation::start`] while `TraceUndeliveredEvents`' scope is active: the
+    /// Set by [`Invocation::start`] while `TraceUndeliveredLayer`'s scope is active: the
     /// invocation reached a traced handler.
     pub(crate) static HANDLER_REACHED: Cell<bool>;
 }

@@ -23,7 +23,7 @@ use crate::exception::Exception;
 /// # async fn run() -> Result<(), Error> {
 /// let _tracing = xray_lambda::init()?;
 /// Runtime::new(service_fn(handler))
-///     .layer(xray_lambda::TraceUndeliveredEvents)
+///     .layer(xray_lambda::TraceUndeliveredLayer)
 ///     .run_concurrent()
 ///     .await
 /// # }
@@ -32,9 +32,9 @@ use crate::exception::Exception;
 /// The subsegment is named after the function; its cause says the event did not deserialize
 /// (the payload itself is not recorded).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TraceUndeliveredEvents;
+pub struct TraceUndeliveredLayer;
 
-impl<S> Layer<S> for TraceUndeliveredEvents {
+impl<S> Layer<S> for TraceUndeliveredLayer {
     type Service = TraceUndelivered<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -42,7 +42,7 @@ impl<S> Layer<S> for TraceUndeliveredEvents {
     }
 }
 
-/// The service [`TraceUndeliveredEvents`] wraps around the runtime's.
+/// The service [`TraceUndeliveredLayer`] wraps around the runtime's.
 #[derive(Debug, Clone)]
 pub struct TraceUndelivered<S> {
     inner: S,
