@@ -1,8 +1,8 @@
-//! A local OpenTelemetry viewer over OTLP, as README "Local viewers" tells users to run one:
+//! A local OpenTelemetry viewer over OTLP, as docs/local.md tells users to run one:
 //! the function exports with the standard `OTEL_EXPORTER_OTLP_*` variables to the viewer's
 //! OTLP/HTTP endpoint, and the viewer's own API shows each invocation's spans under its trace,
-//! nested as in X-Ray. The viewer is Arize Phoenix, the one that runs here (Jaeger, which the
-//! README shows first, needs Docker); `.ci/run` installs it into `target/viewer-venv` and names
+//! nested as in X-Ray. The viewer is Arize Phoenix, the one that runs here (Jaeger, which
+//! docs/local.md shows first, needs Docker); `.ci/run` installs it into `target/viewer-venv` and names
 //! it in `XRAY_LAMBDA_PHOENIX`. The test skips with one line when there is no Phoenix.
 
 use std::io::{Read as _, Write as _};

@@ -253,8 +253,8 @@ fn the_crate_logs_no_event_even_at_trace() {
             .all(|l| l["target"] == "lambda_runtime::layers::api_response"),
         "{carrying:#?}"
     );
-    // lambda_runtime itself logs the raw event at TRACE (outside any invocation's span): the
-    // README says so. This checks the run did go down to TRACE.
+    // lambda_runtime itself logs the raw event at TRACE (outside any invocation's span), as
+    // docs/logs.md says. This checks the run did go down to TRACE.
     assert!(lines.iter().any(|l| l["level"] == "TRACE"), "{stdout}");
 }
 
