@@ -6,14 +6,20 @@
 //!
 //! `cargo bench -p xray-lambda --bench delivery`; criterion prints `delivery/paced/...` and
 //! `delivery/unpaced/...` medians. `XRAY_BENCH_QUICK=1` runs each case a few times only.
+//!
+//! `delivery/layer/...` runs the paced cases under `XrayRuntimeLayer`, driven as
+//! `lambda_runtime` drives it: `response/` is the time until the runtime's own service is done
+//! (when the response would be posted), `next/` until the layer is (when the runtime would ask
+//! for the next invocation). Paced without the layer, the response comes at `paced/`.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
-use lambda_runtime::Context;
-use xray_lambda::{Export, Invocation, Pacing};
+use lambda_runtime::tower::{service_fn, Layer as _, Service as _};
+use lambda_runtime::{Context, LambdaInvocation};
+use xray_lambda::{Export, Invocation, Pacing, XrayRuntimeLayer};
 
 /// The stand-in's time per datagram.
 const READ_COST: Duration = Duration::from_micros(50);
@@ -75,6 +81,32 @@ async fn invocation(n: usize) {
     invocation.finish().await;
 }
 
+/// [`invocation`] under `XrayRuntimeLayer`: how long until the response (the runtime's own
+/// service is done) and until the next invocation would be asked for (the layer is done).
+async fn under_the_layer(n: usize) -> (Duration, Duration) {
+    let start = Instant::now();
+    let responded = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let at_response = responded.clone();
+    let mut service = XrayRuntimeLayer.layer(service_fn(move |_: LambdaInvocation| {
+        let at_response = at_response.clone();
+        async move {
+            invocation(n).await;
+            *at_response.lock().expect("lock") = Some(Instant::now());
+            Ok::<(), std::convert::Infallible>(())
+        }
+    }));
+    let mut context = Context::default();
+    context.xray_trace_id = Some(header());
+    let request = LambdaInvocation {
+        parts: http::Response::new(()).into_parts().0,
+        body: bytes::Bytes::new(),
+        context,
+    };
+    let _ = service.call(request).await;
+    let response = responded.lock().expect("lock").expect("responded") - start;
+    (response, start.elapsed())
+}
+
 /// `count` invocations of `n` subsegments at once.
 async fn at_once(count: usize, n: usize) {
     let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(invocation(n))).collect();
@@ -117,6 +149,34 @@ fn main() {
         });
     }
     group.finish();
+    if !unpaced {
+        let mut group = criterion.benchmark_group("delivery/layer");
+        for (count, n) in [(1, 10_000), (8, 2_000)] {
+            for (what, pick) in [("response", 0), ("next", 1)] {
+                group.bench_function(format!("{what}/{count}x{n}"), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let times = runtime.block_on(async {
+                                let tasks: Vec<_> = (0..count)
+                                    .map(|_| tokio::spawn(under_the_layer(n)))
+                                    .collect();
+                                let mut slowest = (Duration::ZERO, Duration::ZERO);
+                                for task in tasks {
+                                    let (response, next) = task.await.expect("task");
+                                    slowest = (slowest.0.max(response), slowest.1.max(next));
+                                }
+                                slowest
+                            });
+                            total += if pick == 0 { times.0 } else { times.1 };
+                        }
+                        total
+                    });
+                });
+            }
+        }
+        group.finish();
+    }
     let _ = daemon.kill();
     let _ = daemon.wait();
     if !unpaced {

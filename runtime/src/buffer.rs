@@ -20,7 +20,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
-use crate::sink::Sink;
+use crate::sink::{Sending, Sink};
 use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, RECORD_IDENTITIES};
 
 /// The spans of running invocations, and where they go at the end.
@@ -161,6 +161,11 @@ impl Buffer {
     /// collector's answer, at most the flush timeout.
     pub(crate) async fn finish(&self, trace_id: TraceId) {
         self.sink.send(self.take(trace_id)).await;
+    }
+
+    /// As [`Buffer::finish`], with the wait returned for later (after the response).
+    pub(crate) fn finish_then_wait(&'static self, trace_id: TraceId) -> Sending {
+        self.sink.send_then_wait(self.take(trace_id))
     }
 
     /// As [`Buffer::finish`], where nothing can wait (a dropped invocation).

@@ -14,6 +14,8 @@ use crate::otlp::ReceivedSpan;
 #[derive(Debug, Default)]
 struct Received {
     datagrams: Vec<Vec<u8>>,
+    /// When each datagram was read from the socket (parallel to `datagrams`).
+    arrivals: Vec<Instant>,
     by_trace: std::collections::HashMap<String, Vec<Value>>,
     spans_by_trace: std::collections::HashMap<String, Vec<ReceivedSpan>>,
     span_datagrams: Vec<SpanDatagram>,
@@ -95,6 +97,8 @@ pub const READ_COST: Duration = Duration::from_micros(50);
 pub struct Daemon {
     address: SocketAddr,
     received: Arc<Mutex<Received>>,
+    /// Until when the reader reads nothing (a daemon starved of CPU).
+    paused_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Daemon {
@@ -119,11 +123,19 @@ impl Daemon {
         // one datagram at a time, READ_COST each. A datagram that arrives at a full buffer is
         // dropped by the kernel, as in Lambda.
         let received = Arc::new(Mutex::new(Received::default()));
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let paused_until = Arc::new(Mutex::new(None::<Instant>));
+        let pause = paused_until.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 70_000];
             let mut next = Instant::now();
             loop {
+                let until = *pause
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(pause) = until.and_then(|t| t.checked_duration_since(Instant::now())) {
+                    std::thread::sleep(pause);
+                }
                 let asked = Instant::now();
                 let Ok(n) = socket.recv(&mut buf) else {
                     break;
@@ -133,7 +145,7 @@ impl Daemon {
                     // It was idle: the time it read nothing is not owed to it.
                     next = now;
                 }
-                if tx.send(buf[..n].to_vec()).is_err() {
+                if tx.send((now, buf[..n].to_vec())).is_err() {
                     break;
                 }
                 // The per-datagram cost, kept on average: a late wake-up is made up by
@@ -146,7 +158,7 @@ impl Daemon {
         });
         let sink = received.clone();
         std::thread::spawn(move || {
-            while let Ok(datagram) = rx.recv() {
+            while let Ok((arrival, datagram)) = rx.recv() {
                 let decoded = decode_datagram(&datagram);
                 let mut received = sink
                     .lock()
@@ -178,15 +190,45 @@ impl Daemon {
                     Err(problem) => received.malformed.push(problem),
                 }
                 received.datagrams.push(datagram);
+                received.arrivals.push(arrival);
             }
         });
-        Daemon { address, received }
+        Daemon {
+            address,
+            received,
+            paused_until,
+        }
+    }
+
+    /// Reads nothing for `duration` from now, as a daemon starved of CPU by the function it
+    /// shares it with: datagrams wait in the socket's buffer (what does not fit is dropped by
+    /// the kernel, as in Lambda). A read already waiting takes the next datagram first.
+    pub fn pause_reading(&self, duration: Duration) {
+        *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + duration);
     }
 
     /// Where to send.
     #[must_use]
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Every datagram so far, raw, with the moment the stand-in read it from its socket.
+    #[must_use]
+    pub fn datagrams_with_arrivals(&self) -> Vec<(Instant, Vec<u8>)> {
+        let received = self
+            .received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        received
+            .arrivals
+            .iter()
+            .copied()
+            .zip(received.datagrams.iter().cloned())
+            .collect()
     }
 
     /// Every datagram so far, raw.

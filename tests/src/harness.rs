@@ -148,7 +148,7 @@ pub fn serve_test_handler_with(on_sigterm: bool) {
             xray_lambda::shutdown_on_sigterm().await;
         }
         lambda_runtime::Runtime::new(lambda_runtime::service_fn(crate::handlers::handler))
-            .layer(xray_lambda::TraceUndeliveredLayer)
+            .layer(xray_lambda::XrayRuntimeLayer)
             .run_concurrent()
             .await
     });

@@ -49,6 +49,10 @@ struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     /// Names of the extensions registered through the Extensions API.
     extensions: Mutex<Vec<String>>,
+    /// When each `invocation/next` request arrived.
+    next_requests: Mutex<Vec<std::time::Instant>>,
+    /// When each invocation's response or error arrived, by request id.
+    outcome_times: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// A Runtime API server on `127.0.0.1`.
@@ -120,6 +124,34 @@ impl RuntimeApi {
     #[must_use]
     pub fn extensions(&self) -> Vec<String> {
         self.shared.extensions.lock().expect("lock").clone()
+    }
+
+    /// When each `invocation/next` request arrived, in order: the moments the runtime was done
+    /// with an invocation and asked for another (Lambda may freeze the process from then on).
+    ///
+    /// # Panics
+    /// If a thread panicked holding the list.
+    #[must_use]
+    pub fn next_requests(&self) -> Vec<std::time::Instant> {
+        self.shared.next_requests.lock().expect("lock").clone()
+    }
+
+    /// When the latest invocation's response or error arrived (its request ids are numbered
+    /// in order).
+    ///
+    /// # Panics
+    /// If a thread panicked holding the list.
+    #[must_use]
+    pub fn last_outcome_time(&self) -> Option<std::time::Instant> {
+        let times = self.shared.outcome_times.lock().expect("lock");
+        times
+            .iter()
+            .max_by_key(|(id, _)| {
+                id.trim_start_matches("req-")
+                    .parse::<u64>()
+                    .unwrap_or_default()
+            })
+            .map(|(_, at)| *at)
     }
 
     /// Queues an invocation with a raw payload; resolves when the runtime reports its end.
@@ -208,6 +240,11 @@ async fn handle(
         return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
     };
     if rest == "invocation/next" {
+        shared
+            .next_requests
+            .lock()
+            .expect("lock")
+            .push(std::time::Instant::now());
         // Long poll, as Lambda does: wait until an invocation is queued.
         let next = receiver.lock().await.recv().await;
         let Some(next) = next else {
@@ -253,6 +290,11 @@ async fn handle(
                 "error" => Outcome::Error(value),
                 _ => return Ok(reply(StatusCode::NOT_FOUND, Bytes::new())),
             };
+            shared
+                .outcome_times
+                .lock()
+                .expect("lock")
+                .insert(request_id.clone(), std::time::Instant::now());
             if let Some(tx) = shared.waiting.lock().expect("lock").remove(&request_id) {
                 let _ = tx.send(outcome);
             }

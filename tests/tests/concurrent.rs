@@ -22,7 +22,7 @@ fn harness() -> &'static Lambda {
         // as a task trips rustc's higher-ranked `Send` inference).
         serve(|| {
             lambda_runtime::Runtime::new(service_fn(handler))
-                .layer(xray_lambda::TraceUndeliveredLayer)
+                .layer(xray_lambda::XrayRuntimeLayer)
                 .run_concurrent()
         });
         lambda

@@ -5,9 +5,9 @@
 pub(crate) mod batch;
 #[cfg(feature = "lambda-http")]
 mod http;
-pub(crate) mod undelivered;
+pub(crate) mod runtime_layer;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,15 +26,25 @@ use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
 use crate::record::{Extra, HandlerFacts, Http, InProgress};
+use crate::sink::Sending;
 use crate::state::{self, Pipeline, State};
 use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
 tokio::task_local! {
-    /// Set by [`Invocation::start`] while `TraceUndeliveredLayer`'s scope is active: the
-    /// invocation reached a traced handler.
-    pub(crate) static HANDLER_REACHED: Cell<bool>;
+    /// An invocation under `XrayRuntimeLayer`: what its handler tells the layer.
+    pub(crate) static RUNTIME_SCOPE: RuntimeScope;
+}
+
+/// What an invocation's handler leaves for `XrayRuntimeLayer`, which runs around the
+/// runtime's own service and so sees the moment after the response is posted.
+#[derive(Default)]
+pub(crate) struct RuntimeScope {
+    /// Set by [`Invocation::start`]: the invocation reached a traced handler.
+    handler_reached: Cell<bool>,
+    /// The waits for the invocation's documents, awaited after the response.
+    after_response: RefCell<Vec<Sending>>,
 }
 
 /// An invocation's handler subsegment, from the start of the handler to the hand-off of its
@@ -174,7 +184,7 @@ impl Invocation {
     /// there is no usable header.
     #[must_use]
     pub fn start(name: &'static str, context: &Context) -> Self {
-        let _ = HANDLER_REACHED.try_with(|reached| reached.set(true));
+        let _ = RUNTIME_SCOPE.try_with(|scope| scope.handler_reached.set(true));
         let first = state::take_first_invocation();
         if first {
             log_pending_warnings();
@@ -368,13 +378,20 @@ impl Invocation {
         }
     }
 
-    /// Closes the handler subsegment and sends the invocation's documents; with OTLP export,
-    /// waits for the collector's answer (at most the flush timeout), so nothing is left
-    /// in flight when Lambda freezes the process. Dropping an unfinished invocation sends
-    /// too, so a cancelled handler still sends what it has.
+    /// Closes the handler subsegment and sends the invocation's documents; waits until the
+    /// paced datagrams are sent (with OTLP export, for the collector's answer, at most the
+    /// flush timeout), so nothing is left in flight when Lambda freezes the process. Under
+    /// [`XrayRuntimeLayer`](crate::XrayRuntimeLayer) the wait comes after the response
+    /// instead, before the runtime asks for the next invocation. Dropping an unfinished
+    /// invocation sends too, so a cancelled handler still sends what it has.
     pub async fn finish(&mut self) {
         if let Some((trace_id, buffer)) = self.close() {
-            buffer.finish(trace_id).await;
+            if RUNTIME_SCOPE.try_with(|_| ()).is_ok() {
+                let wait = buffer.finish_then_wait(trace_id);
+                RUNTIME_SCOPE.with(|scope| scope.after_response.borrow_mut().push(wait));
+            } else {
+                buffer.finish(trace_id).await;
+            }
         }
     }
 

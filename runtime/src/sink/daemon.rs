@@ -152,6 +152,11 @@ impl DaemonSink {
         self.pacer.sent(ticket).await;
     }
 
+    /// Waits until everything up to `ticket` has been sent.
+    pub(crate) fn sent(&self, ticket: Ticket) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.pacer.sent(ticket)
+    }
+
     /// Sends `records`, blocking until their datagrams are sent.
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         let ticket = self.submit(None, records);

@@ -10,10 +10,16 @@ mod queue_probe;
 pub(crate) mod stderr;
 pub(crate) mod udp;
 
+use std::future::Future;
+use std::pin::Pin;
 #[cfg(feature = "otlp")]
 use std::sync::Arc;
 
 use crate::record::{InProgress, Record};
+
+/// What is left of a send once its datagrams are queued: the wait for the paced datagrams to
+/// go out, or (OTLP) the export and the collector's answer.
+pub(crate) type Sending = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A sink.
 #[derive(Debug)]
@@ -64,6 +70,21 @@ impl Sink {
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp.export(records).await,
             Sink::Stderr => stderr::print(&records),
+        }
+    }
+
+    /// Queues the datagrams now and returns the wait, for after the invocation's response
+    /// (`XrayRuntimeLayer`): the pacer sends meanwhile. An OTLP export starts when awaited.
+    pub(crate) fn send_then_wait(&'static self, records: Vec<Record>) -> Sending {
+        match self {
+            Sink::Daemon(daemon) => Box::pin(daemon.sent(daemon.submit(None, records))),
+            Sink::OtelUdp(udp) => Box::pin(udp.sent(udp.submit(records))),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => Box::pin(otlp.export(records)),
+            Sink::Stderr => {
+                stderr::print(&records);
+                Box::pin(std::future::ready(()))
+            }
         }
     }
 

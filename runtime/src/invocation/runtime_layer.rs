@@ -1,8 +1,12 @@
-//! Invocations whose event never reached the handler: `lambda_runtime` answers an event that
-//! does not deserialize into the handler's type itself, without calling the handler, so
-//! `#[xray_handler]` never sees it. This layer does, and records it as a fault.
+//! The layer around `lambda_runtime`'s own service: it sees each invocation from the event to
+//! the posted response, which the handler cannot. Two things need that:
+//! - the wait for an invocation's paced datagrams comes after its response is posted and
+//!   before the runtime asks for the next invocation, so the caller's latency does not grow
+//!   with the trace while the freeze after `next` still finds everything sent;
+//! - an event that does not deserialize into the handler's type is answered by
+//!   `lambda_runtime` itself, without calling the handler, so `#[xray_handler]` never sees it:
+//!   the layer records it as a fault.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -10,11 +14,13 @@ use std::task::{Context as TaskContext, Poll};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 
-use super::{Invocation, HANDLER_REACHED};
+use super::{Invocation, RuntimeScope, RUNTIME_SCOPE};
 use crate::exception::Exception;
 
-/// A `lambda_runtime` layer that records, as a fault, each invocation whose event did not reach
-/// the handler (its payload did not deserialize into the handler's event type).
+/// A `lambda_runtime` layer: each invocation's trace is sent while the response goes out, and
+/// waited for after it (before the next invocation is asked for); an invocation whose event
+/// did not reach the handler (its payload did not deserialize into the handler's event type)
+/// is recorded as a fault.
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
@@ -23,32 +29,36 @@ use crate::exception::Exception;
 /// # async fn run() -> Result<(), Error> {
 /// let _tracing = xray_lambda::init()?;
 /// Runtime::new(service_fn(handler))
-///     .layer(xray_lambda::TraceUndeliveredLayer)
+///     .layer(xray_lambda::XrayRuntimeLayer)
 ///     .run_concurrent()
 ///     .await
 /// # }
 /// ```
 ///
-/// The subsegment is named after the function; its cause says the event did not deserialize
-/// (the payload itself is not recorded).
+/// Without it (`lambda_runtime::run`, `run_concurrent`), each invocation waits for its own
+/// datagrams before its handler returns: nothing is lost either, but a trace of thousands of
+/// subsegments adds the time they take to go out (paced for the daemon) to the response.
+///
+/// The undelivered invocation's subsegment is named after the function; its cause says the
+/// event did not deserialize (the payload itself is not recorded).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TraceUndeliveredLayer;
+pub struct XrayRuntimeLayer;
 
-impl<S> Layer<S> for TraceUndeliveredLayer {
-    type Service = TraceUndelivered<S>;
+impl<S> Layer<S> for XrayRuntimeLayer {
+    type Service = XrayRuntime<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceUndelivered { inner }
+        XrayRuntime { inner }
     }
 }
 
-/// The service [`TraceUndeliveredLayer`] wraps around the runtime's.
+/// The service [`XrayRuntimeLayer`] wraps around the runtime's.
 #[derive(Debug, Clone)]
-pub struct TraceUndelivered<S> {
+pub struct XrayRuntime<S> {
     inner: S,
 }
 
-impl<S> Service<LambdaInvocation> for TraceUndelivered<S>
+impl<S> Service<LambdaInvocation> for XrayRuntime<S>
 where
     S: Service<LambdaInvocation, Response = ()>,
     S::Future: Send + 'static,
@@ -66,10 +76,15 @@ where
     fn call(&mut self, request: LambdaInvocation) -> Self::Future {
         let context = request.context.clone();
         let inner = self.inner.call(request);
-        Box::pin(HANDLER_REACHED.scope(Cell::new(false), async move {
+        Box::pin(RUNTIME_SCOPE.scope(RuntimeScope::default(), async move {
+            // The handler runs and the response is posted.
             let result = inner.await;
-            if !HANDLER_REACHED.with(Cell::get) {
+            if !RUNTIME_SCOPE.with(|scope| scope.handler_reached.get()) {
                 record_undelivered(&context).await;
+            }
+            let waits = RUNTIME_SCOPE.with(|scope| scope.after_response.take());
+            for wait in waits {
+                wait.await;
             }
             result
         }))
