@@ -2,7 +2,8 @@
 """The public API of xray-lambda (all features), one line per item, against a snapshot.
 
 Reads the rustdoc JSON of the crate (stable rustdoc, with RUSTC_BOOTSTRAP=1 for its one unstable
-flag) and lists every item a user can name: modules, types, functions and methods with their
+flag, given to rustdoc alone: in cargo's environment it would reach dependencies' build scripts
+and rebuild them, and everything after them, for the next build) and lists every item a user can name: modules, types, functions and methods with their
 signatures, constants, macros, re-exports and trait impls. Items under `#[doc(hidden)]` (the
 macros' `__private` module) are not part of it. A dependency's type in a signature shows with
 its crate's name, so that a new one stands out in review.
@@ -22,7 +23,12 @@ SNAPSHOT = os.path.join(ROOT, "runtime", "public-api.txt")
 
 def rustdoc_json():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    env = dict(os.environ, RUSTC_BOOTSTRAP="1")
+    os.makedirs(target, exist_ok=True)
+    wrapper = os.path.join(target, "rustdoc-json.sh")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nRUSTC_BOOTSTRAP=1 exec rustdoc "$@"\n')
+    os.chmod(wrapper, 0o755)
+    env = dict(os.environ, RUSTDOC=wrapper)
     subprocess.run(
         ["cargo", "rustdoc", "-p", "xray-lambda", "--all-features", "--lib", "--quiet", "--",
          "-Z", "unstable-options", "--output-format", "json"],
@@ -192,7 +198,8 @@ class Api:
                 self.lines.add(f"pub use {full} = {v['source']}")
         elif kind in ("struct", "enum", "union"):
             params, where = self.generics(v["generics"])
-            self.lines.add(f"pub {kind} {full}{params}{where}")
+            mark = "#[non_exhaustive] " if "non_exhaustive" in json.dumps(item.get("attrs")) else ""
+            self.lines.add(f"{mark}pub {kind} {full}{params}{where}")
             if kind == "struct":
                 sk = v["kind"]
                 fields = sk.get("plain", {}).get("fields", []) if isinstance(sk, dict) else []
@@ -203,7 +210,7 @@ class Api:
                     self.lines.add(f"pub {full}::{f['name']}: {self.ty(f['inner']['struct_field'])}")
             if kind == "enum":
                 for vid in v["variants"]:
-                    self.lines.add(f"pub {full}::{self.index[str(vid)]['name']}")
+                    self.lines.add(f"pub {full}::{self.variant(self.index[str(vid)])}")
             for impl_id in v["impls"]:
                 self.impl(full, self.index[str(impl_id)])
         elif kind == "trait":
@@ -227,6 +234,18 @@ class Api:
         else:
             self.lines.add(f"pub {kind} {full}")
 
+    def variant(self, item):
+        vk = item["inner"]["variant"]["kind"]
+        if isinstance(vk, dict) and "tuple" in vk:
+            fields = [self.ty(self.index[str(f)]["inner"]["struct_field"]) if f is not None else "_"
+                      for f in vk["tuple"]]
+            return f'{item["name"]}({", ".join(fields)})'
+        if isinstance(vk, dict) and "struct" in vk:
+            fields = [f'{self.index[str(f)]["name"]}: {self.ty(self.index[str(f)]["inner"]["struct_field"])}'
+                      for f in vk["struct"]["fields"]]
+            return f'{item["name"]} {{ {", ".join(fields)} }}'
+        return item["name"]
+
     def member(self, owner, item):
         (kind, v), = item["inner"].items()
         if kind == "function":
@@ -238,7 +257,7 @@ class Api:
 
     def impl(self, owner, item):
         v = item["inner"]["impl"]
-        if v.get("is_synthetic") or v.get("blanket_impl") is not None:
+        if v.get("blanket_impl") is not None:
             return
         params, where = self.generics(v["generics"])
         if v.get("trait") is None:
@@ -256,7 +275,7 @@ def main():
     api.visit("", doc["root"])  # learns each item's public path
     api.lines.clear()
     api.visit("", doc["root"])
-    current = "\n".join(sorted(api.lines)) + "\n"
+    current = f"# rustdoc JSON format {doc['format_version']}\n" + "\n".join(sorted(api.lines)) + "\n"
     if "--bless" in sys.argv:
         with open(SNAPSHOT, "w") as f:
             f.write(current)

@@ -15,8 +15,8 @@ use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANN
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
 ///
-/// Implemented for Rust's integers and floats, `bool`, `&str`, `String` and `Cow<str>` (and
-/// references to them); sealed, so that it can change with the crate's dependencies without a
+/// Implemented for `i8`–`i64`, `isize`, `u8`–`u64`, `usize`, `f32`, `f64`, `bool`, `&str`,
+/// `String` and `Cow<str>` (and references to them); sealed, so that it can change with the crate's dependencies without a
 /// breaking release.
 #[diagnostic::on_unimplemented(
     message = "X-Ray cannot index `{Self}` as an annotation: annotation values are strings, numbers or booleans",

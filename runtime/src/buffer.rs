@@ -163,9 +163,20 @@ impl Buffer {
         self.sink.send(self.take(trace_id)).await;
     }
 
-    /// As [`Buffer::finish`], with the wait returned for later (after the response).
-    pub(crate) fn finish_then_wait(&'static self, trace_id: TraceId) -> Sending {
-        self.sink.send_then_wait(self.take(trace_id))
+    /// An invocation of `trace_id` ends under `XrayRuntimeLayer`: a paced sink's datagrams are
+    /// queued and the wait returned, for after the response; other sinks' records come back.
+    pub(crate) fn finish_queued(&'static self, trace_id: TraceId) -> Result<Sending, Vec<Record>> {
+        self.sink.queue_paced(self.take(trace_id))
+    }
+
+    /// Sends records [`Buffer::finish_queued`] gave back, waiting as [`Buffer::finish`] does.
+    pub(crate) async fn send(&self, records: Vec<Record>) {
+        self.sink.send(records).await;
+    }
+
+    /// Sends records [`Buffer::finish_queued`] gave back, without waiting.
+    pub(crate) fn send_detached(&self, records: Vec<Record>) {
+        self.sink.send_detached(records);
     }
 
     /// As [`Buffer::finish`], where nothing can wait (a dropped invocation).

@@ -191,11 +191,12 @@
 //! # The runtime layer: the response first, events that never reach the handler
 //!
 //! `Runtime::new(service_fn(handler)).layer(xray_lambda::XrayRuntimeLayer)` sees each
-//! invocation around the runtime's own service. Its trace is queued as the handler returns,
-//! sent while the response goes out, and waited for after the response is posted, before the
-//! runtime asks for the next invocation: the caller's latency does not grow with the trace,
-//! and nothing is in flight when Lambda freezes the process. Without the layer, an invocation
-//! waits for its own datagrams before its handler returns. `lambda_runtime` also answers an
+//! invocation around the runtime's own service. Its datagrams are queued as the handler
+//! returns, sent while the response goes out, and waited for after the response is posted,
+//! before the runtime asks for the next invocation: the caller's latency does not grow with the
+//! trace, and nothing is in flight when Lambda freezes the process. Without the layer, an
+//! invocation waits for its own datagrams before its handler returns. (An OTLP export to a
+//! collector is acknowledged before the response either way.) `lambda_runtime` also answers an
 //! event that does not deserialize into the handler's type without calling it; the layer
 //! records those invocations as faults.
 //!
@@ -245,8 +246,8 @@
 //!
 //! Some signatures name another crate's types on purpose, because the crate plugs into them:
 //! `tracing` 0.1 ([`Invocation::span`], the level in [`Builder::span_level`]),
-//! `tracing-subscriber` 0.3 ([`Builder::layer`], [`Builder::log_layer`]), `tower` 0.3's
-//! `Layer`/`Service` ([`XrayRuntimeLayer`], `http_client::XrayLayer`), `reqwest-middleware`
+//! `tracing-subscriber` 0.3 ([`Builder::layer`], [`Builder::log_layer`]), `tower-layer` and
+//! `tower-service` 0.3's `Layer`/`Service` ([`XrayRuntimeLayer`], `http_client::XrayLayer`), `reqwest-middleware`
 //! 0.4 (`http_client::XrayMiddleware`), and the 1.x `lambda_runtime`, `lambda_http`,
 //! `aws_lambda_events` and the AWS SDK's interceptor trait. A new major version of one of them
 //! is a new major version of this crate. OpenTelemetry, which the crate records with, appears in

@@ -130,11 +130,14 @@ impl Daemon {
             let mut buf = vec![0u8; 70_000];
             let mut next = Instant::now();
             loop {
-                let until = *pause
+                // Paused (and the pause may be extended while it lasts).
+                while let Some(left) = pause
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some(pause) = until.and_then(|t| t.checked_duration_since(Instant::now())) {
-                    std::thread::sleep(pause);
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .and_then(|t| t.checked_duration_since(Instant::now()))
+                {
+                    // In slices: the pause may be shortened too.
+                    std::thread::sleep(left.min(Duration::from_millis(2)));
                 }
                 let asked = Instant::now();
                 let Ok(n) = socket.recv(&mut buf) else {
@@ -200,9 +203,10 @@ impl Daemon {
         }
     }
 
-    /// Reads nothing for `duration` from now, as a daemon starved of CPU by the function it
-    /// shares it with: datagrams wait in the socket's buffer (what does not fit is dropped by
-    /// the kernel, as in Lambda). A read already waiting takes the next datagram first.
+    /// Reads nothing for `duration` from now (replacing a pause under way), as a daemon starved
+    /// of CPU by the function it shares it with: datagrams wait in the socket's buffer (what
+    /// does not fit is dropped by the kernel, as in Lambda). A read already waiting takes the
+    /// next datagram first.
     pub fn pause_reading(&self, duration: Duration) {
         *self
             .paused_until

@@ -47,6 +47,16 @@ pub(crate) struct RuntimeScope {
     after_response: RefCell<Vec<Sending>>,
 }
 
+/// Whether this invocation runs under `XrayRuntimeLayer`.
+fn under_runtime_layer() -> bool {
+    RUNTIME_SCOPE.try_with(|_| ()).is_ok()
+}
+
+/// Leaves `wait` for `XrayRuntimeLayer`, which awaits it after the response is posted.
+fn after_response(wait: Sending) {
+    let _ = RUNTIME_SCOPE.try_with(|scope| scope.after_response.borrow_mut().push(wait));
+}
+
 /// An invocation's handler subsegment, from the start of the handler to the hand-off of its
 /// documents. Without the attribute:
 ///
@@ -381,24 +391,34 @@ impl Invocation {
     /// Closes the handler subsegment and sends the invocation's documents; waits until the
     /// paced datagrams are sent (with OTLP export, for the collector's answer, at most the
     /// flush timeout), so nothing is left in flight when Lambda freezes the process. Under
-    /// [`XrayRuntimeLayer`](crate::XrayRuntimeLayer) the wait comes after the response
-    /// instead, before the runtime asks for the next invocation. Dropping an unfinished
+    /// [`XrayRuntimeLayer`](crate::XrayRuntimeLayer) the wait for the datagrams comes after the
+    /// response instead, before the runtime asks for the next invocation (an OTLP export is
+    /// still acknowledged before the response). Dropping an unfinished
     /// invocation sends too, so a cancelled handler still sends what it has.
     pub async fn finish(&mut self) {
         if let Some((trace_id, buffer)) = self.close() {
-            if RUNTIME_SCOPE.try_with(|_| ()).is_ok() {
-                let wait = buffer.finish_then_wait(trace_id);
-                RUNTIME_SCOPE.with(|scope| scope.after_response.borrow_mut().push(wait));
-            } else {
-                buffer.finish(trace_id).await;
+            if !under_runtime_layer() {
+                return buffer.finish(trace_id).await;
+            }
+            match buffer.finish_queued(trace_id) {
+                Ok(wait) => after_response(wait),
+                Err(records) => buffer.send(records).await,
             }
         }
     }
 
-    /// [`Invocation::finish`] where nothing can wait: an OTLP export goes on as a task.
+    /// [`Invocation::finish`] where nothing can wait: an OTLP export goes on as a task. Under
+    /// `XrayRuntimeLayer` (a handler dropped while it ran) the layer still waits for the
+    /// datagrams before the next invocation.
     pub(crate) fn finish_detached(&mut self) {
         if let Some((trace_id, buffer)) = self.close() {
-            buffer.finish_detached(trace_id);
+            if !under_runtime_layer() {
+                return buffer.finish_detached(trace_id);
+            }
+            match buffer.finish_queued(trace_id) {
+                Ok(wait) => after_response(wait),
+                Err(records) => buffer.send_detached(records),
+            }
         }
     }
 

@@ -17,10 +17,11 @@ use lambda_runtime::LambdaInvocation;
 use super::{Invocation, RuntimeScope, RUNTIME_SCOPE};
 use crate::exception::Exception;
 
-/// A `lambda_runtime` layer: each invocation's trace is sent while the response goes out, and
-/// waited for after it (before the next invocation is asked for); an invocation whose event
-/// did not reach the handler (its payload did not deserialize into the handler's event type)
-/// is recorded as a fault.
+/// A `lambda_runtime` layer: each invocation's datagrams (to the X-Ray daemon or Lambda's
+/// OpenTelemetry endpoint) are sent while the response goes out, and waited for after it,
+/// before the next invocation is asked for; an invocation whose event did not reach the
+/// handler (its payload did not deserialize into the handler's event type) is recorded as a
+/// fault.
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
@@ -37,7 +38,12 @@ use crate::exception::Exception;
 ///
 /// Without it (`lambda_runtime::run`, `run_concurrent`), each invocation waits for its own
 /// datagrams before its handler returns: nothing is lost either, but a trace of thousands of
-/// subsegments adds the time they take to go out (paced for the daemon) to the response.
+/// subsegments adds the time they take to go out (paced for the daemon) to the response. An
+/// OTLP export to a collector is acknowledged before the response either way.
+///
+/// The layer knows a traced handler ran when its invocation starts while the layer's future
+/// runs; a handler that starts its `Invocation` by hand before its future is first polled, or
+/// on a task of its own, is taken for an event that never reached it.
 ///
 /// The undelivered invocation's subsegment is named after the function; its cause says the
 /// event did not deserialize (the payload itself is not recorded).

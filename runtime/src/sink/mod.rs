@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use crate::record::{InProgress, Record};
 
-/// What is left of a send once its datagrams are queued: the wait for the paced datagrams to
-/// go out, or (OTLP) the export and the collector's answer.
+/// What is left of a paced send once its datagrams are queued: the wait for them to go out.
 pub(crate) type Sending = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A sink.
@@ -73,18 +72,15 @@ impl Sink {
         }
     }
 
-    /// Queues the datagrams now and returns the wait, for after the invocation's response
-    /// (`XrayRuntimeLayer`): the pacer sends meanwhile. An OTLP export starts when awaited.
-    pub(crate) fn send_then_wait(&'static self, records: Vec<Record>) -> Sending {
+    /// A paced sink queues the datagrams now and returns the wait for them, for after the
+    /// invocation's response (`XrayRuntimeLayer`): the pacer sends meanwhile. The other sinks
+    /// give the records back: an OTLP export is its own wait, and is not put off (a future
+    /// nobody polled yet would hold the only copy of the spans).
+    pub(crate) fn queue_paced(&'static self, records: Vec<Record>) -> Result<Sending, Vec<Record>> {
         match self {
-            Sink::Daemon(daemon) => Box::pin(daemon.sent(daemon.submit(None, records))),
-            Sink::OtelUdp(udp) => Box::pin(udp.sent(udp.submit(records))),
-            #[cfg(feature = "otlp")]
-            Sink::Otlp(otlp) => Box::pin(otlp.export(records)),
-            Sink::Stderr => {
-                stderr::print(&records);
-                Box::pin(std::future::ready(()))
-            }
+            Sink::Daemon(daemon) => Ok(Box::pin(daemon.sent(daemon.submit(None, records)))),
+            Sink::OtelUdp(udp) => Ok(Box::pin(udp.sent(udp.submit(records)))),
+            _ => Err(records),
         }
     }
 
