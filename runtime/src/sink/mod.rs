@@ -80,7 +80,9 @@ impl Sink {
         match self {
             Sink::Daemon(daemon) => Ok(Box::pin(daemon.sent(daemon.submit(None, records)))),
             Sink::OtelUdp(udp) => Ok(Box::pin(udp.sent(udp.submit(records)))),
-            _ => Err(records),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => Err(records),
+            Sink::Stderr => Err(records),
         }
     }
 
