@@ -93,26 +93,8 @@ fn emulator() -> (Watched, u16) {
     (watch, port)
 }
 
-/// The `hello` binary as `watch` runs it (its environment, the Runtime API under `/.rt`, here
+/// An examples' binary as `watch` runs it (its environment, the Runtime API under `/.rt`, here
 /// through the tap), answering DynamoDB from moto; stderr to `log`.
-fn function(
-    runtime_api: &str,
-    name: &str,
-    moto: &Moto,
-    extra: &[(&str, String)],
-    log: &Path,
-) -> Watched {
-    binary(
-        env!("CARGO_BIN_EXE_hello"),
-        runtime_api,
-        name,
-        moto,
-        extra,
-        log,
-    )
-}
-
-/// [`function`] for any of the examples' binaries.
 fn binary(
     path: &str,
     runtime_api: &str,
@@ -225,7 +207,14 @@ fn each_invocation_hangs_under_the_header_cargo_lambda_sent() {
     // On a developer's machine: the waterfall on stderr. `cargo lambda invoke` without a
     // name invokes `_`, served under `/.rt`.
     let local_log = scratch("local.stderr");
-    let local = function(&format!("{tap}/.rt"), "_", &moto, &[], &local_log);
+    let local = binary(
+        env!("CARGO_BIN_EXE_hello"),
+        &format!("{tap}/.rt"),
+        "_",
+        &moto,
+        &[],
+        &local_log,
+    );
     for name in ["Ada", "Grace", "Barbara"] {
         let answer = invoke(port, None, name);
         assert_eq!(answer["message"], format!("Hello, {name}!"), "{answer}");
@@ -264,7 +253,8 @@ fn each_invocation_hangs_under_the_header_cargo_lambda_sent() {
     // served under `/.rt/hello`.
     let daemon = Daemon::start();
     let daemon_log = scratch("daemon.stderr");
-    let sending = function(
+    let sending = binary(
+        env!("CARGO_BIN_EXE_hello"),
         &format!("{tap}/.rt/hello"),
         "hello",
         &moto,

@@ -51,8 +51,8 @@ struct Shared {
     extensions: Mutex<Vec<String>>,
     /// When each `invocation/next` request arrived.
     next_requests: Mutex<Vec<std::time::Instant>>,
-    /// When each invocation's response or error arrived, by request id.
-    outcome_times: Mutex<HashMap<String, std::time::Instant>>,
+    /// When the latest response or error arrived.
+    last_outcome: Mutex<Option<std::time::Instant>>,
 }
 
 /// A Runtime API server on `127.0.0.1`.
@@ -136,22 +136,13 @@ impl RuntimeApi {
         self.shared.next_requests.lock().expect("lock").clone()
     }
 
-    /// When the latest invocation's response or error arrived (its request ids are numbered
-    /// in order).
+    /// When the latest response or error arrived.
     ///
     /// # Panics
-    /// If a thread panicked holding the list.
+    /// If a thread panicked holding it.
     #[must_use]
     pub fn last_outcome_time(&self) -> Option<std::time::Instant> {
-        let times = self.shared.outcome_times.lock().expect("lock");
-        times
-            .iter()
-            .max_by_key(|(id, _)| {
-                id.trim_start_matches("req-")
-                    .parse::<u64>()
-                    .unwrap_or_default()
-            })
-            .map(|(_, at)| *at)
+        *self.shared.last_outcome.lock().expect("lock")
     }
 
     /// Queues an invocation with a raw payload; resolves when the runtime reports its end.
@@ -290,11 +281,7 @@ async fn handle(
                 "error" => Outcome::Error(value),
                 _ => return Ok(reply(StatusCode::NOT_FOUND, Bytes::new())),
             };
-            shared
-                .outcome_times
-                .lock()
-                .expect("lock")
-                .insert(request_id.clone(), std::time::Instant::now());
+            *shared.last_outcome.lock().expect("lock") = Some(std::time::Instant::now());
             if let Some(tx) = shared.waiting.lock().expect("lock").remove(&request_id) {
                 let _ = tx.send(outcome);
             }
