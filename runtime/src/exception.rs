@@ -3,7 +3,8 @@
 use std::any::Any;
 use std::borrow::Cow;
 
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{Status, TraceContextExt as _};
+use opentelemetry::KeyValue;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT};
@@ -116,17 +117,41 @@ impl Exception {
     }
 
     /// Marks `span` as failed with this exception as its cause.
-    pub(crate) fn record_on(self, span: &tracing::Span) {
-        span.set_status(Status::error(self.message.clone()));
-        span.add_event(
-            EXCEPTION_EVENT,
-            exception_attributes(self.kind, self.message),
-        );
+    pub(crate) fn record_on(self, span: &impl FailingSpan) {
+        span.fail(Status::error(self.message.clone()));
+        span.add_exception(exception_attributes(self.kind, self.message));
         let mut kinds = self.source_kinds.into_iter();
         for source in self.sources {
             let kind = kinds.next().unwrap_or(Cow::Borrowed("Error"));
-            span.add_event(EXCEPTION_EVENT, exception_attributes(kind, source));
+            span.add_exception(exception_attributes(kind, source));
         }
+    }
+}
+
+/// A span an exception can be recorded on: a `tracing` span, or the context of a call's SDK
+/// span (`state::call_span`).
+pub(crate) trait FailingSpan {
+    fn fail(&self, status: Status);
+    fn add_exception(&self, attributes: Vec<KeyValue>);
+}
+
+impl FailingSpan for tracing::Span {
+    fn fail(&self, status: Status) {
+        self.set_status(status);
+    }
+
+    fn add_exception(&self, attributes: Vec<KeyValue>) {
+        self.add_event(EXCEPTION_EVENT, attributes);
+    }
+}
+
+impl FailingSpan for opentelemetry::Context {
+    fn fail(&self, status: Status) {
+        self.span().set_status(status);
+    }
+
+    fn add_exception(&self, attributes: Vec<KeyValue>) {
+        self.span().add_event(EXCEPTION_EVENT, attributes);
     }
 }
 

@@ -46,6 +46,13 @@ pub(crate) struct Pipeline {
     /// Whether the handler's span carries its invocation's facts (request id, invoked ARN,
     /// trigger): on the OpenTelemetry paths.
     pub(crate) handler_facts: bool,
+    /// Whether calls (AWS, HTTP) are subsegments: their spans are at `INFO`, which
+    /// `Builder::span_level` may leave out.
+    #[cfg_attr(
+        not(any(feature = "aws-sdk", feature = "tower", feature = "reqwest")),
+        allow(dead_code)
+    )]
+    pub(crate) client_spans: bool,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -89,4 +96,47 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
     if let Some(pipeline) = pipeline() {
         pipeline.buffer.attach(span_id, extra);
     }
+}
+
+/// Opens a call's span (an AWS or HTTP call, `kind` client) on the pipeline's tracer, under
+/// the innermost current span that is a subsegment, and returns its context (the parent's,
+/// with the span). Straight on the SDK's tracer, not as a `tracing` span: a call's span is
+/// never entered, so a `tracing` span would only add a registry entry, tracing-opentelemetry's
+/// builder and a second close. The SDK span ends when [`end_call_span`] ends it, or when its
+/// last context is dropped. `None` outside a subsegment, or where calls are not subsegments.
+#[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]
+pub(crate) fn call_span(
+    name: String,
+    attributes: Vec<opentelemetry::KeyValue>,
+) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+    let pipeline = pipeline().filter(|p| p.client_spans)?;
+    let parent = current_subsegment()?;
+    let span = pipeline
+        .tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attributes)
+        .start_with_context(&pipeline.tracer, &parent);
+    Some(parent.with_span(span))
+}
+
+/// The OpenTelemetry context of the innermost current span that tracing-opentelemetry
+/// records, as it finds a new span's parent: the current span, else its nearest ancestor that
+/// is a subsegment (an AWS call runs inside the SDK's own spans, which are not).
+#[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]
+fn current_subsegment() -> Option<opentelemetry::Context> {
+    use tracing_subscriber::registry::LookupSpan as _;
+    tracing::dispatcher::get_default(|dispatch| {
+        let current = dispatch.current_span();
+        let id = current.id()?;
+        if let Some(cx) = tracing_opentelemetry::get_otel_context(id, dispatch) {
+            return Some(cx);
+        }
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        span.scope()
+            .skip(1)
+            .find_map(|ancestor| tracing_opentelemetry::get_otel_context(&ancestor.id(), dispatch))
+    })
 }

@@ -5,22 +5,26 @@ use std::time::SystemTime;
 
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
+use opentelemetry::KeyValue;
 use serde_json::{Map, Value as Json};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::phases::{self, Phase};
 use super::THROTTLING_CODES;
 use crate::propagation;
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS};
+use crate::vocabulary::{
+    exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, EXTRA_MARKER, HTTP_STATUS,
+};
 
 /// One AWS call's subsegment, between its start and its end: what the interceptor records,
 /// usable without the SDK (the benchmarks drive it directly). Not public API.
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct Call {
-    pub(super) span: tracing::Span,
+    /// The call's span (an SDK span, not a `tracing` one: see `state::call_span`), in the
+    /// context it was opened in.
+    pub(super) cx: opentelemetry::Context,
     /// The span's ids (read once, when it opens).
     pub(super) span_context: SpanContext,
     /// The trace header every attempt of the call carries: this subsegment as `Parent`.
@@ -67,25 +71,21 @@ impl Call {
         if current.is_none() || current.is_disabled() {
             return None;
         }
-        // Attributes as fields: recorded in one pass when the span opens, where each
-        // `set_attribute` would look the span up again. `xray_lambda.extra` is
-        // `vocabulary::EXTRA_MARKER`: its extras reach the buffer at `Call::end`.
-        let span = tracing::info_span!(
-            target: "xray_lambda::aws",
-            "aws_call",
-            otel.name = service,
-            otel.kind = "client",
-            rpc.system = "aws-api",
-            rpc.service = service,
-            rpc.method = operation,
-            aws.region = region,
-            aws.table.name = recorded.table_name.as_deref(),
-            xray_lambda.extra = true,
-        );
-        if span.is_disabled() {
-            return None;
+        // The attributes tracing-opentelemetry recorded from the span's fields, in their
+        // order. `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: its extras reach the
+        // buffer at `Call::end`.
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new("rpc.system", "aws-api"));
+        attributes.push(KeyValue::new("rpc.service", service.to_owned()));
+        attributes.push(KeyValue::new("rpc.method", operation.to_owned()));
+        if let Some(region) = region {
+            attributes.push(KeyValue::new("aws.region", region.to_owned()));
         }
-        let cx = span.context();
+        if let Some(table) = recorded.table_name {
+            attributes.push(KeyValue::new("aws.table.name", table));
+        }
+        attributes.push(KeyValue::new(EXTRA_MARKER, true));
+        let cx = state::call_span(service.to_owned(), attributes)?;
         let span_context = cx.span().span_context().clone();
         let header = propagation::downstream(&cx);
         let mut aws = recorded.params;
@@ -95,7 +95,7 @@ impl Call {
             aws.insert("table_names".into(), Json::from(recorded.table_names));
         }
         Some(Call {
-            span,
+            cx,
             span_context,
             header,
             service: service.to_owned(),
@@ -131,7 +131,7 @@ impl Call {
     /// Closes the subsegment with the final status, request id, attempt count and outcome.
     pub fn end(self, status: Option<u16>, request_id: Option<&str>, attempts: u32, end: CallEnd) {
         let Call {
-            span,
+            cx,
             span_context,
             mut aws,
             phases,
@@ -139,11 +139,12 @@ impl Call {
             ..
         } = self;
         phases::emit(&span_context, &phases);
+        let span = cx.span();
         if let Some(status) = status {
-            span.set_attribute(HTTP_STATUS, i64::from(status));
+            span.set_attribute(KeyValue::new(HTTP_STATUS, i64::from(status)));
         }
         if let Some(id) = request_id {
-            span.set_attribute(AWS_REQUEST_ID, id.to_owned());
+            span.set_attribute(KeyValue::new(AWS_REQUEST_ID, id.to_owned()));
         }
         aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
         let mut throttle = false;
@@ -166,6 +167,8 @@ impl Call {
                 },
             );
         }
+        // Ended here, whatever other copies of the call are still held: the end of the call.
+        span.end();
     }
 }
 

@@ -119,9 +119,15 @@ fn covered(span: &SpanData) -> bool {
 /// Lower-case hex, without `fmt` (whose machinery was a fifth of an invocation's instructions).
 pub(crate) fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        buf.push(DIGITS[usize::from(b >> 4)]);
-        buf.push(DIGITS[usize::from(b & 0xf)]);
+    // Ids are at most 16 bytes: written on the stack, then appended at once (a push per digit
+    // checked the capacity 32 times).
+    for chunk in bytes.chunks(16) {
+        let mut digits = [0u8; 32];
+        for (pair, &b) in digits.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        buf.extend_from_slice(&digits[..chunk.len() * 2]);
     }
 }
 

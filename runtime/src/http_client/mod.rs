@@ -21,13 +21,13 @@ mod tower;
 
 use http::{HeaderValue, Uri};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use opentelemetry::KeyValue;
 
 use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
 use crate::record::{Extra, Http};
 use crate::state;
-use crate::vocabulary::HTTP_STATUS;
+use crate::vocabulary::{EXTRA_MARKER, HTTP_STATUS};
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::XrayMiddleware;
@@ -37,7 +37,9 @@ pub use self::tower::{XrayLayer, XrayService};
 /// One outgoing HTTP call's subsegment, from the request to the response.
 #[derive(Debug)]
 pub(crate) struct HttpCall {
-    span: tracing::Span,
+    /// The call's span (an SDK span, not a `tracing` one: see `state::call_span`), in the
+    /// context it was opened in.
+    cx: opentelemetry::Context,
     span_context: SpanContext,
     method: String,
     url: String,
@@ -63,24 +65,23 @@ impl HttpCall {
             return None;
         }
         let host = uri.host().unwrap_or("remote");
-        let span = tracing::info_span!(
-            target: "xray_lambda::http",
-            "http_call",
-            otel.name = host,
-            otel.kind = "client",
-            xray_lambda.extra = true,
-        );
-        let cx = span.context();
+        // `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: the extras reach the buffer at
+        // `HttpCall::end`.
+        let cx = state::call_span(host.to_owned(), vec![KeyValue::new(EXTRA_MARKER, true)]);
+        let Some(cx) = cx else {
+            forward_as_received(headers);
+            return None;
+        };
         let span_context = cx.span().span_context().clone();
         match propagation::downstream(&cx) {
             Some(header) => put(headers, header),
             None => forward_as_received(headers),
         }
-        if span.is_disabled() || !state::reaches_buffer(&span_context) {
+        if !state::reaches_buffer(&span_context) {
             return None;
         }
         Some(HttpCall {
-            span,
+            cx,
             span_context,
             method: method.to_owned(),
             url: without_query(uri),
@@ -98,7 +99,7 @@ impl HttpCall {
         error: Option<String>,
     ) {
         let HttpCall {
-            span,
+            cx,
             span_context,
             method,
             url,
@@ -111,7 +112,8 @@ impl HttpCall {
             None => e,
         });
         if let Some(status) = status {
-            span.set_attribute(HTTP_STATUS, i64::from(status));
+            cx.span()
+                .set_attribute(KeyValue::new(HTTP_STATUS, i64::from(status)));
         }
         let failure = match (status, error) {
             (Some(code), _) => Exception::from_http_status(code),
@@ -119,7 +121,7 @@ impl HttpCall {
             (None, None) => None,
         };
         if let Some(exception) = failure {
-            exception.record_on(&span);
+            exception.record_on(&cx);
         }
         state::attach(
             span_context.span_id(),
@@ -135,6 +137,8 @@ impl HttpCall {
                 ..Extra::default()
             },
         );
+        // Ended here, whatever other copies are still held: the end of the call.
+        cx.span().end();
     }
 }
 

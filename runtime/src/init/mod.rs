@@ -382,6 +382,7 @@ impl Builder {
                 .map(|group| serde_json::json!([{ "log_group": group }])),
             record_unsampled,
             handler_facts: opentelemetry_export,
+            client_spans: Level::INFO <= span_level,
         })) {
             return Err(InitError::AlreadyInitialized);
         }

@@ -114,11 +114,12 @@ struct Active {
     trace_id: TraceId,
     buffer: &'static Arc<Buffer>,
     /// The request an HTTP function serves: its `http` object, completed by the response.
-    http: Option<Http>,
+    /// Boxed, as `handler` is: what every invocation moves around stays small.
+    http: Option<Box<Http>>,
     /// The function's log group, for the handler's `aws.cloudwatch_logs`.
     cloudwatch_logs: Option<&'static serde_json::Value>,
     /// The invocation's facts, for the OpenTelemetry paths' conventions.
-    handler: Option<HandlerFacts>,
+    handler: Option<Box<HandlerFacts>>,
     /// Whether the span is marked to carry extras (see `vocabulary::EXTRA_MARKER`).
     marked: bool,
 }
@@ -200,13 +201,19 @@ impl Invocation {
             log_pending_warnings();
         }
         let from_environment;
-        let raw = match context.xray_trace_id.as_deref() {
-            Some(h) => Some(h),
-            // One-at-a-time runtimes also set the variable; read it only when the context has
-            // nothing, since under `run_concurrent` it belongs to no invocation in particular.
-            None => {
-                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
-                from_environment.as_deref()
+        // Tracing off and no log lines to carry its trace id: the header is not read at all.
+        let raw = if state::pipeline().is_none() && !logs::enabled() {
+            None
+        } else {
+            match context.xray_trace_id.as_deref() {
+                Some(h) => Some(h),
+                // One-at-a-time runtimes also set the variable; read it only when the context
+                // has nothing, since under `run_concurrent` it belongs to no invocation in
+                // particular.
+                None => {
+                    from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
+                    from_environment.as_deref()
+                }
             }
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
@@ -217,11 +224,11 @@ impl Invocation {
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
                 active.mark_extras();
-                active.handler = Some(HandlerFacts {
+                active.handler = Some(Box::new(HandlerFacts {
                     request_id: context.request_id.clone(),
                     invoked_arn: context.invoked_function_arn.clone(),
                     trigger: None,
-                });
+                }));
             }
         }
         if logs::enabled() {
@@ -424,6 +431,10 @@ impl Invocation {
 
     /// Closes the handler span; what is left to send, once.
     fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
+        // Not recorded: nothing to close, and nothing moved out.
+        if !matches!(self.recording, Recording::Recorded(_)) {
+            return None;
+        }
         let Recording::Recorded(Active {
             span,
             cx,
@@ -453,8 +464,8 @@ impl Invocation {
                 otel.span_context().span_id(),
                 Extra {
                     aws,
-                    http,
-                    handler,
+                    http: http.map(|http| *http),
+                    handler: handler.map(|handler| *handler),
                     ..Extra::default()
                 },
             );
