@@ -87,7 +87,13 @@ impl Buffer {
     /// Keeps `extra` for the span `span_id` until it ends. The span must carry
     /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::on_span_end`].
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
-        lock(&self.extras).entry(span_id).or_default().merge(extra);
+        match lock(&self.extras).entry(span_id) {
+            // Usually the span's first and only extra: kept as it is, nothing merged.
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(extra);
+            }
+            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
+        }
     }
 
     /// Marks the finished record subsegments of `trace_id` still held whose identity

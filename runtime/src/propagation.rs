@@ -52,7 +52,8 @@ pub fn downstream(cx: &Context) -> Option<String> {
 /// written with the document writer's hex (no `fmt`: a call's hot path).
 fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
     let extra = carried.map_or("", |c| c.0.as_str());
-    let mut out = Vec::with_capacity(72 + extra.len());
+    // Root=… (40) ;Parent=… (24) ;Sampled=1 (10), then `;` and the carried keys.
+    let mut out = Vec::with_capacity(74 + 1 + extra.len());
     out.extend_from_slice(b"Root=");
     trace_id(&mut out, span_context.trace_id());
     out.extend_from_slice(b";Parent=");
