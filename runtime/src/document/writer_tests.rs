@@ -544,7 +544,11 @@ proptest! {
     fn hex_writes_each_byte_as_two_lowercase_digits(bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
         let mut buf = Vec::new();
         crate::document::hex(&mut buf, &bytes);
-        let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let expected = bytes.iter().fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        });
         prop_assert_eq!(String::from_utf8(buf).expect("ASCII"), expected);
     }
 }
