@@ -78,7 +78,8 @@ pub(crate) fn pipeline() -> Option<&'static Pipeline> {
 
 /// Whether this is the first call in the process (true once).
 pub(crate) fn take_first_invocation() -> bool {
-    FIRST_INVOCATION.swap(false, Ordering::Relaxed)
+    // A plain load first: every later invocation then skips the atomic read-modify-write.
+    FIRST_INVOCATION.load(Ordering::Relaxed) && FIRST_INVOCATION.swap(false, Ordering::Relaxed)
 }
 
 /// Whether a span with this context reaches the buffer (so that extras handed to the buffer
