@@ -99,7 +99,8 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
     }
 }
 
-/// Opens a call's span (an AWS or HTTP call, `kind` client) on the pipeline's tracer, under
+/// Opens a call's span (an AWS or HTTP call, `kind` client; its name and attributes from
+/// `name_and_attributes`) on the pipeline's tracer, under
 /// the innermost current span that is a subsegment, and returns its context (the parent's,
 /// with the span). Straight on the SDK's tracer, not as a `tracing` span: a call's span is
 /// never entered, so a `tracing` span would only add a registry entry, tracing-opentelemetry's
@@ -107,12 +108,13 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
 /// last context is dropped. `None` outside a subsegment, or where calls are not subsegments.
 #[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]
 pub(crate) fn call_span(
-    name: String,
-    attributes: Vec<opentelemetry::KeyValue>,
+    name_and_attributes: impl FnOnce() -> (String, Vec<opentelemetry::KeyValue>),
 ) -> Option<opentelemetry::Context> {
     use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
     let pipeline = pipeline().filter(|p| p.client_spans)?;
     let parent = current_subsegment()?;
+    // Built only now that there is a span to give them to.
+    let (name, attributes) = name_and_attributes();
     let span = pipeline
         .tracer
         .span_builder(name)

@@ -58,8 +58,8 @@ pub enum CallEnd {
 }
 
 impl Call {
-    /// Opens the call's subsegment under the current span; `None` outside a traced
-    /// invocation (no work at all there).
+    /// Opens the call's subsegment under the current subsegment; `None` outside a traced
+    /// invocation (`state::call_span` looks no further than the current span there).
     #[must_use]
     pub fn begin(
         service: &str,
@@ -67,25 +67,24 @@ impl Call {
         region: Option<&str>,
         recorded: Recorded,
     ) -> Option<Self> {
-        let current = tracing::Span::current();
-        if current.is_none() || current.is_disabled() {
-            return None;
-        }
-        // The attributes tracing-opentelemetry recorded from the span's fields, in their
-        // order. `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: its extras reach the
-        // buffer at `Call::end`.
-        let mut attributes = Vec::with_capacity(6);
-        attributes.push(KeyValue::new("rpc.system", "aws-api"));
-        attributes.push(KeyValue::new("rpc.service", service.to_owned()));
-        attributes.push(KeyValue::new("rpc.method", operation.to_owned()));
-        if let Some(region) = region {
-            attributes.push(KeyValue::new("aws.region", region.to_owned()));
-        }
-        if let Some(table) = recorded.table_name {
-            attributes.push(KeyValue::new("aws.table.name", table));
-        }
-        attributes.push(KeyValue::new(EXTRA_MARKER, true));
-        let cx = state::call_span(service.to_owned(), attributes)?;
+        let table_name = recorded.table_name;
+        let cx = state::call_span(|| {
+            // The attributes tracing-opentelemetry recorded from the span's fields, in their
+            // order. `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: its extras reach the
+            // buffer at `Call::end`.
+            let mut attributes = Vec::with_capacity(6);
+            attributes.push(KeyValue::new("rpc.system", "aws-api"));
+            attributes.push(KeyValue::new("rpc.service", service.to_owned()));
+            attributes.push(KeyValue::new("rpc.method", operation.to_owned()));
+            if let Some(region) = region {
+                attributes.push(KeyValue::new("aws.region", region.to_owned()));
+            }
+            if let Some(table) = table_name {
+                attributes.push(KeyValue::new("aws.table.name", table));
+            }
+            attributes.push(KeyValue::new(EXTRA_MARKER, true));
+            (service.to_owned(), attributes)
+        })?;
         let span_context = cx.span().span_context().clone();
         let header = propagation::downstream(&cx);
         let mut aws = recorded.params;
@@ -140,12 +139,13 @@ impl Call {
         } = self;
         phases::emit(&span_context, &phases);
         let span = cx.span();
-        if let Some(status) = status {
-            span.set_attribute(KeyValue::new(HTTP_STATUS, i64::from(status)));
-        }
-        if let Some(id) = request_id {
-            span.set_attribute(KeyValue::new(AWS_REQUEST_ID, id.to_owned()));
-        }
+        // Together: each call locks the span.
+        span.set_attributes(
+            status
+                .map(|status| KeyValue::new(HTTP_STATUS, i64::from(status)))
+                .into_iter()
+                .chain(request_id.map(|id| KeyValue::new(AWS_REQUEST_ID, id.to_owned()))),
+        );
         aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
         let mut throttle = false;
         if let CallEnd::Error(code, message) = end {

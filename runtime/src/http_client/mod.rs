@@ -67,7 +67,7 @@ impl HttpCall {
         let host = uri.host().unwrap_or("remote");
         // `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: the extras reach the buffer at
         // `HttpCall::end`.
-        let cx = state::call_span(host.to_owned(), vec![KeyValue::new(EXTRA_MARKER, true)]);
+        let cx = state::call_span(|| (host.to_owned(), vec![KeyValue::new(EXTRA_MARKER, true)]));
         let Some(cx) = cx else {
             forward_as_received(headers);
             return None;
