@@ -27,6 +27,13 @@ fn message(producer: bool) -> SqsMessage {
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
+    // `bench/run --quick`: each case a few times only.
+    if std::env::var_os("XRAY_BENCH_QUICK").is_some() {
+        criterion = criterion
+            .warm_up_time(std::time::Duration::from_millis(50))
+            .measurement_time(std::time::Duration::from_millis(100))
+            .sample_size(10);
+    }
     // A daemon stand-in that reads as fast as it can, on a thread of its own.
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let reader = socket.try_clone().expect("clone");

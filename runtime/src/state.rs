@@ -104,8 +104,9 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
 /// the innermost current span that is a subsegment, and returns its context (the parent's,
 /// with the span). Straight on the SDK's tracer, not as a `tracing` span: a call's span is
 /// never entered, so a `tracing` span would only add a registry entry, tracing-opentelemetry's
-/// builder and a second close. The SDK span ends when [`end_call_span`] ends it, or when its
-/// last context is dropped. `None` outside a subsegment, or where calls are not subsegments.
+/// builder and a second close. The SDK span ends when the call ends it, or when its last
+/// context is dropped. `None` outside a subsegment, or where calls are not subsegments
+/// (`Builder::span_level` above `INFO`).
 #[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]
 pub(crate) fn call_span(
     name_and_attributes: impl FnOnce() -> (String, Vec<opentelemetry::KeyValue>),
@@ -125,8 +126,10 @@ pub(crate) fn call_span(
 }
 
 /// The OpenTelemetry context of the innermost current span that tracing-opentelemetry
-/// records, as it finds a new span's parent: the current span, else its nearest ancestor that
-/// is a subsegment (an AWS call runs inside the SDK's own spans, which are not).
+/// records: the current span, else its nearest ancestor that is a subsegment (an AWS call runs
+/// inside the SDK's own spans, which are not). tracing-opentelemetry looks through the spans
+/// entered around the current one instead, which the registry does not show outside a layer;
+/// they differ only for a span entered where it was not created.
 #[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]
 fn current_subsegment() -> Option<opentelemetry::Context> {
     use tracing_subscriber::registry::LookupSpan as _;

@@ -3,6 +3,8 @@
 //! the direct writer (`writer`) or, for spans it does not cover, by opentelemetry-aws's
 //! translator (`translator`, feature `translator`) or the writer's lossy mode.
 
+use std::cell::Cell;
+
 mod size;
 #[cfg(feature = "translator")]
 mod translator;
@@ -25,7 +27,7 @@ pub(crate) const MAX_DATAGRAM: usize = 65_507;
 pub(crate) const MAX_DOCUMENT: usize = MAX_DOCUMENT_BYTES - DAEMON_HEADER.len();
 
 thread_local! {
-    static WRITE_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    static WRITE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// The largest write buffer a thread keeps between invocations.
@@ -54,7 +56,7 @@ impl Documents {
         // The thread's buffer, kept from one invocation to the next: a fresh 1 kB buffer
         // cost an allocation and, freed next to the heap's top, a consolidation of glibc's
         // free lists, every invocation. (A call within `send` finds it taken and starts its own.)
-        let mut buf = WRITE_BUFFER.take();
+        let mut buf = WRITE_BUFFER.try_with(Cell::take).unwrap_or_default();
         buf.reserve(1024);
         for group in size::groups(records, MAX_DOCUMENT * 3 / 4) {
             self.write_group(&group, &mut buf, &mut send);
@@ -62,7 +64,8 @@ impl Documents {
         // One large document does not keep a large buffer alive.
         if buf.capacity() <= KEPT_BUFFER {
             buf.clear();
-            WRITE_BUFFER.set(buf);
+            // Not kept while the thread's locals are being destroyed.
+            let _ = WRITE_BUFFER.try_with(|kept| kept.set(buf));
         }
     }
 
