@@ -127,13 +127,16 @@ fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token
 /// responses, or JSON with `batchItemFailures`); any other output type records nothing.
 fn record_batch_failures(krate: &TokenStream, invocation: &Ident, output: &Ident) -> TokenStream {
     let ok = Ident::new("xray_ok", Span::mixed_site());
+    // Read only where it is recorded: an unrecorded invocation builds nothing.
     quote! {
-        if let ::core::result::Result::Ok(#ok) = &#output {
-            #[allow(unused_imports)]
-            use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
-            #invocation.record_batch_failures(
-                (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
-            );
+        if #invocation.is_recorded() {
+            if let ::core::result::Result::Ok(#ok) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
+                #invocation.record_batch_failures(
+                    (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
+                );
+            }
         }
     }
 }
@@ -153,12 +156,14 @@ fn record_response(
     } else {
         let response = Ident::new("xray_response", Span::mixed_site());
         quote! {
-            if let ::core::result::Result::Ok(#response) = &#output {
-                #[allow(unused_imports)]
-                use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
-                #invocation.record_response(
-                    (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
-                );
+            if #invocation.is_recorded() {
+                if let ::core::result::Result::Ok(#response) = &#output {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
+                    #invocation.record_response(
+                        (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
+                    );
+                }
             }
         }
     }
@@ -176,16 +181,22 @@ fn record_error(
     if error_is_opaque {
         // The error type cannot be named: describe it through `Debug`.
         quote! {
-            if let ::core::result::Result::Err(#error) = &#output {
-                #invocation.record_error(#krate::__private::Exception::from_debug(#error));
+            if #invocation.is_recorded() {
+                if let ::core::result::Result::Err(#error) = &#output {
+                    #invocation.record_error(#krate::__private::Exception::from_debug(#error));
+                }
             }
         }
     } else {
+        // The error is described (its type, message and sources copied) only where it is
+        // recorded.
         quote! {
-            if let ::core::result::Result::Err(#error) = &#output {
-                #[allow(unused_imports)]
-                use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
-                #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
+            if #invocation.is_recorded() {
+                if let ::core::result::Result::Err(#error) = &#output {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
+                    #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
+                }
             }
         }
     }

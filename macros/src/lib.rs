@@ -46,8 +46,10 @@ use crate::ctxt::Ctxt;
 ///         let event: LambdaEvent<Request> = xray_event;
 ///         { /* your body, unchanged */ }
 ///     }).await;
-///     // an Err → fault + cause: type, message, source() chain
-///     if let Err(error) = &output { invocation.record_error(describe(error)); }
+///     // an Err → fault + cause: type, message, source() chain (described only when recorded)
+///     if invocation.is_recorded() {
+///         if let Err(error) = &output { invocation.record_error(describe(error)); }
+///     }
 ///     // closes the subsegment and sends the invocation's documents, before the result returns
 ///     invocation.finish().await;
 ///     output

@@ -38,28 +38,40 @@ pub(crate) fn write_value(buf: &mut Vec<u8>, value: &(impl serde::Serialize + ?S
 /// Whether `bytes` hold one JSON must escape (`"`, `\` or a control character), looked for
 /// eight bytes at a time: every string of every document passes here.
 fn needs_escaping(bytes: &[u8]) -> bool {
+    let Some(tail) = bytes.len().checked_sub(8) else {
+        // Shorter than a word: padded with spaces, which need no escaping.
+        let mut eight = [b' '; 8];
+        eight[..bytes.len()].copy_from_slice(bytes);
+        return word_needs_escaping(u64::from_le_bytes(eight));
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    if chunks.any(|chunk| word_needs_escaping(word(chunk))) {
+        return true;
+    }
+    // The last eight bytes, overlapping what was read (read again when the length is a
+    // multiple of eight): no byte-by-byte tail.
+    word_needs_escaping(word(&bytes[tail..]))
+}
+
+/// Eight bytes as a word (`chunk` has eight).
+fn word(chunk: &[u8]) -> u64 {
+    let mut eight = [0; 8];
+    eight.copy_from_slice(chunk);
+    u64::from_le_bytes(eight)
+}
+
+/// Whether a byte of `word` is `"`, `\` or below 0x20, with no branch per test.
+fn word_needs_escaping(word: u64) -> bool {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const TOPS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Whether a byte of `word` is below `n` (n <= 0x80): subtracting borrows into the top bit
-    // of such a byte only. Exact as a yes/no (a borrow runs on only past a byte that hit).
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & TOPS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
-            return true;
-        };
-        let word = u64::from_le_bytes(eight);
-        if below(word, 0x20)
-            || below(word ^ (ONES * u64::from(b'"')), 1)
-            || below(word ^ (ONES * u64::from(b'\\')), 1)
-        {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    // The top bit of each byte of `word` below `n` (n <= 0x80): subtracting borrows into
+    // the top bit of such a byte only. Exact as a yes/no (a borrow runs on only past a byte
+    // that hit), so the three tests are or-ed before the one look.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & TOPS;
+    below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1)
+        != 0
 }
 
 /// The members of one JSON object, written as they come: the object is opened by its first

@@ -29,8 +29,9 @@ impl Node for (SpanId, SpanId) {
 #[derive(Debug)]
 pub(crate) struct SpanTree<'a, T> {
     items: &'a [T],
-    /// Indices sorted by parent id: the children of a span are one range of it.
-    by_parent: Vec<usize>,
+    /// (parent id, index), sorted: the children of a span are one range of it, searched
+    /// without reading the items.
+    by_parent: Vec<(u64, usize)>,
     /// Span ids, sorted (empty for small groups, which are scanned).
     sorted_ids: Vec<u64>,
 }
@@ -42,8 +43,13 @@ fn key(id: SpanId) -> u64 {
 impl<'a, T: Node> SpanTree<'a, T> {
     /// Indexes `items`.
     pub(crate) fn new(items: &'a [T]) -> Self {
-        let mut by_parent: Vec<usize> = (0..items.len()).collect();
-        by_parent.sort_by_key(|&i| key(items[i].ids().1));
+        let mut by_parent: Vec<(u64, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (key(item.ids().1), i))
+            .collect();
+        // Stable, so that children keep their order in the group.
+        by_parent.sort_by_key(|&(parent, _)| parent);
         let sorted_ids = if items.len() > 16 {
             let mut sorted: Vec<u64> = items.iter().map(|s| key(s.ids().0)).collect();
             sorted.sort_unstable();
@@ -81,12 +87,11 @@ impl<'a, T: Node> SpanTree<'a, T> {
     /// The children of span `i`.
     pub(crate) fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
         let id = key(self.items[i].ids().0);
-        let parent_of = |c: usize| key(self.items[c].ids().1);
-        let from = self.by_parent.partition_point(|&c| parent_of(c) < id);
-        let to = self.by_parent.partition_point(|&c| parent_of(c) <= id);
+        let from = self.by_parent.partition_point(|&(parent, _)| parent < id);
+        let to = from + self.by_parent[from..].partition_point(|&(parent, _)| parent <= id);
         self.by_parent[from..to]
             .iter()
-            .copied()
+            .map(|&(_, c)| c)
             .filter(move |&c| c != i)
     }
 

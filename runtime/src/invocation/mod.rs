@@ -346,34 +346,25 @@ impl Invocation {
         // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
         // nesting passes rustc's layout depth limit (128) in ordinary functions. One
         // allocation per invocation cuts the chain.
-        let (span, unrecorded, as_received) = match &mut self.recording {
-            Recording::Recorded(active) => (Some(active.span.clone()), None, None),
-            Recording::NotRecorded { span, as_received } => (None, span.take(), as_received.take()),
+        let (span, as_received) = match &mut self.recording {
+            Recording::Recorded(active) => (Some(active.span.clone()), None),
+            Recording::NotRecorded { span, as_received } => (span.take(), as_received.take()),
         };
         let mut future = Box::pin(future);
         async move {
-            let Some(span) = span else {
-                let future = async {
-                    match unrecorded {
-                        Some(span) => tracing::Instrument::instrument(future, span).await,
-                        None => future.await,
-                    }
-                };
-                return match as_received {
-                    Some(header) => AS_RECEIVED.scope(header, future).await,
-                    None => future.await,
-                };
-            };
-            let result = {
-                std::future::poll_fn(|cx| {
-                    let _guard = span.enter();
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                        Ok(Poll::Pending) => Poll::Pending,
-                        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-                        Err(payload) => Poll::Ready(Err(payload)),
-                    }
-                })
-                .await
+            // One path for every invocation: the span (the handler's, or an unrecorded one's)
+            // entered on each poll, a panic caught.
+            let polled = std::future::poll_fn(|cx| {
+                let _guard = span.as_ref().map(tracing::Span::enter);
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            });
+            let result = match as_received {
+                Some(header) => AS_RECEIVED.scope(header, polled).await,
+                None => polled.await,
             };
             drop(future);
             drop(span);
@@ -381,7 +372,9 @@ impl Invocation {
                 Ok(output) => output,
                 Err(payload) => {
                     self.record_error(Exception::from_panic(&*payload));
-                    self.finish().await;
+                    // Boxed: only a panic gets here, and inline the wait would make the
+                    // future of every invocation larger, moved on every hand-over.
+                    Box::pin(self.finish()).await;
                     std::panic::resume_unwind(payload)
                 }
             }
@@ -537,5 +530,24 @@ impl Incoming {
             Incoming::PassThrough(root) => Some(*root),
             Incoming::Unreadable(_) | Incoming::Nothing => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    /// Every handler's future holds these inline, and `lambda_runtime` moves it on each
+    /// hand-over: what only some invocations need (an OTLP export, a panic's wait) is boxed.
+    /// With the `otlp` feature, an inline export made both over 4 KiB.
+    #[test]
+    fn an_invocations_futures_stay_small() {
+        let context = lambda_runtime::Context::default();
+        let mut invocation = super::Invocation::start("handler", &context);
+        let run = std::mem::size_of_val(&invocation.run(async {}));
+        let finish = std::mem::size_of_val(&invocation.finish());
+        assert!(run <= 256, "Invocation::run's future is {run} bytes");
+        assert!(
+            finish <= 256,
+            "Invocation::finish's future is {finish} bytes"
+        );
     }
 }

@@ -66,8 +66,11 @@ impl Sink {
         match self {
             Sink::Daemon(daemon) => daemon.send(records).await,
             Sink::OtelUdp(udp) => udp.send(records).await,
+            // Boxed: the export's future is kilobytes (the exporter's request and its
+            // retries), and every handler's future, recorded or not, would carry it inline
+            // and move it on each hand-over. One allocation beside an export is nothing.
             #[cfg(feature = "otlp")]
-            Sink::Otlp(otlp) => otlp.export(records).await,
+            Sink::Otlp(otlp) => Box::pin(otlp.export(records)).await,
             Sink::Stderr => stderr::print(&records),
         }
     }

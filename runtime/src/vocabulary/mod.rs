@@ -215,6 +215,10 @@ pub(crate) fn is_muted(span_context: &opentelemetry::trace::SpanContext) -> bool
 
 /// A string as an annotation value: at most [`MAX_ANNOTATION_VALUE`] characters.
 pub(crate) fn cap_annotation_value(value: &str) -> Cow<'_, str> {
+    // No more bytes than the limit in characters: nothing to count.
+    if value.len() <= MAX_ANNOTATION_VALUE {
+        return Cow::Borrowed(value);
+    }
     match value.char_indices().nth(MAX_ANNOTATION_VALUE) {
         Some((end, _)) => Cow::Borrowed(&value[..end]),
         None => Cow::Borrowed(value),
