@@ -428,7 +428,7 @@ pub(crate) fn working_directory() -> Option<&'static str> {
 /// either get here).
 fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
     // Most spans have none: no annotation attribute, no served request.
-    if record.http().is_none()
+    if record.http().is_none_or(|http| http.outgoing)
         && !record
             .span
             .attributes

@@ -350,12 +350,15 @@ impl Invocation {
             Recording::Recorded(active) => (Some(active.span.clone()), None),
             Recording::NotRecorded { span, as_received } => (span.take(), as_received.take()),
         };
-        let mut future = Box::pin(future);
+        // One path for every invocation: the span (the handler's, an unrecorded one's, or
+        // none) entered on each poll and while the future is dropped, also when the handler
+        // is cancelled; the header's task-local scope around both.
+        let mut future = Box::pin(tracing::Instrument::instrument(
+            future,
+            span.unwrap_or_else(tracing::Span::none),
+        ));
         async move {
-            // One path for every invocation: the span (the handler's, or an unrecorded one's)
-            // entered on each poll, a panic caught.
-            let polled = std::future::poll_fn(|cx| {
-                let _guard = span.as_ref().map(tracing::Span::enter);
+            let polled = std::future::poll_fn(move |cx| {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                     Ok(Poll::Pending) => Poll::Pending,
                     Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
@@ -366,15 +369,15 @@ impl Invocation {
                 Some(header) => AS_RECEIVED.scope(header, polled).await,
                 None => polled.await,
             };
-            drop(future);
-            drop(span);
             match result {
                 Ok(output) => output,
                 Err(payload) => {
-                    self.record_error(Exception::from_panic(&*payload));
-                    // Boxed: only a panic gets here, and inline the wait would make the
-                    // future of every invocation larger, moved on every hand-over.
-                    Box::pin(self.finish()).await;
+                    if self.is_recorded() {
+                        self.record_error(Exception::from_panic(&*payload));
+                        // Boxed: only a panic gets here, and inline the wait would make the
+                        // future of every invocation larger, moved on every hand-over.
+                        Box::pin(self.finish()).await;
+                    }
                     std::panic::resume_unwind(payload)
                 }
             }
