@@ -58,22 +58,29 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
                 {
                     let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
                     let #output #ascription = #invocation.run(#user_future).await;
-                    #record
-                    #batch
+                    // Read only where it is recorded: an unrecorded invocation describes no
+                    // error and reads no batch response.
+                    if #invocation.is_recorded() {
+                        #record
+                        #batch
+                    }
                     #invocation.finish().await;
                     #output
                 }
             }
         }
         HandlerKind::Http { ok_is_impl_trait } => {
-            let respond = record_response(&krate, &invocation, &output, ok_is_impl_trait);
+            let (read, convert) = record_response(&krate, &invocation, &output, ok_is_impl_trait);
             parse_quote! {
                 {
                     let mut #invocation =
                         #krate::__private::Invocation::start_http(#name, &mut #event);
                     let #output #ascription = #invocation.run(#user_future).await;
-                    #record
-                    #respond
+                    if #invocation.is_recorded() {
+                        #record
+                        #read
+                    }
+                    #convert
                     #invocation.finish().await;
                     #output
                 }
@@ -127,45 +134,43 @@ fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token
 /// responses, or JSON with `batchItemFailures`); any other output type records nothing.
 fn record_batch_failures(krate: &TokenStream, invocation: &Ident, output: &Ident) -> TokenStream {
     let ok = Ident::new("xray_ok", Span::mixed_site());
-    // Read only where it is recorded: an unrecorded invocation builds nothing.
     quote! {
-        if #invocation.is_recorded() {
-            if let ::core::result::Result::Ok(#ok) = &#output {
-                #[allow(unused_imports)]
-                use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
-                #invocation.record_batch_failures(
-                    (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
-                );
-            }
+        if let ::core::result::Result::Ok(#ok) = &#output {
+            #[allow(unused_imports)]
+            use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
+            #invocation.record_batch_failures(
+                (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
+            );
         }
     }
 }
 
-/// Records an HTTP function's response on the invocation: an `impl IntoResponse` is converted
+/// Records an HTTP function's response on the invocation, as (what reads it, run only when the
+/// invocation is recorded; what converts it, always run): an `impl IntoResponse` is converted
 /// (as `lambda_http` would) and handed on converted; a named type is read where it is.
 fn record_response(
     krate: &TokenStream,
     invocation: &Ident,
     output: &Ident,
     ok_is_impl_trait: bool,
-) -> TokenStream {
+) -> (TokenStream, TokenStream) {
     if ok_is_impl_trait {
-        quote! {
+        let convert = quote! {
             let #output = #invocation.respond(#output).await;
-        }
+        };
+        (TokenStream::new(), convert)
     } else {
         let response = Ident::new("xray_response", Span::mixed_site());
-        quote! {
-            if #invocation.is_recorded() {
-                if let ::core::result::Result::Ok(#response) = &#output {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
-                    #invocation.record_response(
-                        (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
-                    );
-                }
+        let read = quote! {
+            if let ::core::result::Result::Ok(#response) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
+                #invocation.record_response(
+                    (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
+                );
             }
-        }
+        };
+        (read, TokenStream::new())
     }
 }
 
@@ -181,22 +186,16 @@ fn record_error(
     if error_is_opaque {
         // The error type cannot be named: describe it through `Debug`.
         quote! {
-            if #invocation.is_recorded() {
-                if let ::core::result::Result::Err(#error) = &#output {
-                    #invocation.record_error(#krate::__private::Exception::from_debug(#error));
-                }
+            if let ::core::result::Result::Err(#error) = &#output {
+                #invocation.record_error(#krate::__private::Exception::from_debug(#error));
             }
         }
     } else {
-        // The error is described (its type, message and sources copied) only where it is
-        // recorded.
         quote! {
-            if #invocation.is_recorded() {
-                if let ::core::result::Result::Err(#error) = &#output {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
-                    #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
-                }
+            if let ::core::result::Result::Err(#error) = &#output {
+                #[allow(unused_imports)]
+                use #krate::__private::{ViaDebug as _, ViaDeref as _, ViaError as _};
+                #invocation.record_error((&&&#krate::__private::Probe(#error)).xray_exception());
             }
         }
     }

@@ -53,7 +53,8 @@ fn needs_escaping(bytes: &[u8]) -> bool {
     word_needs_escaping(word(&bytes[tail..]))
 }
 
-/// Eight bytes as a word (`chunk` has eight).
+/// Eight bytes as a word. Every caller passes exactly eight (`chunks_exact(8)`, or the last
+/// eight of a slice at least that long), so the copy cannot fail on its length.
 fn word(chunk: &[u8]) -> u64 {
     let mut eight = [0; 8];
     eight.copy_from_slice(chunk);

@@ -427,14 +427,7 @@ pub(crate) fn working_directory() -> Option<&'static str> {
 /// would not index is written as `annotate!` writes a run-time key: only in `Lossy` mode can
 /// either get here).
 fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
-    // Most spans have none: no annotation attribute, no served request.
-    if record.http().is_none_or(|http| http.outgoing)
-        && !record
-            .span
-            .attributes
-            .iter()
-            .any(|kv| kv.key.as_str().starts_with(ANNOTATION_PREFIX))
-    {
+    if !record.may_have_annotations() {
         return;
     }
     let mut members = Members::new(br#","annotations":{"#);

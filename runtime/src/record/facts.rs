@@ -207,6 +207,17 @@ impl Record {
             .chain(self.served_request_annotations())
     }
 
+    /// Whether [`Record::annotations`] can show any: most spans have no annotation attribute
+    /// and serve no request, and a writer can skip them without building the iterator.
+    pub(crate) fn may_have_annotations(&self) -> bool {
+        self.http().is_some_and(|http| !http.outgoing)
+            || self
+                .span
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str().starts_with(ANNOTATION_PREFIX))
+    }
+
     /// The span's own annotations, as [`Record::annotations`] shows them.
     pub(crate) fn own_annotations(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
         let all = &self.span.attributes;
