@@ -1,4 +1,4 @@
-//! The per-invocation buffer: an OpenTelemetry span processor that holds the finished spans
+//! The per-invocation buffer: holds the finished spans
 //! of each running invocation (keyed by trace id), with their typed extras, until the
 //! invocation ends, then hands them to the sink on the invocation's own thread: no worker
 //! thread, no channel, no timer.
@@ -10,13 +10,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use opentelemetry::trace::{Status, TraceId};
-use opentelemetry::{Context, SpanId};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry::SpanId;
+use opentelemetry_sdk::trace::SpanData;
 
 use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
@@ -85,7 +83,7 @@ impl Buffer {
     }
 
     /// Keeps `extra` for the span `span_id` until it ends. The span must carry
-    /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::on_span_end`].
+    /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::record`].
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
         match lock(&self.extras).entry(span_id) {
             // Usually the span's first and only extra: kept as it is, nothing merged.
@@ -125,7 +123,7 @@ impl Buffer {
 
     /// An invocation of `trace_id` ends: the spans it has finished (all of them, unless
     /// another invocation of the same trace still runs).
-    fn take(&self, trace_id: TraceId) -> Vec<Record> {
+    pub(crate) fn take(&self, trace_id: TraceId) -> Vec<Record> {
         let mut pending = lock(&self.pending);
         let Some(entry) = pending.get_mut(&trace_id) else {
             return Vec::new();
@@ -203,7 +201,8 @@ impl Buffer {
         self.sink.drain().await;
     }
 
-    fn on_span_end(&self, mut span: SpanData) {
+    /// A span ended (`tracer::XraySpan`): its record joins its invocation's.
+    pub(crate) fn record(&self, mut span: SpanData) {
         // Marked once or more (the handler's own extras and `metadata!` each mark it).
         let extra = if span
             .attributes
@@ -283,27 +282,5 @@ impl Hasher for IdHasher {
     #[allow(clippy::cast_possible_truncation)]
     fn write_u128(&mut self, n: u128) {
         self.0 ^= (n as u64) ^ ((n >> 64) as u64);
-    }
-}
-
-/// The span processor in front of the [`Buffer`].
-#[derive(Debug, Clone)]
-pub(crate) struct BufferProcessor(pub(crate) Arc<Buffer>);
-
-impl SpanProcessor for BufferProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
-        self.0.on_span_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.flush_blocking();
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.0.flush_blocking();
-        Ok(())
     }
 }

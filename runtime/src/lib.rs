@@ -297,6 +297,7 @@ mod shutdown;
 mod sink;
 mod span_tree;
 mod state;
+mod tracer;
 mod unsigned_fields;
 mod vocabulary;
 

@@ -33,7 +33,7 @@ pub(crate) struct Pipeline {
     pub(crate) trace_without_header: bool,
     #[cfg_attr(not(feature = "aws-sdk"), allow(dead_code))]
     /// The tracer, for spans whose times are known only afterwards (an AWS call's attempts).
-    pub(crate) tracer: opentelemetry_sdk::trace::SdkTracer,
+    pub(crate) tracer: crate::tracer::XrayTracer,
     #[cfg_attr(not(feature = "aws-sdk"), allow(dead_code))]
     /// Whether every AWS call shows its phases (`marshal`, each `attempt`, `unmarshal`), not
     /// only the attempts of a retried call.
@@ -101,9 +101,9 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
 
 /// Opens a call's span (an AWS or HTTP call, `kind` client; its name and attributes from
 /// `name_and_attributes`) on the pipeline's tracer, under the innermost current span that is a
-/// subsegment, and returns its context (the parent's, with the span). Straight on the SDK's
+/// subsegment, and returns its context (the parent's, with the span). Straight on the
 /// tracer, not as a `tracing` span: a call's span is never entered, so a `tracing` span would
-/// only add a registry entry, tracing-opentelemetry's builder and a second close. The SDK span ends when the call ends it, or when its last
+/// only add a registry entry, tracing-opentelemetry's builder and a second close. The span ends when the call ends it, or when its last
 /// context is dropped. `None` outside a subsegment, or where calls are not subsegments
 /// (`Builder::span_level` above `INFO`).
 #[cfg(any(feature = "aws-sdk", feature = "tower", feature = "reqwest"))]

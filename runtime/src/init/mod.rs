@@ -4,9 +4,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_sdk::{trace::SdkTracerProvider, Resource};
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
     filter::{FilterFn, Targets},
@@ -16,7 +13,7 @@ use tracing_subscriber::{
     Layer,
 };
 
-use crate::buffer::{Buffer, BufferProcessor};
+use crate::buffer::Buffer;
 use crate::environment::{self, LambdaEnvironment};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{log_pending_warnings, queue, Notice};
@@ -27,13 +24,12 @@ use crate::sink::otel_udp::OtelUdpSink;
 use crate::sink::pacer::Pacing;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
+use crate::tracer::{XraySampler, XrayTracer};
 use crate::unsigned_fields::UnsignedFields;
 
 mod from_env;
-mod sampler;
 
 use from_env::export_from_env;
-use sampler::XraySampler;
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,29 +75,29 @@ impl fmt::Display for InitError {
 
 impl std::error::Error for InitError {}
 
-/// Flushes what is still held and shuts the tracer provider down when dropped.
+/// Flushes what is still held and shuts the tracer down when dropped.
 ///
 /// Keep it alive for the whole of `main`: `let _tracing = xray_lambda::init()?;`
 /// (a bare `_` would drop it at once).
 #[must_use = "dropping the guard shuts tracing down; bind it: `let _tracing = xray_lambda::init()?;`"]
 pub struct TracingGuard {
-    provider: Option<SdkTracerProvider>,
+    tracer: Option<XrayTracer>,
 }
 
 impl fmt::Debug for TracingGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TracingGuard")
-            .field("active", &self.provider.is_some())
+            .field("active", &self.tracer.is_some())
             .finish()
     }
 }
 
 impl Drop for TracingGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            // Our processor sends synchronously (OTLP: on a thread of its own, bounded by the
+        if let Some(tracer) = self.tracer.take() {
+            // The buffer sends synchronously (OTLP: on a thread of its own, bounded by the
             // flush timeout), so shutdown cannot hang.
-            let _ = provider.shutdown();
+            tracer.shut_down();
         }
     }
 }
@@ -349,7 +345,7 @@ impl Builder {
             if !state::install(State::Off) {
                 return Err(InitError::AlreadyInitialized);
             }
-            return Ok((None, TracingGuard { provider: None }));
+            return Ok((None, TracingGuard { tracer: None }));
         };
         warn_if_panics_abort();
         let trace_without_header = match &sink {
@@ -366,8 +362,7 @@ impl Builder {
             roots: trace_without_header,
             unsampled: record_unsampled,
         };
-        let provider = tracer_provider(&buffer, sampler);
-        let tracer = provider.tracer("xray-lambda");
+        let tracer = XrayTracer::new(buffer.clone(), sampler);
         let span_level = self.span_level;
         if !state::install(State::On(Pipeline {
             buffer,
@@ -387,7 +382,7 @@ impl Builder {
             return Err(InitError::AlreadyInitialized);
         }
         let guard = TracingGuard {
-            provider: Some(provider),
+            tracer: Some(tracer.clone()),
         };
         Ok((Some(opentelemetry_layer(tracer, span_level)), guard))
     }
@@ -444,22 +439,10 @@ fn warn_if_panics_abort() {
     )]);
 }
 
-/// The tracer provider in front of `buffer`.
-fn tracer_provider(buffer: &Arc<Buffer>, sampler: XraySampler) -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_span_processor(BufferProcessor(buffer.clone()))
-        .with_id_generator(XrayIdGenerator::default())
-        .with_sampler(sampler)
-        // Spans need no resource: the writer names the SDK itself, and the translator and
-        // the OTLP sink have their own.
-        .with_resource(Resource::builder_empty().build())
-        .build()
-}
-
 /// tracing-opentelemetry's layer for `tracer`: spans at `span_level` or more severe, none of
 /// the plumbing's, no extra attributes; then the unsigned-fields layer.
 fn opentelemetry_layer<S>(
-    tracer: opentelemetry_sdk::trace::SdkTracer,
+    tracer: XrayTracer,
     span_level: Level,
 ) -> impl Layer<S> + Send + Sync + 'static
 where
