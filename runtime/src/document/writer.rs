@@ -240,7 +240,7 @@ fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf
     if let Some(request) = http {
         object.key(buf, "request");
         buf.extend_from_slice(br#"{"method":"#);
-        json_str(buf, &request.method);
+        json_str(buf, request.method.as_str());
         buf.extend_from_slice(br#","url":"#);
         json_str(buf, &request.url);
         if let Some(user_agent) = &request.user_agent {

@@ -21,11 +21,11 @@ mod tower;
 
 use http::{HeaderValue, Uri};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 
 use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
-use crate::record::{Extra, Http};
+use crate::record::{method_value, Extra, Http};
 use crate::state;
 use crate::vocabulary::{EXTRA_MARKER, HTTP_STATUS};
 
@@ -41,7 +41,7 @@ pub(crate) struct HttpCall {
     /// context it was opened in.
     cx: opentelemetry::Context,
     span_context: SpanContext,
-    method: String,
+    method: StringValue,
     url: String,
     /// The request's query string, kept only to remove it from a client's error message.
     query: Option<String>,
@@ -83,7 +83,7 @@ impl HttpCall {
         Some(HttpCall {
             cx,
             span_context,
-            method: method.to_owned(),
+            method: method_value(method),
             url: without_query(uri),
             query: uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
             traced,

@@ -45,10 +45,11 @@ impl Middleware for XrayMiddleware {
         next: Next<'_>,
     ) -> Result<reqwest::Response> {
         let uri: Option<http::Uri> = request.url().as_str().parse().ok();
-        let method = request.method().as_str().to_owned();
-        let call = uri
-            .as_ref()
-            .and_then(|uri| HttpCall::begin(&method, uri, request.headers_mut(), self.traced));
+        // A standard method's clone copies nothing.
+        let method = request.method().clone();
+        let call = uri.as_ref().and_then(|uri| {
+            HttpCall::begin(method.as_str(), uri, request.headers_mut(), self.traced)
+        });
         let result = next.run(request, extensions).await;
         if let Some(call) = call {
             match &result {

@@ -78,9 +78,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
-        let method = request.method().as_str().to_owned();
+        // A standard method's clone copies nothing.
+        let method = request.method().clone();
         let uri = request.uri().clone();
-        let call = HttpCall::begin(&method, &uri, request.headers_mut(), self.traced);
+        let call = HttpCall::begin(method.as_str(), &uri, request.headers_mut(), self.traced);
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;

@@ -10,7 +10,9 @@ pub use response::{KnownLength, Responded};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt as _};
 
-use crate::record::Http;
+use opentelemetry::StringValue;
+
+use crate::record::{method_value, Http};
 
 /// The `http` object's request side and the route, from the request and the context that
 /// `lambda_http` parsed from the event. The URL loses its query string, which can hold tokens.
@@ -51,7 +53,7 @@ pub(crate) fn describe(request: &Request) -> Http {
         },
     };
     Http {
-        method: request.method().as_str().to_owned(),
+        method: method_value(request.method().as_str()),
         url: url_without_query(request.uri()),
         user_agent: context_user_agent
             .filter(|ua| !ua.is_empty())
@@ -59,7 +61,10 @@ pub(crate) fn describe(request: &Request) -> Http {
             .map(str::to_owned),
         client_ip,
         x_forwarded_for,
-        route: route.filter(|r| !r.is_empty()).map(str::to_owned),
+        // Shared, so that the `HttpRoute` annotation is this value, not a copy.
+        route: route
+            .filter(|r| !r.is_empty())
+            .map(|r| StringValue::from(std::sync::Arc::<str>::from(r))),
         outgoing: false,
         traced: false,
         status: None,

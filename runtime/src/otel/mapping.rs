@@ -255,6 +255,7 @@ fn http_attributes(http: Http, attributes: &mut Vec<KeyValue>) {
     }
     if let Some(route) = http.route {
         let template = route
+            .as_str()
             .split_once(' ')
             .map_or(route.as_str(), |(_, path)| path);
         if template.starts_with('/') {
@@ -358,12 +359,12 @@ pub(crate) mod tests {
             let mut record = record(vec![], serde_json::json!({}), false);
             if let Some(extra) = record.extra.as_mut() {
                 extra.http = Some(Http {
-                    method: "GET".to_owned(),
+                    method: "GET".into(),
                     url: "https://api.example.com/prod/hello/ann".to_owned(),
                     user_agent: Some("curl/8".to_owned()),
                     client_ip: Some("203.0.113.7".to_owned()),
                     x_forwarded_for,
-                    route: Some("GET /hello/{name}".to_owned()),
+                    route: Some("GET /hello/{name}".into()),
                     outgoing: false,
                     traced: false,
                     status: Some(404),

@@ -258,13 +258,19 @@ impl Record {
             [
                 (
                     HTTP_METHOD_ANNOTATION,
-                    Some(Value::from(http.method.clone())),
+                    Some(Value::String(http.method.clone())),
                 ),
                 (
                     HTTP_ROUTE_ANNOTATION,
-                    http.route
-                        .as_deref()
-                        .map(|r| Value::from(cap_annotation_value(r).into_owned())),
+                    http.route.as_ref().map(|route| {
+                        let capped = cap_annotation_value(route.as_str());
+                        Value::String(if capped.len() == route.as_str().len() {
+                            // Not cut: the route's own value, shared.
+                            route.clone()
+                        } else {
+                            capped.into_owned().into()
+                        })
+                    }),
                 ),
                 (
                     HTTP_STATUS_ANNOTATION,
@@ -348,8 +354,8 @@ mod tests {
         let mut record = crate::record::tests::record(Vec::new());
         record.extra = Some(crate::record::Extra {
             http: Some(Http {
-                method: "GET".to_owned(),
-                route: Some(route),
+                method: "GET".into(),
+                route: Some(route.into()),
                 status: Some(200),
                 ..Http::default()
             }),

@@ -22,6 +22,8 @@ pub(crate) mod limits;
 mod links;
 
 pub(crate) use facts::Kind;
+#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+pub(crate) use http::method_value;
 pub(crate) use http::Http;
 
 /// The string attribute `key` of `span`.
@@ -162,9 +164,9 @@ impl Extra {
             let annotations = if h.outgoing {
                 0
             } else {
-                64 + h.method.len() + h.route.as_ref().map_or(0, String::len)
+                64 + h.method.as_str().len() + h.route.as_ref().map_or(0, |r| r.as_str().len())
             };
-            96 + h.method.len()
+            96 + h.method.as_str().len()
                 + h.url.len()
                 + h.user_agent.as_ref().map_or(0, String::len)
                 + h.client_ip.as_ref().map_or(0, String::len)

@@ -88,8 +88,14 @@ mod tests {
             unsampled: true,
         };
         let remote = |sampled| context(sampled, true, TraceState::NONE);
-        assert_eq!(decide(signals, Some(&remote(true))).0, Decision::RecordAndSample);
-        assert_eq!(decide(signals, Some(&remote(false))).0, Decision::RecordOnly);
+        assert_eq!(
+            decide(signals, Some(&remote(true))).0,
+            Decision::RecordAndSample
+        );
+        assert_eq!(
+            decide(signals, Some(&remote(false))).0,
+            Decision::RecordOnly
+        );
         // No parent in Lambda: dropped, and muted, so that nothing under it is recorded.
         let root = decide(signals, None);
         assert_eq!(root.0, Decision::Drop);
