@@ -1,11 +1,12 @@
 //! One AWS call's subsegment, between its start and its end: what the interceptor records.
 //! Public only through `__private` (the benchmarks drive it without the SDK).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use serde_json::{Map, Value as Json};
 
 use super::phases::{self, Phase};
@@ -29,8 +30,9 @@ pub struct Call {
     pub(super) span_context: SpanContext,
     /// The trace header every attempt of the call carries: this subsegment as `Parent`.
     pub(super) header: Option<String>,
-    pub(super) service: String,
-    pub(super) operation: String,
+    /// Shared with the span's `rpc.service` and `rpc.method` attributes, not copied.
+    pub(super) service: StringValue,
+    pub(super) operation: StringValue,
     /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
     pub(super) aws: Map<String, Json>,
     /// Whether the request has been read for its resource (once per call, not per attempt).
@@ -68,14 +70,20 @@ impl Call {
         recorded: Recorded,
     ) -> Option<Self> {
         let table_name = recorded.table_name;
+        let mut shared = None;
         let cx = state::call_span(|| {
+            let names = (
+                StringValue::from(Arc::<str>::from(service)),
+                StringValue::from(Arc::<str>::from(operation)),
+            );
             // The attributes tracing-opentelemetry recorded from the span's fields, in their
             // order. `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: its extras reach the
             // buffer at `Call::end`.
-            let mut attributes = Vec::with_capacity(6);
+            // Room for what `Call::end` adds (status, request id): no second allocation.
+            let mut attributes = Vec::with_capacity(8);
             attributes.push(KeyValue::new("rpc.system", "aws-api"));
-            attributes.push(KeyValue::new("rpc.service", service.to_owned()));
-            attributes.push(KeyValue::new("rpc.method", operation.to_owned()));
+            attributes.push(KeyValue::new("rpc.service", names.0.clone()));
+            attributes.push(KeyValue::new("rpc.method", names.1.clone()));
             if let Some(region) = region {
                 attributes.push(KeyValue::new("aws.region", region.to_owned()));
             }
@@ -83,8 +91,10 @@ impl Call {
                 attributes.push(KeyValue::new("aws.table.name", table));
             }
             attributes.push(KeyValue::new(EXTRA_MARKER, true));
+            shared = Some(names);
             (service.to_owned(), attributes)
         })?;
+        let (service, operation) = shared?;
         let span_context = cx.span().span_context().clone();
         let header = propagation::downstream(&cx);
         let mut aws = recorded.params;
@@ -97,8 +107,8 @@ impl Call {
             cx,
             span_context,
             header,
-            service: service.to_owned(),
-            operation: operation.to_owned(),
+            service,
+            operation,
             aws,
             resource_read: false,
             content_length: None,

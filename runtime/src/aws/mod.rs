@@ -120,12 +120,12 @@ impl Intercept for XrayInterceptor {
         let Some(call) = cfg.load::<Call>() else {
             return Ok(());
         };
-        if call.service == "DynamoDB" || call.resource_read {
+        if call.service.as_str() == "DynamoDB" || call.resource_read {
             return Ok(());
         }
         let request = context.request();
         let (uri, body) = (request.uri(), request.body().bytes());
-        let resource = resources::from_request(&call.service, uri, body);
+        let resource = resources::from_request(call.service.as_str(), uri, body);
         let mut call = call.clone();
         call.resource_read = true;
         if let Some((field, value)) = resource {
@@ -133,8 +133,8 @@ impl Intercept for XrayInterceptor {
         }
         let header = |name: &str| request.headers().get(name).map(str::to_owned);
         fields::from_request(
-            &call.service,
-            &call.operation,
+            call.service.as_str(),
+            call.operation.as_str(),
             uri,
             header,
             body,
@@ -207,7 +207,11 @@ impl Intercept for XrayInterceptor {
         };
         let status = context.response().map(|r| r.status().as_u16());
         let error = match context.output_or_error() {
-            Some(Err(error)) => Some(classify(&call.service, &call.operation, error)),
+            Some(Err(error)) => Some(classify(
+                call.service.as_str(),
+                call.operation.as_str(),
+                error,
+            )),
             _ => None,
         };
         if let Some(attempt) = call
@@ -278,8 +282,8 @@ impl Intercept for XrayInterceptor {
                 .and_then(|length| length.trim().parse().ok());
             let body = response.body().bytes();
             fields::from_response(
-                &call.service,
-                &call.operation,
+                call.service.as_str(),
+                call.operation.as_str(),
                 code,
                 header,
                 body,
@@ -292,15 +296,16 @@ impl Intercept for XrayInterceptor {
         let end = match context.output_or_error() {
             Some(Ok(output)) => {
                 #[cfg(feature = "dynamodb")]
-                if call.service == "DynamoDB" {
+                if call.service.as_str() == "DynamoDB" {
                     let operation = call.operation.clone();
-                    dynamodb::response_params(&operation, output, call.aws_fields());
+                    dynamodb::response_params(operation.as_str(), output, call.aws_fields());
                 }
                 let _ = output;
                 CallEnd::Output
             }
             Some(Err(error)) => {
-                let (code, message) = classify(&call.service, &call.operation, error);
+                let (code, message) =
+                    classify(call.service.as_str(), call.operation.as_str(), error);
                 CallEnd::Error(code, message)
             }
             None => CallEnd::Unknown,
