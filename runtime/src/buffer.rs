@@ -30,7 +30,7 @@ pub(crate) struct Buffer {
     triggers: bool,
     pending: Mutex<IdMap<TraceId, Pending>>,
     /// Extras of spans that have not ended yet, by span id (only spans with [`EXTRA_MARKER`]).
-    extras: Mutex<IdMap<SpanId, Extra>>,
+    extras: Mutex<IdMap<SpanId, Box<Extra>>>,
 }
 
 #[derive(Debug, Default)]
@@ -88,7 +88,7 @@ impl Buffer {
         match lock(&self.extras).entry(span_id) {
             // Usually the span's first and only extra: kept as it is, nothing merged.
             std::collections::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert(extra);
+                vacant.insert(Box::new(extra));
             }
             std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
         }

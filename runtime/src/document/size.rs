@@ -23,7 +23,7 @@ pub(crate) fn cap_values(record: &mut Record, cap: usize) {
     if cap == 0 {
         span.attributes
             .retain(|kv| !kv.key.as_str().starts_with(ANNOTATION_PREFIX));
-        let extra = record.extra.get_or_insert_with(Extra::default);
+        let extra = record.extra.get_or_insert_with(Box::default);
         extra.metadata = vec![(
             DROPPED_NOTE.to_owned(),
             Json::from("annotations and metadata dropped: the subsegment was over 64 kB"),
@@ -101,7 +101,7 @@ fn estimated_size(record: &Record) -> usize {
             .iter()
             .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
             .sum::<usize>()
-        + record.extra.as_ref().map_or(0, Extra::estimated_size)
+        + record.extra.as_deref().map_or(0, Extra::estimated_size)
         // A link in the `links` metadata: two ids and the reference type.
         + span.links.len() * 160
 }

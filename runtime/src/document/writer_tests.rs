@@ -194,7 +194,7 @@ fn build(shapes: &[Shape]) -> Vec<Record> {
             };
             Record {
                 span,
-                extra: s.extra.clone(),
+                extra: s.extra.clone().map(Box::new),
             }
         })
         .collect()

@@ -141,7 +141,7 @@ pub(crate) fn to_otlp(record: Record) -> SpanData {
         attributes.push(kv);
     }
     if let Some(extra) = extra {
-        extra_attributes(extra, service.as_deref(), &mut attributes);
+        extra_attributes(*extra, service.as_deref(), &mut attributes);
     }
     if !annotations.is_empty() {
         attributes.push(KeyValue::new(
@@ -293,12 +293,12 @@ pub(crate) mod tests {
         };
         Record {
             span: span_with(attributes),
-            extra: Some(crate::record::Extra {
+            extra: Some(Box::new(crate::record::Extra {
                 aws,
                 throttle,
                 metadata: vec![("order".to_owned(), serde_json::json!({"lines": 3}))],
                 ..crate::record::Extra::default()
-            }),
+            })),
         }
     }
 

@@ -352,7 +352,7 @@ mod tests {
 
     fn served(route: String) -> Record {
         let mut record = crate::record::tests::record(Vec::new());
-        record.extra = Some(crate::record::Extra {
+        record.extra = Some(Box::new(crate::record::Extra {
             http: Some(Http {
                 method: "GET".into(),
                 route: Some(route.into()),
@@ -360,7 +360,7 @@ mod tests {
                 ..Http::default()
             }),
             ..crate::record::Extra::default()
-        });
+        }));
         record
     }
 
@@ -432,10 +432,10 @@ mod tests {
             429,
         )]);
         record.span.status = Status::error("slow down");
-        record.extra = Some(crate::record::Extra {
+        record.extra = Some(Box::new(crate::record::Extra {
             throttle: true,
             ..crate::record::Extra::default()
-        });
+        }));
         assert_eq!(
             record.flags(),
             Flags {

@@ -123,7 +123,7 @@ impl Record {
                     .map(|(key, value)| (key.into_owned(), json_of(&value))),
             );
         }
-        let extra = self.extra.get_or_insert_with(Extra::default);
+        let extra = self.extra.get_or_insert_with(Box::default);
         extra.served_not_indexed |= served_not_indexed;
         extra.put_over_limit(NOT_INDEXED, Json::Object(over));
         self.annotations().count()
@@ -138,7 +138,7 @@ impl Record {
         }
         let over: Vec<Json> = links.split_off(allowed).iter().map(link_json).collect();
         self.extra
-            .get_or_insert_with(Extra::default)
+            .get_or_insert_with(Box::default)
             .put_over_limit(LINKS_METADATA, Json::Array(over));
         allowed
     }
@@ -295,7 +295,7 @@ mod tests {
     fn a_served_requests_annotations_count_and_go_to_metadata_when_nothing_is_left() {
         let served = |id: u64, own: usize, failed: bool| {
             let mut r = child(id, own, 0, failed);
-            r.extra = Some(Extra {
+            r.extra = Some(Box::new(Extra {
                 http: Some(Http {
                     method: "GET".into(),
                     route: Some("/orders".into()),
@@ -303,7 +303,7 @@ mod tests {
                     ..Http::default()
                 }),
                 ..Extra::default()
-            });
+            }));
             r
         };
         // 49 failed records take 49; the failed handler (three served, one own) has one left.
@@ -332,10 +332,10 @@ mod tests {
     #[test]
     fn a_users_own_links_metadata_is_added_to_not_replaced() {
         let mut records = vec![child(2, 0, 25, false)];
-        records[0].extra = Some(Extra {
+        records[0].extra = Some(Box::new(Extra {
             metadata: vec![("links".into(), serde_json::json!(["mine"]))],
             ..Extra::default()
-        });
+        }));
         TraceAllowance::default().apply(&mut records, 0);
         let links = &records[0].metadata()[0].1;
         assert_eq!(links.as_array().map(Vec::len), Some(6), "{links}");
