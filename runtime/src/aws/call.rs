@@ -23,7 +23,7 @@ use crate::vocabulary::{
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// The call's span (an SDK span, not a `tracing` one: see `state::call_span`), in the
+    /// The call's span (on the crate's tracer, not a `tracing` one: see `state::call_span`), in the
     /// context it was opened in.
     pub(super) cx: opentelemetry::Context,
     /// The span's ids (read once, when it opens).

@@ -37,7 +37,7 @@ pub use self::tower::{XrayLayer, XrayService};
 /// One outgoing HTTP call's subsegment, from the request to the response.
 #[derive(Debug)]
 pub(crate) struct HttpCall {
-    /// The call's span (an SDK span, not a `tracing` one: see `state::call_span`), in the
+    /// The call's span (on the crate's tracer, not a `tracing` one: see `state::call_span`), in the
     /// context it was opened in.
     cx: opentelemetry::Context,
     span_context: SpanContext,
