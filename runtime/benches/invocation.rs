@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
 use lambda_runtime::{Context, Error, LambdaEvent};
@@ -273,17 +273,26 @@ fn http_functions(
     use lambda_http::IntoResponse as _;
     let mut group = criterion.benchmark_group("http");
     tracing::dispatcher::with_default(dispatch, || {
+        // The event cases build a request too, kept to the end of the iteration and dropped
+        // outside the timing: each case then runs after the same setup, in the same cache
+        // state and on the same cadence. (With the event alone, its iterations ran back to
+        // back while the sink was still awake; each HTTP iteration, after the request's
+        // longer construction, woke a sink gone idle, and that wake-up, not the handler,
+        // made most of the difference.)
         group.bench_function("event_bare", |b| {
             b.iter_batched(
-                || event("1"),
-                |event| runtime.block_on(async { bare_event(event).await.map(|r| r.1) }),
+                || (event("1"), http_request("1")),
+                |(event, request)| {
+                    let output = runtime.block_on(async { bare_event(event).await.map(|r| r.1) });
+                    (output, request)
+                },
                 BatchSize::PerIteration,
             );
         });
         group.bench_function("event_ours", |b| {
             b.iter_batched(
-                || event("1"),
-                |event| runtime.block_on(ours(event)),
+                || (event("1"), http_request("1")),
+                |(event, request)| (runtime.block_on(ours(event)), request),
                 BatchSize::PerIteration,
             );
         });
@@ -310,6 +319,60 @@ fn http_functions(
                 },
                 BatchSize::PerIteration,
             );
+        });
+        // What the HTTP handler adds, measured in pairs: each iteration times all four
+        // handlers on inputs built beforehand, in one order and then in the reverse, and adds
+        // (HTTP traced − HTTP bare) − (event traced − event bare). A traced handler's datagram
+        // wakes the sink, and what that costs depends on how long the sink has been idle:
+        // measured apart, the four medians each carried a different share of it, and their
+        // difference swung by several microseconds between runs.
+        group.bench_function("http_over_event", |b| {
+            b.iter_custom(|iterations| {
+                let mut added: i128 = 0;
+                for iteration in 0..iterations {
+                    let (mut event_input, mut request_input) = (
+                        [Some(event("1")), Some(event("1"))],
+                        [Some(http_request("1")), Some(http_request("1"))],
+                    );
+                    let mut outputs = Vec::with_capacity(4);
+                    let mut times = [0_i128; 4];
+                    let order: [usize; 4] = if iteration % 2 == 0 {
+                        [0, 1, 2, 3]
+                    } else {
+                        [3, 2, 1, 0]
+                    };
+                    for case in order {
+                        let started = Instant::now();
+                        let output = match case {
+                            0 => runtime
+                                .block_on(async {
+                                    let event = event_input[0].take().expect("input");
+                                    bare_event(event).await.map(|r| r.1)
+                                })
+                                .map(|_| None),
+                            1 => runtime
+                                .block_on(ours(event_input[1].take().expect("input")))
+                                .map(|_| None),
+                            2 => Ok(Some(runtime.block_on(async {
+                                let request = request_input[0].take().expect("input");
+                                let response = bare_http(request).await.expect("ok");
+                                response.into_response().await
+                            }))),
+                            _ => Ok(Some(runtime.block_on(async {
+                                let request = request_input[1].take().expect("input");
+                                let response = ours_http(request).await.expect("ok");
+                                response.into_response().await
+                            }))),
+                        };
+                        times[case] = started.elapsed().as_nanos().try_into().unwrap_or(0);
+                        // Dropped after the timing, as criterion drops a routine's output.
+                        outputs.push(output);
+                    }
+                    added += (times[3] - times[2]) - (times[1] - times[0]);
+                }
+                // A sample whose sum is negative (the HTTP handler cheaper) reads as zero.
+                Duration::from_nanos(u64::try_from(added.max(0)).unwrap_or(u64::MAX))
+            });
         });
     });
     group.finish();
@@ -512,6 +575,41 @@ fn disabled(quick: bool) {
     let mut group = criterion.benchmark_group("invocation");
     group.bench_function("disabled", |b| {
         b.iter(|| runtime.block_on(ours(event("1"))));
+    });
+    // What tracing that is off adds, measured in pairs in this one process: each iteration
+    // times the bare handler and the traced one, in one order and then in the reverse, and
+    // adds their difference (the two medians come from two processes, each with its own
+    // layout and caches).
+    group.bench_function("disabled_over_bare", |b| {
+        b.iter_custom(|iterations| {
+            let mut added: i128 = 0;
+            for iteration in 0..iterations {
+                let (bare_event, ours_event) = (event("1"), event("1"));
+                let mut outputs = Vec::with_capacity(2);
+                let mut time = |traced: bool, input| {
+                    let started = Instant::now();
+                    let output = if traced {
+                        runtime.block_on(ours(input))
+                    } else {
+                        runtime.block_on(bare(input))
+                    };
+                    let took = i128::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+                    // Dropped after the timing, as criterion drops a routine's output.
+                    outputs.push(output);
+                    took
+                };
+                let (untraced, traced) = if iteration % 2 == 0 {
+                    let untraced = time(false, bare_event);
+                    (untraced, time(true, ours_event))
+                } else {
+                    let traced = time(true, ours_event);
+                    (time(false, bare_event), traced)
+                };
+                added += traced - untraced;
+            }
+            // A sample whose sum is negative reads as zero.
+            Duration::from_nanos(u64::try_from(added.max(0)).unwrap_or(u64::MAX))
+        });
     });
     group.finish();
     let allocations = allocations(|| drop(runtime.block_on(ours(event("1")))));

@@ -79,6 +79,34 @@ fn main() {
         group.bench_function("batch_of_10_process_with_producer_links", |b| {
             b.iter(|| batch(Some(&linked)));
         });
+        // What one record adds, measured in pairs: each iteration times a bare batch and a
+        // processed one, in one order and then in the reverse, and adds a tenth of their
+        // difference. Each batch's datagram wakes the reader, and what that costs depends on
+        // how long it has been idle: measured apart, the two medians each carried a different
+        // share of it, and a record's cost swung between runs.
+        group.bench_function("record_paired", |b| {
+            b.iter_custom(|iterations| {
+                let mut added: i128 = 0;
+                for iteration in 0..iterations {
+                    let time = |message: Option<&SqsMessage>| {
+                        let started = std::time::Instant::now();
+                        batch(message);
+                        i128::try_from(started.elapsed().as_nanos()).unwrap_or(0)
+                    };
+                    let (bare, processed) = if iteration % 2 == 0 {
+                        let bare = time(None);
+                        (bare, time(Some(&plain)))
+                    } else {
+                        let processed = time(Some(&plain));
+                        (time(None), processed)
+                    };
+                    added += processed - bare;
+                }
+                // A sample whose sum is negative reads as zero.
+                let per_record = added.max(0) / 10;
+                std::time::Duration::from_nanos(u64::try_from(per_record).unwrap_or(u64::MAX))
+            });
+        });
         group.finish();
     });
     criterion.final_summary();
