@@ -11,7 +11,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::notices::warn_once;
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, EXTRA_MARKER, MAX_ANNOTATION_VALUE};
+use crate::vocabulary::{annotation_key, ANNOTATION_PREFIX, MAX_ANNOTATION_VALUE};
 
 /// A value X-Ray can index as an annotation: a string, a number or a bool.
 ///
@@ -195,7 +195,6 @@ pub fn metadata<K: AsRef<str>, V: serde::Serialize + ?Sized>(key: K, value: &V) 
         tracing::warn!(target: "xray_lambda", "X-Ray: metadata {:?} could not be serialized: {err}", key.as_ref());
         Json::String(format!("<not serializable: {err}>"))
     });
-    span.set_attribute(EXTRA_MARKER, true);
     state::attach(
         span_context.span_id(),
         Extra {

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use opentelemetry::trace::{Status, TraceId};
@@ -19,7 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
 use crate::sink::{Sending, Sink};
-use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, RECORD_IDENTITIES};
+use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, RECORD_IDENTITIES};
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -29,8 +30,12 @@ pub(crate) struct Buffer {
     /// which batch records tell.
     triggers: bool,
     pending: Mutex<IdMap<TraceId, Pending>>,
-    /// Extras of spans that have not ended yet, by span id (only spans with [`EXTRA_MARKER`]).
+    /// Extras of spans that have not ended yet, by span id.
     extras: Mutex<IdMap<SpanId, Box<Extra>>>,
+    /// How many spans `extras` holds, read without the lock: most spans end while it holds
+    /// none, and then nothing is looked up. (It replaces a marker attribute that a span with
+    /// extras carried: setting it on a `tracing` span cost a trip through the subscriber.)
+    extras_held: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +73,7 @@ impl Buffer {
             triggers,
             pending: Mutex::new(IdMap::default()),
             extras: Mutex::new(IdMap::default()),
+            extras_held: AtomicUsize::new(0),
         }
     }
 
@@ -82,13 +88,15 @@ impl Buffer {
         }
     }
 
-    /// Keeps `extra` for the span `span_id` until it ends. The span must carry
-    /// [`EXTRA_MARKER`] and be sampled, so that it reaches [`Buffer::record`].
+    /// Keeps `extra` for the span `span_id` until it ends. The span must be recorded, so that
+    /// it reaches [`Buffer::record`], which takes the extra back.
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
         match lock(&self.extras).entry(span_id) {
             // Usually the span's first and only extra: kept as it is, nothing merged.
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(Box::new(extra));
+                // Counted under the lock, before the span can end.
+                self.extras_held.fetch_add(1, Ordering::Release);
             }
             std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
         }
@@ -202,17 +210,16 @@ impl Buffer {
     }
 
     /// A span ended (`tracer::XraySpan`): its record joins its invocation's.
-    pub(crate) fn record(&self, mut span: SpanData) {
-        // Marked once or more (the handler's own extras and `metadata!` each mark it).
-        let extra = if span
-            .attributes
-            .iter()
-            .any(|kv| kv.key.as_str() == EXTRA_MARKER)
-        {
-            span.attributes.retain(|kv| kv.key.as_str() != EXTRA_MARKER);
-            lock(&self.extras).remove(&span.span_context.span_id())
-        } else {
+    pub(crate) fn record(&self, span: SpanData) {
+        let extra = if self.extras_held.load(Ordering::Acquire) == 0 {
             None
+        } else {
+            let mut extras = lock(&self.extras);
+            let extra = extras.remove(&span.span_context.span_id());
+            if extra.is_some() {
+                self.extras_held.fetch_sub(1, Ordering::Release);
+            }
+            extra
         };
         let mut record = Record { span, extra };
         record.take_metadata_fields();

@@ -14,9 +14,7 @@ use super::THROTTLING_CODES;
 use crate::propagation;
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{
-    exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, EXTRA_MARKER, HTTP_STATUS,
-};
+use crate::vocabulary::{exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS};
 
 /// One AWS call's subsegment, between its start and its end: what the interceptor records,
 /// usable without the SDK (the benchmarks drive it directly). Not public API.
@@ -77,8 +75,7 @@ impl Call {
                 StringValue::from(Arc::<str>::from(operation)),
             );
             // The attributes tracing-opentelemetry recorded from the span's fields, in their
-            // order. `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: its extras reach the
-            // buffer at `Call::end`.
+            // order; the call's extras reach the buffer at `Call::end`.
             // `Call::end` adds two more and regrows it. Sized for eight up front, the
             // HTTP function benchmark sent glibc's allocator down its slow path (+8k
             // instructions an invocation, `bench/breakdown`), for 0.9k saved elsewhere.
@@ -92,7 +89,6 @@ impl Call {
             if let Some(table) = table_name {
                 attributes.push(KeyValue::new("aws.table.name", table));
             }
-            attributes.push(KeyValue::new(EXTRA_MARKER, true));
             shared = Some(names);
             (service.to_owned(), attributes)
         })?;

@@ -13,7 +13,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, EXTRA_MARKER, HTTP_STATUS};
+use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, HTTP_STATUS};
 
 /// One phase of a call, as it went.
 #[derive(Debug, Clone)]
@@ -71,9 +71,6 @@ pub(crate) fn emit(call: &SpanContext, phases: &[Phase]) {
         let mut attributes = Vec::with_capacity(2);
         if let Some(status) = phase.status {
             attributes.push(KeyValue::new(HTTP_STATUS, i64::from(status)));
-        }
-        if phase.throttle {
-            attributes.push(KeyValue::new(EXTRA_MARKER, true));
         }
         let mut span = tracer
             .span_builder(phase.name)

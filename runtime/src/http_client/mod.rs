@@ -27,7 +27,7 @@ use crate::exception::Exception;
 use crate::propagation::{self, TRACE_HEADER};
 use crate::record::{method_value, Extra, Http};
 use crate::state;
-use crate::vocabulary::{EXTRA_MARKER, HTTP_STATUS};
+use crate::vocabulary::HTTP_STATUS;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::XrayMiddleware;
@@ -65,9 +65,8 @@ impl HttpCall {
             return None;
         }
         let host = uri.host().unwrap_or("remote");
-        // `xray_lambda.extra` is `vocabulary::EXTRA_MARKER`: the extras reach the buffer at
-        // `HttpCall::end`.
-        let cx = state::call_span(|| (host.to_owned(), vec![KeyValue::new(EXTRA_MARKER, true)]));
+        // The extras reach the buffer at `HttpCall::end`.
+        let cx = state::call_span(|| (host.to_owned(), Vec::new()));
         let Some(cx) = cx else {
             forward_as_received(headers);
             return None;

@@ -27,7 +27,6 @@ impl Invocation {
         };
         let http = http_function::describe(request);
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
-        active.mark_extras();
         active.http = Some(Box::new(http));
         if let Some(handler) = &mut active.handler {
             handler.trigger = Some("http");

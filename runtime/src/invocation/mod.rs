@@ -28,7 +28,7 @@ use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
 use crate::record::{Extra, HandlerFacts, Http, InProgress};
 use crate::sink::Sending;
 use crate::state::{self, Pipeline, State};
-use crate::vocabulary::{CLOUDWATCH_LOGS, EXTRA_MARKER};
+use crate::vocabulary::CLOUDWATCH_LOGS;
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
@@ -120,8 +120,6 @@ struct Active {
     cloudwatch_logs: Option<&'static serde_json::Value>,
     /// The invocation's facts, for the OpenTelemetry paths' conventions.
     handler: Option<Box<HandlerFacts>>,
-    /// Whether the span is marked to carry extras (see `vocabulary::EXTRA_MARKER`).
-    marked: bool,
 }
 
 impl Active {
@@ -160,7 +158,7 @@ impl Active {
             start_time: SystemTime::now(),
         });
         pipeline.buffer.begin(trace_id, in_progress);
-        let mut active = Active {
+        Some(Active {
             span,
             cx,
             trace_id,
@@ -168,22 +166,7 @@ impl Active {
             http: None,
             cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
             handler: None,
-            marked: false,
-        };
-        if active.cloudwatch_logs.is_some() {
-            active.mark_extras();
-        }
-        Some(active)
-    }
-
-    /// Marks the handler span to carry extras, once.
-    fn mark_extras(&mut self) {
-        if !self.marked {
-            self.marked = true;
-            self.cx
-                .span()
-                .set_attribute(opentelemetry::KeyValue::new(EXTRA_MARKER, true));
-        }
+        })
     }
 }
 
@@ -223,7 +206,6 @@ impl Invocation {
         };
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
-                active.mark_extras();
                 active.handler = Some(Box::new(HandlerFacts {
                     request_id: context.request_id.clone(),
                     invoked_arn: context.invoked_function_arn.clone(),
@@ -439,7 +421,6 @@ impl Invocation {
             http,
             cloudwatch_logs,
             handler,
-            marked: _,
         }) = std::mem::replace(&mut self.recording, Recording::OFF)
         else {
             return None;

@@ -180,3 +180,44 @@ fn nothing_is_recorded_after_shutdown() {
     buffer.begin(TRACE, None);
     assert!(buffer.take(TRACE).is_empty());
 }
+
+#[test]
+fn extras_follow_their_span_and_no_other() {
+    let (tracer, buffer) = tracer(false, false);
+    let mut with_extras = tracer.start_with_context("call", &segment(true));
+    let mut other = tracer.start_with_context("other", &segment(true));
+    buffer.attach(
+        with_extras.span_context().span_id(),
+        crate::record::Extra {
+            throttle: true,
+            ..crate::record::Extra::default()
+        },
+    );
+    // A second attach merges into the first (as `metadata!` twice on one span does).
+    buffer.attach(
+        with_extras.span_context().span_id(),
+        crate::record::Extra {
+            metadata: vec![("k".to_owned(), serde_json::json!(1))],
+            ..crate::record::Extra::default()
+        },
+    );
+    // Another span that ends while the extras are held does not take them.
+    other.end();
+    with_extras.end();
+    // Nor does one that ends after they were taken.
+    tracer.start_with_context("later", &segment(true)).end();
+    let records = buffer.take(TRACE);
+    let extras: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r.span.name.as_ref(),
+                r.extra.as_ref().map(|e| (e.throttle, e.metadata.len())),
+            )
+        })
+        .collect();
+    assert_eq!(
+        extras,
+        [("other", None), ("call", Some((true, 1))), ("later", None)]
+    );
+}

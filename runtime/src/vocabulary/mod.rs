@@ -16,8 +16,6 @@ pub(crate) const ANNOTATION_PREFIX: &str = "annotation.";
 /// Span fields with this prefix are metadata (not indexed), in the `default` namespace:
 /// `#[instrument(fields(metadata.order_id = id))]`. The buffer moves them into [`Extra`].
 pub(crate) const METADATA_PREFIX: &str = "metadata.";
-/// Marks a span whose [`Extra`] waits in the buffer under its span id; removed before export.
-pub(crate) const EXTRA_MARKER: &str = "xray_lambda.extra";
 /// A link's attribute that says what the linked span is to this one (`parent`: the producer
 /// of a batch record); the collector's X-Ray exporter reads it too.
 pub(crate) const REFERENCE_TYPE: &str = "aws.xray.reserved.reference_type";
