@@ -549,6 +549,49 @@ fn allocations<F: FnMut()>(mut f: F) -> u64 {
 }
 
 /// Criterion as the command line says, or briefly (`XRAY_BENCH_QUICK`, the CI smoke run).
+/// Ours against the floor in pairs: each iteration times both, in one order and then in the
+/// reverse; one function reports ours's times, the other the floor's. Each sends to the sink,
+/// and the cost of waking it depends on how long it was idle: apart, the two medians each
+/// carried a different share of it.
+fn ours_against_the_floor(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    socket: &UdpSocket,
+    buf: &mut Vec<u8>,
+) {
+    for (name, report_ours) in [("paired_ours", true), ("paired_floor", false)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let mut reported = Duration::ZERO;
+                for iteration in 0..iterations {
+                    let time_ours = || {
+                        let input = event("1");
+                        let started = Instant::now();
+                        let output = runtime.block_on(ours(input));
+                        let took = started.elapsed();
+                        drop(output);
+                        took
+                    };
+                    let mut time_floor = || {
+                        let started = Instant::now();
+                        runtime.block_on(async { floor(socket, buf) });
+                        started.elapsed()
+                    };
+                    let (ours_took, floor_took) = if iteration % 2 == 0 {
+                        let ours_took = time_ours();
+                        (ours_took, time_floor())
+                    } else {
+                        let floor_took = time_floor();
+                        (time_ours(), floor_took)
+                    };
+                    reported += if report_ours { ours_took } else { floor_took };
+                }
+                reported
+            });
+        });
+    }
+}
+
 fn criterion(quick: bool) -> Criterion {
     let criterion = Criterion::default().configure_from_args();
     if quick {
@@ -668,6 +711,7 @@ fn main() {
         group.bench_function("ours_100_subsegments", |b| {
             b.iter(|| runtime.block_on(ours_100(event("1"))));
         });
+        ours_against_the_floor(&mut group, &runtime, &socket, &mut buf);
     });
 
     group.finish();
