@@ -549,6 +549,18 @@ fn allocations<F: FnMut()>(mut f: F) -> u64 {
 }
 
 /// Criterion as the command line says, or briefly (`XRAY_BENCH_QUICK`, the CI smoke run).
+/// Runs `a` and `b` one after the other, `a` first on even iterations and `b` first on odd
+/// ones, so that neither always runs right after the other: the paired measurements' order.
+fn in_turn<A, B>(iteration: u64, a: impl FnOnce() -> A, b: impl FnOnce() -> B) -> (A, B) {
+    if iteration.is_multiple_of(2) {
+        let a = a();
+        (a, b())
+    } else {
+        let b = b();
+        (a(), b)
+    }
+}
+
 /// Ours against the floor in pairs: each iteration times both, in one order and then in the
 /// reverse; one function reports ours's times, the other the floor's. Each sends to the sink,
 /// and the cost of waking it depends on how long it was idle: apart, the two medians each
@@ -572,18 +584,12 @@ fn ours_against_the_floor(
                         drop(output);
                         took
                     };
-                    let mut time_floor = || {
+                    let time_floor = || {
                         let started = Instant::now();
                         runtime.block_on(async { floor(socket, buf) });
                         started.elapsed()
                     };
-                    let (ours_took, floor_took) = if iteration % 2 == 0 {
-                        let ours_took = time_ours();
-                        (ours_took, time_floor())
-                    } else {
-                        let floor_took = time_floor();
-                        (time_ours(), floor_took)
-                    };
+                    let (ours_took, floor_took) = in_turn(iteration, time_ours, time_floor);
                     reported += if report_ours { ours_took } else { floor_took };
                 }
                 reported
@@ -628,27 +634,23 @@ fn disabled(quick: bool) {
             let mut added: i128 = 0;
             for iteration in 0..iterations {
                 let (bare_event, ours_event) = (event("1"), event("1"));
-                let mut outputs = Vec::with_capacity(2);
-                let mut time = |traced: bool, input| {
+                // Each output is dropped after the timing, as criterion drops a routine's.
+                let time = |traced: bool, input| {
                     let started = Instant::now();
                     let output = if traced {
                         runtime.block_on(ours(input))
                     } else {
                         runtime.block_on(bare(input))
                     };
-                    let took = i128::try_from(started.elapsed().as_nanos()).unwrap_or(0);
-                    // Dropped after the timing, as criterion drops a routine's output.
-                    outputs.push(output);
-                    took
+                    (started.elapsed(), output)
                 };
-                let (untraced, traced) = if iteration % 2 == 0 {
-                    let untraced = time(false, bare_event);
-                    (untraced, time(true, ours_event))
-                } else {
-                    let traced = time(true, ours_event);
-                    (time(false, bare_event), traced)
-                };
-                added += traced - untraced;
+                let ((untraced, _bare_output), (traced, _ours_output)) = in_turn(
+                    iteration,
+                    || time(false, bare_event),
+                    || time(true, ours_event),
+                );
+                added += i128::try_from(traced.as_nanos()).unwrap_or(0)
+                    - i128::try_from(untraced.as_nanos()).unwrap_or(0);
             }
             // A sample whose sum is negative reads as zero.
             Duration::from_nanos(u64::try_from(added.max(0)).unwrap_or(u64::MAX))
