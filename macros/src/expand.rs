@@ -15,14 +15,8 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     let krate = args.krate();
     let function = handler.function;
     let name = args::name_or(args, &function.sig.ident);
-    // Hygienic locals: a user binding of the same name neither sees nor shadows them.
-    let event = Ident::new("xray_event", Span::mixed_site());
-    let invocation = Ident::new("xray_invocation", Span::mixed_site());
-    let output = Ident::new("xray_output", Span::mixed_site());
-
-    let user_pattern = &handler.event.pat;
-    let event_ty = &handler.event.ty;
-    let body = &function.block;
+    let locals = Locals::new();
+    let (invocation, output) = (&locals.invocation, &locals.output);
     let return_ty = handler.return_ty;
     let (fix_output_type, ascription, error_nameable) = match handler.nameable_error {
         _ if !handler.returns_impl_trait => (
@@ -38,57 +32,52 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
         ),
         None => (quote!(), quote!(), false),
     };
-    // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
-    // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
-    // The body's statements, not its block: a block that is one expression would otherwise
-    // be the braced tail of ours, which `unused_braces` flags in the user's crate.
-    let statements = &body.stmts;
-    let user_future = quote_spanned! {body.span()=>
-        async move {
-            #fix_output_type
-            let #user_pattern: #event_ty = #event;
-            #(#statements)*
-        }
-    };
-    let record = record_error(&krate, &invocation, &output, !error_nameable);
+    let start = start_and_run(
+        &krate,
+        &name,
+        handler,
+        &locals,
+        &fix_output_type,
+        &ascription,
+    );
+    let record = record_error(&krate, invocation, output, !error_nameable);
     let block = match handler.kind {
         HandlerKind::Event => {
-            let batch = record_batch_failures(&krate, &invocation, &output);
+            let batch = record_batch_failures(&krate, invocation, output);
             parse_quote! {
                 {
-                    let mut #invocation = #krate::__private::Invocation::start(#name, &#event.context);
-                    let #output #ascription = #invocation.run(#user_future).await;
-                    // Read only where it is recorded: an unrecorded invocation describes no
-                    // error and reads no batch response.
+                    #start
+                    // Only where it is recorded: an unrecorded invocation describes no error,
+                    // reads no batch response and has nothing to send.
                     if #invocation.is_recorded() {
                         #record
                         #batch
+                        #invocation.finish().await;
                     }
-                    #invocation.finish().await;
                     #output
                 }
             }
         }
         HandlerKind::Http { ok_is_impl_trait } => {
-            let (read, convert) = record_response(&krate, &invocation, &output, ok_is_impl_trait);
+            let (read, convert) = record_response(&krate, invocation, output, ok_is_impl_trait);
             parse_quote! {
                 {
-                    let mut #invocation =
-                        #krate::__private::Invocation::start_http(#name, &mut #event);
-                    let #output #ascription = #invocation.run(#user_future).await;
+                    #start
                     if #invocation.is_recorded() {
                         #record
                         #read
                     }
                     #convert
-                    #invocation.finish().await;
+                    if #invocation.is_recorded() {
+                        #invocation.finish().await;
+                    }
                     #output
                 }
             }
         }
     };
     let mut sig = function.sig.clone();
-    sig.inputs = rename_event(handler, &event);
+    sig.inputs = rename_event(handler, &locals.argument);
     let traced = ItemFn {
         attrs: function.attrs.clone(),
         vis: function.vis.clone(),
@@ -98,17 +87,123 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     traced.into_token_stream()
 }
 
-/// The handler's arguments, with the event's pattern replaced by the hygienic `event`: the
-/// invocation starts from `event.context` before the user's pattern takes the event apart.
-fn rename_event(handler: &Handler<'_>, event: &Ident) -> Punctuated<FnArg, Token![,]> {
+/// The expansion's own locals, hygienic: a user binding of the same name neither sees nor
+/// shadows them.
+struct Locals {
+    /// The event, as the handler's argument.
+    argument: Ident,
+    /// The user's body, as a boxed future.
+    future: Ident,
+    invocation: Ident,
+    output: Ident,
+}
+
+impl Locals {
+    fn new() -> Self {
+        let local = |name| Ident::new(name, Span::mixed_site());
+        Locals {
+            argument: local("xray_event"),
+            future: local("xray_future"),
+            invocation: local("xray_invocation"),
+            output: local("xray_output"),
+        }
+    }
+}
+
+/// Starts the invocation from the event, then runs the user's body in it to `output`.
+fn start_and_run(
+    krate: &TokenStream,
+    name: &impl ToTokens,
+    handler: &Handler<'_>,
+    locals: &Locals,
+    fix_output_type: &TokenStream,
+    ascription: &TokenStream,
+) -> TokenStream {
+    let Locals {
+        argument,
+        future,
+        invocation,
+        output,
+    } = locals;
+    // The event keeps the user's name where it is a plain binding: the handler's future then
+    // captures it as it is, instead of moving it again into a binding of its own.
+    let plain_event = plain_binding(&handler.event.pat);
+    let event = plain_event.unwrap_or(argument);
+    // An HTTP function's request gets its `x-amzn-trace-id` set before the body runs.
+    let event_mut =
+        matches!(handler.kind, HandlerKind::Http { .. }).then(|| Token![mut](Span::call_site()));
+    let user_pattern = &handler.event.pat;
+    let event_ty = &handler.event.ty;
+    let body = &handler.function.block;
+    // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
+    // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
+    // The body's statements, not its block: a block that is one expression would otherwise
+    // be the braced tail of ours, which `unused_braces` flags in the user's crate.
+    let statements = &body.stmts;
+    let bind_event = match plain_event {
+        // Captured whole, as the argument of a plain `async fn` lives to its end: without
+        // this, the future would capture only the fields it uses and drop the others first.
+        Some(_) => quote!(let _ = &#event;),
+        None => quote!(let #user_pattern: #event_ty = #event;),
+    };
+    let user_future = quote_spanned! {body.span()=>
+        async move {
+            #fix_output_type
+            #bind_event
+            #(#statements)*
+        }
+    };
+    // Built in its box: `Box::new` would move the future, and the event it holds, on the way.
+    let user_future = quote! {
+        ::std::boxed::Box::into_pin(::std::boxed::Box::write(
+            ::std::boxed::Box::new_uninit(),
+            #user_future,
+        ))
+    };
+    // The invocation starts from the event's context, borrowed in a block of its own: a local
+    // once borrowed keeps its place in the handler's future across every `.await`, and the
+    // event would be carried twice, moved with the future on every hand-over.
+    let start = match handler.kind {
+        HandlerKind::Event => quote!(#krate::__private::Invocation::start(#name, &#event.context)),
+        HandlerKind::Http { .. } => {
+            quote!(#krate::__private::Invocation::start_http(#name, &mut #event))
+        }
+    };
+    quote! {
+        let (mut #invocation, #future) = {
+            #[allow(clippy::redundant_locals)]
+            let #event_mut #event = #argument;
+            (#start, #user_future)
+        };
+        let #output #ascription = #invocation.run_boxed(#future).await;
+    }
+}
+
+/// The event's pattern when it is a plain, immutable binding (`event`). A `mut event` is
+/// bound inside the handler's future: rustc reads an assignment to a captured field there as
+/// never read (`unused_assignments`), even where the future reads it.
+fn plain_binding(pattern: &Pat) -> Option<&Ident> {
+    match pattern {
+        Pat::Ident(PatIdent {
+            by_ref: None,
+            mutability: None,
+            subpat: None,
+            ident,
+            ..
+        }) => Some(ident),
+        _ => None,
+    }
+}
+
+/// The handler's arguments, with the event's pattern replaced by the hygienic `argument`:
+/// the invocation starts from the event's context before the user's pattern takes it apart.
+fn rename_event(handler: &Handler<'_>, argument: &Ident) -> Punctuated<FnArg, Token![,]> {
     let renamed = PatType {
         pat: Box::new(Pat::Ident(PatIdent {
             attrs: Vec::new(),
             by_ref: None,
-            // An HTTP function's request gets its `x-amzn-trace-id` set before the body runs.
-            mutability: matches!(handler.kind, HandlerKind::Http { .. })
-                .then(|| Token![mut](Span::call_site())),
-            ident: event.clone(),
+            mutability: None,
+            ident: argument.clone(),
             subpat: None,
         })),
         ..handler.event.clone()

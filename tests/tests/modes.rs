@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use xray_lambda_tests::daemon::{flatten, Daemon};
 use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::harness::tokio_runtime;
-use xray_lambda_tests::runtime_api::RuntimeApi;
+use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
 use xray_lambda_tests::{
     child_mode, new_trace_header, run_child, run_child_without_network, set_lambda_env,
 };
@@ -157,6 +157,29 @@ fn child_answers_without_sending() {
         "nothing goes to the daemon"
     );
     println!("CHILD OK: answered; root {}", ids.root);
+}
+
+/// Child: with tracing off, a panic reaches the runtime as an error and the next invocation
+/// is served (the handler's future then runs without the invocation's machinery around it).
+#[test]
+#[ignore = "a child process of the tests below; run_child runs it"]
+fn child_panics_with_tracing_off() {
+    let lambda = ChildLambda::start("disabled_by_either_switch_sends_nothing_and_answers");
+    let ids = new_trace_header(Some("1"));
+    let outcome = lambda.runtime.block_on(
+        lambda
+            .api
+            .invoke(&json!({"action": "panic"}), Some(&ids.header)),
+    );
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+    let response = lambda.invoke(&json!({"action": "ok", "depth": 2, "tag": "after"}), None);
+    assert_eq!(response["tag"], "after");
+    assert_eq!(
+        lambda.daemon.datagrams_before_a_marker().len(),
+        0,
+        "nothing goes to the daemon"
+    );
+    println!("CHILD OK: answered after a panic");
 }
 
 /// Child: headers that record nothing, each with nested spans in the handler: `Sampled=0`,
@@ -375,6 +398,12 @@ fn disabled_by_either_switch_sends_nothing_and_answers() {
             &[(switch, "true"), ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
         ));
         assert!(!stderr.contains("X-Ray trace"), "{stderr}");
+        let (stdout, _) = check(&run_child(
+            "child_panics_with_tracing_off",
+            "1",
+            &[(switch, "true"), ("AWS_XRAY_DAEMON_ADDRESS", "DAEMON")],
+        ));
+        assert!(stdout.contains("answered after a panic"), "{stdout}");
     }
 }
 

@@ -51,3 +51,46 @@ fn an_unrecorded_invocation_does_not_describe_its_error() {
         "the error of an invocation that is not recorded was described"
     );
 }
+
+/// A large payload, so that carrying the event twice shows beside what the attribute adds.
+type Large = [u64; 128];
+
+#[xray_lambda::xray_handler]
+async fn holds_its_event(event: LambdaEvent<Large>) -> Result<Value, Observed> {
+    tokio::task::yield_now().await;
+    Ok(Value::from(event.payload[0]))
+}
+
+#[xray_lambda::xray_handler]
+async fn takes_its_event_apart(
+    LambdaEvent { payload, context }: LambdaEvent<Large>,
+) -> Result<Value, Observed> {
+    tokio::task::yield_now().await;
+    Ok(Value::from(format!(
+        "{} {}",
+        payload[0], context.request_id
+    )))
+}
+
+/// The handler's future holds the event once: the invocation borrows its context where
+/// that borrow does not keep a second place for it across the handler's `.await`s.
+#[test]
+fn a_handlers_future_holds_its_event_once() {
+    let event = || LambdaEvent::new([0; 128], Context::default());
+    let once = std::mem::size_of::<LambdaEvent<Large>>();
+    for (shape, size) in [
+        (
+            "a plain binding",
+            std::mem::size_of_val(&holds_its_event(event())),
+        ),
+        (
+            "a pattern",
+            std::mem::size_of_val(&takes_its_event_apart(event())),
+        ),
+    ] {
+        assert!(
+            size < 2 * once,
+            "with {shape}, the handler's future is {size} bytes, the event {once}"
+        );
+    }
+}

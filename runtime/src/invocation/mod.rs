@@ -10,6 +10,7 @@ pub(crate) mod runtime_layer;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -27,7 +28,7 @@ use crate::notices::log_pending_warnings;
 use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
 use crate::record::{Extra, HandlerFacts, Http, InProgress};
 use crate::sink::Sending;
-use crate::state::{self, Pipeline, State};
+use crate::state::{self, Pipeline};
 use crate::vocabulary::CLOUDWATCH_LOGS;
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
@@ -55,6 +56,16 @@ fn under_runtime_layer() -> bool {
 /// Leaves `wait` for `XrayRuntimeLayer`, which awaits it after the response is posted.
 fn after_response(wait: Sending) {
     let _ = RUNTIME_SCOPE.try_with(|scope| scope.after_response.borrow_mut().push(wait));
+}
+
+/// Says once that `init` was not called, where it was not.
+fn warn_if_not_initialized() {
+    if state::get().is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "xray_lambda",
+            "X-Ray: xray_lambda::init() was not called; invocations are not traced"
+        );
+    }
 }
 
 /// An invocation's handler subsegment, from the start of the handler to the hand-off of its
@@ -183,20 +194,22 @@ impl Invocation {
         if first {
             log_pending_warnings();
         }
-        let from_environment;
         // Tracing off and no log lines to carry its trace id: the header is not read at all.
-        let raw = if state::pipeline().is_none() && !logs::enabled() {
-            None
-        } else {
-            match context.xray_trace_id.as_deref() {
-                Some(h) => Some(h),
-                // One-at-a-time runtimes also set the variable; read it only when the context
-                // has nothing, since under `run_concurrent` it belongs to no invocation in
-                // particular.
-                None => {
-                    from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
-                    from_environment.as_deref()
-                }
+        if state::pipeline().is_none() && !logs::enabled() {
+            warn_if_not_initialized();
+            return Invocation {
+                recording: Recording::OFF,
+            };
+        }
+        let from_environment;
+        let raw = match context.xray_trace_id.as_deref() {
+            Some(h) => Some(h),
+            // One-at-a-time runtimes also set the variable; read it only when the context
+            // has nothing, since under `run_concurrent` it belongs to no invocation in
+            // particular.
+            None => {
+                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
+                from_environment.as_deref()
             }
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
@@ -221,14 +234,8 @@ impl Invocation {
 
     /// What the invocation is, from its header (`raw`, read as `incoming`).
     fn begin(name: &'static str, raw: Option<&str>, incoming: Incoming, first: bool) -> Recording {
-        let state = state::get();
-        let Some(State::On(pipeline)) = state else {
-            if state.is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    target: "xray_lambda",
-                    "X-Ray: xray_lambda::init() was not called; invocations are not traced"
-                );
-            }
+        let Some(pipeline) = state::pipeline() else {
+            warn_if_not_initialized();
             return Recording::OFF;
         };
         if let Incoming::Unreadable(err) = &incoming {
@@ -328,20 +335,35 @@ impl Invocation {
         // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
         // nesting passes rustc's layout depth limit (128) in ordinary functions. One
         // allocation per invocation cuts the chain.
+        self.run_boxed(Box::pin(future))
+    }
+
+    /// [`Invocation::run`] with the future boxed already: `#[xray_handler]` builds the
+    /// handler's future in its box, so that the event it holds is not moved on the way.
+    #[doc(hidden)]
+    pub fn run_boxed<'a, F: Future + 'a>(
+        &'a mut self,
+        future: Pin<Box<F>>,
+    ) -> impl Future<Output = F::Output> + 'a {
         let (span, as_received) = match &mut self.recording {
             Recording::Recorded(active) => (Some(active.span.clone()), None),
+            // Nothing to enter, scope or record (tracing off, no log lines to carry): the
+            // handler's future runs as it is, as if there were no attribute.
+            Recording::NotRecorded {
+                span: None,
+                as_received: None,
+            } => return Run::Direct { future },
             Recording::NotRecorded { span, as_received } => (span.take(), as_received.take()),
         };
-        // One path for every invocation: the span (the handler's, an unrecorded one's, or
-        // none) entered on each poll and while the future is dropped, also when the handler
-        // is cancelled; the header's task-local scope around both.
-        let mut future = Box::pin(tracing::Instrument::instrument(
-            future,
-            span.unwrap_or_else(tracing::Span::none),
-        ));
-        async move {
+        // One path for every other invocation: the span (the handler's, an unrecorded one's,
+        // or none) entered on each poll and while the future is dropped, also when the
+        // handler is cancelled; the header's task-local scope around both.
+        let mut future =
+            tracing::Instrument::instrument(future, span.unwrap_or_else(tracing::Span::none));
+        let traced = async move {
             let polled = std::future::poll_fn(move |cx| {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                let future = Pin::new(&mut future);
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                     Ok(Poll::Pending) => Poll::Pending,
                     Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
                     Err(payload) => Poll::Ready(Err(payload)),
@@ -363,7 +385,8 @@ impl Invocation {
                     std::panic::resume_unwind(payload)
                 }
             }
-        }
+        };
+        Run::Traced { future: traced }
     }
 
     /// Marks the handler subsegment as a fault with `exception` as its cause.
@@ -513,6 +536,30 @@ impl Incoming {
             Incoming::Header(header) => Some(header.trace_id()),
             Incoming::PassThrough(root) => Some(*root),
             Incoming::Unreadable(_) | Incoming::Nothing => None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What [`Invocation::run`] returns: the handler's future as it is, or inside the handler
+    /// span's machinery.
+    #[project = RunProjection]
+    enum Run<F, T> {
+        /// Nothing recorded and nothing to carry: the future, boxed (for the layout depth)
+        /// and otherwise as it is, so that tracing that is off costs next to nothing.
+        Direct { #[pin] future: Pin<Box<F>> },
+        /// Boxed, entered in its span, its panic recorded.
+        Traced { #[pin] future: T },
+    }
+}
+
+impl<F: Future, T: Future<Output = F::Output>> Future for Run<F, T> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            RunProjection::Direct { future } => future.poll(cx),
+            RunProjection::Traced { future } => future.poll(cx),
         }
     }
 }

@@ -46,7 +46,14 @@ async fn custom(_request: Request) -> Result<Custom, Error> {
     Ok(Custom)
 }
 
+#[xray_lambda::xray_handler]
+async fn mutable(mut request: Request) -> Result<String, Error> {
+    let _ = request.headers_mut().remove("x-forwarded-for");
+    Ok(request.uri().path().to_owned())
+}
+
 fn main() {
+    let _ = lambda_http::service_fn(mutable);
     let _ = lambda_http::service_fn(converted);
     let _ = lambda_http::service_fn(named);
     let _ = lambda_http::service_fn(custom);

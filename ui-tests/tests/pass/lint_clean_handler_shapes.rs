@@ -1,6 +1,7 @@
 #![deny(warnings, clippy::pedantic, unused_qualifications, unused_results)]
 //! Every handler shape expands without a warning in a crate that denies them: one-expression
-//! bodies, destructured events, associated functions, borrowed state and `impl Trait` errors.
+//! bodies, destructured, mutable, unused and ignored events, associated functions, borrowed
+//! state and `impl Trait` errors.
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
@@ -13,6 +14,22 @@ async fn one_expression(event: LambdaEvent<Value>) -> Result<Value, Error> {
 #[xray_lambda::xray_handler]
 async fn destructured(LambdaEvent { payload, context }: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(serde_json::json!({ "payload": payload, "id": context.request_id }))
+}
+
+#[xray_lambda::xray_handler]
+async fn mutable(mut event: LambdaEvent<Value>) -> Result<Value, Error> {
+    event.payload = Value::from(event.context.request_id.len());
+    Ok(event.payload)
+}
+
+#[xray_lambda::xray_handler]
+async fn unused(_event: LambdaEvent<Value>) -> Result<Value, Error> {
+    Ok(Value::Null)
+}
+
+#[xray_lambda::xray_handler]
+async fn ignored(_: LambdaEvent<Value>) -> Result<Value, Error> {
+    Ok(Value::Null)
 }
 
 struct Function;
@@ -48,6 +65,9 @@ async fn one_expression_aws(n: u64) -> Result<u64, Error> {
 fn main() {
     let _ = lambda_runtime::service_fn(one_expression);
     let _ = lambda_runtime::service_fn(destructured);
+    let _ = lambda_runtime::service_fn(mutable);
+    let _ = lambda_runtime::service_fn(unused);
+    let _ = lambda_runtime::service_fn(ignored);
     let _ = lambda_runtime::service_fn(Function::associated);
     let state = State { greeting: "hi".to_owned() };
     let _ = lambda_runtime::service_fn(move |event| {
