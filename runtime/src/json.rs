@@ -110,6 +110,17 @@ impl Members {
         buf.push(b':');
     }
 
+    /// [`Members::key`] for a key that needs no escaping (a name this crate chose, or an
+    /// annotation key, which holds only letters, digits and `_`): copied as it is.
+    pub(crate) fn plain_key(&mut self, buf: &mut Vec<u8>, key: &str) {
+        debug_assert!(!needs_escaping(key.as_bytes()), "{key:?} needs escaping");
+        self.next(buf);
+        buf.reserve(key.len() + 3);
+        buf.push(b'"');
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(b"\":");
+    }
+
     /// Closes the object if any member opened it; `closing` is `}` (or `}}` for an object
     /// inside an object opened together with it).
     pub(crate) fn close(self, buf: &mut Vec<u8>, closing: &[u8]) {

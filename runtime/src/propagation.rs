@@ -23,6 +23,11 @@ use crate::document::{hex, trace_id};
 )]
 pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 
+/// [`TRACE_HEADER`] as an `http` header name, built at compile time: inserting it by its text
+/// would parse it, and allocate for it (it is not a standard header), on every request.
+#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+pub(crate) const TRACE_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(TRACE_HEADER);
+
 /// The keys of the invocation's header this crate does not interpret, verbatim: a value of
 /// the handler span's OpenTelemetry context, which every span under it inherits (in spawned
 /// tasks too).

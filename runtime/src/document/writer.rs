@@ -238,7 +238,7 @@ fn write_identity(record: &Record, top: bool, buf: &mut Vec<u8>) {
 fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf: &mut Vec<u8>) {
     let mut object = Members::new(br#","http":{"#);
     if let Some(request) = http {
-        object.key(buf, "request");
+        object.plain_key(buf, "request");
         buf.extend_from_slice(br#"{"method":"#);
         json_str(buf, request.method.as_str());
         buf.extend_from_slice(br#","url":"#);
@@ -263,14 +263,14 @@ fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf
         buf.push(b'}');
     }
     if status.is_some() || length.is_some() {
-        object.key(buf, "response");
+        object.plain_key(buf, "response");
         let mut response = Members::new(b"{");
         if let Some(code) = status {
-            response.key(buf, "status");
+            response.plain_key(buf, "status");
             json(buf, &code);
         }
         if let Some(length) = length {
-            response.key(buf, "content_length");
+            response.plain_key(buf, "content_length");
             json(buf, &length);
         }
         response.close(buf, b"}");
@@ -432,7 +432,8 @@ fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
     }
     let mut members = Members::new(br#","annotations":{"#);
     for (name, value) in record.annotations() {
-        members.key(buf, &name);
+        // Annotation keys hold only letters, digits and `_` (`vocabulary::annotation_key`).
+        members.plain_key(buf, &name);
         match &*value {
             Value::Bool(b) => json(buf, b),
             Value::I64(i) => json(buf, i),

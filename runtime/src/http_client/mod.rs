@@ -24,7 +24,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::{KeyValue, StringValue};
 
 use crate::exception::Exception;
-use crate::propagation::{self, TRACE_HEADER};
+use crate::propagation::{self, TRACE_HEADER_NAME};
 use crate::record::{method_value, Extra, Http};
 use crate::state;
 use crate::vocabulary::HTTP_STATUS;
@@ -143,7 +143,7 @@ impl HttpCall {
 
 fn put(headers: &mut http::HeaderMap, header: String) {
     if let Ok(value) = HeaderValue::try_from(header) {
-        headers.insert(TRACE_HEADER, value);
+        headers.insert(TRACE_HEADER_NAME, value);
     }
 }
 

@@ -7,7 +7,7 @@ use lambda_http::{IntoResponse, Request, RequestExt as _};
 use super::Invocation;
 use crate::exception::Exception;
 use crate::http_function::{self, response::Responded, response::ResponseFacts};
-use crate::propagation::{self, TRACE_HEADER};
+use crate::propagation::{self, TRACE_HEADER_NAME};
 
 impl Invocation {
     /// [`Invocation::start`] for a `lambda_http` handler: the Lambda context comes from the
@@ -27,13 +27,14 @@ impl Invocation {
         };
         let http = http_function::describe(request);
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
-        active.http = Some(Box::new(http));
-        if let Some(handler) = &mut active.handler {
+        let extra = active.extra();
+        extra.http = Some(http);
+        if let Some(handler) = &mut extra.handler {
             handler.trigger = Some("http");
         }
         if let Some(header) = propagation::downstream(&active.cx) {
             if let Ok(value) = http::HeaderValue::try_from(header) {
-                request.headers_mut().insert(TRACE_HEADER, value);
+                request.headers_mut().insert(TRACE_HEADER_NAME, value);
             }
         }
         invocation
@@ -64,7 +65,7 @@ impl Invocation {
                 exception.record_on(&active.span);
             }
         }
-        if let Some(http) = &mut active.http {
+        if let Some(http) = active.extra.as_mut().and_then(|extra| extra.http.as_mut()) {
             http.status = facts.status;
             http.content_length = facts.content_length;
         }

@@ -26,7 +26,7 @@ use crate::header::{HeaderError, TraceHeader};
 use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
 use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
-use crate::record::{Extra, HandlerFacts, Http, InProgress};
+use crate::record::{Extra, HandlerFacts, InProgress};
 use crate::sink::Sending;
 use crate::state::{self, Pipeline};
 use crate::vocabulary::CLOUDWATCH_LOGS;
@@ -124,13 +124,20 @@ struct Active {
     cx: opentelemetry::Context,
     trace_id: TraceId,
     buffer: &'static Arc<Buffer>,
-    /// The request an HTTP function serves: its `http` object, completed by the response.
-    /// Boxed, as `handler` is: what every invocation moves around stays small.
-    http: Option<Box<Http>>,
+    /// What the handler subsegment records beyond its span: the request an HTTP function
+    /// serves (its `http` object, completed by the response) and the invocation's facts for
+    /// the OpenTelemetry paths' conventions. Boxed, so that what every invocation moves
+    /// around stays small, and handed to the buffer as it is.
+    extra: Option<Box<Extra>>,
     /// The function's log group, for the handler's `aws.cloudwatch_logs`.
     cloudwatch_logs: Option<&'static serde_json::Value>,
-    /// The invocation's facts, for the OpenTelemetry paths' conventions.
-    handler: Option<Box<HandlerFacts>>,
+}
+
+impl Active {
+    /// The handler subsegment's extra, made on first use.
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 impl Active {
@@ -174,9 +181,8 @@ impl Active {
             cx,
             trace_id,
             buffer: &pipeline.buffer,
-            http: None,
+            extra: None,
             cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
-            handler: None,
         })
     }
 }
@@ -219,11 +225,11 @@ impl Invocation {
         };
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
-                active.handler = Some(Box::new(HandlerFacts {
+                active.extra().handler = Some(HandlerFacts {
                     request_id: context.request_id.clone(),
                     invoked_arn: context.invoked_function_arn.clone(),
                     trigger: None,
-                }));
+                });
             }
         }
         if logs::enabled() {
@@ -441,9 +447,8 @@ impl Invocation {
             cx,
             trace_id,
             buffer,
-            http,
+            extra,
             cloudwatch_logs,
-            handler,
         }) = std::mem::replace(&mut self.recording, Recording::OFF)
         else {
             return None;
@@ -453,22 +458,14 @@ impl Invocation {
         // span's own close later ends nothing.
         let otel = cx.span();
         // Only a recorded span reaches the buffer, which takes its extras back.
-        if (http.is_some() || cloudwatch_logs.is_some() || handler.is_some())
+        if (extra.is_some() || cloudwatch_logs.is_some())
             && state::reaches_buffer(otel.span_context())
         {
-            let mut aws = serde_json::Map::new();
+            let mut extra = extra.unwrap_or_default();
             if let Some(groups) = cloudwatch_logs {
-                aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
+                extra.aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
             }
-            buffer.attach(
-                otel.span_context().span_id(),
-                Extra {
-                    aws,
-                    http: http.map(|http| *http),
-                    handler: handler.map(|handler| *handler),
-                    ..Extra::default()
-                },
-            );
+            buffer.attach_boxed(otel.span_context().span_id(), extra);
         }
         if otel.is_recording() {
             otel.end_with_timestamp(SystemTime::now());
