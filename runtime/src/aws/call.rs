@@ -58,6 +58,18 @@ pub enum CallEnd {
 }
 
 impl Call {
+    /// Whether a call made now gets a subsegment: tracing is on, and the call is made in a
+    /// recorded span. What the interceptor asks first, before it reads anything of the call.
+    #[must_use]
+    pub fn wanted() -> bool {
+        // Tracing off: not even the current span is looked up.
+        if state::pipeline().is_none() {
+            return false;
+        }
+        let current = tracing::Span::current();
+        !(current.is_none() || current.is_disabled())
+    }
+
     /// Opens the call's subsegment under the current subsegment; `None` outside a traced
     /// invocation (`state::call_span` looks no further than the current span there).
     #[must_use]

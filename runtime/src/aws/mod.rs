@@ -89,10 +89,9 @@ impl Intercept for XrayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // Outside a traced invocation (or in an unsampled one) there is nothing to hang the
-        // call under: no work at all.
-        let current = tracing::Span::current();
-        if current.is_none() || current.is_disabled() {
+        // Outside a traced invocation (or in an unsampled one, or with tracing off) there is
+        // nothing to hang the call under: no work at all.
+        if !Call::wanted() {
             return Ok(());
         }
         let (service, operation) = cfg.load::<Metadata>().map_or_else(

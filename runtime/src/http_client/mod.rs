@@ -59,6 +59,8 @@ impl HttpCall {
         headers: &mut http::HeaderMap,
         traced: bool,
     ) -> Option<Self> {
+        // Tracing off: nothing to record, and no header was received to forward.
+        state::pipeline()?;
         let current = tracing::Span::current();
         if current.is_disabled() {
             forward_as_received(headers);
