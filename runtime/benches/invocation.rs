@@ -259,14 +259,14 @@ async fn bare_event(
     Ok((lambda_http::http::StatusCode::OK, "hello"))
 }
 
-/// The HTTP handler against the `LambdaEvent` handler, each against its untraced twin, with
-/// the input built outside the timing, right before each call (as `lambda_http` builds it
-/// right before the handler runs, so it is in cache): what the HTTP handler adds is the
-/// difference of the two differences. Each response is converted as `lambda_http` would.
 /// Added to each iteration of a pair's difference, so that no sample sums to zero or less;
 /// bench/run subtracts it (the name of each case that carries it says `plus_10us`).
 const PAIR_OFFSET_NS: i128 = 10_000;
 
+/// The HTTP handler against the `LambdaEvent` handler, each against its untraced twin, with
+/// the input built outside the timing, right before each call (as `lambda_http` builds it
+/// right before the handler runs, so it is in cache): what the HTTP handler adds is the
+/// difference of the two differences. Each response is converted as `lambda_http` would.
 fn http_functions(
     criterion: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
