@@ -76,6 +76,11 @@ pub(crate) fn pipeline() -> Option<&'static Pipeline> {
     }
 }
 
+/// Whether [`take_first_invocation`] has yet to be called.
+pub(crate) fn first_invocation_pending() -> bool {
+    FIRST_INVOCATION.load(Ordering::Relaxed)
+}
+
 /// Whether this is the first call in the process (true once).
 pub(crate) fn take_first_invocation() -> bool {
     // A plain load first: every later invocation then skips the atomic read-modify-write.

@@ -5,15 +5,12 @@
 pub(crate) mod batch;
 #[cfg(feature = "lambda-http")]
 mod http;
+mod run;
 pub(crate) mod runtime_layer;
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::SystemTime;
 
 use lambda_runtime::Context;
@@ -25,7 +22,7 @@ use crate::exception::Exception;
 use crate::header::{HeaderError, TraceHeader};
 use crate::logs::{self, LogContext};
 use crate::notices::log_pending_warnings;
-use crate::propagation::{self, ForwardedKeys, AS_RECEIVED};
+use crate::propagation::{self, ForwardedKeys};
 use crate::record::{Extra, HandlerFacts, InProgress};
 use crate::sink::Sending;
 use crate::state::{self, Pipeline};
@@ -59,8 +56,17 @@ fn after_response(wait: Sending) {
 }
 
 /// Says once that `init` was not called, where it was not.
+#[inline]
 fn warn_if_not_initialized() {
-    if state::get().is_none() && !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
+    // A plain load first: once said, no read-modify-write on every invocation.
+    if state::get().is_none() && !WARNED_NO_INIT.load(Ordering::Relaxed) {
+        warn_not_initialized();
+    }
+}
+
+#[cold]
+fn warn_not_initialized() {
+    if !WARNED_NO_INIT.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             target: "xray_lambda",
             "X-Ray: xray_lambda::init() was not called; invocations are not traced"
@@ -88,13 +94,14 @@ fn warn_if_not_initialized() {
 /// ```
 #[derive(Debug)]
 pub struct Invocation {
-    recording: Recording,
+    /// `None` when there is nothing to record, enter or scope (tracing off, no log lines to
+    /// carry): one pointer in the handler's future, and nothing to drop.
+    recording: Option<Box<Recording>>,
 }
 
-/// What an invocation can be.
+/// What an invocation can be, where it is more than nothing.
 #[derive(Debug)]
-// Held inline in the handler's future: boxing the large variant would cost every recorded
-// invocation an allocation.
+// Boxed whole in `Invocation`: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Recording {
     /// Recorded: the handler subsegment is open.
@@ -115,6 +122,23 @@ impl Recording {
         span: None,
         as_received: None,
     };
+}
+
+impl Invocation {
+    /// Nothing to record, enter or scope.
+    const OFF: Invocation = Invocation { recording: None };
+
+    fn new(recording: Recording) -> Self {
+        match recording {
+            Recording::NotRecorded {
+                span: None,
+                as_received: None,
+            } => Invocation::OFF,
+            recording => Invocation {
+                recording: Some(Box::new(recording)),
+            },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -194,18 +218,29 @@ impl Invocation {
     /// Does nothing, cheaply, when tracing is off, the header says `Sampled=0`, or (in Lambda)
     /// there is no usable header.
     #[must_use]
+    #[inline]
     pub fn start(name: &'static str, context: &Context) -> Self {
+        // Tracing off and no log lines to carry its trace id: the header is not read at all,
+        // and `XrayRuntimeLayer` has nothing to record whether the handler was reached or not.
+        // Past the first invocation, two loads; the rest is out of line, so that this path
+        // does not pay for its frame.
+        if state::pipeline().is_none() && !logs::enabled() && !state::first_invocation_pending() {
+            warn_if_not_initialized();
+            return Invocation::OFF;
+        }
+        Self::start_traced(name, context)
+    }
+
+    #[inline(never)]
+    fn start_traced(name: &'static str, context: &Context) -> Self {
         let _ = RUNTIME_SCOPE.try_with(|scope| scope.handler_reached.set(true));
         let first = state::take_first_invocation();
         if first {
             log_pending_warnings();
         }
-        // Tracing off and no log lines to carry its trace id: the header is not read at all.
         if state::pipeline().is_none() && !logs::enabled() {
             warn_if_not_initialized();
-            return Invocation {
-                recording: Recording::OFF,
-            };
+            return Invocation::OFF;
         }
         let from_environment;
         let raw = match context.xray_trace_id.as_deref() {
@@ -220,9 +255,7 @@ impl Invocation {
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let root = incoming.root();
-        let mut invocation = Invocation {
-            recording: Self::begin(name, raw, incoming, first),
-        };
+        let mut invocation = Invocation::new(Self::begin(name, raw, incoming, first));
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
                 active.extra().handler = Some(HandlerFacts {
@@ -290,36 +323,47 @@ impl Invocation {
                 .map(|active| active.cx.span().span_context().span_id()),
             cold_start,
         };
-        match &mut self.recording {
-            Recording::Recorded(Active { span, .. })
-            | Recording::NotRecorded {
-                span: Some(span), ..
-            } => logs::attach(span, log_context),
-            Recording::NotRecorded { span: own, .. } => {
+        match self.recording.as_deref_mut() {
+            Some(
+                Recording::Recorded(Active { span, .. })
+                | Recording::NotRecorded {
+                    span: Some(span), ..
+                },
+            ) => logs::attach(span, log_context),
+            Some(Recording::NotRecorded { span: own, .. }) => {
                 let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
                 logs::attach(&span, log_context);
                 *own = Some(span);
+            }
+            None => {
+                let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
+                logs::attach(&span, log_context);
+                *self = Invocation::new(Recording::NotRecorded {
+                    span: Some(span),
+                    as_received: None,
+                });
             }
         }
     }
 
     /// The handler subsegment, when the invocation is recorded.
     fn active(&self) -> Option<&Active> {
-        match &self.recording {
-            Recording::Recorded(active) => Some(active),
-            Recording::NotRecorded { .. } => None,
+        match self.recording.as_deref() {
+            Some(Recording::Recorded(active)) => Some(active),
+            _ => None,
         }
     }
 
     fn active_mut(&mut self) -> Option<&mut Active> {
-        match &mut self.recording {
-            Recording::Recorded(active) => Some(active),
-            Recording::NotRecorded { .. } => None,
+        match self.recording.as_deref_mut() {
+            Some(Recording::Recorded(active)) => Some(active),
+            _ => None,
         }
     }
 
     /// Whether this invocation is recorded.
     #[must_use]
+    #[inline]
     pub fn is_recorded(&self) -> bool {
         self.active().is_some()
     }
@@ -329,70 +373,6 @@ impl Invocation {
     pub fn span(&self) -> tracing::Span {
         self.active()
             .map_or_else(tracing::Span::none, |a| a.span.clone())
-    }
-
-    /// Runs the handler's future inside the handler span. A panic is recorded as a fault,
-    /// the documents are sent, and the panic carries on to `lambda_runtime`.
-    pub fn run<'a, F: Future + 'a>(
-        &'a mut self,
-        future: F,
-    ) -> impl Future<Output = F::Output> + 'a {
-        // Boxed here, before any state machine holds it: the handler's future sits under
-        // lambda_runtime's and tokio's layers, and with the AWS SDK's futures inside it the
-        // nesting passes rustc's layout depth limit (128) in ordinary functions. One
-        // allocation per invocation cuts the chain.
-        self.run_boxed(Box::pin(future))
-    }
-
-    /// [`Invocation::run`] with the future boxed already: `#[xray_handler]` builds the
-    /// handler's future in its box, so that the event it holds is not moved on the way.
-    #[doc(hidden)]
-    pub fn run_boxed<'a, F: Future + 'a>(
-        &'a mut self,
-        future: Pin<Box<F>>,
-    ) -> impl Future<Output = F::Output> + 'a {
-        let (span, as_received) = match &mut self.recording {
-            Recording::Recorded(active) => (Some(active.span.clone()), None),
-            // Nothing to enter, scope or record (tracing off, no log lines to carry): the
-            // handler's future runs as it is, as if there were no attribute.
-            Recording::NotRecorded {
-                span: None,
-                as_received: None,
-            } => return Run::Direct { future },
-            Recording::NotRecorded { span, as_received } => (span.take(), as_received.take()),
-        };
-        // One path for every other invocation: the span (the handler's, an unrecorded one's,
-        // or none) entered on each poll and while the future is dropped, also when the
-        // handler is cancelled; the header's task-local scope around both.
-        let mut future =
-            tracing::Instrument::instrument(future, span.unwrap_or_else(tracing::Span::none));
-        let traced = async move {
-            let polled = std::future::poll_fn(move |cx| {
-                let future = Pin::new(&mut future);
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-                    Err(payload) => Poll::Ready(Err(payload)),
-                }
-            });
-            let result = match as_received {
-                Some(header) => AS_RECEIVED.scope(header, polled).await,
-                None => polled.await,
-            };
-            match result {
-                Ok(output) => output,
-                Err(payload) => {
-                    if self.is_recorded() {
-                        self.record_error(Exception::from_panic(&*payload));
-                        // Boxed: only a panic gets here, and inline the wait would make the
-                        // future of every invocation larger, moved on every hand-over.
-                        Box::pin(self.finish()).await;
-                    }
-                    std::panic::resume_unwind(payload)
-                }
-            }
-        };
-        Run::Traced { future: traced }
     }
 
     /// Marks the handler subsegment as a fault with `exception` as its cause.
@@ -439,17 +419,17 @@ impl Invocation {
     /// Closes the handler span; what is left to send, once.
     fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
         // Not recorded: nothing to close, and nothing moved out.
-        if !matches!(self.recording, Recording::Recorded(_)) {
+        if !self.is_recorded() {
             return None;
         }
-        let Recording::Recorded(Active {
+        let Some(Recording::Recorded(Active {
             span,
             cx,
             trace_id,
             buffer,
             extra,
             cloudwatch_logs,
-        }) = std::mem::replace(&mut self.recording, Recording::OFF)
+        })) = self.recording.take().map(|recording| *recording)
         else {
             return None;
         };
@@ -479,7 +459,7 @@ impl Drop for Invocation {
     // Inline, so that an unrecorded invocation's drop is one test in the handler's future.
     #[inline]
     fn drop(&mut self) {
-        if matches!(self.recording, Recording::Recorded(_)) {
+        if self.is_recorded() {
             self.finish_detached();
         }
     }
@@ -538,48 +518,5 @@ impl Incoming {
             Incoming::PassThrough(root) => Some(*root),
             Incoming::Unreadable(_) | Incoming::Nothing => None,
         }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// What [`Invocation::run`] returns: the handler's future as it is, or inside the handler
-    /// span's machinery.
-    #[project = RunProjection]
-    enum Run<F, T> {
-        /// Nothing recorded and nothing to carry: the future, boxed (for the layout depth)
-        /// and otherwise as it is, so that tracing that is off costs next to nothing.
-        Direct { #[pin] future: Pin<Box<F>> },
-        /// Boxed, entered in its span, its panic recorded.
-        Traced { #[pin] future: T },
-    }
-}
-
-impl<F: Future, T: Future<Output = F::Output>> Future for Run<F, T> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
-        match self.project() {
-            RunProjection::Direct { future } => future.poll(cx),
-            RunProjection::Traced { future } => future.poll(cx),
-        }
-    }
-}
-
-#[cfg(test)]
-mod future_size {
-    /// Every handler's future holds these inline, and `lambda_runtime` moves it on each
-    /// hand-over: what only some invocations need (an OTLP export, a panic's wait) is boxed.
-    /// With the `otlp` feature, an inline export made both over 4 KiB.
-    #[test]
-    fn an_invocations_futures_stay_small() {
-        let context = lambda_runtime::Context::default();
-        let mut invocation = super::Invocation::start("handler", &context);
-        let run = std::mem::size_of_val(&invocation.run(async {}));
-        let finish = std::mem::size_of_val(&invocation.finish());
-        assert!(run <= 256, "Invocation::run's future is {run} bytes");
-        assert!(
-            finish <= 256,
-            "Invocation::finish's future is {finish} bytes"
-        );
     }
 }
