@@ -90,7 +90,8 @@ fn main() {
         // share of it, and a record's cost swung between runs.
         // Each iteration reports a tenth of its difference plus `PAIR_OFFSET_NS`, as the
         // invocation benchmark's pairs do: criterion refuses a sample that sums to zero or
-        // less, and clamping one would bias the median.
+        // less, and such a sample (clamped, or refused) could leave the case without an
+        // estimate.
         group.bench_function("record_paired_plus_10us", |b| {
             b.iter_custom(|iterations| {
                 let mut added: i128 = 0;

@@ -64,11 +64,13 @@ pub(crate) fn install(state: State) -> bool {
 }
 
 /// The installed state; `None` before `init`.
+#[inline]
 pub(crate) fn get() -> Option<&'static State> {
     STATE.get()
 }
 
 /// The installed pipeline, when tracing is on.
+#[inline]
 pub(crate) fn pipeline() -> Option<&'static Pipeline> {
     match STATE.get() {
         Some(State::On(pipeline)) => Some(pipeline),
@@ -77,6 +79,7 @@ pub(crate) fn pipeline() -> Option<&'static Pipeline> {
 }
 
 /// Whether [`take_first_invocation`] has yet to be called.
+#[inline]
 pub(crate) fn first_invocation_pending() -> bool {
     FIRST_INVOCATION.load(Ordering::Relaxed)
 }

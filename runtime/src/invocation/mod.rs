@@ -39,7 +39,8 @@ tokio::task_local! {
 /// runtime's own service and so sees the moment after the response is posted.
 #[derive(Default)]
 pub(crate) struct RuntimeScope {
-    /// Set by [`Invocation::start`]: the invocation reached a traced handler.
+    /// Set by [`Invocation::start`]: the invocation reached a traced handler. Left unset when
+    /// tracing and log lines are off, where there is nothing to record either way.
     handler_reached: Cell<bool>,
     /// The waits for the invocation's documents, awaited after the response.
     after_response: RefCell<Vec<Sending>>,
@@ -150,8 +151,8 @@ struct Active {
     buffer: &'static Arc<Buffer>,
     /// What the handler subsegment records beyond its span: the request an HTTP function
     /// serves (its `http` object, completed by the response) and the invocation's facts for
-    /// the OpenTelemetry paths' conventions. Boxed, so that what every invocation moves
-    /// around stays small, and handed to the buffer as it is.
+    /// the OpenTelemetry paths' conventions. Boxed, as the buffer keeps it: handed over as
+    /// it is.
     extra: Option<Box<Extra>>,
     /// The function's log group, for the handler's `aws.cloudwatch_logs`.
     cloudwatch_logs: Option<&'static serde_json::Value>,
@@ -222,7 +223,7 @@ impl Invocation {
     pub fn start(name: &'static str, context: &Context) -> Self {
         // Tracing off and no log lines to carry its trace id: the header is not read at all,
         // and `XrayRuntimeLayer` has nothing to record whether the handler was reached or not.
-        // Past the first invocation, two loads; the rest is out of line, so that this path
+        // Past the first invocation, three loads; the rest is out of line, so that this path
         // does not pay for its frame.
         if state::pipeline().is_none() && !logs::enabled() && !state::first_invocation_pending() {
             warn_if_not_initialized();
@@ -323,30 +324,24 @@ impl Invocation {
                 .map(|active| active.cx.span().span_context().span_id()),
             cold_start,
         };
-        match self.recording.as_deref_mut() {
-            Some(
-                Recording::Recorded(Active { span, .. })
-                | Recording::NotRecorded {
-                    span: Some(span), ..
-                },
-            ) => logs::attach(span, log_context),
-            Some(Recording::NotRecorded { span: own, .. }) => {
+        let recording = self
+            .recording
+            .get_or_insert_with(|| Box::new(Recording::OFF));
+        match &mut **recording {
+            Recording::Recorded(Active { span, .. })
+            | Recording::NotRecorded {
+                span: Some(span), ..
+            } => logs::attach(span, log_context),
+            Recording::NotRecorded { span: own, .. } => {
                 let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
                 logs::attach(&span, log_context);
                 *own = Some(span);
-            }
-            None => {
-                let span = tracing::info_span!(target: "xray_lambda::log", "xray_invocation");
-                logs::attach(&span, log_context);
-                *self = Invocation::new(Recording::NotRecorded {
-                    span: Some(span),
-                    as_received: None,
-                });
             }
         }
     }
 
     /// The handler subsegment, when the invocation is recorded.
+    #[inline]
     fn active(&self) -> Option<&Active> {
         match self.recording.as_deref() {
             Some(Recording::Recorded(active)) => Some(active),
@@ -354,6 +349,7 @@ impl Invocation {
         }
     }
 
+    #[inline]
     fn active_mut(&mut self) -> Option<&mut Active> {
         match self.recording.as_deref_mut() {
             Some(Recording::Recorded(active)) => Some(active),
@@ -419,17 +415,17 @@ impl Invocation {
     /// Closes the handler span; what is left to send, once.
     fn close(&mut self) -> Option<(TraceId, &'static Arc<Buffer>)> {
         // Not recorded: nothing to close, and nothing moved out.
-        if !self.is_recorded() {
-            return None;
-        }
-        let Some(Recording::Recorded(Active {
+        let recorded = self
+            .recording
+            .take_if(|recording| matches!(**recording, Recording::Recorded(_)))?;
+        let Recording::Recorded(Active {
             span,
             cx,
             trace_id,
             buffer,
             extra,
             cloudwatch_logs,
-        })) = self.recording.take().map(|recording| *recording)
+        }) = *recorded
         else {
             return None;
         };

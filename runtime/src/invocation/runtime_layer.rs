@@ -109,6 +109,11 @@ async fn record_undelivered(context: &lambda_runtime::Context) {
         }
     });
     let mut invocation = Invocation::start(name, context);
+    // Tracing off and no log lines: `start` does not tell the layer the handler was reached,
+    // and there is nothing to record here either.
+    if !invocation.is_recorded() {
+        return;
+    }
     invocation.record_error(Exception::new(
         "DeserializeError",
         "the event did not deserialize into the handler's event type, so the handler was not called",

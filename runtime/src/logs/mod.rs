@@ -21,6 +21,7 @@ pub(crate) use layer::LogLayer;
 /// not traced (unsampled, tracing off), since logs never depend on sampling.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+#[inline]
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
