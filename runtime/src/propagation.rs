@@ -57,8 +57,11 @@ pub fn downstream(cx: &Context) -> Option<String> {
 /// written with the document writer's hex (no `fmt`: a call's hot path).
 fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
     let extra = carried.map_or("", |c| c.0.as_str());
-    // Root=… (40) ;Parent=… (24) ;Sampled=1 (10), then `;` and the carried keys.
-    let mut out = Vec::with_capacity(74 + 1 + extra.len());
+    // Root=… (40) ;Parent=… (24) ;Sampled=1 (10), then `;` and the carried keys. Exactly:
+    // a header value made from a `String` whose capacity is its length takes the allocation
+    // as it is; with room to spare, `bytes` allocates again to share it.
+    let carried_len = if extra.is_empty() { 0 } else { 1 + extra.len() };
+    let mut out = Vec::with_capacity(74 + carried_len);
     out.extend_from_slice(b"Root=");
     trace_id(&mut out, span_context.trace_id());
     out.extend_from_slice(b";Parent=");
@@ -184,6 +187,18 @@ mod tests {
         );
         assert_eq!(downstream(&context(false)), None);
         assert_eq!(downstream(&Context::new()), None);
+    }
+
+    /// A header value made from the `String` takes its allocation as it is only where the
+    /// capacity is the length (else `bytes` allocates again, on every call).
+    #[test]
+    fn the_header_is_allocated_to_its_length() {
+        let carried =
+            context(true).with_value(ForwardedKeys("Lineage=a87bd80c:1|b31ac9b5:2".into()));
+        for cx in [context(true), carried] {
+            let header = downstream(&cx).expect("a header");
+            assert_eq!(header.capacity(), header.len(), "{header}");
+        }
     }
 
     #[test]
