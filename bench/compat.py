@@ -1,0 +1,26 @@
+"""This tree's benchmark files, for an older revision's library (bench/run and bench/breakdown
+`--against REV`): where REV lacks what a benchmark calls, the benchmark does what REV itself
+did in its place."""
+import os
+import subprocess
+
+# Each entry: what REV's library is searched for (`git grep`), where, what this tree's benchmark
+# files call, and what they call instead where REV lacks it (the interceptor's own check then).
+COMPAT = [
+    ("fn wanted", "runtime/src/aws", "if !AwsCall::wanted() {",
+     "let current = tracing::Span::current();\n    if current.is_none() || current.is_disabled() {"),
+]
+
+
+def copy_bench_files(root, rev, tree, benches=("invocation", "records")):
+    """Writes this tree's `runtime/benches/<bench>.rs` into `tree` (a checkout of `rev`)."""
+    lacking = [(new, old) for (search, where, new, old) in COMPAT
+               if subprocess.run(["git", "grep", "-q", search, rev, "--", where],
+                                 cwd=root, capture_output=True).returncode != 0]
+    for bench in benches:
+        with open(os.path.join(root, "runtime", "benches", f"{bench}.rs")) as f:
+            text = f.read()
+        for new, old in lacking:
+            text = text.replace(new, old)
+        with open(os.path.join(tree, "runtime", "benches", f"{bench}.rs"), "w") as f:
+            f.write(text)
