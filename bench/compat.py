@@ -12,6 +12,23 @@ COMPAT = [
 ]
 
 
+# The workspace's own packages. Cargo names a path package's artifacts by its path within the
+# workspace, so REV's checkout and this tree write the same files in the shared target directory;
+# and where REV's sources of a package are older than the artifact (a checkout is new, this
+# tree's files are not), cargo takes the other tree's build as fresh. Measured so, "now" ran
+# this tree's library with ea2f416's macros.
+OWN_PACKAGES = ["xray-lambda", "xray-lambda-macros", "xray-lambda-size"]
+
+
+def clean_own_packages(tree, env):
+    """Removes the workspace's own release artifacts, so that `tree`'s next build compiles its
+    own sources (the dependencies stay built)."""
+    args = ["cargo", "clean", "--release"]
+    for package in OWN_PACKAGES:
+        args += ["-p", package]
+    subprocess.run(args, cwd=tree, env=env, check=True, capture_output=True)
+
+
 def copy_bench_files(root, rev, tree, benches=("invocation", "records")):
     """Writes this tree's `runtime/benches/<bench>.rs` into `tree` (a checkout of `rev`)."""
     lacking = [(new, old) for (search, where, new, old) in COMPAT
