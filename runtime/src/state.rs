@@ -87,7 +87,7 @@ pub(crate) fn first_invocation_pending() -> bool {
 /// Whether this is the first call in the process (true once).
 pub(crate) fn take_first_invocation() -> bool {
     // A plain load first: every later invocation then skips the atomic read-modify-write.
-    FIRST_INVOCATION.load(Ordering::Relaxed) && FIRST_INVOCATION.swap(false, Ordering::Relaxed)
+    first_invocation_pending() && FIRST_INVOCATION.swap(false, Ordering::Relaxed)
 }
 
 /// Whether a span with this context reaches the buffer (so that extras handed to the buffer

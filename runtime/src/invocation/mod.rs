@@ -56,6 +56,13 @@ fn after_response(wait: Sending) {
     let _ = RUNTIME_SCOPE.try_with(|scope| scope.after_response.borrow_mut().push(wait));
 }
 
+/// Tracing off and no log lines to carry a trace id: an invocation has nothing to record,
+/// enter or scope, and its header is not read at all.
+#[inline]
+fn nothing_to_carry() -> bool {
+    state::pipeline().is_none() && !logs::enabled()
+}
+
 /// Says once that `init` was not called, where it was not.
 #[inline]
 fn warn_if_not_initialized() {
@@ -221,11 +228,10 @@ impl Invocation {
     #[must_use]
     #[inline]
     pub fn start(name: &'static str, context: &Context) -> Self {
-        // Tracing off and no log lines to carry its trace id: the header is not read at all,
-        // and `XrayRuntimeLayer` has nothing to record whether the handler was reached or not.
-        // Past the first invocation, three loads; the rest is out of line, so that this path
-        // does not pay for its frame.
-        if state::pipeline().is_none() && !logs::enabled() && !state::first_invocation_pending() {
+        // `XrayRuntimeLayer` has nothing to record either, whether the handler was reached or
+        // not. Past the first invocation, three loads; the rest is out of line, so that this
+        // path does not pay for its frame.
+        if nothing_to_carry() && !state::first_invocation_pending() {
             warn_if_not_initialized();
             return Invocation::OFF;
         }
@@ -239,7 +245,7 @@ impl Invocation {
         if first {
             log_pending_warnings();
         }
-        if state::pipeline().is_none() && !logs::enabled() {
+        if nothing_to_carry() {
             warn_if_not_initialized();
             return Invocation::OFF;
         }
