@@ -48,7 +48,7 @@ pub(crate) struct TraceHeader {
     extra: String,
 }
 
-/// Why a header was not usable; only used for the one debug line a bad header costs.
+/// Why a header was not usable: named in the one warning a malformed header costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeaderError {
     MissingRoot,
@@ -189,36 +189,98 @@ impl TraceHeader {
     }
 }
 
-/// Formats an OpenTelemetry trace id in X-Ray's `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` form.
+/// Lower-case hex, without `fmt` (whose machinery was a fifth of an invocation's instructions).
+pub(crate) fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Four bytes at a time, by arithmetic on a word (ids are 8 and 16 bytes; every document
+    // writes several).
+    let mut words = bytes.chunks_exact(4);
+    for word in &mut words {
+        buf.extend_from_slice(&hex_word(u32::from_be_bytes([
+            word[0], word[1], word[2], word[3],
+        ])));
+    }
+    for &b in words.remainder() {
+        buf.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
+    }
+}
+
+/// The eight hex digits of `word`, most significant first.
+fn hex_word(word: u32) -> [u8; 8] {
+    // Each nibble spread into a byte of its own, in order.
+    let mut x = u64::from(word);
+    x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more (adding 6 carries it into bit 4).
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    // '0' + n, and 'a' - '0' - 10 = 39 more for the letters.
+    (x + 0x3030_3030_3030_3030 + letters * 39).to_be_bytes()
+}
+
+/// X-Ray's form of a trace id, `1-<8 hex: epoch seconds>-<24 hex>`: the one formatter, for
+/// documents, headers, log lines and the waterfall.
+pub(crate) fn write_trace_id(buf: &mut Vec<u8>, id: TraceId) {
+    let bytes = id.to_bytes();
+    buf.extend_from_slice(b"1-");
+    hex(buf, &bytes[..4]);
+    buf.push(b'-');
+    hex(buf, &bytes[4..]);
+}
+
+/// [`write_trace_id`] for a `fmt::Write` (a log line, the waterfall).
 pub(crate) fn format_trace_id(trace_id: TraceId, out: &mut impl fmt::Write) -> fmt::Result {
-    let hex = u128::from_be_bytes(trace_id.to_bytes());
-    write!(
-        out,
-        "1-{:08x}-{:024x}",
-        hex >> 96,
-        hex & ((1u128 << 96) - 1)
-    )
+    let mut buf = Vec::with_capacity(TRACE_ID_LEN);
+    write_trace_id(&mut buf, trace_id);
+    // ASCII: always UTF-8.
+    out.write_str(std::str::from_utf8(&buf).unwrap_or_default())
+}
+
+/// `1-` and 8 + 1 + 24 hex digits.
+const TRACE_ID_LEN: usize = 35;
+
+/// The one header writer: `Root=1-…;Parent=…[;Sampled=1|0|?][;extra]`, for the header a call
+/// carries (`propagation`) and for [`TraceHeader`]'s `Display`.
+///
+/// The string is allocated to its exact length: a header value made from a `String` whose
+/// capacity is its length takes the allocation as it is; with room to spare, `bytes`
+/// allocates again to share it.
+pub(crate) fn write_header(
+    trace_id: TraceId,
+    parent_id: SpanId,
+    sampling: Sampling,
+    extra: &str,
+) -> String {
+    let sampled: &[u8] = match sampling {
+        Sampling::Sampled => b";Sampled=1",
+        Sampling::NotSampled => b";Sampled=0",
+        Sampling::Deferred => b";Sampled=?",
+        Sampling::Missing => b"",
+    };
+    let extra_len = if extra.is_empty() { 0 } else { 1 + extra.len() };
+    // Root= (5), the id, ;Parent= (8), 16 hex digits.
+    let mut out = Vec::with_capacity(5 + TRACE_ID_LEN + 8 + 16 + sampled.len() + extra_len);
+    out.extend_from_slice(b"Root=");
+    write_trace_id(&mut out, trace_id);
+    out.extend_from_slice(b";Parent=");
+    hex(&mut out, &parent_id.to_bytes());
+    out.extend_from_slice(sampled);
+    if !extra.is_empty() {
+        out.push(b';');
+        out.extend_from_slice(extra.as_bytes());
+    }
+    // ASCII and a `str`: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl fmt::Display for TraceHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Root=")?;
-        format_trace_id(self.trace_id, f)?;
-        write!(
-            f,
-            ";Parent={:016x}",
-            u64::from_be_bytes(self.parent_id.to_bytes())
-        )?;
-        match self.sampling {
-            Sampling::Sampled => f.write_str(";Sampled=1")?,
-            Sampling::NotSampled => f.write_str(";Sampled=0")?,
-            Sampling::Deferred => f.write_str(";Sampled=?")?,
-            Sampling::Missing => {}
-        }
-        if !self.extra.is_empty() {
-            write!(f, ";{}", self.extra)?;
-        }
-        Ok(())
+        f.write_str(&write_header(
+            self.trace_id,
+            self.parent_id,
+            self.sampling,
+            &self.extra,
+        ))
     }
 }
 
@@ -440,6 +502,10 @@ mod tests {
         #[test]
         fn valid_headers_round_trip(h in valid_header()) {
             let parsed = TraceHeader::parse(&h).expect("generated headers are valid");
+            // The writer a call's header ships with, allocated to its exact length.
+            let written = write_header(parsed.trace_id, parsed.parent_id, parsed.sampling, &parsed.extra);
+            prop_assert_eq!(written.capacity(), written.len());
+            prop_assert_eq!(&written, &h);
             prop_assert_eq!(parsed.to_string(), h.clone());
             prop_assert_eq!(TraceHeader::parse(&parsed.to_string()), Some(parsed));
         }
@@ -499,6 +565,20 @@ mod tests {
                 // Whatever is accepted formats back to something that parses to the same value.
                 prop_assert_eq!(TraceHeader::parse(&parsed.to_string()), Some(parsed));
             }
+        }
+    }
+    proptest! {
+        /// Ids are written by word arithmetic: each byte as two lowercase hex digits, in order.
+        #[test]
+        fn hex_writes_each_byte_as_two_lowercase_digits(bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let mut buf = Vec::new();
+            hex(&mut buf, &bytes);
+            let expected = bytes.iter().fold(String::new(), |mut out, b| {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{b:02x}");
+                out
+            });
+            prop_assert_eq!(String::from_utf8(buf).expect("ASCII"), expected);
         }
     }
 }

@@ -9,7 +9,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::document::{hex, trace_id};
+use crate::header::{write_header, Sampling};
 
 /// The header name, as HTTP/2 and the AWS SDK write it.
 #[cfg_attr(
@@ -53,30 +53,19 @@ pub fn downstream(cx: &Context) -> Option<String> {
     Some(compose(span_context, cx.get::<ForwardedKeys>()))
 }
 
-/// `Root=1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy;Parent=zzzzzzzzzzzzzzzz;Sampled=1|0[;carried]`,
-/// written with the document writer's hex (no `fmt`: a call's hot path).
+/// The header naming `span_context`, with the invocation's other keys carried.
 fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
-    let extra = carried.map_or("", |c| c.0.as_str());
-    // Root=… (40) ;Parent=… (24) ;Sampled=1 (10), then `;` and the carried keys. Exactly:
-    // a header value made from a `String` whose capacity is its length takes the allocation
-    // as it is; with room to spare, `bytes` allocates again to share it.
-    let carried_len = if extra.is_empty() { 0 } else { 1 + extra.len() };
-    let mut out = Vec::with_capacity(74 + carried_len);
-    out.extend_from_slice(b"Root=");
-    trace_id(&mut out, span_context.trace_id());
-    out.extend_from_slice(b";Parent=");
-    hex(&mut out, &span_context.span_id().to_bytes());
-    out.extend_from_slice(if span_context.is_sampled() {
-        b";Sampled=1"
+    let sampling = if span_context.is_sampled() {
+        Sampling::Sampled
     } else {
-        b";Sampled=0"
-    });
-    if !extra.is_empty() {
-        out.push(b';');
-        out.extend_from_slice(extra.as_bytes());
-    }
-    // ASCII and a `str`: always UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+        Sampling::NotSampled
+    };
+    write_header(
+        span_context.trace_id(),
+        span_context.span_id(),
+        sampling,
+        carried.map_or("", |c| c.0.as_str()),
+    )
 }
 
 /// A span whose OpenTelemetry parent is not sampled: what it encloses is not recorded (an

@@ -14,7 +14,6 @@ use crate::record::{InProgress, Record};
 use crate::vocabulary::{MAX_DOCUMENT_BYTES, MAX_VALUE};
 pub(crate) use size::cap_values;
 use writer::Mode;
-pub(crate) use writer::{hex, trace_id};
 
 /// The daemon's header line before every document; the daemon parses it as JSON.
 pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";

@@ -15,6 +15,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 
 use super::DAEMON_HEADER;
+use crate::header::{hex, write_trace_id as trace_id};
 use crate::json::{write_str as json_str, write_value as json, Members};
 use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
 use crate::span_tree::SpanTree;
@@ -114,44 +115,6 @@ fn covered(span: &SpanData) -> bool {
         Status::Error { .. } => span.events.iter().next().is_some(),
         _ => status_code.is_none_or(|c| c < 400),
     }
-}
-
-/// Lower-case hex, without `fmt` (whose machinery was a fifth of an invocation's instructions).
-pub(crate) fn hex(buf: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Four bytes at a time, by arithmetic on a word (ids are 8 and 16 bytes; every document
-    // writes several).
-    let mut words = bytes.chunks_exact(4);
-    for word in &mut words {
-        buf.extend_from_slice(&hex_word(u32::from_be_bytes([
-            word[0], word[1], word[2], word[3],
-        ])));
-    }
-    for &b in words.remainder() {
-        buf.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
-    }
-}
-
-/// The eight lowercase hex digits of `word`, most significant first.
-fn hex_word(word: u32) -> [u8; 8] {
-    // Each nibble spread into a byte of its own, in order.
-    let mut x = u64::from(word);
-    x = (x | x << 16) & 0x0000_ffff_0000_ffff;
-    x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
-    x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
-    // 1 in each byte whose nibble is 10 or more (adding 6 carries it into bit 4).
-    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-    // '0' + n, and 'a' - '0' - 10 = 39 more for the letters.
-    (x + 0x3030_3030_3030_3030 + letters * 39).to_be_bytes()
-}
-
-/// X-Ray's form of a trace id: `1-<8 hex: epoch seconds>-<24 hex>`.
-pub(crate) fn trace_id(buf: &mut Vec<u8>, id: opentelemetry::trace::TraceId) {
-    let bytes = id.to_bytes();
-    buf.extend_from_slice(b"1-");
-    hex(buf, &bytes[..4]);
-    buf.push(b'-');
-    hex(buf, &bytes[4..]);
 }
 
 fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {

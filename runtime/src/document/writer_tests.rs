@@ -537,18 +537,3 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
 
 #[path = "writer_extras_tests.rs"]
 mod extras;
-
-proptest! {
-    /// Ids are written by word arithmetic: each byte as two lowercase hex digits, in order.
-    #[test]
-    fn hex_writes_each_byte_as_two_lowercase_digits(bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
-        let mut buf = Vec::new();
-        crate::document::hex(&mut buf, &bytes);
-        let expected = bytes.iter().fold(String::new(), |mut out, b| {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{b:02x}");
-            out
-        });
-        prop_assert_eq!(String::from_utf8(buf).expect("ASCII"), expected);
-    }
-}
