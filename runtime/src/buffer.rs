@@ -17,10 +17,11 @@ use opentelemetry::trace::{Status, TraceId};
 use opentelemetry::SpanId;
 use opentelemetry_sdk::trace::SpanData;
 
+use crate::exception::Exception;
 use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
 use crate::sink::{Sending, Sink};
-use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, RECORD_IDENTITIES};
+use crate::vocabulary::RECORD_IDENTITIES;
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -122,14 +123,11 @@ impl Buffer {
                     && failed.contains(&kv.value.as_str().as_ref())
             });
             if reported && !matches!(span.status, Status::Error { .. }) {
-                let message = "reported as failed in the handler's batch_item_failures";
-                span.status = Status::error(message);
-                span.events.events.push(opentelemetry::trace::Event::new(
-                    EXCEPTION_EVENT,
-                    span.end_time,
-                    exception_attributes("BatchItemFailure".into(), message.to_owned()),
-                    0,
-                ));
+                Exception::new(
+                    "BatchItemFailure",
+                    "reported as failed in the handler's batch_item_failures",
+                )
+                .record_on(span);
             }
         }
     }

@@ -97,8 +97,8 @@ impl Exception {
     /// The type names of the `source()` chain, outermost first: what a `dyn Error` tells
     /// (well-known types by downcasting, others by the name their `Debug` output starts with),
     /// else `"Error"`.
-    #[must_use]
-    pub fn source_kinds(&self) -> &[Cow<'static, str>] {
+    #[cfg(test)]
+    fn source_kinds(&self) -> &[Cow<'static, str>] {
         &self.source_kinds
     }
 
@@ -116,8 +116,10 @@ impl Exception {
         })
     }
 
-    /// Marks `span` as failed with this exception as its cause.
-    pub(crate) fn record_on(self, span: &impl FailingSpan) {
+    /// Marks `span` as failed with this exception as its cause: the one place that pairs an
+    /// error status with its exception events (an unpaired status would show a fault with no
+    /// cause, an unpaired event a cause with no fault).
+    pub(crate) fn record_on(self, mut span: impl FailingSpan) {
         span.fail(Status::error(self.message.clone()));
         span.add_exception(exception_attributes(self.kind, self.message));
         let mut kinds = self.source_kinds.into_iter();
@@ -128,30 +130,57 @@ impl Exception {
     }
 }
 
-/// A span an exception can be recorded on: a `tracing` span, or the context of a call's SDK
-/// span (`state::call_span`).
+/// A span an exception can be recorded on, only through [`Exception::record_on`]: a `tracing`
+/// span, the context of a call's span (`state::call_span`), an OpenTelemetry span being
+/// built ([`OtelSpan`]), or a finished span still held by the buffer.
 pub(crate) trait FailingSpan {
-    fn fail(&self, status: Status);
-    fn add_exception(&self, attributes: Vec<KeyValue>);
+    fn fail(&mut self, status: Status);
+    fn add_exception(&mut self, attributes: Vec<KeyValue>);
 }
 
-impl FailingSpan for tracing::Span {
-    fn fail(&self, status: Status) {
+impl FailingSpan for &tracing::Span {
+    fn fail(&mut self, status: Status) {
         self.set_status(status);
     }
 
-    fn add_exception(&self, attributes: Vec<KeyValue>) {
+    fn add_exception(&mut self, attributes: Vec<KeyValue>) {
         self.add_event(EXCEPTION_EVENT, attributes);
     }
 }
 
-impl FailingSpan for opentelemetry::Context {
-    fn fail(&self, status: Status) {
+impl FailingSpan for &opentelemetry::Context {
+    fn fail(&mut self, status: Status) {
         self.span().set_status(status);
     }
 
-    fn add_exception(&self, attributes: Vec<KeyValue>) {
+    fn add_exception(&mut self, attributes: Vec<KeyValue>) {
         self.span().add_event(EXCEPTION_EVENT, attributes);
+    }
+}
+
+/// An OpenTelemetry span of this process, before it ends (an AWS call's phases).
+pub(crate) struct OtelSpan<'a, S>(pub(crate) &'a mut S);
+
+impl<S: opentelemetry::trace::Span> FailingSpan for OtelSpan<'_, S> {
+    fn fail(&mut self, status: Status) {
+        self.0.set_status(status);
+    }
+
+    fn add_exception(&mut self, attributes: Vec<KeyValue>) {
+        self.0.add_event(EXCEPTION_EVENT, attributes);
+    }
+}
+
+/// A finished span, failed after the fact (a batch record the handler reports as failed):
+/// its events are stamped with its end.
+impl FailingSpan for &mut opentelemetry_sdk::trace::SpanData {
+    fn fail(&mut self, status: Status) {
+        self.status = status;
+    }
+
+    fn add_exception(&mut self, attributes: Vec<KeyValue>) {
+        let event = opentelemetry::trace::Event::new(EXCEPTION_EVENT, self.end_time, attributes, 0);
+        self.events.events.push(event);
     }
 }
 

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::{KeyValue, StringValue};
 use serde_json::{Map, Value as Json};
 
 use super::phases::{self, Phase};
-use super::THROTTLING_CODES;
+use super::throttled_by_code;
+use crate::exception::Exception;
 use crate::propagation;
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{exception_attributes, AWS_REQUEST_ID, EXCEPTION_EVENT, HTTP_STATUS};
+use crate::vocabulary::{AWS_REQUEST_ID, HTTP_STATUS};
 
 /// One AWS call's subsegment, between its start and its end: what the interceptor records,
 /// usable without the SDK (the benchmarks drive it directly). Not public API.
@@ -169,11 +170,8 @@ impl Call {
         aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
         let mut throttle = false;
         if let CallEnd::Error(code, message) = end {
-            // The writer marks 429 `throttle` + `error`, other 4xx `error`, 5xx and a failed
-            // call with no response `fault`. Throttling codes come with a 400.
-            throttle = THROTTLING_CODES.contains(&code.as_str()) && status != Some(429);
-            span.set_status(Status::error(message.clone()));
-            span.add_event(EXCEPTION_EVENT, exception_attributes(code.into(), message));
+            throttle = throttled_by_code(&code, status);
+            Exception::new(code, message).record_on(&cx);
         }
         // Only a span that reaches the buffer takes its extras back from it.
         if state::reaches_buffer(&span_context) {

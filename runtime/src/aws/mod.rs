@@ -51,6 +51,13 @@ use crate::propagation::{self, TRACE_HEADER};
 use call::{Call, CallEnd, Recorded};
 use phases::Phase;
 
+/// Whether a failed call or attempt is throttled beyond what its HTTP status says: the one
+/// throttle rule. Record facts mark a 429 `throttle` (and `error`) from the status; a
+/// throttling error code comes with a 400 (or no response), and only the code tells.
+pub(crate) fn throttled_by_code(code: &str, status: Option<u16>) -> bool {
+    status != Some(429) && THROTTLING_CODES.contains(&code)
+}
+
 /// Error codes that mean "slow down", whatever the HTTP status.
 const THROTTLING_CODES: [&str; 6] = [
     "ProvisionedThroughputExceededException",
@@ -223,8 +230,7 @@ impl Intercept for XrayInterceptor {
             attempt.status = status;
             attempt.throttle = error
                 .as_ref()
-                .is_some_and(|(code, _)| THROTTLING_CODES.contains(&code.as_str()))
-                && status != Some(429);
+                .is_some_and(|(code, _)| throttled_by_code(code, status));
             attempt.error = error;
         }
         Ok(())

@@ -6,14 +6,13 @@
 
 use std::time::SystemTime;
 
-use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
-};
+use opentelemetry::trace::{Span as _, SpanContext, SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
+use crate::exception::{Exception, OtelSpan};
 use crate::record::Extra;
 use crate::state;
-use crate::vocabulary::{exception_attributes, EXCEPTION_EVENT, HTTP_STATUS};
+use crate::vocabulary::HTTP_STATUS;
 
 /// One phase of a call, as it went.
 #[derive(Debug, Clone)]
@@ -79,11 +78,7 @@ pub(crate) fn emit(call: &SpanContext, phases: &[Phase]) {
             .with_attributes(attributes)
             .start_with_context(tracer, &parent);
         if let Some((code, message)) = &phase.error {
-            span.set_status(Status::error(message.clone()));
-            span.add_event(
-                EXCEPTION_EVENT,
-                exception_attributes(code.clone().into(), message.clone()),
-            );
+            Exception::new(code.clone(), message.clone()).record_on(OtelSpan(&mut span));
         }
         if phase.throttle {
             state::attach(
