@@ -17,14 +17,14 @@ pub(super) fn from_request(
             .map(|url| ("queue_url", url)),
         "SNS" => Some(("topic_arn", form_value(body?, "TopicArn")?)),
         "Lambda" => {
-            let (_, path) = split_uri(uri);
+            let (_, path) = crate::url::split(uri);
             let rest = path.split("/functions/").nth(1)?;
             let name = rest.split(['/', '?']).next()?;
             Some(("function_name", percent_decode(name, false)?)).filter(|(_, n)| !n.is_empty())
         }
         "S3" => {
-            let (host, path) = split_uri(uri);
-            let host = host.split(':').next().unwrap_or(host);
+            let (authority, path) = crate::url::split(uri);
+            let host = crate::url::host(authority);
             let bucket = match host.find(".s3.").or_else(|| host.find(".s3-")) {
                 // Virtual-hosted style: `bucket.s3.region.amazonaws.com`.
                 Some(end) => host[..end].to_owned(),
@@ -37,15 +37,6 @@ pub(super) fn from_request(
             Some(("bucket_name", bucket)).filter(|(_, b)| !b.is_empty())
         }
         _ => None,
-    }
-}
-
-/// `scheme://host:port/path?query` → (`host:port`, `/path?query`).
-fn split_uri(uri: &str) -> (&str, &str) {
-    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash..]),
-        None => (rest, "/"),
     }
 }
 

@@ -157,22 +157,11 @@ fn forward_as_received(headers: &mut http::HeaderMap) {
 
 /// `scheme://authority/path`: the query string can hold secrets (tokens, signatures).
 fn without_query(uri: &Uri) -> String {
-    let mut url = String::new();
-    if let Some(scheme) = uri.scheme_str() {
-        url.push_str(scheme);
-        url.push_str("://");
-    }
-    if let Some(authority) = uri.authority() {
-        // Without user information, which can hold a password.
-        let authority = authority.as_str();
-        url.push_str(
-            authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host),
-        );
-    }
-    url.push_str(uri.path());
-    url
+    crate::url::sanitized(
+        uri.scheme_str(),
+        uri.authority().map(http::uri::Authority::as_str),
+        uri.path(),
+    )
 }
 
 #[cfg(test)]

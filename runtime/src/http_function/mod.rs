@@ -84,23 +84,11 @@ fn first_forwarded(header: &str) -> Option<&str> {
 /// `scheme://host/path` of the URL `lambda_http` built from the event (API Gateway's stage
 /// included, as the client called it); just the path when the event named no host.
 fn url_without_query(uri: &http::Uri) -> String {
-    let path = uri.path();
-    match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme), Some(authority)) => {
-            // Without user information, which can hold a password.
-            let authority = authority.as_str();
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path.len());
-            url.push_str(scheme);
-            url.push_str("://");
-            url.push_str(host);
-            url.push_str(path);
-            url
-        }
-        _ => path.to_owned(),
-    }
+    crate::url::sanitized(
+        uri.scheme_str(),
+        uri.authority().map(http::uri::Authority::as_str),
+        uri.path(),
+    )
 }
 
 #[cfg(test)]

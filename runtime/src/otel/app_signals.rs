@@ -107,15 +107,8 @@ fn cloudformation_service(service: &str) -> &str {
 
 /// `scheme://host[:port]/path` → (`host`, `/path`).
 fn host_and_path(url: &str) -> (&str, &str) {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
-    let host = authority.rsplit('@').next().unwrap_or(authority);
-    let host = if host.starts_with('[') {
-        host.split_inclusive(']').next().unwrap_or(host)
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    (host, path)
+    let (authority, path) = crate::url::split(url);
+    (crate::url::host(authority), path)
 }
 
 /// An identifier with `|` and `^` escaped as `^|` and `^^`, as Application Signals reads it.
