@@ -32,10 +32,59 @@ pub(crate) struct LambdaEnvironment {
     pub(crate) initialization_type: Option<String>,
 }
 
+/// The one reading of environment variables, for every variable the crate reads: a value is
+/// trimmed, and one that is empty or blank is unset; a boolean is on for `true` (in any case)
+/// or `1`, and off for anything else.
+#[derive(Clone, Copy)]
+pub(crate) struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+fn process_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[cfg(test)]
+impl<'a> Vars<'a> {
+    /// Variables looked up through `read` (tests hand a table).
+    pub(crate) fn new(read: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Vars(read)
+    }
+}
+
+impl Vars<'_> {
+    /// The process's environment.
+    pub(crate) fn process() -> Vars<'static> {
+        Vars(&process_var)
+    }
+
+    /// `name`'s value, trimmed; `None` when unset, empty or blank.
+    pub(crate) fn get(self, name: &str) -> Option<String> {
+        let value = (self.0)(name)?;
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == value.len() {
+            Some(value)
+        } else {
+            Some(trimmed.to_owned())
+        }
+    }
+
+    /// The first of `names` that is set.
+    pub(crate) fn first(self, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|name| self.get(name))
+    }
+
+    /// Whether the boolean `name` is on: `true` (in any case) or `1`.
+    pub(crate) fn flag(self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+}
+
 impl LambdaEnvironment {
-    /// Reads the variables through `var` (empty or blank values count as unset).
-    pub(crate) fn read(var: &dyn Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    /// Reads the variables through `vars`.
+    pub(crate) fn read(vars: Vars<'_>) -> Self {
+        let var = |name: &str| vars.get(name);
         let runtime_api = var("AWS_LAMBDA_RUNTIME_API");
         LambdaEnvironment {
             in_lambda: runtime_api.is_some() && var("LAMBDA_TASK_ROOT").is_some(),
@@ -45,7 +94,7 @@ impl LambdaEnvironment {
             region: var("AWS_REGION"),
             log_group: var("AWS_LAMBDA_LOG_GROUP_NAME"),
             log_stream: var("AWS_LAMBDA_LOG_STREAM_NAME"),
-            memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.trim().parse().ok()),
+            memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
             daemon_address: var("AWS_XRAY_DAEMON_ADDRESS"),
             initialization_type: var("AWS_LAMBDA_INITIALIZATION_TYPE"),
         }
@@ -64,7 +113,7 @@ impl LambdaEnvironment {
 /// This process's environment, read the first time it is asked for.
 pub(crate) fn current() -> &'static LambdaEnvironment {
     static CURRENT: OnceLock<LambdaEnvironment> = OnceLock::new();
-    CURRENT.get_or_init(|| LambdaEnvironment::read(&|name| std::env::var(name).ok()))
+    CURRENT.get_or_init(|| LambdaEnvironment::read(Vars::process()))
 }
 
 #[cfg(test)]
@@ -72,11 +121,48 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> LambdaEnvironment {
-        LambdaEnvironment::read(&|name| {
+        LambdaEnvironment::read(Vars::new(&|name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
-        })
+        }))
+    }
+
+    /// Every variable the crate reads goes through [`Vars`]: blank is unset, values are
+    /// trimmed, and every boolean has the same spellings.
+    #[test]
+    fn blank_is_unset_and_one_truthiness_rule() {
+        let table = [
+            ("A", " "),
+            ("B", " x "),
+            ("C", "y"),
+            ("T1", "true"),
+            ("T2", " TRUE "),
+            ("T3", "1"),
+            ("F1", "false"),
+            ("F2", "yes"),
+            ("F3", "0"),
+        ];
+        let read = |name: &str| {
+            table
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let vars = Vars::new(&read);
+        assert_eq!(vars.get("A"), None);
+        assert_eq!(vars.get("B").as_deref(), Some("x"));
+        assert_eq!(vars.get("missing"), None);
+        assert_eq!(
+            vars.first(&["A", "missing", "C", "B"]).as_deref(),
+            Some("y")
+        );
+        for on in ["T1", "T2", "T3"] {
+            assert!(vars.flag(on), "{on}");
+        }
+        for off in ["F1", "F2", "F3", "A", "missing"] {
+            assert!(!vars.flag(off), "{off}");
+        }
     }
 
     #[test]

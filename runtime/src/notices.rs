@@ -27,12 +27,6 @@ impl Notice {
             line,
         }
     }
-
-    /// The line.
-    #[cfg(feature = "otlp")]
-    pub(crate) fn line(&self) -> &str {
-        &self.line
-    }
 }
 
 static PENDING: Mutex<Vec<Notice>> = Mutex::new(Vec::new());

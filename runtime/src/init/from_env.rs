@@ -1,23 +1,20 @@
 //! Where traces go, as the environment says.
 
 use super::Export;
-use crate::environment::LambdaEnvironment;
+use crate::environment::{LambdaEnvironment, Vars};
 use crate::notices::Notice;
 use crate::sink::daemon::parse_daemon_address;
 
 /// Where traces go, from the environment; what is wrong with it goes into `notices`.
 pub(super) fn export_from_env(
     environment: &LambdaEnvironment,
-    var: &dyn Fn(&str) -> Option<String>,
+    vars: Vars<'_>,
     notices: &mut Vec<Notice>,
 ) -> Export {
-    let is_true = |name: &str| {
-        var(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
-    };
-    if is_true("AWS_XRAY_SDK_DISABLED") || is_true("POWERTOOLS_TRACE_DISABLED") {
+    if vars.flag("AWS_XRAY_SDK_DISABLED") || vars.flag("POWERTOOLS_TRACE_DISABLED") {
         return Export::Disabled;
     }
-    if let Some(export) = otel_export(environment, var, notices) {
+    if let Some(export) = otel_export(environment, vars, notices) {
         return export;
     }
     if let Some(address) = &environment.daemon_address {
@@ -48,40 +45,23 @@ pub(super) fn export_from_env(
 /// at the daemon's address; with one, to a collector.
 fn otel_export(
     environment: &LambdaEnvironment,
-    var: &dyn Fn(&str) -> Option<String>,
+    vars: Vars<'_>,
     notices: &mut Vec<Notice>,
 ) -> Option<Export> {
-    let endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-        || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+    let endpoint = vars
+        .first(&[
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ])
+        .is_some();
     let otlp = |notices: &mut Vec<Notice>| {
         if environment.in_lambda && !endpoint {
-            return Some(
-                match environment
-                    .daemon_address
-                    .as_deref()
-                    .map(parse_daemon_address)
-                {
-                    // Lambda serves the endpoint only with Active tracing on.
-                    None => {
-                        notices.push(Notice::info(
-                            "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function), so Lambda's OpenTelemetry endpoint is not there; traces are not recorded".to_owned(),
-                        ));
-                        Export::Disabled
-                    }
-                    Some(Ok(address)) => Export::OtlpUdp(address),
-                    Some(Err(err)) => {
-                        notices.push(Notice::warning(format!(
-                            "X-Ray: {err}; traces are not sent"
-                        )));
-                        Export::Disabled
-                    }
-                },
-            );
+            return Some(lambda_endpoint(environment, notices));
         }
         #[cfg(feature = "otlp")]
         {
             Some(Export::Otlp(crate::sink::otlp::Otlp::from_vars(
-                var, notices,
+                vars, notices,
             )))
         }
         #[cfg(not(feature = "otlp"))]
@@ -92,7 +72,10 @@ fn otel_export(
             None
         }
     };
-    match var("OTEL_TRACES_EXPORTER").map(|v| v.trim().to_ascii_lowercase()) {
+    match vars
+        .get("OTEL_TRACES_EXPORTER")
+        .map(|v| v.to_ascii_lowercase())
+    {
         Some(v) if v == "otlp" => otlp(notices),
         Some(v) if v == "none" => Some(Export::Disabled),
         Some(v) if v == "console" => Some(Export::Stderr),
@@ -107,6 +90,30 @@ fn otel_export(
     }
 }
 
+/// Lambda's OpenTelemetry endpoint, at the daemon's address: Lambda serves it only with
+/// Active tracing on.
+fn lambda_endpoint(environment: &LambdaEnvironment, notices: &mut Vec<Notice>) -> Export {
+    match environment
+        .daemon_address
+        .as_deref()
+        .map(parse_daemon_address)
+    {
+        None => {
+            notices.push(Notice::info(
+                "X-Ray: AWS_XRAY_DAEMON_ADDRESS is not set (Active tracing is off for this function), so Lambda's OpenTelemetry endpoint is not there; traces are not recorded".to_owned(),
+            ));
+            Export::Disabled
+        }
+        Some(Ok(address)) => Export::OtlpUdp(address),
+        Some(Err(err)) => {
+            notices.push(Notice::warning(format!(
+                "X-Ray: {err}; traces are not sent"
+            )));
+            Export::Disabled
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -116,11 +123,11 @@ mod tests {
         let with = |vars: &'static [(&'static str, &'static str)]| {
             otel_export(
                 &crate::environment::LambdaEnvironment::default(),
-                &move |name| {
+                crate::environment::Vars::new(&move |name| {
                     vars.iter()
                         .find(|(k, _)| *k == name)
                         .map(|(_, v)| (*v).to_owned())
-                },
+                }),
                 &mut Vec::new(),
             )
         };
@@ -137,7 +144,9 @@ mod tests {
         #[cfg(feature = "otlp")]
         {
             let grpc = crate::sink::otlp::Otlp::from_vars(
-                &|name| (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()),
+                crate::environment::Vars::new(&|name| {
+                    (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned())
+                }),
                 &mut Vec::new(),
             );
             assert_eq!(

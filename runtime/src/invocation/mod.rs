@@ -256,7 +256,7 @@ impl Invocation {
             // has nothing, since under `run_concurrent` it belongs to no invocation in
             // particular.
             None => {
-                from_environment = std::env::var("_X_AMZN_TRACE_ID").ok();
+                from_environment = crate::environment::Vars::process().get("_X_AMZN_TRACE_ID");
                 from_environment.as_deref()
             }
         };

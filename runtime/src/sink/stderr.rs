@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::{trace::Status, SpanId, Value};
 
+use crate::environment::Vars;
 use crate::header::format_trace_id;
 use crate::record::Record;
 use crate::span_tree::SpanTree;
@@ -55,12 +56,11 @@ impl Layout {
     fn for_stderr() -> Layout {
         static LAYOUT: OnceLock<Layout> = OnceLock::new();
         *LAYOUT.get_or_init(|| Layout {
-            width: std::env::var("COLUMNS")
-                .ok()
-                .and_then(|c| c.trim().parse::<usize>().ok())
+            width: Vars::process()
+                .get("COLUMNS")
+                .and_then(|c| c.parse::<usize>().ok())
                 .map_or(DEFAULT_WIDTH, |w| w.clamp(MIN_WIDTH, MAX_WIDTH)),
-            colour: std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            colour: std::io::stderr().is_terminal() && Vars::process().get("NO_COLOR").is_none(),
         })
     }
 }
@@ -126,7 +126,7 @@ fn rows<'a>(records: &'a [Record], tree: &SpanTree<'_, Record>, root: usize) -> 
         }
         rows.push(Row {
             record: &records[i],
-            name: one_line(&name(&records[i])).into_owned(),
+            name: one_line(&records[i].label()).into_owned(),
             line_prefix,
             child_prefix,
             has_children: !kids.is_empty(),
@@ -382,18 +382,6 @@ fn wrap(details: &[String], indent: &str, width: usize, out: &mut String) {
     }
     if used > 0 {
         let _ = writeln!(out, "{indent}{}", line.trim_end());
-    }
-}
-
-/// An AWS call's service and operation; otherwise the span's name.
-fn name(record: &Record) -> Cow<'_, str> {
-    // Any RPC's service and method (an AWS call's, a gRPC client's).
-    let service = record
-        .aws_service()
-        .or_else(|| crate::record::string_attribute(&record.span, crate::vocabulary::RPC_SERVICE));
-    match (service, record.aws_operation()) {
-        (Some(service), Some(method)) => Cow::Owned(format!("{service} {method}")),
-        _ => record.name(),
     }
 }
 

@@ -14,7 +14,7 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::trace::SpanExporter as _;
 use opentelemetry_sdk::Resource;
 
-use crate::environment::LambdaEnvironment;
+use crate::environment::{LambdaEnvironment, Vars};
 use crate::notices::Notice;
 use crate::otel::mapping::{render, resource_attributes, Rendering};
 use crate::record::Record;
@@ -72,28 +72,20 @@ impl Otlp {
     #[must_use]
     pub fn from_env() -> Self {
         let mut notices = Vec::new();
-        let otlp = Self::from_vars(&|name| std::env::var(name).ok(), &mut notices);
-        for notice in notices {
-            tracing::warn!(target: "xray_lambda", "{}", notice.line());
-        }
+        let otlp = Self::from_vars(Vars::process(), &mut notices);
+        // Logged with the builder's own, once a log output exists (called before `init`, a
+        // line logged now would go nowhere).
+        crate::notices::queue(notices);
         otlp
     }
 
-    pub(crate) fn from_vars(
-        read: &dyn Fn(&str) -> Option<String>,
-        notices: &mut Vec<Notice>,
-    ) -> Self {
-        let var = |names: [&str; 2]| {
-            names
-                .iter()
-                .find_map(|n| read(n).filter(|v| !v.trim().is_empty()))
-        };
-        let protocol = match var([
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ])
-        .as_deref()
-        .map(str::trim)
+    pub(crate) fn from_vars(vars: Vars<'_>, notices: &mut Vec<Notice>) -> Self {
+        let protocol = match vars
+            .first(&[
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ])
+            .as_deref()
         {
             Some("grpc") => Protocol::Grpc,
             None | Some("http/protobuf") => Protocol::HttpProtobuf,
@@ -104,12 +96,13 @@ impl Otlp {
                 Protocol::HttpProtobuf
             }
         };
-        let timeout = var([
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ])
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(DEFAULT_FLUSH_TIMEOUT, Duration::from_millis);
+        let timeout = vars
+            .first(&[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ])
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(DEFAULT_FLUSH_TIMEOUT, Duration::from_millis);
         Otlp {
             protocol,
             endpoint: None,
@@ -381,7 +374,9 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
             Otlp::from_vars(
-                &move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+                crate::environment::Vars::new(&move |name| {
+                    vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+                }),
                 &mut Vec::new(),
             )
         };
