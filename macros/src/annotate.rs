@@ -10,11 +10,10 @@ use syn::{Expr, Lit, LitStr, Path, Token};
 
 use crate::ctxt::Ctxt;
 
-/// The longest annotation key X-Ray indexes.
-const MAX_KEY: usize = 500;
-
-/// The annotations xray-lambda writes itself (as Powertools' Tracer does).
-const RESERVED: [&str; 2] = ["ColdStart", "Service"];
+use xray_lambda_rules::{
+    annotation_key, is_annotation_key_char, MAX_ANNOTATION_KEY as MAX_KEY,
+    RESERVED_ANNOTATIONS as RESERVED,
+};
 
 struct Input {
     krate: Option<Path>,
@@ -130,25 +129,29 @@ fn check_annotation_key(cx: &mut Ctxt, key: &LitStr) {
             format!("X-Ray indexes annotation keys of at most {MAX_KEY} characters; this one has {count}: shorten it"),
         );
     }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        let fixed: String = value
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+    if let Some(bad) = value.chars().find(|&c| !is_annotation_key_char(c)) {
+        let fixed = annotation_key(&value).map_or_else(|fixed| fixed, str::to_owned);
         cx.error_spanned_by(
             key,
             format!(
                 "X-Ray annotation keys take only letters, digits and `_`, not {bad:?}: write {fixed:?}"
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The macros reject exactly the keys the runtime would rewrite (the shared table).
+    #[test]
+    fn the_shared_table_holds_at_compile_time() {
+        for &(key, valid) in xray_lambda_rules::cases::ANNOTATION_KEYS {
+            let mut cx = crate::ctxt::Ctxt::default();
+            super::check_annotation_key(
+                &mut cx,
+                &syn::LitStr::new(key, proc_macro2::Span::call_site()),
+            );
+            assert_eq!(!cx.has_errors(), valid, "{key:?}");
+        }
     }
 }

@@ -6,8 +6,7 @@ use syn::{parse::Parser, punctuated::Punctuated, Expr, ExprLit, Lit, LitStr, Met
 
 use crate::ctxt::Ctxt;
 
-/// The longest name X-Ray accepts for a (sub)segment.
-const MAX_NAME: usize = 200;
+use xray_lambda_rules::{is_name_char, valid_name, MAX_NAME};
 
 /// Parsed and validated arguments.
 pub(crate) struct Args {
@@ -60,53 +59,62 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
     for meta in metas {
         let key = meta.path().get_ident().map(ToString::to_string);
         match key.as_deref() {
-            Some("name") => {
-                if args.name.is_some() {
-                    cx.error_spanned_by(
-                        meta.path(),
-                        format!("duplicate `name` argument: give `#[{attr}]` one `name = \"...\"`"),
-                    );
-                    continue;
-                }
-                if let Some(lit) = string_value(cx, &meta, "name", "name = \"my-subsegment\"") {
-                    check_name(cx, &lit);
-                    args.name = Some(lit);
-                }
-            }
-            Some("crate") => {
-                if args.krate.is_some() {
-                    cx.error_spanned_by(
-                        meta.path(),
-                        "duplicate `crate` argument: give one `crate = \"...\"`",
-                    );
-                    continue;
-                }
-                if let Some(lit) = string_value(cx, &meta, "crate", "crate = \"my_xray\"") {
-                    match lit.parse::<syn::Path>() {
-                        Ok(path) => args.krate = Some(path),
-                        Err(_) => cx.error_spanned_by(
-                            &lit,
-                            "`crate` takes the path of the renamed dependency, e.g. `crate = \"my_xray\"`",
-                        ),
-                    }
-                }
-            }
-            _ => {
-                let path = meta.path();
-                let written = quote!(#path).to_string().replace(' ', "");
-                let hint = did_you_mean(&written)
-                    .map(|valid| format!(" Did you mean `{valid}`?"))
-                    .unwrap_or_default();
-                cx.error_spanned_by(
-                    path,
-                    format!(
-                        "unknown argument `{written}` of `#[{attr}]`.{hint} The valid arguments are `name = \"...\"` and `crate = \"...\"`"
-                    ),
-                );
-            }
+            Some("name") => name_argument(cx, attr, &meta, &mut args),
+            Some("crate") => crate_argument(cx, &meta, &mut args),
+            _ => unknown_argument(cx, attr, &meta),
         }
     }
     args
+}
+
+/// `name = "..."`: once, a string X-Ray accepts as a name.
+fn name_argument(cx: &mut Ctxt, attr: &str, meta: &Meta, args: &mut Args) {
+    if args.name.is_some() {
+        cx.error_spanned_by(
+            meta.path(),
+            format!("duplicate `name` argument: give `#[{attr}]` one `name = \"...\"`"),
+        );
+        return;
+    }
+    if let Some(lit) = string_value(cx, meta, "name", "name = \"my-subsegment\"") {
+        check_name(cx, &lit);
+        args.name = Some(lit);
+    }
+}
+
+/// `crate = "..."`: once, a path.
+fn crate_argument(cx: &mut Ctxt, meta: &Meta, args: &mut Args) {
+    if args.krate.is_some() {
+        cx.error_spanned_by(
+            meta.path(),
+            "duplicate `crate` argument: give one `crate = \"...\"`",
+        );
+        return;
+    }
+    if let Some(lit) = string_value(cx, meta, "crate", "crate = \"my_xray\"") {
+        match lit.parse::<syn::Path>() {
+            Ok(path) => args.krate = Some(path),
+            Err(_) => cx.error_spanned_by(
+                &lit,
+                "`crate` takes the path of the renamed dependency, e.g. `crate = \"my_xray\"`",
+            ),
+        }
+    }
+}
+
+/// Any other argument: named, with the valid one it most likely meant.
+fn unknown_argument(cx: &mut Ctxt, attr: &str, meta: &Meta) {
+    let path = meta.path();
+    let written = quote!(#path).to_string().replace(' ', "");
+    let hint = did_you_mean(&written)
+        .map(|valid| format!(" Did you mean `{valid}`?"))
+        .unwrap_or_default();
+    cx.error_spanned_by(
+        path,
+        format!(
+            "unknown argument `{written}` of `#[{attr}]`.{hint} The valid arguments are `name = \"...\"` and `crate = \"...\"`"
+        ),
+    );
 }
 
 /// The valid argument `written` was most likely meant to be: one edit away, or two letters
@@ -165,20 +173,22 @@ fn string_value(cx: &mut Ctxt, meta: &Meta, key: &str, example: &str) -> Option<
     }
 }
 
-/// X-Ray's rule for names: 1-200 characters of Unicode letters, digits, whitespace and
-/// `_ . : / % & # = + \ - @`.
+/// X-Ray's rule for names (`xray_lambda_rules`, which the runtime applies too): 1-200 bytes
+/// of Unicode letters, digits, spaces and `_ . : / % & # = + \ - @`.
 fn check_name(cx: &mut Ctxt, lit: &LitStr) {
     let name = lit.value();
-    let count = name.chars().count();
-    if count == 0 {
+    if name.is_empty() {
         cx.error_spanned_by(
             lit,
             "a subsegment name cannot be empty: write e.g. `name = \"checkout\"`",
         );
-    } else if count > MAX_NAME {
+    } else if name.len() > MAX_NAME {
         cx.error_spanned_by(
             lit,
-            format!("X-Ray accepts names of at most {MAX_NAME} characters; this one has {count}: shorten it"),
+            format!(
+                "X-Ray accepts names of at most {MAX_NAME} bytes; this one has {}: shorten it",
+                name.len()
+            ),
         );
     }
     if let Some(bad) = name.chars().find(|&c| !is_name_char(c)) {
@@ -186,14 +196,10 @@ fn check_name(cx: &mut Ctxt, lit: &LitStr) {
             lit,
             format!(
                 "X-Ray rejects the character {bad:?} in a name; use letters, digits, spaces and _ . : / % & # = + \\ - @ (e.g. {:?})",
-                name.chars().map(|c| if is_name_char(c) { c } else { '-' }).collect::<String>()
+                valid_name(&name)
             ),
         );
     }
-}
-
-pub(crate) fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c)
 }
 
 /// A span-less default: the function's own name.
@@ -208,6 +214,19 @@ pub(crate) fn name_or(args: &Args, ident: &syn::Ident) -> LitStr {
 
 #[cfg(test)]
 mod tests {
+    /// The macros reject exactly the names the runtime would rewrite (the shared table).
+    #[test]
+    fn the_shared_table_holds_at_compile_time() {
+        for &(name, valid) in xray_lambda_rules::cases::NAMES {
+            let mut cx = crate::ctxt::Ctxt::default();
+            super::check_name(
+                &mut cx,
+                &syn::LitStr::new(name, proc_macro2::Span::call_site()),
+            );
+            assert_eq!(!cx.has_errors(), valid, "{name:?}");
+        }
+    }
+
     #[test]
     fn near_misses_are_recognised() {
         for (written, meant) in [

@@ -50,10 +50,9 @@ pub(crate) const SDK_NAME: &str = "xray-lambda for rust";
 
 // ---- X-Ray's rules ----
 
-/// The longest (sub)segment name X-Ray accepts.
-pub(crate) const MAX_NAME: usize = 200;
-/// The longest annotation key X-Ray indexes.
-pub(crate) const MAX_ANNOTATION_KEY: usize = 500;
+// Names and annotation keys: X-Ray's rules as the macros apply them at compile time, from
+// the one crate both use.
+pub(crate) use xray_lambda_rules::{annotation_key, valid_name as plain_name};
 /// The longest annotation string value X-Ray accepts, in characters.
 pub(crate) const MAX_ANNOTATION_VALUE: usize = 1000;
 /// The X-Ray service's limit for one document (after the daemon's header line), in bytes.
@@ -62,62 +61,12 @@ pub(crate) const MAX_DOCUMENT_BYTES: usize = 64_000;
 /// marker ([`truncated`]), before it is written into a document.
 pub(crate) const MAX_VALUE: usize = 16 * 1024;
 
-/// A name byte X-Ray accepts, in ASCII (X-Ray also takes any Unicode letter or digit).
-pub(crate) fn name_byte_is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b" _.:/%&#=+\\-@".contains(&b)
-}
-
-/// A name of 1–200 ASCII characters X-Ray accepts.
+/// A name of ASCII characters X-Ray accepts as it is (the translator writes such names as
+/// they are too).
 pub(crate) fn name_is_plain(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME && name.bytes().all(name_byte_is_plain)
-}
-
-/// The name as X-Ray accepts it: itself when plain, else with every other character replaced
-/// by `_` and cut to 200 bytes.
-pub(crate) fn plain_name(name: &str) -> Cow<'_, str> {
-    if name_is_plain(name) {
-        return Cow::Borrowed(name);
-    }
-    let mut plain: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || (c.is_ascii() && name_byte_is_plain(c as u8)) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    while plain.len() > MAX_NAME {
-        plain.pop();
-    }
-    if plain.is_empty() {
-        plain.push_str("unnamed");
-    }
-    Cow::Owned(plain)
-}
-
-/// `Ok` for a key X-Ray indexes (1–500 of `A-Z a-z 0-9 _`), else the key it would index
-/// instead: other characters become `_`, cut to 500. (The macros check literal keys at compile
-/// time with the same rule; a proc-macro crate cannot share code with this one.)
-pub(crate) fn annotation_key(key: &str) -> Result<&str, String> {
-    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    // Bytes, not chars, on the common path: every valid character is ASCII.
-    if !key.is_empty()
-        && key.len() <= MAX_ANNOTATION_KEY
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Ok(key);
-    }
-    let mut fixed: String = key
-        .chars()
-        .take(MAX_ANNOTATION_KEY)
-        .map(|c| if valid(c) { c } else { '_' })
-        .collect();
-    if fixed.is_empty() {
-        fixed.push('_');
-    }
-    Err(fixed)
+    !name.is_empty()
+        && name.len() <= xray_lambda_rules::MAX_NAME
+        && name.bytes().all(xray_lambda_rules::is_name_byte)
 }
 
 /// Whether X-Ray can index `value` as an annotation value.
@@ -227,20 +176,15 @@ pub(crate) fn cap_annotation_value(value: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
+    /// The runtime writes exactly the names and keys the macros accept as they are.
     #[test]
-    fn keys() {
-        assert_eq!(annotation_key("user_id"), Ok("user_id"));
-        assert_eq!(annotation_key("user-id"), Err("user_id".to_owned()));
-        assert_eq!(annotation_key(""), Err("_".to_owned()));
-        assert_eq!(annotation_key(&"k".repeat(501)), Err("k".repeat(500)));
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(plain_name("handler"), "handler");
-        assert_eq!(plain_name("a\"b"), "a_b");
-        assert_eq!(plain_name(""), "unnamed");
-        assert_eq!(plain_name(&"x".repeat(300)).len(), 200);
+    fn the_shared_table_holds_at_run_time() {
+        for &(name, valid) in xray_lambda_rules::cases::NAMES {
+            assert_eq!(plain_name(name) == name, valid, "{name:?}");
+        }
+        for &(key, valid) in xray_lambda_rules::cases::ANNOTATION_KEYS {
+            assert_eq!(annotation_key(key).is_ok(), valid, "{key:?}");
+        }
     }
 
     #[test]
