@@ -125,6 +125,19 @@ impl Record {
         plain_name(self.aws_service().unwrap_or(&self.span.name))
     }
 
+    /// How a reader is shown the span in a list of calls (the waterfall): an RPC's service
+    /// and method (`DynamoDB GetItem`, a gRPC client's `orders.Orders Get`), as X-Ray's console
+    /// shows an AWS call's subsegment with its operation; otherwise [`Record::name`].
+    pub(crate) fn label(&self) -> Cow<'_, str> {
+        let service = self
+            .aws_service()
+            .or_else(|| string_attribute(&self.span, RPC_SERVICE));
+        match (service, self.aws_operation()) {
+            (Some(service), Some(method)) => Cow::Owned(format!("{service} {method}")),
+            _ => self.name(),
+        }
+    }
+
     /// X-Ray's `namespace`: `aws` for an AWS call, `remote` for another call.
     pub(crate) fn namespace(&self) -> Option<&'static str> {
         if self.is_aws_call() {
