@@ -17,8 +17,34 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
     let name = args::name_or(args, &function.sig.ident);
     let locals = Locals::new();
     let (invocation, output) = (&locals.invocation, &locals.output);
+    let (fix_output_type, ascription, error_nameable) = output_typing(handler);
+    let start = start_and_run(
+        &krate,
+        &name,
+        handler,
+        &locals,
+        &fix_output_type,
+        &ascription,
+    );
+    let record = record_error(&krate, invocation, output, !error_nameable);
+    let block = Box::new(handler_block(&krate, handler, &locals, &start, &record));
+    let mut sig = function.sig.clone();
+    sig.inputs = rename_event(handler, &locals.argument);
+    let traced = ItemFn {
+        attrs: function.attrs.clone(),
+        vis: function.vis.clone(),
+        sig,
+        block,
+    };
+    traced.into_token_stream()
+}
+
+/// How the user's output is typed: the never-taken `return` that fixes it, the ascription of
+/// the output local, and whether the error's type can be named (else it is described through
+/// autoref specialisation).
+fn output_typing(handler: &Handler<'_>) -> (TokenStream, TokenStream, bool) {
     let return_ty = handler.return_ty;
-    let (fix_output_type, ascription, error_nameable) = match handler.nameable_error {
+    match handler.nameable_error {
         _ if !handler.returns_impl_trait => (
             shared::fix_output_type(return_ty),
             quote!(: #return_ty),
@@ -31,19 +57,22 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
             true,
         ),
         None => (quote!(), quote!(), false),
-    };
-    let start = start_and_run(
-        &krate,
-        &name,
-        handler,
-        &locals,
-        &fix_output_type,
-        &ascription,
-    );
-    let record = record_error(&krate, invocation, output, !error_nameable);
-    let block = match handler.kind {
+    }
+}
+
+/// The handler's block: start and run, then (where recorded) the error, the batch response
+/// or the HTTP response, and the finish.
+fn handler_block(
+    krate: &TokenStream,
+    handler: &Handler<'_>,
+    locals: &Locals,
+    start: &TokenStream,
+    record: &TokenStream,
+) -> syn::Block {
+    let (invocation, output) = (&locals.invocation, &locals.output);
+    match handler.kind {
         HandlerKind::Event => {
-            let batch = record_batch_failures(&krate, invocation, output);
+            let batch = record_batch_failures(krate, invocation, output);
             parse_quote! {
                 {
                     #start
@@ -59,7 +88,7 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
             }
         }
         HandlerKind::Http { ok_is_impl_trait } => {
-            let (read, convert) = record_response(&krate, invocation, output, ok_is_impl_trait);
+            let (read, convert) = record_response(krate, invocation, output, ok_is_impl_trait);
             parse_quote! {
                 {
                     #start
@@ -75,16 +104,7 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
                 }
             }
         }
-    };
-    let mut sig = function.sig.clone();
-    sig.inputs = rename_event(handler, &locals.argument);
-    let traced = ItemFn {
-        attrs: function.attrs.clone(),
-        vis: function.vis.clone(),
-        sig,
-        block,
-    };
-    traced.into_token_stream()
+    }
 }
 
 /// The expansion's own locals, hygienic: a user binding of the same name neither sees nor
@@ -132,34 +152,7 @@ fn start_and_run(
     // An HTTP function's request gets its `x-amzn-trace-id` set before the body runs.
     let event_mut =
         matches!(handler.kind, HandlerKind::Http { .. }).then(|| Token![mut](Span::call_site()));
-    let user_pattern = &handler.event.pat;
-    let event_ty = &handler.event.ty;
-    let body = &handler.function.block;
-    // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
-    // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
-    // The body's statements, not its block: a block that is one expression would otherwise
-    // be the braced tail of ours, which `unused_braces` flags in the user's crate.
-    let statements = &body.stmts;
-    let bind_event = match plain_event {
-        // Captured whole, as the argument of a plain `async fn` lives to its end: without
-        // this, the future would capture only the fields it uses and drop the others first.
-        Some(_) => quote!(let _ = &#event;),
-        None => quote!(let #user_pattern: #event_ty = #event;),
-    };
-    let user_future = quote_spanned! {body.span()=>
-        async move {
-            #fix_output_type
-            #bind_event
-            #(#statements)*
-        }
-    };
-    // Built in its box: `Box::new` would move the future, and the event it holds, on the way.
-    let user_future = quote! {
-        ::std::boxed::Box::into_pin(::std::boxed::Box::write(
-            ::std::boxed::Box::new_uninit(),
-            #user_future,
-        ))
-    };
+    let user_future = user_future(handler, event, plain_event.is_some(), fix_output_type);
     // The invocation starts from the event's context, borrowed in a block of its own: a local
     // once borrowed keeps its place in the handler's future across every `.await`, and the
     // event would be carried twice, moved with the future on every hand-over.
@@ -175,7 +168,45 @@ fn start_and_run(
             let #event_mut #event = #argument;
             (#start, #user_future)
         };
-        let #output #ascription = #invocation.run_boxed(#future).await;
+        let #output #ascription = #krate::__private::run_boxed(&mut #invocation, #future).await;
+    }
+}
+
+/// The user's body as a future in its box, the event bound as the user wrote it.
+fn user_future(
+    handler: &Handler<'_>,
+    event: &Ident,
+    plain_event: bool,
+    fix_output_type: &TokenStream,
+) -> TokenStream {
+    let user_pattern = &handler.event.pat;
+    let event_ty = &handler.event.ty;
+    let body = &handler.function.block;
+    // The user's block keeps its spans, so rustc's errors in it land on the user's code; the
+    // output type is fixed first, so `?` and `Err(Box::new(e))` coerce as in the plain function.
+    // The body's statements, not its block: a block that is one expression would otherwise
+    // be the braced tail of ours, which `unused_braces` flags in the user's crate.
+    let statements = &body.stmts;
+    let bind_event = if plain_event {
+        // Captured whole, as the argument of a plain `async fn` lives to its end: without
+        // this, the future would capture only the fields it uses and drop the others first.
+        quote!(let _ = &#event;)
+    } else {
+        quote!(let #user_pattern: #event_ty = #event;)
+    };
+    let user_future = quote_spanned! {body.span()=>
+        async move {
+            #fix_output_type
+            #bind_event
+            #(#statements)*
+        }
+    };
+    // Built in its box: `Box::new` would move the future, and the event it holds, on the way.
+    quote! {
+        ::std::boxed::Box::into_pin(::std::boxed::Box::write(
+            ::std::boxed::Box::new_uninit(),
+            #user_future,
+        ))
     }
 }
 
@@ -233,7 +264,8 @@ fn record_batch_failures(krate: &TokenStream, invocation: &Ident, output: &Ident
         if let ::core::result::Result::Ok(#ok) = &#output {
             #[allow(unused_imports)]
             use #krate::__private::{ViaBatchResponse as _, ViaNotBatch as _};
-            #invocation.record_batch_failures(
+            #krate::__private::record_batch_failures(
+                &mut #invocation,
                 (&&#krate::__private::BatchProbe(#ok)).xray_batch_failures(),
             );
         }
@@ -260,7 +292,8 @@ fn record_response(
             if let ::core::result::Result::Ok(#response) = &#output {
                 #[allow(unused_imports)]
                 use #krate::__private::{ViaAnything as _, ViaExact as _, ViaResponse as _};
-                #invocation.record_response(
+                #krate::__private::record_response(
+                    &mut #invocation,
                     (&&&#krate::__private::ResponseProbe(#response)).xray_response(),
                 );
             }

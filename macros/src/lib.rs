@@ -34,24 +34,37 @@ use crate::ctxt::Ctxt;
 /// | `name = "..."` | the subsegment's name: 1–200 of letters, digits, spaces and `_ . : / % & # = + \ - @` (checked at compile time) | the function's name |
 /// | `crate = "path"` | where `xray_lambda` is, when re-exported or renamed | `::xray_lambda` |
 ///
-/// What it stands for (names simplified; the real locals are hygienic):
+/// What it expands to (names simplified; the real locals are hygienic, and `describe` and
+/// `batch_failures` stand for autoref probes that pick the best description of your types):
 ///
 /// ```text
 /// async fn handler(client: Client, xray_event: LambdaEvent<Request>) -> Result<Response, Error> {
-///     // header from xray_event.context.xray_trace_id (else _X_AMZN_TRACE_ID); Sampled=0 → no span
-///     let mut invocation = xray_lambda::__private::Invocation::start("handler", &xray_event.context);
-///     // the body runs in the handler span, entered on each poll; a panic is recorded and sent,
-///     // then resumed for lambda_runtime to report
-///     let output: Result<Response, Error> = invocation.run(async move {
-///         let event: LambdaEvent<Request> = xray_event;
-///         { /* your body, unchanged */ }
-///     }).await;
-///     // an Err → fault + cause: type, message, source() chain (described only when recorded)
+///     // The event's context is borrowed in a block of its own, so that the handler's future
+///     // holds the event once; the header comes from `context.xray_trace_id` (else
+///     // `_X_AMZN_TRACE_ID`); `Sampled=0` or tracing off: nothing to record.
+///     let (mut invocation, future) = {
+///         let event = xray_event;
+///         (
+///             xray_lambda::__private::Invocation::start("handler", &event.context),
+///             // Your body, built in its box (the event is not moved on the way).
+///             Box::into_pin(Box::write(Box::new_uninit(), async move {
+///                 let _ = &event;
+///                 /* your body, unchanged */
+///             })),
+///         )
+///     };
+///     // Runs in the handler span, entered on each poll; a panic is recorded and sent, then
+///     // resumed for lambda_runtime to report. With nothing to record, it runs as it is.
+///     let output: Result<Response, Error> =
+///         xray_lambda::__private::run_boxed(&mut invocation, future).await;
 ///     if invocation.is_recorded() {
+///         // An `Err`: a fault with its cause (type, message, `source()` chain).
 ///         if let Err(error) = &output { invocation.record_error(describe(error)); }
+///         // A batch response: `FailedRecords`, and the failed records' subsegments marked.
+///         xray_lambda::__private::record_batch_failures(&mut invocation, batch_failures(&output));
+///         // Closes the subsegment and sends the documents before the result returns.
+///         invocation.finish().await;
 ///     }
-///     // closes the subsegment and sends the invocation's documents, before the result returns
-///     invocation.finish().await;
 ///     output
 /// }
 /// ```
