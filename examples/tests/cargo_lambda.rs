@@ -13,12 +13,13 @@ use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use xray_lambda_tests::daemon::{flatten, Daemon};
 use xray_lambda_tests::moto::{create_table, Moto};
 use xray_lambda_tests::proxy::{self, Answered, Fault, Requests};
+use xray_lambda_tests::wait_until;
 use xray_lambda_tests::watched::Watched;
 
 /// `cargo lambda --version`, when cargo-lambda is installed.
@@ -48,12 +49,11 @@ fn scratch(name: &str) -> PathBuf {
 
 /// What the function printed on `log`, once it has printed `trees` waterfalls (at most 10 s).
 fn printed_trees(log: &Path, trees: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut printed = read(log);
-    while printed.matches("X-Ray trace ").count() < trees && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut printed = String::new();
+    wait_until(Duration::from_secs(10), || {
         printed = read(log);
-    }
+        printed.matches("X-Ray trace ").count() >= trees
+    });
     printed
 }
 
@@ -76,20 +76,19 @@ fn emulator() -> (Watched, u16) {
         .args(["--invoke-port", &port.to_string()])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     let mut watch = Watched::logging_to(&command, &log).expect("start cargo lambda watch");
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let listening = wait_until(Duration::from_mins(1), || {
         assert!(
             watch.exited().is_none(),
             "cargo lambda watch ended: {}",
             read(&log)
         );
-        assert!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen: {}",
-            read(&log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        listening,
+        "cargo lambda watch did not listen: {}",
+        read(&log)
+    );
     (watch, port)
 }
 
@@ -156,18 +155,16 @@ fn root_and_parent(header: &str) -> (String, String) {
 
 /// The headers the emulator handed out on `next` polls under `prefix`, waiting for `count`.
 fn handed_out(tap: &Requests, prefix: &str, count: usize) -> Vec<Answered> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let answers: Vec<Answered> = tap
+    let mut answers = Vec::new();
+    wait_until(Duration::from_secs(10), || {
+        answers = tap
             .runtime_trace_ids()
             .into_iter()
             .filter(|a| a.path.starts_with(prefix) && a.path.ends_with("/invocation/next"))
             .collect();
-        if answers.len() >= count || Instant::now() > deadline {
-            return answers;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        answers.len() >= count
+    });
+    answers
 }
 
 /// The table `hello` reads, on moto.
@@ -189,10 +186,9 @@ async fn greeting_table(moto: &Moto) {
 #[test]
 fn each_invocation_hangs_under_the_header_cargo_lambda_sent() {
     let Some(version) = cargo_lambda() else {
-        eprintln!(
-            "skipped: cargo-lambda is not installed and could not be (.ci/run installs it: pip install cargo-lambda)"
+        return xray_lambda_tests::skip(
+            "cargo-lambda is not installed and could not be (.ci/run installs it: pip install cargo-lambda)",
         );
-        return;
     };
     eprintln!("{version}");
     let runtime = xray_lambda_tests::harness::tokio_runtime();
@@ -311,8 +307,7 @@ fn curl(url: &str) -> (Value, u16) {
 #[test]
 fn hello_http_answers_curl_through_the_emulators_function_url() {
     if cargo_lambda().is_none() {
-        eprintln!("skipped: cargo-lambda is not installed (.ci/run installs it)");
-        return;
+        return xray_lambda_tests::skip("cargo-lambda is not installed (.ci/run installs it)");
     }
     let runtime = xray_lambda_tests::harness::tokio_runtime();
     let moto = Moto::start().expect("moto");

@@ -99,6 +99,8 @@ pub struct Daemon {
     received: Arc<Mutex<Received>>,
     /// Until when the reader reads nothing (a daemon starved of CPU).
     paused_until: Arc<Mutex<Option<Instant>>>,
+    /// What each read costs the reader, in nanoseconds ([`READ_COST`] unless set).
+    read_cost_nanos: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Daemon {
@@ -125,6 +127,10 @@ impl Daemon {
         let received = Arc::new(Mutex::new(Received::default()));
         let paused_until = Arc::new(Mutex::new(None::<Instant>));
         let pause = paused_until.clone();
+        let read_cost_nanos = Arc::new(std::sync::atomic::AtomicU64::new(
+            u64::try_from(READ_COST.as_nanos()).unwrap_or(u64::MAX),
+        ));
+        let read_cost = read_cost_nanos.clone();
         let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 70_000];
@@ -153,7 +159,7 @@ impl Daemon {
                 }
                 // The per-datagram cost, kept on average: a late wake-up is made up by
                 // reading the next ones sooner, as a daemon given the CPU back would.
-                next += READ_COST;
+                next += Duration::from_nanos(read_cost.load(std::sync::atomic::Ordering::Relaxed));
                 if let Some(pause) = next.checked_duration_since(Instant::now()) {
                     std::thread::sleep(pause);
                 }
@@ -200,6 +206,7 @@ impl Daemon {
             address,
             received,
             paused_until,
+            read_cost_nanos,
         }
     }
 
@@ -212,6 +219,15 @@ impl Daemon {
             .paused_until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + duration);
+    }
+
+    /// Each read from now on costs the reader `cost` (a reader slower, or faster, than the
+    /// pacer's model of it).
+    pub fn set_read_cost(&self, cost: Duration) {
+        self.read_cost_nanos.store(
+            u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Where to send.
@@ -291,6 +307,20 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20).min(deadline - now));
         }
+    }
+
+    /// Waits until no datagram has arrived for `quiet` (at most `timeout`): whether it went
+    /// quiet. For when what is still on its way cannot be told from what was lost.
+    #[must_use]
+    pub fn wait_until_quiet(&self, quiet: Duration, timeout: Duration) -> bool {
+        let mut last = (self.lock().datagrams.len(), Instant::now());
+        crate::wait_until(timeout, || {
+            let count = self.lock().datagrams.len();
+            if count != last.0 {
+                last = (count, Instant::now());
+            }
+            last.1.elapsed() >= quiet
+        })
     }
 
     /// Every datagram received before a marker: one this sends from a socket of its own and
@@ -497,10 +527,23 @@ pub fn flatten(docs: &[Value]) -> Vec<Value> {
 /// messages: a loss the sender could not see is told apart from one it caused.
 #[must_use]
 pub fn udp_receive_buffer_drops() -> Option<u64> {
+    udp_counter("RcvbufErrors")
+}
+
+/// The kernel's count of UDP datagrams that arrived at a port nothing listens on (`NoPorts` in
+/// `/proc/net/snmp`, all sockets of this network namespace): each is answered with the ICMP
+/// "port unreachable" that a connected sender's next `send` reports.
+#[must_use]
+pub fn udp_datagrams_to_closed_ports() -> Option<u64> {
+    udp_counter("NoPorts")
+}
+
+/// A counter of the `Udp:` lines of `/proc/net/snmp` (Linux), by name.
+fn udp_counter(name: &str) -> Option<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
     let (names, values) = (udp.next()?, udp.next()?);
-    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    let at = names.split_whitespace().position(|n| n == name)?;
     values.split_whitespace().nth(at)?.parse().ok()
 }
 

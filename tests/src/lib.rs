@@ -11,6 +11,7 @@ pub mod moto;
 pub mod otlp;
 pub mod paths;
 pub mod proxy;
+pub mod rounds;
 pub mod runtime_api;
 pub mod watched;
 
@@ -24,7 +25,55 @@ pub(crate) async fn collect_body(body: hyper::body::Incoming) -> bytes::Bytes {
 }
 
 use std::hash::{BuildHasher, Hasher};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Whether this is a CI run: the variable `CI` is exactly `true` (as GitHub Actions, GitLab CI
+/// and most CI services set it, and as `.ci/run` reads it).
+#[must_use]
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| value == "true")
+}
+
+/// Skips the calling test because `reason` (what is missing, and what installs it); the
+/// caller returns right after (`return skip("...")`), or goes on without the skipped part.
+///
+/// Locally: one line, `skipped: <test>: <reason>`, and the test passes. Under `CI=true` the
+/// run cannot pass by skipping: the test fails, naming itself and the reason.
+///
+/// # Panics
+/// Under `CI=true`.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let caller = std::panic::Location::caller();
+    // The test harness names each test's thread after the test.
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map_or_else(|| caller.to_string(), str::to_owned);
+    assert!(
+        !under_ci(),
+        "skipped under CI=true: {test} ({caller}): {reason}"
+    );
+    eprintln!("skipped: {test}: {reason}");
+}
+
+/// Polls `condition` until it holds or `timeout` passes (every 20 ms, and once more at the
+/// deadline): whether it held. For waiting on something that happens elsewhere (a datagram, a
+/// server, a process) instead of sleeping a fixed time.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    const POLL: Duration = Duration::from_millis(20);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL.min(deadline - now));
+    }
+}
 
 /// A fresh, valid X-Ray trace header: `Root` with the current epoch and random bits, a random
 /// `Parent`, and `Sampled=<sampled>` (no `Sampled` key when `None`).

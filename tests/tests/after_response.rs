@@ -87,8 +87,8 @@ fn the_caller_gets_the_response_before_the_trace_is_sent_and_next_waits_for_it()
     let h = harness();
     let ids = new_trace_header(Some("1"));
     if !socket_visible(h.daemon.address().port()) {
-        eprintln!("skipped: the daemon's socket is not in /proc/net/udp here, so the pacer paces on its model alone and a starved stand-in would drop datagrams");
-        return;
+        // The only test of XrayRuntimeLayer's ordering: under CI=true this fails.
+        return xray_lambda_tests::skip("the daemon's socket is not in /proc/net/udp here, so the pacer paces on its model alone and a starved stand-in would drop datagrams");
     }
     // Starved while the handler runs, and for STARVED after it returns (the handler shortens
     // the pause to that).

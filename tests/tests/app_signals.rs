@@ -327,8 +327,9 @@ fn our_framing(root: &str) -> Vec<Vec<u8>> {
 #[test]
 fn side_by_side_with_adot_the_same_framing_prefixes_and_names_for_the_same_facts() {
     let Some(python) = adot_python() else {
-        println!("skipped: aws-opentelemetry-distro is not installed in target/adot-venv (.ci/run installs it)");
-        return;
+        return xray_lambda_tests::skip(
+            "aws-opentelemetry-distro is not installed in target/adot-venv (.ci/run installs it)",
+        );
     };
     for sampled in [true, false] {
         let ids = xray_lambda_tests::new_trace_header(Some(if sampled { "1" } else { "0" }));

@@ -3,18 +3,19 @@
 //! OTLP/HTTP endpoint, and the viewer's own API shows each invocation's spans under its trace,
 //! nested as in X-Ray. The viewer is Arize Phoenix, the one that runs here (Jaeger, which
 //! docs/local.md shows first, needs Docker); `.ci/run` installs it into `target/viewer-venv` and names
-//! it in `XRAY_LAMBDA_PHOENIX`. The test skips with one line when there is no Phoenix.
+//! it in `XRAY_LAMBDA_PHOENIX`. The test skips with one line when there is no Phoenix (and
+//! fails under `CI=true`).
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use xray_lambda_tests::harness::{serve_test_handler, Lambda};
-use xray_lambda_tests::new_trace_header;
 use xray_lambda_tests::watched::Watched;
+use xray_lambda_tests::{new_trace_header, wait_until};
 
 /// The `phoenix` command: `XRAY_LAMBDA_PHOENIX`, else `phoenix` on `PATH`.
 fn phoenix() -> Option<PathBuf> {
@@ -64,15 +65,12 @@ fn start_phoenix(program: &PathBuf, port: u16) -> Watched {
         .env("PHOENIX_ALLOW_EXTERNAL_RESOURCES", "false");
     let log = dir.join("phoenix.log");
     let mut server = Watched::logging_to(&command, &log).expect("start phoenix");
-    let deadline = Instant::now() + Duration::from_mins(2);
-    while get(port, "/healthz").map(|(status, _)| status) != Some(200) {
-        assert!(
-            server.exited().is_none() && Instant::now() < deadline,
-            "phoenix did not come up: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let printed = || std::fs::read_to_string(&log).unwrap_or_default();
+    let up = wait_until(Duration::from_mins(2), || {
+        assert!(server.exited().is_none(), "phoenix ended: {}", printed());
+        get(port, "/healthz").map(|(status, _)| status) == Some(200)
+    });
+    assert!(up, "phoenix did not come up: {}", printed());
     server
 }
 
@@ -80,29 +78,26 @@ fn start_phoenix(program: &PathBuf, port: u16) -> Watched {
 fn spans(port: u16, root: &str, count: usize) -> Vec<Value> {
     // The OTLP trace id is the X-Ray Root without its version and dashes.
     let trace_id: String = root.split('-').skip(1).collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = get(
+    let mut found = Vec::new();
+    wait_until(Duration::from_secs(10), || {
+        found = get(
             port,
             &format!("/v1/projects/default/spans?trace_id={trace_id}"),
         )
         .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
         .and_then(|answer| answer["data"].as_array().cloned())
         .unwrap_or_default();
-        if found.len() >= count || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        found.len() >= count
+    });
+    found
 }
 
 #[test]
 fn the_viewer_shows_each_invocation_nested_under_its_trace() {
     let Some(program) = phoenix() else {
-        eprintln!(
-            "skipped: no local OTLP viewer (Arize Phoenix) here; .ci/run installs it into target/viewer-venv"
+        return xray_lambda_tests::skip(
+            "no local OTLP viewer (Arize Phoenix) here; .ci/run installs it into target/viewer-venv",
         );
-        return;
     };
     let port = free_port();
     let _viewer = start_phoenix(&program, port);

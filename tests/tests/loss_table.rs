@@ -58,8 +58,13 @@ fn run(count: usize, n: usize) -> (usize, usize, usize) {
             let _ = task.await;
         }
     });
-    // Whatever is still on its way arrives within this.
-    std::thread::sleep(Duration::from_secs(3));
+    // Whatever is still on its way has arrived once the stand-in reads nothing more (what
+    // was lost never arrives, so quiet is the end).
+    assert!(
+        h.daemon
+            .wait_until_quiet(Duration::from_millis(500), Duration::from_secs(30)),
+        "datagrams still arriving after 30 s"
+    );
     let (mut lost, mut orphans, mut handlers_lost) = (0, 0, 0);
     for id in &ids {
         let all = flatten(&h.daemon.wait_for_trace(&id.root, Duration::ZERO, |_| true));

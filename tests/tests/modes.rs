@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use lambda_runtime::service_fn;
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, Daemon};
+use xray_lambda_tests::daemon::{flatten, udp_datagrams_to_closed_ports, Daemon};
 use xray_lambda_tests::handlers::handler;
 use xray_lambda_tests::harness::tokio_runtime;
 use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
 use xray_lambda_tests::{
-    child_mode, new_trace_header, run_child, run_child_without_network, set_lambda_env,
+    child_mode, new_trace_header, run_child, run_child_without_network, set_lambda_env, wait_until,
 };
 
 /// A child process's function: the real `lambda_runtime::run` polling a loopback Runtime
@@ -229,13 +229,24 @@ fn child_closed_port() {
         .parse()
         .expect("socket address");
     for n in 0..5 {
+        let refused = udp_datagrams_to_closed_ports();
         let ids = new_trace_header(Some("1"));
         let response = lambda.invoke(
             &json!({"action": "ok", "tag": n.to_string()}),
             Some(&ids.header),
         );
         assert_eq!(response["tag"], n.to_string());
-        std::thread::sleep(Duration::from_millis(5));
+        // Its documents reach the closed port before the next invocation sends, so that each
+        // send after the first finds the one before it refused (the kernel counts the
+        // datagrams; on a system without that count, no wait).
+        if let Some(before) = refused {
+            assert!(
+                wait_until(Duration::from_secs(10), || {
+                    udp_datagrams_to_closed_ports() > Some(before)
+                }),
+                "no datagram of invocation {n} reached the closed daemon port"
+            );
+        }
     }
     // The daemon comes back on that port: export resumes, nothing of the next
     // invocation is lost.
