@@ -42,6 +42,8 @@ class Api:
         self.index = doc["index"]
         self.paths = doc["paths"]
         self.lines = set()
+        # Auto-trait impls, by type.
+        self.auto = {}
         # Our own items by the public path the walk first reaches them at (not the private
         # module they are defined in).
         self.public = {}
@@ -266,7 +268,20 @@ class Api:
                     self.member(owner, self.index[str(m)])
             return
         neg = "!" if v.get("is_negative") else ""
-        self.lines.add(f"impl{params} {neg}{self.path_name(v['trait'])} for {self.ty(v['for'])}{where}")
+        trait = self.path_name(v["trait"])
+        if trait == "core::marker::StructuralPartialEq":
+            return  # comes with every derived PartialEq, which is listed
+        if v.get("is_synthetic"):
+            # Auto traits: one line per type (seven lines a type hid the lines that matter).
+            short = trait.rsplit("::", 1)[-1]
+            bound = where.replace(" where ", "") if where else ""
+            self.auto.setdefault(self.ty(v["for"]), set()).add(f"{neg}{short}" + (f" [{bound}]" if bound else ""))
+            return
+        self.lines.add(f"impl{params} {neg}{trait} for {self.ty(v['for'])}{where}")
+
+    def auto_lines(self):
+        for ty, traits in self.auto.items():
+            self.lines.add(f"auto {ty}: " + ", ".join(sorted(traits)))
 
 
 def main():
@@ -274,7 +289,9 @@ def main():
     api = Api(doc)
     api.visit("", doc["root"])  # learns each item's public path
     api.lines.clear()
+    api.auto.clear()
     api.visit("", doc["root"])
+    api.auto_lines()
     current = f"# rustdoc JSON format {doc['format_version']}\n" + "\n".join(sorted(api.lines)) + "\n"
     if "--bless" in sys.argv:
         with open(SNAPSHOT, "w") as f:

@@ -123,7 +123,7 @@ fn main() {
     let (mut daemon, address) = start_daemon();
     let _tracing = xray_lambda::builder()
         .export(Export::Daemon(address))
-        .daemon_pacing(if unpaced { Pacing::OFF } else { Pacing::LAMBDA })
+        .udp_pacing(if unpaced { Pacing::OFF } else { Pacing::LAMBDA })
         .init()
         .expect("init");
     let runtime = tokio::runtime::Builder::new_multi_thread()

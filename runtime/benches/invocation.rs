@@ -688,10 +688,7 @@ fn main() {
     // bookkeeping is measured) of a daemon that fast, so it never holds a datagram back.
     let (layer, guard) = xray_lambda::builder()
         .export(xray_lambda::Export::Daemon(sink))
-        .daemon_pacing(xray_lambda::Pacing {
-            read_interval: Duration::from_micros(1),
-            ..xray_lambda::Pacing::LAMBDA
-        })
+        .udp_pacing(xray_lambda::Pacing::LAMBDA.with_read_interval(Duration::from_micros(1)))
         .layer::<tracing_subscriber::Registry>()
         .expect("layer");
     let ours_dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

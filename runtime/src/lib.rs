@@ -35,9 +35,12 @@
 //! that the daemon, which reads one at a time from a socket with the kernel's default buffer,
 //! loses none; see [`Pacing`].
 //!
-//! # What the attribute stands for
+//! # The same by hand
 //!
-//! `#[xray_handler]` on the handler above expands to (names simplified):
+//! [`Invocation`] is what `#[xray_handler]` builds on, public for handlers that cannot take
+//! the attribute. This handler does by hand what the attribute does for the one above (the
+//! attribute's own expansion, with what it adds for batch responses and HTTP functions, is
+//! shown in its documentation):
 //!
 //! ```no_run
 //! # use lambda_runtime::{Error, LambdaEvent};
@@ -299,6 +302,7 @@ mod span_tree;
 mod state;
 mod tracer;
 mod unsigned_fields;
+mod url;
 mod vocabulary;
 
 /// OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
@@ -306,7 +310,6 @@ mod vocabulary;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp {
-    pub use crate::shutdown::shutdown_on_sigterm;
     pub use crate::sink::otlp::{Otlp, Protocol, DEFAULT_FLUSH_TIMEOUT};
 }
 
@@ -316,10 +319,9 @@ pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::runtime_layer::{XrayRuntime, XrayRuntimeLayer};
 pub use invocation::Invocation;
 pub use logs::LogFormat;
-#[cfg(feature = "otlp")]
-pub use otlp::{shutdown_on_sigterm, Otlp};
 pub use propagation::current_trace_header;
-pub use sink::daemon::{parse_daemon_address, DaemonAddressError};
+#[cfg(feature = "otlp")]
+pub use shutdown::shutdown_on_sigterm;
 pub use sink::pacer::Pacing;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
@@ -368,6 +370,28 @@ pub mod __private {
     /// interceptor computes once per call); for the benchmarks.
     pub use crate::propagation::downstream as downstream_header;
     pub use tracing::Instrument;
+
+    /// `#[xray_handler]`'s future, built in its box, run in the invocation.
+    #[inline]
+    pub fn run_boxed<'a, F: std::future::Future + 'a>(
+        invocation: &'a mut Invocation,
+        future: std::pin::Pin<Box<F>>,
+    ) -> impl std::future::Future<Output = F::Output> + 'a {
+        invocation.run_boxed(future)
+    }
+
+    /// The `batch_item_failures` of a handler's batch response.
+    #[inline]
+    pub fn record_batch_failures(invocation: &mut Invocation, failed: Option<Vec<&str>>) {
+        invocation.record_batch_failures(failed);
+    }
+
+    /// An HTTP function's response, read where it is.
+    #[cfg(feature = "lambda-http")]
+    #[inline]
+    pub fn record_response(invocation: &mut Invocation, facts: ResponseFacts) {
+        invocation.record_response(facts);
+    }
 
     /// The span of a `#[xray_aws]` function: a local subsegment named `name`.
     #[must_use]

@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::Criterion;
 use lambda_runtime::{Context, Error, LambdaEvent};
 use serde_json::Value;
-use xray_lambda::{Export, Otlp};
+use xray_lambda::otlp::Otlp;
+use xray_lambda::Export;
 use xray_lambda_tests::otlp::Receiver;
 
 const PATHS: [&str; 6] = [

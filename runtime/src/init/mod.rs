@@ -14,7 +14,7 @@ use tracing_subscriber::{
 };
 
 use crate::buffer::Buffer;
-use crate::environment::{self, LambdaEnvironment};
+use crate::environment::{self, LambdaEnvironment, Vars};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{log_pending_warnings, queue, Notice};
 use crate::otel::mapping::Rendering;
@@ -121,12 +121,13 @@ pub fn builder() -> Builder {
 
 /// Configuration of the pipeline.
 ///
-/// From the environment ([`Builder::from_env`]):
+/// From the environment ([`Builder::from_env`]). A variable that is empty or blank counts as
+/// unset, values are trimmed, and a boolean variable is on for `true` (in any case) or `1`:
 ///
 /// | variable | effect |
 /// |---|---|
-/// | `AWS_XRAY_SDK_DISABLED=true` or `POWERTOOLS_TRACE_DISABLED=true` | [`Export::Disabled`] |
-/// | `OTEL_TRACES_EXPORTER=otlp` in Lambda, without `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | [`Export::OtlpUdp`] to `AWS_XRAY_DAEMON_ADDRESS` (default `127.0.0.1:2000`): Lambda's OpenTelemetry endpoint |
+/// | `AWS_XRAY_SDK_DISABLED` or `POWERTOOLS_TRACE_DISABLED` set to `true` or `1` | [`Export::Disabled`] |
+/// | `OTEL_TRACES_EXPORTER=otlp` in Lambda, without `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | [`Export::OtlpUdp`] to `AWS_XRAY_DAEMON_ADDRESS`: Lambda's OpenTelemetry endpoint; with that variable unset (Active tracing is off), [`Export::Disabled`] with one info line; a malformed value logs one line and disables export |
 /// | an OTLP endpoint set, or `OTEL_TRACES_EXPORTER=otlp` outside Lambda | OTLP export to a collector (feature `otlp`; see `Otlp::from_env` for the other `OTEL_EXPORTER_OTLP_*` variables); without the feature, one warning and the rules below |
 /// | `OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true` | [`Builder::application_signals`] |
 /// | `OTEL_TRACES_EXPORTER=none` / `console` | [`Export::Disabled`] / [`Export::Stderr`] |
@@ -158,17 +159,14 @@ impl Builder {
     /// finds wrong is logged when the builder installs the pipeline.
     #[must_use]
     pub fn from_env() -> Self {
-        Self::from_vars(environment::current().clone(), &|name| {
-            std::env::var(name).ok()
-        })
+        Self::from_vars(environment::current().clone(), Vars::process())
     }
 
-    fn from_vars(environment: LambdaEnvironment, read: &dyn Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str| read(name).filter(|v| !v.trim().is_empty());
+    fn from_vars(environment: LambdaEnvironment, vars: Vars<'_>) -> Self {
+        let var = |name: &str| vars.get(name);
         let mut notices = Vec::new();
-        let export = export_from_env(&environment, &var, &mut notices);
-        let application_signals = var("OTEL_AWS_APPLICATION_SIGNALS_ENABLED")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let export = export_from_env(&environment, vars, &mut notices);
+        let application_signals = vars.flag("OTEL_AWS_APPLICATION_SIGNALS_ENABLED");
         let service = var("POWERTOOLS_SERVICE_NAME")
             .or_else(|| var("OTEL_SERVICE_NAME"))
             .or_else(|| environment.function_name.clone());
@@ -267,10 +265,11 @@ impl Builder {
         self
     }
 
-    /// How datagrams to the daemon are paced (default [`Pacing::LAMBDA`], for the daemon
-    /// Lambda runs; [`Pacing::OFF`] sends everything at once).
+    /// How the UDP datagrams are paced, to the X-Ray daemon ([`Export::Daemon`]) and to
+    /// Lambda's OpenTelemetry endpoint ([`Export::OtlpUdp`]) alike: default [`Pacing::LAMBDA`],
+    /// for the reader Lambda runs; [`Pacing::OFF`] sends everything at once.
     #[must_use]
-    pub fn daemon_pacing(mut self, pacing: Pacing) -> Self {
+    pub fn udp_pacing(mut self, pacing: Pacing) -> Self {
         self.pacing = pacing;
         self
     }
@@ -294,12 +293,6 @@ impl Builder {
     pub fn application_signals(mut self, on: bool) -> Self {
         self.application_signals = on;
         self
-    }
-
-    /// The export this builder will install.
-    #[must_use]
-    pub fn export_target(&self) -> &Export {
-        &self.export
     }
 
     /// Installs a global `tracing` subscriber: X-Ray for spans, plus log lines on stdout.

@@ -12,7 +12,7 @@ impl Invocation {
     /// handler subsegment, and each record subsegment still held whose identity is one of
     /// them marked a fault (records already streamed ahead, past the first hundred finished
     /// subsegments, keep what they were sent with).
-    pub fn record_batch_failures(&mut self, failed: Option<Vec<&str>>) {
+    pub(crate) fn record_batch_failures(&mut self, failed: Option<Vec<&str>>) {
         let (Some(active), Some(failed)) = (self.active(), failed) else {
             return;
         };

@@ -55,8 +55,7 @@ impl Invocation {
     /// Records the response's status (an annotation too) and length. 4xx marks the handler
     /// subsegment an error, 429 a throttle too, 5xx a fault. What `#[xray_handler]` calls on a
     /// named response type; by hand, [`Invocation::respond`] converts and records in one step.
-    #[doc(hidden)]
-    pub fn record_response(&mut self, facts: ResponseFacts) {
+    pub(crate) fn record_response(&mut self, facts: ResponseFacts) {
         let Some(active) = self.active_mut() else {
             return;
         };

@@ -25,9 +25,9 @@ impl Invocation {
     }
 
     /// [`Invocation::run`] with the future boxed already: `#[xray_handler]` builds the
-    /// handler's future in its box, so that the event it holds is not moved on the way.
-    #[doc(hidden)]
-    pub fn run_boxed<'a, F: Future + 'a>(
+    /// handler's future in its box, so that the event it holds is not moved on the way
+    /// (through `__private::run_boxed`).
+    pub(crate) fn run_boxed<'a, F: Future + 'a>(
         &'a mut self,
         future: Pin<Box<F>>,
     ) -> impl Future<Output = F::Output> + 'a {

@@ -53,13 +53,82 @@ use crate::vocabulary::PRODUCER;
 
 mod sources;
 
+/// A batch record's identity: what its subsegment's annotation shows, and what a handler's
+/// `batch_item_failures` names a failed record by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordIdentity<'a> {
+    /// An SQS or SNS message's id: the annotation `MessageId`.
+    MessageId(&'a str),
+    /// A Kinesis or DynamoDB Streams record's sequence number: `SequenceNumber`.
+    SequenceNumber(&'a str),
+    /// An event's id (EventBridge; a DynamoDB Streams record without a sequence number):
+    /// `EventId`.
+    EventId(&'a str),
+    /// An S3 object's sequencer: `Sequencer`.
+    Sequencer(&'a str),
+}
+
+impl<'a> RecordIdentity<'a> {
+    /// The annotation's key.
+    #[must_use]
+    pub fn annotation_key(&self) -> &'static str {
+        match self {
+            RecordIdentity::MessageId(_) => "MessageId",
+            RecordIdentity::SequenceNumber(_) => "SequenceNumber",
+            RecordIdentity::EventId(_) => "EventId",
+            RecordIdentity::Sequencer(_) => "Sequencer",
+        }
+    }
+
+    /// The identifier.
+    #[must_use]
+    pub fn value(&self) -> &'a str {
+        match *self {
+            RecordIdentity::MessageId(id)
+            | RecordIdentity::SequenceNumber(id)
+            | RecordIdentity::EventId(id)
+            | RecordIdentity::Sequencer(id) => id,
+        }
+    }
+}
+
 /// A record of a batch event, as its subsegment shows it.
+///
+/// Implemented for the batch types of `aws_lambda_events`; implement it for a record type
+/// of your own:
+///
+/// ```
+/// use xray_lambda::records::{RecordIdentity, TracedRecord};
+///
+/// struct Job {
+///     queue: String,
+///     id: String,
+/// }
+///
+/// impl TracedRecord for Job {
+///     fn xray_source(&self) -> Option<&str> {
+///         Some(&self.queue)
+///     }
+///
+///     fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+///         Some(RecordIdentity::MessageId(&self.id))
+///     }
+/// }
+///
+/// # async fn handle(job: &Job) -> Result<(), std::io::Error> { Ok(()) }
+/// async fn each(jobs: &[Job]) -> Result<(), std::io::Error> {
+///     for job in jobs {
+///         xray_lambda::records::process(job, handle(job)).await?;
+///     }
+///     Ok(())
+/// }
+/// ```
 pub trait TracedRecord {
     /// The subsegment's name: the queue, topic, stream, table or bucket.
     fn xray_source(&self) -> Option<&str>;
-    /// The record's identity, as an annotation: key (`MessageId`, `SequenceNumber`,
-    /// `EventId` or `Sequencer`; another key is not recorded) and value.
-    fn xray_identity(&self) -> Option<(&'static str, &str)>;
+    /// The record's identity, recorded as an annotation.
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>>;
     /// The producer's trace header, when the record carries one.
     fn xray_upstream(&self) -> Option<&str> {
         None
@@ -132,7 +201,7 @@ impl<F: Future> Future for InSpan<'_, F> {
 
 /// The record's span, its identity a field from the start (cheaper than an attribute set
 /// afterwards): one callsite per identity key, since field names are static.
-fn record_span(name: &str, identity: Option<(&'static str, &str)>) -> tracing::Span {
+fn record_span(name: &str, identity: Option<RecordIdentity<'_>>) -> tracing::Span {
     macro_rules! span {
         ($($field:tt)*) => {
             tracing::info_span!(
@@ -144,10 +213,43 @@ fn record_span(name: &str, identity: Option<(&'static str, &str)>) -> tracing::S
         };
     }
     match identity {
-        Some(("MessageId", id)) => span!(annotation.MessageId = id),
-        Some(("SequenceNumber", id)) => span!(annotation.SequenceNumber = id),
-        Some(("EventId", id)) => span!(annotation.EventId = id),
-        Some(("Sequencer", id)) => span!(annotation.Sequencer = id),
-        _ => span!(),
+        Some(RecordIdentity::MessageId(id)) => span!(annotation.MessageId = id),
+        Some(RecordIdentity::SequenceNumber(id)) => span!(annotation.SequenceNumber = id),
+        Some(RecordIdentity::EventId(id)) => span!(annotation.EventId = id),
+        Some(RecordIdentity::Sequencer(id)) => span!(annotation.Sequencer = id),
+        None => span!(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecordIdentity;
+
+    /// The annotation each identity is recorded as (the span's field, which `tracing` takes
+    /// only as a literal) is the key it names, and one the buffer matches failures against.
+    #[test]
+    fn identities_are_recorded_under_their_own_key() {
+        for identity in [
+            RecordIdentity::MessageId("m"),
+            RecordIdentity::SequenceNumber("s"),
+            RecordIdentity::EventId("e"),
+            RecordIdentity::Sequencer("q"),
+        ] {
+            let key = format!("annotation.{}", identity.annotation_key());
+            assert!(
+                crate::vocabulary::RECORD_IDENTITIES.contains(&key.as_str()),
+                "{key}"
+            );
+            let fields = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+                let span = super::record_span("orders", Some(identity));
+                let metadata = span.metadata().expect("an enabled span");
+                metadata
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().to_owned())
+                    .collect::<Vec<_>>()
+            });
+            assert!(fields.contains(&key), "{fields:?}");
+        }
     }
 }

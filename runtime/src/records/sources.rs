@@ -8,7 +8,7 @@ use aws_lambda_events::event::s3::S3EventRecord;
 use aws_lambda_events::event::sns::SnsRecord;
 use aws_lambda_events::event::sqs::SqsMessage;
 
-use super::TracedRecord;
+use super::{RecordIdentity, TracedRecord};
 
 /// `arn:aws:sqs:us-east-1:123456789012:orders` → `orders` (the resource part of an ARN).
 fn resource(arn: &str) -> Option<&str> {
@@ -26,8 +26,8 @@ impl TracedRecord for SqsMessage {
         self.event_source_arn.as_deref().and_then(resource)
     }
 
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(self.message_id.as_deref()).map(|id| ("MessageId", id))
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+        non_empty(self.message_id.as_deref()).map(RecordIdentity::MessageId)
     }
 
     fn xray_upstream(&self) -> Option<&str> {
@@ -40,8 +40,8 @@ impl TracedRecord for SnsRecord {
         resource(&self.sns.topic_arn)
     }
 
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(Some(self.sns.message_id.as_str())).map(|id| ("MessageId", id))
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+        non_empty(Some(self.sns.message_id.as_str())).map(RecordIdentity::MessageId)
     }
 }
 
@@ -51,8 +51,8 @@ impl TracedRecord for S3EventRecord {
     }
 
     /// The object's sequencer (never its key, which can hold personal data).
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(self.s3.object.sequencer.as_deref()).map(|s| ("Sequencer", s))
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+        non_empty(self.s3.object.sequencer.as_deref()).map(RecordIdentity::Sequencer)
     }
 }
 
@@ -63,8 +63,8 @@ impl TracedRecord for KinesisEventRecord {
         non_empty(Some(resource.strip_prefix("stream/").unwrap_or(resource)))
     }
 
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(Some(self.kinesis.sequence_number.as_str())).map(|s| ("SequenceNumber", s))
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+        non_empty(Some(self.kinesis.sequence_number.as_str())).map(RecordIdentity::SequenceNumber)
     }
 }
 
@@ -78,10 +78,10 @@ impl TracedRecord for DynamoDbRecord {
 
     /// The stream record's sequence number (what `batch_item_failures` names), else the
     /// event id.
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
         non_empty(self.change.sequence_number.as_deref())
-            .map(|s| ("SequenceNumber", s))
-            .or_else(|| non_empty(Some(self.event_id.as_str())).map(|id| ("EventId", id)))
+            .map(RecordIdentity::SequenceNumber)
+            .or_else(|| non_empty(Some(self.event_id.as_str())).map(RecordIdentity::EventId))
     }
 }
 
@@ -94,8 +94,8 @@ where
         non_empty(Some(self.source.as_str()))
     }
 
-    fn xray_identity(&self) -> Option<(&'static str, &str)> {
-        non_empty(self.id.as_deref()).map(|id| ("EventId", id))
+    fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
+        non_empty(self.id.as_deref()).map(RecordIdentity::EventId)
     }
 }
 

@@ -25,16 +25,56 @@ use std::time::{Duration, Instant};
 use super::queue_probe::QueueProbe;
 use super::udp::DaemonSender;
 
-/// How fast the daemon is assumed to read, and how much of its buffer may be in use.
+/// How fast the reader of the UDP datagrams (the X-Ray daemon, or Lambda's OpenTelemetry
+/// endpoint) is assumed to read, and how much of its receive buffer may be in use.
+///
+/// ```
+/// use std::time::Duration;
+/// use xray_lambda::Pacing;
+///
+/// // A daemon on a core of its own that reads a datagram every 10 µs.
+/// let pacing = Pacing::LAMBDA.with_read_interval(Duration::from_micros(10));
+/// assert_eq!(pacing.window(), Pacing::LAMBDA.window());
+/// assert_eq!(pacing.read_interval(), Duration::from_micros(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Pacing {
     /// The most the modelled receive queue may hold, in the kernel's accounting.
-    pub window: usize,
-    /// The time the daemon is assumed to take per datagram. Zero switches pacing off.
-    pub read_interval: Duration,
+    window: usize,
+    /// The time the reader is assumed to take per datagram. Zero switches pacing off.
+    read_interval: Duration,
 }
 
 impl Pacing {
+    /// This pacing with the reader assumed to take `interval` per datagram; zero switches
+    /// pacing off.
+    #[must_use]
+    pub const fn with_read_interval(mut self, interval: Duration) -> Self {
+        self.read_interval = interval;
+        self
+    }
+
+    /// This pacing with at most `bytes` of the reader's receive buffer in use, in the
+    /// kernel's accounting (a datagram of 1,000 bytes takes 2,304).
+    #[must_use]
+    pub const fn with_window(mut self, bytes: usize) -> Self {
+        self.window = bytes;
+        self
+    }
+
+    /// The time the reader is assumed to take per datagram.
+    #[must_use]
+    pub const fn read_interval(&self) -> Duration {
+        self.read_interval
+    }
+
+    /// The most of the reader's receive buffer in use, in the kernel's accounting.
+    #[must_use]
+    pub const fn window(&self) -> usize {
+        self.window
+    }
+
     /// For the X-Ray daemon in Lambda: three eighths of the default receive buffer (the rest
     /// absorbs error in the model and a daemon that stalls between two reads of its queue),
     /// and one datagram per 60 µs (16,700 a second). The daemon's own
