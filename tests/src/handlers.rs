@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 /// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends after the
 /// handler returned: when [`end_outliving_work`] says, at most 10 s after it began),
 /// `leaves` (`n` spans named `leaf` under the handler, each annotated with its index `i`),
+/// `leaves_together` (the same, then the handler waits until `together` invocations have
+/// made theirs, so that they all end, and send, at once),
 /// `big_metadata` (metadata of `n` bytes on the handler), `uncovered` (a span only the
 /// translator writes, with an annotation it cannot index), `sqs` (each SQS message of
 /// `messages` in `xray_lambda::records::process`).
@@ -31,6 +33,15 @@ pub struct Command {
     /// SQS messages (`sqs`).
     #[serde(default)]
     pub messages: Vec<aws_lambda_events::event::sqs::SqsMessage>,
+    /// How many invocations end together (`leaves_together`); the same in every one.
+    #[serde(default)]
+    pub together: usize,
+}
+
+/// The barrier `leaves_together` invocations wait at, sized by the first of them.
+fn together(count: usize) -> &'static tokio::sync::Barrier {
+    static TOGETHER: std::sync::OnceLock<tokio::sync::Barrier> = std::sync::OnceLock::new();
+    TOGETHER.get_or_init(|| tokio::sync::Barrier::new(count))
 }
 
 /// An error with a source, to check the cause chain.
@@ -58,6 +69,7 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
         tag,
         n,
         messages,
+        together: together_count,
     } = event.payload;
     tracing::info!("handling {action}");
     match action.as_str() {
@@ -123,6 +135,13 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             for i in 0..n {
                 let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
             }
+            Ok(json!({ "tag": tag, "spans": n }))
+        }
+        "leaves_together" => {
+            for i in 0..n {
+                let _leaf = tracing::info_span!("leaf", annotation.i = i).entered();
+            }
+            together(together_count).wait().await;
             Ok(json!({ "tag": tag, "spans": n }))
         }
         "sqs" => {

@@ -148,8 +148,14 @@ struct State {
     cost_sent: usize,
     /// When the daemon last read, in the model.
     last_read: Instant,
-    /// When the sender thread last read the daemon's real queue.
+    /// When the daemon's real queue was last read.
     last_probe: Option<Instant>,
+    /// What that reading showed, in the kernel's accounting.
+    seen_queue: usize,
+    /// `cost_sent` when it was taken: everything sent since may still be in the queue.
+    cost_at_probe: usize,
+    /// A reading is under way (outside the lock): others do not read too.
+    probing: bool,
     /// Since when the real queue has been over the window, without a break.
     over_since: Option<Instant>,
     /// The sender thread could not start: everything is sent at once.
@@ -189,6 +195,9 @@ impl Pacer {
                     modelled_bytes: 0,
                     last_read: Instant::now(),
                     last_probe: None,
+                    seen_queue: 0,
+                    cost_at_probe: 0,
+                    probing: false,
                     cost_sent: 0,
                     over_since: None,
                     unpaced: false,
@@ -204,8 +213,10 @@ impl Pacer {
         }
     }
 
-    /// Sends `datagram` now if the model has room and nothing waits before it; else queues a
-    /// copy for the sender thread. Never blocks on the network.
+    /// Sends `datagram` now if it fits ([`Inner::fits`]) and nothing waits before it; else
+    /// queues a copy for the sender thread. Never blocks on the network (a reading of the
+    /// daemon's queue is a file read, taken only when what was sent since the last one could
+    /// fill the window).
     pub(crate) fn submit(&self, datagram: &[u8]) {
         let inner = &*self.inner;
         let mut state = lock(&inner.state);
@@ -218,27 +229,14 @@ impl Pacer {
         }
         let now = Instant::now();
         inner.drain_model(&mut state, now);
-        // Deep in a burst (the model over half the window), the daemon's real queue has the
-        // last word: a daemon starved of CPU reads more slowly than modelled. An invocation's
-        // first datagrams never read it.
-        let starved = if state.modelled_bytes > inner.pacing.window / 2
-            && inner.probe_due(&mut state, now)
-        {
-            // Read outside the lock: other invocations go on submitting meanwhile, and
-            // what they send is added to the reading.
-            let cost_before = state.cost_sent;
-            drop(state);
-            let queued = inner.read_queue();
-            state = lock(&inner.state);
-            let since = state.cost_sent.wrapping_sub(cost_before);
-            queued
-                .is_some_and(|queued| inner.apply_probe(&mut state, queued + since, now).is_some())
-        } else {
-            false
-        };
-        if !starved && state.waiting.is_empty() && inner.has_room(&state, datagram.len()) {
-            inner.send_one(&mut state, datagram);
-            return;
+        if state.waiting.is_empty() {
+            if !inner.fits(&state, datagram.len(), now) && inner.probe.is_some() && !state.probing {
+                state = inner.read_and_note(state, now);
+            }
+            if inner.fits(&state, datagram.len(), now) {
+                inner.send_one(&mut state, datagram);
+                return;
+            }
         }
         if state.waiting_bytes + datagram.len() > MAX_WAITING_BYTES {
             // Given up: counted as sent, so that no one waits for it.
@@ -347,42 +345,84 @@ impl Inner {
         state.sent += 1;
     }
 
-    /// Sends what the model has room for; the time until the next modelled read when
-    /// something is left.
-    fn pump(&self, state: &mut State) -> Option<Duration> {
-        let now = Instant::now();
+    /// Whether a datagram of `len` bytes may go now. Where the daemon's queue is visible:
+    /// when what the last reading showed, plus everything sent since, plus this datagram fits
+    /// the window. A daemon starved of CPU reads nothing for milliseconds while the model,
+    /// which drains by the clock, takes it as read: 64 invocations that ended at once
+    /// overflowed the kernel's buffer on the model's word. Elsewhere, and once the queue has
+    /// stayed over the window for [`GIVE_UP_ON_QUEUE`] (a daemon gone or stuck), the model
+    /// decides. One datagram always goes into an empty queue, whatever its size.
+    fn fits(&self, state: &State, len: usize, now: Instant) -> bool {
+        let given_up = state
+            .over_since
+            .is_some_and(|since| now.duration_since(since) >= GIVE_UP_ON_QUEUE);
+        if self.probe.is_none() || given_up {
+            return self.has_room(state, len);
+        }
+        let unseen = state.cost_sent.wrapping_sub(state.cost_at_probe);
+        let held = state.seen_queue + unseen;
+        held == 0 || held + buffer_cost(len) <= self.pacing.window
+    }
+
+    /// Reads the daemon's real queue, outside the lock (other invocations go on submitting
+    /// meanwhile; what they send counts as unseen), and notes it; the state, locked again.
+    fn read_and_note<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        now: Instant,
+    ) -> MutexGuard<'a, State> {
+        state.probing = true;
+        state.last_probe = Some(now);
+        let cost_before = state.cost_sent;
+        drop(state);
+        let queued = self.read_queue();
+        let mut state = lock(&self.state);
+        state.probing = false;
+        if let Some(queued) = queued {
+            state.seen_queue = queued;
+            state.cost_at_probe = cost_before;
+            let since = state.cost_sent.wrapping_sub(cost_before);
+            self.apply_probe(&mut state, queued + since, now);
+        }
+        state
+    }
+
+    /// Sends what fits from the front of the queue.
+    fn send_what_fits(&self, state: &mut State, now: Instant) {
         self.drain_model(state, now);
         while let Some(front) = state.waiting.front() {
-            if !self.has_room(state, front.len()) {
-                let next_read = state
-                    .last_read
-                    .checked_add(self.pacing.read_interval)
-                    .unwrap_or(now);
-                return Some(
-                    next_read
-                        .saturating_duration_since(now)
-                        .max(Duration::from_micros(20)),
-                );
+            if !self.fits(state, front.len(), now) {
+                return;
             }
             let datagram = state.waiting.pop_front().unwrap_or_default();
             state.waiting_bytes -= datagram.len();
             self.send_one(state, &datagram);
         }
-        None
     }
 
-    /// Whether the daemon's real queue is to be read now (where it can be read, at most
-    /// every [`PROBE_INTERVAL`]); if so, the time is noted.
-    fn probe_due(&self, state: &mut State, now: Instant) -> bool {
-        if self.probe.is_none()
-            || state
+    /// How long the sender thread waits before it tries again: until the model's next read
+    /// where it paces alone, else until the queue may be read again.
+    fn retry_after(&self, state: &State, now: Instant) -> Duration {
+        let next = if self.probe.is_none() {
+            state.last_read.checked_add(self.pacing.read_interval)
+        } else {
+            state
                 .last_probe
-                .is_some_and(|at| now.duration_since(at) < PROBE_INTERVAL)
-        {
-            return false;
-        }
-        state.last_probe = Some(now);
-        true
+                .and_then(|at| at.checked_add(PROBE_INTERVAL))
+        };
+        next.map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+            .max(Duration::from_micros(20))
+    }
+
+    /// Whether the sender thread, held back, may read the daemon's real queue again (where it
+    /// can be read, at most every [`PROBE_INTERVAL`], and not while another reading is under
+    /// way).
+    fn probe_due(&self, state: &State, now: Instant) -> bool {
+        self.probe.is_some()
+            && !state.probing
+            && state
+                .last_probe
+                .is_none_or(|at| now.duration_since(at) >= PROBE_INTERVAL)
     }
 
     /// The daemon's real queue, in bytes (a file read: never under the lock).
@@ -435,7 +475,8 @@ impl Inner {
         self.progress.notify_all();
     }
 
-    /// The sender thread: sends as the model drains, sleeps between reads, parks when idle.
+    /// The sender thread: sends what fits, reads the daemon's queue again when nothing does,
+    /// sleeps between tries, parks when idle.
     fn run(&self) {
         let mut state = lock(&self.state);
         loop {
@@ -446,23 +487,19 @@ impl Inner {
                     .unwrap_or_else(PoisonError::into_inner);
             }
             let now = Instant::now();
-            let pause = if self.probe_due(&mut state, now) {
-                let cost_before = state.cost_sent;
-                drop(state);
-                let queued = self.read_queue();
-                state = lock(&self.state);
-                let since = state.cost_sent.wrapping_sub(cost_before);
-                queued.and_then(|queued| self.apply_probe(&mut state, queued + since, now))
-            } else {
-                None
-            };
-            let next = pause.or_else(|| self.pump(&mut state));
+            self.send_what_fits(&mut state, now);
             self.wake(&mut state);
-            if let Some(pause) = next {
-                drop(state);
-                std::thread::sleep(pause);
-                state = lock(&self.state);
+            if state.waiting.is_empty() {
+                continue;
             }
+            if self.probe_due(&state, now) {
+                state = self.read_and_note(state, now);
+                continue;
+            }
+            let pause = self.retry_after(&state, now);
+            drop(state);
+            std::thread::sleep(pause);
+            state = lock(&self.state);
         }
     }
 }
