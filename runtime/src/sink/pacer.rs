@@ -156,6 +156,9 @@ struct State {
     cost_at_probe: usize,
     /// A reading is under way (outside the lock): others do not read too.
     probing: bool,
+    /// The last reading did not find the daemon's socket (it is down, or in a namespace of its
+    /// own): the model paces until a reading finds it again.
+    unseen_socket: bool,
     /// Since when the real queue has been over the window, without a break.
     over_since: Option<Instant>,
     /// The sender thread could not start: everything is sent at once.
@@ -198,6 +201,7 @@ impl Pacer {
                     seen_queue: 0,
                     cost_at_probe: 0,
                     probing: false,
+                    unseen_socket: false,
                     cost_sent: 0,
                     over_since: None,
                     unpaced: false,
@@ -230,7 +234,13 @@ impl Pacer {
         let now = Instant::now();
         inner.drain_model(&mut state, now);
         if state.waiting.is_empty() {
-            if !inner.fits(&state, datagram.len(), now) && inner.probe.is_some() && !state.probing {
+            // Read the queue when the datagram does not fit; where the last reading did not
+            // find the socket, at most every PROBE_INTERVAL (a daemon that is down).
+            if !inner.fits(&state, datagram.len(), now)
+                && (!state.unseen_socket || inner.probe_due(&state, now))
+                && inner.probe.is_some()
+                && !state.probing
+            {
                 state = inner.read_and_note(state, now);
             }
             if inner.fits(&state, datagram.len(), now) {
@@ -356,7 +366,7 @@ impl Inner {
         let given_up = state
             .over_since
             .is_some_and(|since| now.duration_since(since) >= GIVE_UP_ON_QUEUE);
-        if self.probe.is_none() || given_up {
+        if self.probe.is_none() || state.unseen_socket || given_up {
             return self.has_room(state, len);
         }
         let unseen = state.cost_sent.wrapping_sub(state.cost_at_probe);
@@ -378,6 +388,7 @@ impl Inner {
         let queued = self.read_queue();
         let mut state = lock(&self.state);
         state.probing = false;
+        state.unseen_socket = queued.is_none();
         if let Some(queued) = queued {
             state.seen_queue = queued;
             state.cost_at_probe = cost_before;
@@ -403,7 +414,7 @@ impl Inner {
     /// How long the sender thread waits before it tries again: until the model's next read
     /// where it paces alone, else until the queue may be read again.
     fn retry_after(&self, state: &State, now: Instant) -> Duration {
-        let next = if self.probe.is_none() {
+        let next = if self.probe.is_none() || state.unseen_socket {
             state.last_read.checked_add(self.pacing.read_interval)
         } else {
             state
@@ -622,6 +633,27 @@ mod tests {
         // misses them.)
         let port = receiver.local_addr().expect("address").port();
         assert_eq!(socket_drops(port), Some(0), "sent {sent}: none dropped");
+    }
+
+    /// Where the queue can be read but the daemon's socket is not there (a daemon that is
+    /// down), the model paces: nothing waits for a reading that never comes.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_daemon_that_is_down_holds_nothing_back() {
+        let (receiver, pacer) = receiver();
+        drop(receiver);
+        assert!(pacer.inner.probe.is_some(), "the queue can be read here");
+        for _ in 0..100 {
+            pacer.submit(&vec![b'x'; 20_000]);
+        }
+        let ticket = pacer.ticket();
+        pacer.sent_blocking(ticket, Duration::from_secs(30));
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        let mut wait = std::pin::pin!(pacer.sent(ticket));
+        assert!(
+            wait.as_mut().poll(&mut cx).is_ready(),
+            "every datagram handed over"
+        );
     }
 
     /// The `drops` column of the socket bound to `port` on 127.0.0.1, from `/proc/net/udp`.
