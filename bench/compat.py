@@ -9,6 +9,9 @@ import subprocess
 COMPAT = [
     ("fn wanted", "runtime/src/aws", "if !AwsCall::wanted() {",
      "let current = tracing::Span::current();\n    if current.is_none() || current.is_disabled() {"),
+    ("fn udp_pacing", "runtime/src/init",
+     ".udp_pacing(xray_lambda::Pacing::LAMBDA.with_read_interval(Duration::from_micros(1)))",
+     ".daemon_pacing(xray_lambda::Pacing {\n            read_interval: Duration::from_micros(1),\n            ..xray_lambda::Pacing::LAMBDA\n        })"),
 ]
 
 

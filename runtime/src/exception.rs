@@ -159,8 +159,10 @@ impl FailingSpan for &opentelemetry::Context {
 }
 
 /// An OpenTelemetry span of this process, before it ends (an AWS call's phases).
+#[cfg(feature = "aws-sdk")]
 pub(crate) struct OtelSpan<'a, S>(pub(crate) &'a mut S);
 
+#[cfg(feature = "aws-sdk")]
 impl<S: opentelemetry::trace::Span> FailingSpan for OtelSpan<'_, S> {
     fn fail(&mut self, status: Status) {
         self.0.set_status(status);

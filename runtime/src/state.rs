@@ -38,8 +38,6 @@ pub(crate) struct Pipeline {
     /// Whether every AWS call shows its phases (`marshal`, each `attempt`, `unmarshal`), not
     /// only the attempts of a retried call.
     pub(crate) aws_call_phases: bool,
-    /// The handler subsegment's `aws.cloudwatch_logs` (from `AWS_LAMBDA_LOG_GROUP_NAME`).
-    pub(crate) cloudwatch_logs: Option<serde_json::Value>,
     /// Whether unsampled invocations are recorded (and sent as unsampled spans): Application
     /// Signals on Lambda's OpenTelemetry endpoint.
     pub(crate) record_unsampled: bool,

@@ -32,11 +32,14 @@ thread_local! {
 /// The largest write buffer a thread keeps between invocations.
 const KEPT_BUFFER: usize = 16 * 1024;
 
-/// Writes documents; holds the translator when the `translator` feature is on.
+/// Writes documents; holds the translator when the `translator` feature is on, and the
+/// function's log group, a fact of the resource that every handler subsegment links to.
 #[derive(Debug, Default)]
 pub(crate) struct Documents {
     #[cfg(feature = "translator")]
     translator: translator::Fallback,
+    /// `AWS_LAMBDA_LOG_GROUP_NAME`: the handler subsegment's `aws.cloudwatch_logs`.
+    log_group: Option<Box<str>>,
 }
 
 fn fits(buf: &[u8]) -> bool {
@@ -44,6 +47,14 @@ fn fits(buf: &[u8]) -> bool {
 }
 
 impl Documents {
+    /// Documents whose handler subsegments link to `log_group`.
+    pub(crate) fn new(log_group: Option<&str>) -> Self {
+        Documents {
+            log_group: log_group.map(Box::from),
+            ..Documents::default()
+        }
+    }
+
     /// Writes `records` as documents, calling `send` with each datagram (header included).
     pub(crate) fn write_all(&self, mut records: Vec<Record>, mut send: impl FnMut(&[u8])) {
         if records.is_empty() {
@@ -80,18 +91,23 @@ impl Documents {
     /// the estimate was wrong, as one datagram per span.
     fn write_group(&self, group: &[Record], buf: &mut Vec<u8>, send: &mut impl FnMut(&[u8])) {
         // Our own spans, written directly: the common case, and the cheap one.
-        if writer::write_group(group, buf, Mode::Exact) && fits(buf) {
+        if writer::write_group(group, buf, Mode::Exact, self.log_group.as_deref()) && fits(buf) {
             send(buf);
             return;
         }
         // A group is a connected subtree, so nesting makes it one document.
         #[cfg(feature = "translator")]
-        if group.len() > 1 && self.translator.write_nested(group, buf) && fits(buf) {
+        if group.len() > 1
+            && self
+                .translator
+                .write_nested(group, buf, self.log_group.as_deref())
+            && fits(buf)
+        {
             send(buf);
             return;
         }
         #[cfg(not(feature = "translator"))]
-        if writer::write_group(group, buf, Mode::Lossy) && fits(buf) {
+        if writer::write_group(group, buf, Mode::Lossy, self.log_group.as_deref()) && fits(buf) {
             send(buf);
             return;
         }
@@ -126,12 +142,14 @@ impl Documents {
     #[cfg_attr(not(feature = "translator"), allow(clippy::unused_self))]
     fn write_one(&self, record: &Record, buf: &mut Vec<u8>) -> bool {
         let one = std::slice::from_ref(record);
-        if writer::write_group(one, buf, Mode::Exact) {
+        if writer::write_group(one, buf, Mode::Exact, self.log_group.as_deref()) {
             return true;
         }
         #[cfg(feature = "translator")]
-        return self.translator.write_flat(record, buf);
+        return self
+            .translator
+            .write_flat(record, buf, self.log_group.as_deref());
         #[cfg(not(feature = "translator"))]
-        writer::write_group(one, buf, Mode::Lossy)
+        writer::write_group(one, buf, Mode::Lossy, self.log_group.as_deref())
     }
 }

@@ -15,6 +15,7 @@ use super::writer::working_directory;
 use super::DAEMON_HEADER;
 use crate::record::facts::Failure;
 use crate::record::limits::link_json;
+use crate::record::Kind;
 use crate::record::Record;
 
 /// The translators, built when first needed (start-up is billed, and most functions never
@@ -47,7 +48,12 @@ fn translator(nested: bool) -> SegmentTranslator {
 impl Fallback {
     /// A connected group as one nested document; `false` when the translator does not make
     /// exactly one.
-    pub(crate) fn write_nested(&self, group: &[Record], buf: &mut Vec<u8>) -> bool {
+    pub(crate) fn write_nested(
+        &self,
+        group: &[Record],
+        buf: &mut Vec<u8>,
+        log_group: Option<&str>,
+    ) -> bool {
         let spans: Vec<SpanData> = group.iter().map(|r| r.span.clone()).collect();
         let docs = self
             .nested
@@ -56,12 +62,17 @@ impl Fallback {
         let [doc] = docs.as_slice() else {
             return false;
         };
-        serialize(doc, group, buf);
+        serialize(doc, group, log_group, buf);
         true
     }
 
     /// One span as a document of its own.
-    pub(crate) fn write_flat(&self, record: &Record, buf: &mut Vec<u8>) -> bool {
+    pub(crate) fn write_flat(
+        &self,
+        record: &Record,
+        buf: &mut Vec<u8>,
+        log_group: Option<&str>,
+    ) -> bool {
         let docs = self
             .flat
             .get_or_init(|| translator(false))
@@ -69,7 +80,7 @@ impl Fallback {
         let Some(doc) = docs.first() else {
             return false;
         };
-        serialize(doc, std::slice::from_ref(record), buf);
+        serialize(doc, std::slice::from_ref(record), log_group, buf);
         true
     }
 }
@@ -79,7 +90,12 @@ impl Fallback {
 /// whatever metadata the translator wrote itself: one `metadata` member, never two) and the
 /// links, which the translator drops. The document is edited as JSON values: only spans the
 /// direct writer does not cover come here.
-pub(crate) fn serialize(doc: &SegmentDocument<'_>, records: &[Record], buf: &mut Vec<u8>) {
+pub(crate) fn serialize(
+    doc: &SegmentDocument<'_>,
+    records: &[Record],
+    log_group: Option<&str>,
+    buf: &mut Vec<u8>,
+) {
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
     let Ok(mut document) = serde_json::to_value(doc) else {
@@ -90,7 +106,7 @@ pub(crate) fn serialize(doc: &SegmentDocument<'_>, records: &[Record], buf: &mut
     for record in records {
         let id = record.span.span_context.span_id().to_string();
         match span_object(&mut document, &id) {
-            Some(span) => add_extras(span, record),
+            Some(span) => add_extras(span, record, log_group),
             None => {
                 tracing::debug!(target: "xray_lambda", span = %record.span.name, "X-Ray: no document object to extend");
             }
@@ -101,10 +117,17 @@ pub(crate) fn serialize(doc: &SegmentDocument<'_>, records: &[Record], buf: &mut
 }
 
 /// What the translator has no field for, added to one span's object.
-fn add_extras(span: &mut Map<String, Json>, record: &Record) {
+fn add_extras(span: &mut Map<String, Json>, record: &Record, log_group: Option<&str>) {
     if let Some(Json::Object(aws)) = span.get_mut("aws") {
         for (key, value) in record.aws_members().into_iter().flatten() {
             aws.insert(key.clone(), value.clone());
+        }
+        if let Some(group) = log_group.filter(|_| record.kind() == Kind::Server) {
+            // As the direct writer writes it (`writer::write_aws`).
+            aws.insert(
+                "cloudwatch_logs".to_owned(),
+                serde_json::json!([{ "log_group": group }]),
+            );
         }
     }
     // The translator writes `throttle` for a 429 itself.

@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::SpanData;
 use super::DAEMON_HEADER;
 use crate::header::{hex, write_trace_id as trace_id};
 use crate::json::{write_str as json_str, write_value as json, Members};
-use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
+use crate::record::{exceptions, string_attribute, Http, InProgress, Kind, Record};
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
@@ -35,10 +35,15 @@ pub(crate) enum Mode {
     Lossy,
 }
 
-/// Writes the daemon header and `group` as one document into `buf`; `false` (and `buf` in an
-/// unspecified state) when the group has not exactly one root, or, in `Exact` mode, when a
-/// span needs the translator.
-pub(crate) fn write_group(group: &[Record], buf: &mut Vec<u8>, mode: Mode) -> bool {
+/// Writes the daemon header and `group` as one document into `buf`, the handler subsegment
+/// linked to `log_group`; `false` (and `buf` in an unspecified state) when the group has not
+/// exactly one root, or, in `Exact` mode, when a span needs the translator.
+pub(crate) fn write_group(
+    group: &[Record],
+    buf: &mut Vec<u8>,
+    mode: Mode,
+    log_group: Option<&str>,
+) -> bool {
     if mode == Mode::Exact && !group.iter().all(|r| covered(&r.span)) {
         return false;
     }
@@ -49,7 +54,7 @@ pub(crate) fn write_group(group: &[Record], buf: &mut Vec<u8>, mode: Mode) -> bo
     };
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
-    write_record(group, &tree, root, true, buf);
+    write_record(group, &tree, root, true, log_group, buf);
     true
 }
 
@@ -130,6 +135,7 @@ fn write_record(
     tree: &SpanTree<'_, Record>,
     at: usize,
     top: bool,
+    log_group: Option<&str>,
     buf: &mut Vec<u8>,
 ) {
     let record = &group[at];
@@ -137,7 +143,8 @@ fn write_record(
     write_http(record.http(), record.status(), record.content_length(), buf);
     write_metadata(record, buf);
     write_links(record, buf);
-    write_aws(&record.span, record.aws_members(), buf);
+    let logs = log_group.filter(|_| record.kind() == Kind::Server);
+    write_aws(&record.span, record.aws_members(), logs, buf);
     let flags = record.flags();
     for (set, member) in [
         (flags.throttle, br#","throttle":true"#.as_slice()),
@@ -157,7 +164,7 @@ fn write_record(
         let mut members = Members::new(br#","subsegments":["#);
         for child in children {
             members.next(buf);
-            write_record(group, tree, child, false, buf);
+            write_record(group, tree, child, false, log_group, buf);
         }
         members.close(buf, b"]");
     }
@@ -288,15 +295,22 @@ fn write_link_list(links: &[Link], buf: &mut Vec<u8>) {
     list.close(buf, b"]");
 }
 
-/// The `aws` object: the typed members first, then those read from attributes.
+/// The `aws` object: the typed members first, the handler's log group, then the members read
+/// from attributes.
 fn write_aws(
     span: &SpanData,
     members: Option<&serde_json::Map<String, serde_json::Value>>,
+    log_group: Option<&str>,
     buf: &mut Vec<u8>,
 ) {
     buf.extend_from_slice(br#","aws":{"xray":{"sdk":"#);
     json_str(buf, SDK_NAME);
     buf.push(b'}');
+    if let Some(group) = log_group {
+        buf.extend_from_slice(br#","cloudwatch_logs":[{"log_group":"#);
+        json_str(buf, group);
+        buf.extend_from_slice(b"}]");
+    }
     for (key, value) in members.into_iter().flatten() {
         buf.push(b',');
         json_str(buf, key);

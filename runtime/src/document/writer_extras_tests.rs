@@ -53,8 +53,11 @@ fn a_records_producer_becomes_a_link_and_its_links_metadata() {
             opentelemetry::Value::Array(vec![1i64, 2].into()),
         ));
         let mut buf = Vec::new();
-        assert!(!write_group(&records, &mut buf, Mode::Exact), "not covered");
-        assert!(Fallback::default().write_nested(&records, &mut buf));
+        assert!(
+            !write_group(&records, &mut buf, Mode::Exact, None),
+            "not covered"
+        );
+        assert!(Fallback::default().write_nested(&records, &mut buf, None));
         let text = String::from_utf8_lossy(&buf[DAEMON_HEADER.len()..]).into_owned();
         assert_eq!(text.matches(r#""metadata":"#).count(), 1, "{text}");
         let document: Json = serde_json::from_str(&text).expect("JSON");
@@ -100,7 +103,7 @@ fn causes_are_linked_by_id_with_the_working_directory() {
     #[cfg(feature = "translator")]
     {
         let mut buf = Vec::new();
-        assert!(Fallback::default().write_nested(&records, &mut buf));
+        assert!(Fallback::default().write_nested(&records, &mut buf, None));
         check(&String::from_utf8_lossy(&buf[DAEMON_HEADER.len()..]));
     }
 }

@@ -232,12 +232,14 @@ fn normalized(bytes: &[u8]) -> Json {
 
 #[cfg(feature = "translator")]
 fn both(records: &[Record]) -> Option<(Json, Json)> {
+    // With the function's log group: both link the handler (a server span) to it alike.
+    let logs = Some("/aws/lambda/orders");
     let mut fast = Vec::new();
-    if !write_group(records, &mut fast, Mode::Exact) {
+    if !write_group(records, &mut fast, Mode::Exact, logs) {
         return None;
     }
     let mut translated = Vec::new();
-    assert!(Fallback::default().write_nested(records, &mut translated));
+    assert!(Fallback::default().write_nested(records, &mut translated, logs));
     Some((normalized(&fast), normalized(&translated)))
 }
 
@@ -309,10 +311,10 @@ fn anything_else_goes_to_the_translator() {
         extra: None,
         error: None,
     }]);
-    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
+    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact, None));
     spans[0].span.attributes.clear();
     spans[0].span.span_kind = SpanKind::Server;
-    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact));
+    assert!(!write_group(&spans, &mut Vec::new(), Mode::Exact, None));
 }
 
 /// Anything a span may carry, covered or not.
@@ -354,7 +356,7 @@ proptest! {
     ) {
         let spans = wild(&shapes, &extra, &names);
         let mut buf = Vec::new();
-        prop_assert!(write_group(&spans, &mut buf, Mode::Lossy));
+        prop_assert!(write_group(&spans, &mut buf, Mode::Lossy, None));
         // Attributes the writer does not know are left out, never copied through.
         prop_assert!(!String::from_utf8_lossy(&buf).contains("http.request.method"));
         prop_assert!(!String::from_utf8_lossy(&buf).contains("UNCOVERED-7f3a"));
@@ -378,8 +380,8 @@ proptest! {
     fn lossy_and_exact_agree_where_exact_writes(shapes in group()) {
         let spans = build(&shapes);
         let (mut exact, mut lossy) = (Vec::new(), Vec::new());
-        if write_group(&spans, &mut exact, Mode::Exact) {
-            prop_assert!(write_group(&spans, &mut lossy, Mode::Lossy));
+        if write_group(&spans, &mut exact, Mode::Exact, None) {
+            prop_assert!(write_group(&spans, &mut lossy, Mode::Lossy, None));
             prop_assert_eq!(exact, lossy);
         }
     }
@@ -406,14 +408,14 @@ fn metadata_keys_are_written_once_the_later_value_winning() {
         ..handler_shape()
     }]);
     let mut buf = Vec::new();
-    assert!(write_group(&records, &mut buf, Mode::Exact));
+    assert!(write_group(&records, &mut buf, Mode::Exact, None));
     let body = std::str::from_utf8(&buf[DAEMON_HEADER.len()..]).expect("UTF-8");
     assert!(
         body.contains(r#""metadata":{"default":{"order":2,"other":"x"}}"#),
         "{body}"
     );
     records[0].extra = None;
-    assert!(write_group(&records, &mut buf, Mode::Exact));
+    assert!(write_group(&records, &mut buf, Mode::Exact, None));
     assert!(!String::from_utf8_lossy(&buf).contains("metadata"));
 }
 
@@ -441,7 +443,7 @@ fn one(attributes: Vec<KeyValue>, extra: Option<Extra>) -> Vec<Record> {
 
 fn body(records: &[Record]) -> String {
     let mut buf = Vec::new();
-    assert!(write_group(records, &mut buf, Mode::Exact));
+    assert!(write_group(records, &mut buf, Mode::Exact, None));
     String::from_utf8(buf[DAEMON_HEADER.len()..].to_vec()).expect("UTF-8")
 }
 
@@ -469,7 +471,7 @@ fn an_annotation_key_recorded_twice_is_written_once_the_later_value_winning() {
         None,
     );
     let mut buf = Vec::new();
-    assert!(write_group(&records, &mut buf, Mode::Lossy));
+    assert!(write_group(&records, &mut buf, Mode::Lossy, None));
     let body = String::from_utf8_lossy(&buf);
     assert_eq!(body.matches("user").count(), 1, "{body}");
     // An unsigned field recorded as text, then as the number: the number.
@@ -485,7 +487,7 @@ fn an_annotation_key_recorded_twice_is_written_once_the_later_value_winning() {
 
 fn body_of_lossy(records: &[Record]) -> String {
     let mut buf = Vec::new();
-    assert!(write_group(records, &mut buf, Mode::Lossy));
+    assert!(write_group(records, &mut buf, Mode::Lossy, None));
     String::from_utf8(buf).expect("UTF-8")
 }
 
@@ -537,3 +539,38 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
 
 #[path = "writer_extras_tests.rs"]
 mod extras;
+
+/// The log group is the function's, a fact of the resource: the handler subsegment links to
+/// it, its children do not, and no record carries it.
+#[test]
+fn the_handler_links_to_the_functions_log_group() {
+    let mut handler = crate::record::tests::record(Vec::new());
+    handler.span.parent_span_is_remote = true;
+    let mut child = crate::record::tests::record(Vec::new());
+    child.span.span_context = SpanContext::new(
+        handler.span.span_context.trace_id(),
+        SpanId::from(9),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    );
+    child.span.parent_span_id = handler.span.span_context.span_id();
+    let records = vec![handler, child];
+    let mut buf = Vec::new();
+    assert!(write_group(
+        &records,
+        &mut buf,
+        Mode::Lossy,
+        Some("/aws/lambda/orders")
+    ));
+    let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
+    assert_eq!(
+        doc["aws"]["cloudwatch_logs"],
+        serde_json::json!([{ "log_group": "/aws/lambda/orders" }])
+    );
+    assert_eq!(doc["subsegments"][0]["aws"]["cloudwatch_logs"], Json::Null);
+    assert!(records.iter().all(|r| r.aws_members().is_none()));
+    assert!(write_group(&records, &mut buf, Mode::Lossy, None));
+    let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
+    assert_eq!(doc["aws"]["cloudwatch_logs"], Json::Null);
+}

@@ -364,10 +364,6 @@ impl Builder {
             trace_without_header,
             tracer: tracer.clone(),
             aws_call_phases: self.aws_call_phases,
-            cloudwatch_logs: self
-                .environment
-                .log_group
-                .map(|group| serde_json::json!([{ "log_group": group }])),
             record_unsampled,
             handler_facts: opentelemetry_export,
             client_spans: Level::INFO <= span_level,
@@ -385,7 +381,11 @@ impl Builder {
         Some(match &self.export {
             Export::Disabled => return None,
             Export::Stderr => Sink::Stderr,
-            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(*address, self.pacing)),
+            Export::Daemon(address) => Sink::Daemon(DaemonSink::new(
+                *address,
+                self.pacing,
+                self.environment.log_group.as_deref(),
+            )),
             Export::OtlpUdp(address) => Sink::OtelUdp(OtelUdpSink::new(
                 *address,
                 self.pacing,

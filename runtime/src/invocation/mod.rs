@@ -26,7 +26,6 @@ use crate::propagation::{self, ForwardedKeys};
 use crate::record::{Extra, HandlerFacts, InProgress};
 use crate::sink::Sending;
 use crate::state::{self, Pipeline};
-use crate::vocabulary::CLOUDWATCH_LOGS;
 
 static WARNED_NO_INIT: AtomicBool = AtomicBool::new(false);
 
@@ -161,8 +160,6 @@ struct Active {
     /// the OpenTelemetry paths' conventions. Boxed, as the buffer keeps it: handed over as
     /// it is.
     extra: Option<Box<Extra>>,
-    /// The function's log group, for the handler's `aws.cloudwatch_logs`.
-    cloudwatch_logs: Option<&'static serde_json::Value>,
 }
 
 impl Active {
@@ -214,7 +211,6 @@ impl Active {
             trace_id,
             buffer: &pipeline.buffer,
             extra: None,
-            cloudwatch_logs: pipeline.cloudwatch_logs.as_ref(),
         })
     }
 }
@@ -430,7 +426,6 @@ impl Invocation {
             trace_id,
             buffer,
             extra,
-            cloudwatch_logs,
         }) = *recorded
         else {
             return None;
@@ -440,13 +435,7 @@ impl Invocation {
         // span's own close later ends nothing.
         let otel = cx.span();
         // Only a recorded span reaches the buffer, which takes its extras back.
-        if (extra.is_some() || cloudwatch_logs.is_some())
-            && state::reaches_buffer(otel.span_context())
-        {
-            let mut extra = extra.unwrap_or_default();
-            if let Some(groups) = cloudwatch_logs {
-                extra.aws.insert(CLOUDWATCH_LOGS.to_owned(), groups.clone());
-            }
+        if let Some(extra) = extra.filter(|_| state::reaches_buffer(otel.span_context())) {
             buffer.attach_boxed(otel.span_context().span_id(), extra);
         }
         if otel.is_recording() {

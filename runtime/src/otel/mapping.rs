@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::app_signals::AppSignals;
 use crate::environment::LambdaEnvironment;
 use crate::record::{Extra, HandlerFacts, Http, Kind, Record};
-use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, CLOUDWATCH_LOGS, HTTP_STATUS};
+use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, HTTP_STATUS};
 
 /// The resource: `telemetry.sdk.*` (the collector's X-Ray exporter writes `aws.xray.sdk` from
 /// it), the service, and the function as Lambda's OpenTelemetry conventions name it
@@ -163,10 +163,7 @@ pub(crate) fn to_otlp(record: Record) -> SpanData {
 /// throttling error code.
 fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<KeyValue>) {
     for (name, value) in extra.aws {
-        // The resource's `aws.log.group.names` says it on this path.
-        if name != CLOUDWATCH_LOGS {
-            attributes.push(aws_member(service, &name, value));
-        }
+        attributes.push(aws_member(service, &name, value));
     }
     if let Some(http) = extra.http {
         http_attributes(http, attributes);

@@ -126,10 +126,11 @@ pub(crate) struct DaemonSink {
 const BLOCKING_WAIT: Duration = Duration::from_secs(10);
 
 impl DaemonSink {
-    pub(crate) fn new(address: SocketAddr, pacing: Pacing) -> Self {
+    /// A sink to the daemon at `address`, whose handler subsegments link to `log_group`.
+    pub(crate) fn new(address: SocketAddr, pacing: Pacing, log_group: Option<&str>) -> Self {
         DaemonSink {
             pacer: Pacer::new(DaemonSender::new(address), pacing),
-            documents: Documents::default(),
+            documents: Documents::new(log_group),
         }
     }
 

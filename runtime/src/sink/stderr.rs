@@ -17,7 +17,6 @@ use crate::environment::Vars;
 use crate::header::format_trace_id;
 use crate::record::Record;
 use crate::span_tree::SpanTree;
-use crate::vocabulary::CLOUDWATCH_LOGS;
 
 /// Writes the waterfall of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
@@ -399,10 +398,7 @@ fn describe(record: &Record) -> Vec<String> {
     }
     // The fields the translator has no room for (retries, parameters, throttle).
     for (k, v) in record.aws_members().into_iter().flatten() {
-        // The log group is the function's own, on every handler: noise in a tree.
-        if k != CLOUDWATCH_LOGS {
-            notes.push(format!("{k}={v}"));
-        }
+        notes.push(format!("{k}={v}"));
     }
     if let Some(http) = record.http() {
         notes.push(format!("{} {}", http.method, http.url));

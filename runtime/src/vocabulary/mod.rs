@@ -133,11 +133,6 @@ pub(crate) const RECORD_IDENTITIES: [&str; 4] = [
     "annotation.Sequencer",
 ];
 
-/// The `aws` member that links a subsegment to its log group (X-Ray's console opens the logs
-/// from it): `[{"log_group": "/aws/lambda/…"}]`. On the OTLP path the resource's
-/// `aws.log.group.names` says it instead.
-pub(crate) const CLOUDWATCH_LOGS: &str = "cloudwatch_logs";
-
 /// The annotations of a request an HTTP function serves: searchable, unlike the `http` object.
 pub(crate) const HTTP_METHOD_ANNOTATION: &str = "HttpMethod";
 /// See [`HTTP_METHOD_ANNOTATION`].
