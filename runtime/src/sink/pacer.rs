@@ -135,6 +135,8 @@ struct Inner {
     thread: Once,
 }
 
+// Flags of one lock's state, each read on its own.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug)]
 struct State {
     /// Datagrams not sent yet, in order.
