@@ -2,20 +2,23 @@
 //! for what of it is kept. A query string or user information can hold a secret (a token, a
 //! signature, a password), so neither is ever recorded.
 
-/// `scheme://host[:port]/path` from a URL's parts, without user information or query; the
-/// path alone where the URL names no scheme or no authority (a relative request).
+/// `scheme://host[:port]/path` from a URL's parts, without user information or query;
+/// `host[:port]/path` where it names no scheme (a `CONNECT`'s authority form), the path alone
+/// where it names no authority (a relative request).
 #[cfg_attr(
     not(any(feature = "tower", feature = "reqwest", feature = "lambda-http")),
     allow(dead_code)
 )]
 pub(crate) fn sanitized(scheme: Option<&str>, authority: Option<&str>, path: &str) -> String {
-    let (Some(scheme), Some(authority)) = (scheme, authority) else {
+    let Some(authority) = authority.map(without_userinfo) else {
         return path.to_owned();
     };
-    let authority = without_userinfo(authority);
-    let mut url = String::with_capacity(scheme.len() + 3 + authority.len() + path.len());
-    url.push_str(scheme);
-    url.push_str("://");
+    let scheme_len = scheme.map_or(0, |s| s.len() + 3);
+    let mut url = String::with_capacity(scheme_len + authority.len() + path.len());
+    if let Some(scheme) = scheme {
+        url.push_str(scheme);
+        url.push_str("://");
+    }
     url.push_str(authority);
     url.push_str(path);
     url
@@ -65,6 +68,7 @@ mod tests {
             ),
             ((None, None, "/relative"), "/relative"),
             ((Some("https"), None, "/health"), "/health"),
+            ((None, Some("proxy.internal:443"), ""), "proxy.internal:443"),
         ] {
             assert_eq!(sanitized(scheme, authority, path), expected);
         }

@@ -15,7 +15,6 @@ use super::writer::working_directory;
 use super::DAEMON_HEADER;
 use crate::record::facts::Failure;
 use crate::record::limits::link_json;
-use crate::record::Kind;
 use crate::record::Record;
 
 /// The translators, built when first needed (start-up is billed, and most functions never
@@ -122,7 +121,7 @@ fn add_extras(span: &mut Map<String, Json>, record: &Record, log_group: Option<&
         for (key, value) in record.aws_members().into_iter().flatten() {
             aws.insert(key.clone(), value.clone());
         }
-        if let Some(group) = log_group.filter(|_| record.kind() == Kind::Server) {
+        if let Some(group) = log_group.filter(|_| record.is_handler()) {
             // As the direct writer writes it (`writer::write_aws`).
             aws.insert(
                 "cloudwatch_logs".to_owned(),

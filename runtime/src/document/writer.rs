@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::SpanData;
 use super::DAEMON_HEADER;
 use crate::header::{hex, write_trace_id as trace_id};
 use crate::json::{write_str as json_str, write_value as json, Members};
-use crate::record::{exceptions, string_attribute, Http, InProgress, Kind, Record};
+use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
@@ -143,7 +143,7 @@ fn write_record(
     write_http(record.http(), record.status(), record.content_length(), buf);
     write_metadata(record, buf);
     write_links(record, buf);
-    let logs = log_group.filter(|_| record.kind() == Kind::Server);
+    let logs = log_group.filter(|_| record.is_handler());
     write_aws(&record.span, record.aws_members(), logs, buf);
     let flags = record.flags();
     for (set, member) in [

@@ -154,6 +154,13 @@ impl Record {
         self.span.span_kind == SpanKind::Client
     }
 
+    /// Whether the span is the invocation's own: under Lambda's segment, or the root of a local
+    /// trace (a user's server span inside the handler is not).
+    pub(crate) fn is_handler(&self) -> bool {
+        self.span.parent_span_is_remote
+            || self.span.parent_span_id == opentelemetry::SpanId::INVALID
+    }
+
     /// The span's kind (see [`Kind`]).
     pub(crate) fn kind(&self) -> Kind {
         let span = &self.span;
@@ -172,8 +179,7 @@ impl Record {
             SpanKind::Consumer => return Kind::Consumer,
             SpanKind::Internal => {}
         }
-        // The handler: under Lambda's segment, or the root of a local trace.
-        if span.parent_span_is_remote || span.parent_span_id == opentelemetry::SpanId::INVALID {
+        if self.is_handler() {
             return Kind::Server;
         }
         let consumer = span

@@ -161,8 +161,11 @@ struct State {
     /// The last reading did not find the daemon's socket (it is down, or in a namespace of its
     /// own): the model paces until a reading finds it again.
     unseen_socket: bool,
-    /// Since when the real queue has been over the window, without a break.
-    over_since: Option<Instant>,
+    /// Since when the readings of the real queue, taken while datagrams are held back, have
+    /// shown the daemon reading nothing, without a break.
+    stuck_since: Option<Instant>,
+    /// Threads in [`Pacer::sent_blocking`], woken as datagrams go.
+    blocking: usize,
     /// The sender thread could not start: everything is sent at once.
     unpaced: bool,
     /// Datagrams handed to the pacer, and datagrams sent (or given up), so far.
@@ -176,11 +179,21 @@ struct State {
 /// How often the sender thread reads the daemon's real queue while datagrams wait.
 const PROBE_INTERVAL: Duration = Duration::from_micros(500);
 
-/// How long the daemon's real queue may stay over the window before the model alone paces.
+/// How long the daemon may read nothing while datagrams are held back before the model alone
+/// paces (a daemon gone or stuck: no invocation waits for it without end).
 const GIVE_UP_ON_QUEUE: Duration = Duration::from_secs(1);
 
 /// The most bytes held for sending (a runaway invocation must not exhaust memory).
 const MAX_WAITING_BYTES: usize = 64 << 20;
+
+impl State {
+    /// Whether the daemon has read nothing, while datagrams were held back, for
+    /// [`GIVE_UP_ON_QUEUE`]: the model paces from there, draining by the clock.
+    fn given_up(&self, now: Instant) -> bool {
+        self.stuck_since
+            .is_some_and(|since| now.duration_since(since) >= GIVE_UP_ON_QUEUE)
+    }
+}
 
 fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -205,7 +218,8 @@ impl Pacer {
                     probing: false,
                     unseen_socket: false,
                     cost_sent: 0,
-                    over_since: None,
+                    stuck_since: None,
+                    blocking: 0,
                     unpaced: false,
                     submitted: 0,
                     sent: 0,
@@ -239,7 +253,7 @@ impl Pacer {
             // Read the queue when the datagram does not fit; where the last reading did not
             // find the socket, at most every PROBE_INTERVAL (a daemon that is down).
             if !inner.fits(&state, datagram.len(), now)
-                && (!state.unseen_socket || inner.probe_due(&state, now))
+                && (!(state.unseen_socket || state.given_up(now)) || inner.probe_due(&state, now))
                 && inner.probe.is_some()
                 && !state.probing
             {
@@ -247,6 +261,11 @@ impl Pacer {
             }
             if inner.fits(&state, datagram.len(), now) {
                 inner.send_one(&mut state, datagram);
+                // A reading outside the lock lets others' datagrams go first: whoever waits
+                // for them is woken here, as the sender thread wakes them.
+                if !state.wakers.is_empty() || state.blocking > 0 {
+                    inner.wake(&mut state);
+                }
                 return;
             }
         }
@@ -291,10 +310,11 @@ impl Pacer {
     pub(crate) fn sent_blocking(&self, ticket: Ticket, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut state = lock(&self.inner.state);
+        state.blocking += 1;
         while Ticket(state.sent) < ticket {
             let now = Instant::now();
             if now >= deadline {
-                return;
+                break;
             }
             state = self
                 .inner
@@ -303,6 +323,7 @@ impl Pacer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        state.blocking -= 1;
     }
 
     fn start_thread(&self) {
@@ -365,10 +386,7 @@ impl Inner {
     /// stayed over the window for [`GIVE_UP_ON_QUEUE`] (a daemon gone or stuck), the model
     /// decides. One datagram always goes into an empty queue, whatever its size.
     fn fits(&self, state: &State, len: usize, now: Instant) -> bool {
-        let given_up = state
-            .over_since
-            .is_some_and(|since| now.duration_since(since) >= GIVE_UP_ON_QUEUE);
-        if self.probe.is_none() || state.unseen_socket || given_up {
+        if self.probe.is_none() || state.unseen_socket || state.given_up(now) {
             return self.has_room(state, len);
         }
         let unseen = state.cost_sent.wrapping_sub(state.cost_at_probe);
@@ -390,12 +408,21 @@ impl Inner {
         let queued = self.read_queue();
         let mut state = lock(&self.state);
         state.probing = false;
+        // Stamped after the reading: a slow one (the `/proc` fallback on a throttled CPU) is
+        // not followed at once by the next.
+        state.last_probe = Some(Instant::now());
         state.unseen_socket = queued.is_none();
         if let Some(queued) = queued {
+            // Readings are taken only while datagrams are held back: one that shows less than
+            // the last showed, plus what was sent in between, shows the daemon reading.
+            let expected = state.seen_queue + cost_before.wrapping_sub(state.cost_at_probe);
+            if queued == 0 || queued < expected {
+                state.stuck_since = None;
+            } else {
+                state.stuck_since.get_or_insert(now);
+            }
             state.seen_queue = queued;
             state.cost_at_probe = cost_before;
-            let since = state.cost_sent.wrapping_sub(cost_before);
-            self.apply_probe(&mut state, queued + since, now);
         }
         state
     }
@@ -441,30 +468,6 @@ impl Inner {
     /// The daemon's real queue, in bytes (a file read: never under the lock).
     fn read_queue(&self) -> Option<usize> {
         self.probe.as_ref()?.rx_queue()
-    }
-
-    /// Corrects the model with the daemon's real queue (`queued` bytes, read at `now`): a
-    /// daemon starved of CPU reads more slowly than modelled, and one with CPU to spare
-    /// faster. A pause while the real queue is over the window.
-    fn apply_probe(&self, state: &mut State, queued: usize, now: Instant) -> Option<Duration> {
-        // The model as the daemon's queue: its bytes, in datagrams of the smallest cost, the
-        // most datagrams they can be (the model drains one datagram per read interval, so
-        // fewer, larger ones would drain too soon).
-        let unit = buffer_cost(0);
-        state.modelled.clear();
-        state
-            .modelled
-            .extend(std::iter::repeat_n(unit, queued.div_ceil(unit)));
-        state.modelled_bytes = unit * state.modelled.len();
-        state.last_read = now;
-        if queued <= self.pacing.window {
-            state.over_since = None;
-            return None;
-        }
-        // A daemon that reads nothing for a second is gone or stuck: the model alone paces
-        // from here, so that no invocation waits for it without end.
-        let since = *state.over_since.get_or_insert(now);
-        (now.duration_since(since) < GIVE_UP_ON_QUEUE).then_some(PROBE_INTERVAL)
     }
 
     fn flush_unpaced(&self, state: &mut State) {
@@ -635,6 +638,22 @@ mod tests {
         // misses them.)
         let port = receiver.local_addr().expect("address").port();
         assert_eq!(socket_drops(port), Some(0), "sent {sent}: none dropped");
+    }
+
+    /// A daemon that is there but reads nothing holds the sender back for a second, then the
+    /// model paces: no invocation waits for it without end.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_daemon_that_reads_nothing_is_given_up_on() {
+        let (_receiver, pacer) = receiver();
+        for _ in 0..1_000 {
+            pacer.submit(&[b'x'; 300]);
+        }
+        let ticket = pacer.ticket();
+        pacer.sent_blocking(ticket, Duration::from_secs(30));
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        let mut wait = std::pin::pin!(pacer.sent(ticket));
+        assert!(wait.as_mut().poll(&mut cx).is_ready(), "every datagram handed over");
     }
 
     /// Where the queue can be read but the daemon's socket is not there (a daemon that is

@@ -46,9 +46,11 @@ impl QueueProbe {
 
     /// The bytes waiting in the daemon's receive queue; `None` when its socket is not seen.
     pub(crate) fn rx_queue(&self) -> Option<usize> {
+        // Where the kernel answers over netlink, its answer stands: "no such socket" (a daemon
+        // that is down) is not asked of `/proc` again.
         #[cfg(target_os = "linux")]
-        if let Some(queued) = self.netlink.as_ref().and_then(netlink::Diag::rx_queue) {
-            return Some(queued);
+        if let Some(netlink) = &self.netlink {
+            return netlink.rx_queue();
         }
         self.rx_queue_from_proc()
     }
@@ -103,8 +105,9 @@ mod netlink {
     }
 
     impl Diag {
-        /// A socket that asks for the UDP socket at `address`; `None` where the kernel has no
-        /// such interface, or does not know the socket (no `udp_diag`, another namespace).
+        /// A socket that asks for the UDP socket at `address`; `None` where the kernel does not
+        /// answer such questions (no `udp_diag`): checked on a socket of its own, bound here
+        /// for the purpose, since the daemon's may not be up yet.
         pub(super) fn new(address: SocketAddr) -> Option<Self> {
             let socket = Socket::new(
                 Domain::from(AF_NETLINK),
@@ -116,12 +119,19 @@ mod netlink {
             socket
                 .set_read_timeout(Some(Duration::from_millis(50)))
                 .ok()?;
-            let diag = Diag {
+            let check = std::net::UdpSocket::bind(match address {
+                SocketAddr::V4(_) => "127.0.0.1:0",
+                SocketAddr::V6(_) => "[::1]:0",
+            })
+            .ok()?;
+            let mut diag = Diag {
                 socket,
-                request: request(address),
+                request: request(check.local_addr().ok()?),
                 seq: AtomicU32::new(1),
             };
-            diag.rx_queue().map(|_| diag)
+            diag.rx_queue()?;
+            diag.request = request(address);
+            Some(diag)
         }
 
         /// The bytes in the socket's receive queue, as the kernel accounts them (the

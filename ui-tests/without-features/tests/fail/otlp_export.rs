@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() {
-    xray_lambda::otlp::shutdown_on_sigterm().await;
+fn main() {
+    let _ = xray_lambda::otlp::Otlp::from_env();
 }

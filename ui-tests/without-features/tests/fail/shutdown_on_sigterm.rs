@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() {
+    xray_lambda::shutdown_on_sigterm().await;
+}
