@@ -25,6 +25,18 @@ fn the_readmes_first_example_is_the_hello_example() {
         checked += 1;
     }
     assert!(checked > 20, "{checked}");
+    // Its `main` sets the runtime up as the `hello` binary does (the layer among it).
+    let main = include_str!("../src/bin/hello.rs");
+    let main_lines: Vec<&str> = main.lines().map(str::trim).collect();
+    let readme_main = &block[block.find("#[tokio::main]").expect("main")..];
+    for line in [
+        "lambda_runtime::Runtime::new(service_fn(move |event| handler(client.clone(), event)))",
+        ".layer(xray_lambda::XrayRuntimeLayer)",
+        ".run_concurrent()",
+    ] {
+        assert!(readme_main.contains(line), "README main lacks {line}");
+        assert!(main_lines.contains(&line), "hello.rs lacks {line}");
+    }
     // The table the tree shows is the example's default.
     assert!(readme.contains("table.name=lambda-tracing-xray"));
     assert!(example.contains("\"lambda-tracing-xray\""));

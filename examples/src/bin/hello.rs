@@ -12,6 +12,10 @@ async fn main() -> Result<(), Error> {
     xray_lambda::shutdown_on_sigterm().await;
     let client = dynamodb_client().await;
     // `run_concurrent` serves one invocation at a time in classic Lambda and several under
-    // Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`).
-    lambda_runtime::run_concurrent(service_fn(move |event| handler(client.clone(), event))).await
+    // Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`); the layer sends each
+    // invocation's trace after its response is posted.
+    lambda_runtime::Runtime::new(service_fn(move |event| handler(client.clone(), event)))
+        .layer(xray_lambda::XrayRuntimeLayer)
+        .run_concurrent()
+        .await
 }
