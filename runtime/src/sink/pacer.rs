@@ -653,7 +653,10 @@ mod tests {
         pacer.sent_blocking(ticket, Duration::from_secs(30));
         let mut cx = std::task::Context::from_waker(Waker::noop());
         let mut wait = std::pin::pin!(pacer.sent(ticket));
-        assert!(wait.as_mut().poll(&mut cx).is_ready(), "every datagram handed over");
+        assert!(
+            wait.as_mut().poll(&mut cx).is_ready(),
+            "every datagram handed over"
+        );
     }
 
     /// Where the queue can be read but the daemon's socket is not there (a daemon that is
