@@ -50,8 +50,9 @@ impl Documents {
     /// Documents whose handler subsegments link to `log_group`.
     pub(crate) fn new(log_group: Option<&str>) -> Self {
         Documents {
+            #[cfg(feature = "translator")]
+            translator: translator::Fallback::default(),
             log_group: log_group.map(Box::from),
-            ..Documents::default()
         }
     }
 
