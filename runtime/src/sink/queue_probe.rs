@@ -8,9 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 /// model alone paces.
 #[derive(Debug)]
 pub(crate) struct QueueProbe {
-    /// The kernel asked directly, where it answers (Linux with `udp_diag`).
+    /// The kernel asked directly, where it answers (Linux with `udp_diag`): set up at the
+    /// first reading, which most functions never take (start-up is the user's bill).
     #[cfg(target_os = "linux")]
-    netlink: Option<netlink::Diag>,
+    netlink: std::sync::OnceLock<Option<netlink::Diag>>,
+    #[cfg(target_os = "linux")]
+    address: SocketAddr,
     path: &'static str,
     /// `local_address` as the file writes it, for the daemon's address and for the wildcard
     /// address on its port.
@@ -35,7 +38,9 @@ impl QueueProbe {
         };
         let probe = QueueProbe {
             #[cfg(target_os = "linux")]
-            netlink: netlink::Diag::new(address),
+            netlink: std::sync::OnceLock::new(),
+            #[cfg(target_os = "linux")]
+            address,
             path,
             exact: format!("{exact}:{port:04X}"),
             wildcard: format!("{wildcard}:{port:04X}"),
@@ -49,10 +54,18 @@ impl QueueProbe {
         // Where the kernel answers over netlink, its answer stands: "no such socket" (a daemon
         // that is down) is not asked of `/proc` again.
         #[cfg(target_os = "linux")]
-        if let Some(netlink) = &self.netlink {
+        if let Some(netlink) = self.netlink() {
             return netlink.rx_queue();
         }
         self.rx_queue_from_proc()
+    }
+
+    /// The netlink reader, set up on first use.
+    #[cfg(target_os = "linux")]
+    fn netlink(&self) -> Option<&netlink::Diag> {
+        self.netlink
+            .get_or_init(|| netlink::Diag::new(self.address))
+            .as_ref()
     }
 
     /// The same, from `/proc/net/udp`: the kernel prints every socket's line, walking each
@@ -241,7 +254,7 @@ mod probe_tests {
                 address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
             let probe = QueueProbe::new(address).expect("/proc/net");
-            let netlink = probe.netlink.as_ref().expect("sock_diag answers here");
+            let netlink = probe.netlink().expect("sock_diag answers here");
             assert_eq!(netlink.rx_queue(), Some(0), "{bind}");
             let sender = UdpSocket::bind(if address.is_ipv4() {
                 "127.0.0.1:0"
