@@ -176,7 +176,17 @@
 //! # }
 //! ```
 //!
-//! Both land on the innermost traced subsegment of the invocation that runs them.
+//! Both land on the innermost traced subsegment of the invocation that runs them, also from a
+//! helper the handler calls, however deep:
+//!
+//! ```no_run
+//! #[tracing::instrument(skip_all)] // a subsegment of its own, `price`
+//! async fn price(items: &[u32]) -> u32 {
+//!     let total = items.iter().sum();
+//!     xray_lambda::annotate!("total", total); // on `price`, searchable in X-Ray
+//!     total
+//! }
+//! ```
 //!
 //! # Logs
 //!

@@ -30,6 +30,23 @@ pub enum Protocol {
 }
 
 /// Where and how to send over OTLP; see [`crate::Builder`] for the variables it reads.
+///
+/// Set in code, instead of by `OTEL_EXPORTER_OTLP_*` variables:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use xray_lambda::otlp::Otlp;
+/// use xray_lambda::Export;
+///
+/// # fn main() -> Result<(), xray_lambda::InitError> {
+/// let _tracing = xray_lambda::builder()
+///     .export(Export::Otlp(
+///         Otlp::http("http://127.0.0.1:4318/v1/traces").flush_timeout(Duration::from_millis(200)),
+///     ))
+///     .init()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Otlp {
     protocol: Protocol,
