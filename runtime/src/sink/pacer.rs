@@ -402,7 +402,6 @@ impl Inner {
         now: Instant,
     ) -> MutexGuard<'a, State> {
         state.probing = true;
-        state.last_probe = Some(now);
         let cost_before = state.cost_sent;
         drop(state);
         let queued = self.read_queue();

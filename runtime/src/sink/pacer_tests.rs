@@ -128,12 +128,7 @@ fn a_daemon_that_reads_nothing_is_given_up_on() {
     }
     let ticket = pacer.ticket();
     pacer.sent_blocking(ticket, Duration::from_secs(30));
-    let mut cx = std::task::Context::from_waker(Waker::noop());
-    let mut wait = std::pin::pin!(pacer.sent(ticket));
-    assert!(
-        wait.as_mut().poll(&mut cx).is_ready(),
-        "every datagram handed over"
-    );
+    assert_all_handed_over(&pacer, ticket);
 }
 
 /// Where the queue can be read but the daemon's socket is not there (a daemon that is
@@ -149,12 +144,7 @@ fn a_daemon_that_is_down_holds_nothing_back() {
     }
     let ticket = pacer.ticket();
     pacer.sent_blocking(ticket, Duration::from_secs(30));
-    let mut cx = std::task::Context::from_waker(Waker::noop());
-    let mut wait = std::pin::pin!(pacer.sent(ticket));
-    assert!(
-        wait.as_mut().poll(&mut cx).is_ready(),
-        "every datagram handed over"
-    );
+    assert_all_handed_over(&pacer, ticket);
 }
 
 /// The `drops` column of the socket bound to `port` on 127.0.0.1, from `/proc/net/udp`.
@@ -166,4 +156,14 @@ fn socket_drops(port: u16) -> Option<u64> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         (fields.get(1) == Some(&local.as_str())).then(|| fields.get(12)?.parse().ok())?
     })
+}
+
+/// Everything up to `ticket` has been handed to the socket: an async waiter is done at once.
+fn assert_all_handed_over(pacer: &Pacer, ticket: Ticket) {
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    let mut wait = std::pin::pin!(pacer.sent(ticket));
+    assert!(
+        wait.as_mut().poll(&mut cx).is_ready(),
+        "every datagram handed over"
+    );
 }

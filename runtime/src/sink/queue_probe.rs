@@ -153,7 +153,10 @@ mod netlink {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             let mut request = self.request;
             request[8..12].copy_from_slice(&seq.to_ne_bytes());
-            (&self.socket).write_all_once(&request)?;
+            // One datagram out, whole.
+            if self.socket.send(&request).ok()? != request.len() {
+                return None;
+            }
             let mut reply = [0u8; 512];
             // A reply to an earlier request that timed out is skipped.
             for _ in 0..4 {
@@ -170,17 +173,6 @@ mod netlink {
                 return usize::try_from(rqueue).ok();
             }
             None
-        }
-    }
-
-    /// One datagram out, whole.
-    trait WriteAllOnce {
-        fn write_all_once(self, bytes: &[u8]) -> Option<()>;
-    }
-
-    impl WriteAllOnce for &Socket {
-        fn write_all_once(self, bytes: &[u8]) -> Option<()> {
-            (self.send(bytes).ok()? == bytes.len()).then_some(())
         }
     }
 
