@@ -275,6 +275,7 @@ mod annotate;
 #[cfg_attr(docsrs, doc(cfg(feature = "aws-sdk")))]
 pub mod aws;
 mod buffer;
+mod datagram;
 mod document;
 mod environment;
 mod exception;
@@ -324,6 +325,7 @@ pub mod otlp {
 }
 
 pub use annotate::AnnotationValue;
+pub use datagram::pacer::Pacing;
 pub use exception::Exception;
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::runtime_layer::{XrayRuntime, XrayRuntimeLayer};
@@ -332,7 +334,6 @@ pub use logs::LogFormat;
 pub use propagation::current_trace_header;
 #[cfg(feature = "otlp")]
 pub use shutdown::shutdown_on_sigterm;
-pub use sink::pacer::Pacing;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};
 
 /// `#[xray_handler]` on a `lambda_http` handler: its expansion (the `lambda-http` feature is

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("vocabulary", 1),
     ("record", 2),
     ("span_tree", 3),
+    ("datagram", 3),
     ("exception", 3),
     ("document", 4),
     ("otel", 4),

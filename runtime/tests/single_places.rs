@@ -58,6 +58,31 @@ const SINGLE: &[(&str, &str, &str)] = &[
         "MAX_ANNOTATION_KEY: usize",
         "rules/src/lib.rs",
     ),
+    (
+        "the daemon's header line",
+        "\"format\\\":\\\"json",
+        "runtime/src/datagram/mod.rs",
+    ),
+    (
+        "the largest datagram",
+        "MAX_DATAGRAM: usize",
+        "runtime/src/datagram/mod.rs",
+    ),
+    (
+        "base64 for Lambda's OpenTelemetry endpoint",
+        "fn base64(",
+        "runtime/src/datagram/mod.rs",
+    ),
+    (
+        "the caps tried on a value too large for a datagram",
+        "cap / 8",
+        "runtime/src/datagram/cap.rs",
+    ),
+    (
+        "reading an `aws` member back by its name",
+        "\"queue_url\"",
+        "runtime/src/record/aws.rs",
+    ),
 ];
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

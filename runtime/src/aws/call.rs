@@ -7,13 +7,13 @@ use std::time::SystemTime;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::{KeyValue, StringValue};
-use serde_json::{Map, Value as Json};
 
 use super::phases::{self, Phase};
 use super::throttled_by_code;
 use crate::exception::Exception;
 use crate::propagation;
 use crate::record::Extra;
+use crate::record::{AwsMembers, Params};
 use crate::state;
 use crate::vocabulary::{AWS_REQUEST_ID, HTTP_STATUS};
 
@@ -32,8 +32,8 @@ pub struct Call {
     /// Shared with the span's `rpc.service` and `rpc.method` attributes, not copied.
     pub(super) service: StringValue,
     pub(super) operation: StringValue,
-    /// The `aws` fields beyond operation, region, request id and table (`snake_case`).
-    pub(super) aws: Map<String, Json>,
+    /// The `aws` members beyond operation, region, request id and table.
+    pub(super) aws: AwsMembers,
     /// Whether the request has been read for its resource (once per call, not per attempt).
     pub(super) resource_read: bool,
     /// Its phases so far: every attempt, and `marshal`/`unmarshal` when all are shown.
@@ -108,12 +108,13 @@ impl Call {
         let (service, operation) = shared?;
         let span_context = cx.span().span_context().clone();
         let header = propagation::downstream(&cx);
-        let mut aws = recorded.params;
-        if !recorded.table_names.is_empty() {
-            // Not through `aws.dynamodb.table_names`: the translator would also copy the first
-            // name into `table_name`, which misleads for a call on several tables.
-            aws.insert("table_names".into(), Json::from(recorded.table_names));
-        }
+        // `table_names` not through `aws.dynamodb.table_names`: the translator would also copy
+        // the first name into `table_name`, which misleads for a call on several tables.
+        let aws = AwsMembers {
+            table_names: recorded.table_names,
+            params: recorded.params,
+            ..AwsMembers::default()
+        };
         Some(Call {
             cx,
             span_context,
@@ -144,8 +145,8 @@ impl Call {
     }
 
     /// The operation's response parameters go here before [`Call::end`].
-    pub fn aws_fields(&mut self) -> &mut Map<String, Json> {
-        &mut self.aws
+    pub(super) fn aws_params(&mut self) -> &mut Params {
+        &mut self.aws.params
     }
 
     /// Closes the subsegment with the final status, request id, attempt count and outcome.
@@ -167,7 +168,7 @@ impl Call {
                 .into_iter()
                 .chain(request_id.map(|id| KeyValue::new(AWS_REQUEST_ID, id.to_owned()))),
         );
-        aws.insert("retries".into(), Json::from(attempts.saturating_sub(1)));
+        aws.retries = Some(attempts.saturating_sub(1));
         let mut throttle = false;
         if let CallEnd::Error(code, message) = end {
             throttle = throttled_by_code(&code, status);
@@ -199,5 +200,5 @@ pub struct Recorded {
     /// `aws.table_names`.
     pub table_names: Vec<String>,
     /// Other whitelisted parameters, `snake_case`.
-    pub params: Map<String, Json>,
+    pub params: Params,
 }

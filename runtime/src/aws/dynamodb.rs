@@ -16,10 +16,18 @@ use aws_smithy_runtime_api::client::interceptors::context::{Error, Input, Output
 use serde_json::{json, Map, Value as Json};
 
 use super::{table_of_statement, Recorded};
+use crate::record::Params;
 
-fn put(params: &mut Map<String, Json>, key: &str, value: Option<Json>) {
+fn put(params: &mut Params, key: &'static str, value: Option<Json>) {
     if let Some(value) = value {
-        params.insert(key.to_owned(), value);
+        params.put(key, value);
+    }
+}
+
+/// A member of a nested object (an index's, a capacity's), when there is a value.
+fn put_in(object: &mut Map<String, Json>, key: &str, value: Option<Json>) {
+    if let Some(value) = value {
+        object.insert(key.to_owned(), value);
     }
 }
 
@@ -106,7 +114,7 @@ fn create_table(i: &op::create_table::CreateTableInput, r: &mut Recorded) {
         .iter()
         .map(|g| {
             let mut o = index_json(g.index_name(), g.key_schema(), g.projection());
-            put(
+            put_in(
                 &mut o,
                 "ProvisionedThroughput",
                 g.provisioned_throughput().map(throughput),
@@ -142,7 +150,7 @@ fn update_table(i: &op::update_table::UpdateTableInput, r: &mut Recorded) {
         .filter_map(|u| {
             if let Some(c) = u.create() {
                 let mut o = index_json(c.index_name(), c.key_schema(), c.projection());
-                put(
+                put_in(
                     &mut o,
                     "ProvisionedThroughput",
                     c.provisioned_throughput().map(throughput),
@@ -151,7 +159,7 @@ fn update_table(i: &op::update_table::UpdateTableInput, r: &mut Recorded) {
             } else if let Some(u) = u.update() {
                 let mut o = Map::new();
                 o.insert("IndexName".into(), json!(u.index_name()));
-                put(
+                put_in(
                     &mut o,
                     "ProvisionedThroughput",
                     u.provisioned_throughput().map(throughput),
@@ -277,7 +285,7 @@ fn batch_execute_statement(
 }
 
 // Single capacities first, then each operation's own fields: the keys' insertion order.
-pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+pub(super) fn response_params(operation: &str, output: &Output, p: &mut Params) {
     single_capacity(operation, output, p);
     match operation {
         "PutItem" | "UpdateItem" | "DeleteItem" => item_collection(operation, output, p),
@@ -293,7 +301,7 @@ pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<Stri
         }
         "ListTables" => {
             if let Some(o) = output.downcast_ref::<op::list_tables::ListTablesOutput>() {
-                p.insert("table_count".into(), json!(o.table_names().len()));
+                p.put("table_count", json!(o.table_names().len()));
             }
         }
         "BatchGetItem" | "TransactGetItems" | "TransactWriteItems" => {
@@ -309,7 +317,7 @@ pub(super) fn response_params(operation: &str, output: &Output, p: &mut Map<Stri
 }
 
 /// The operations whose output holds one `ConsumedCapacity`.
-fn single_capacity(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+fn single_capacity(operation: &str, output: &Output, p: &mut Params) {
     macro_rules! single_capacity {
         ($($op:literal => $ty:ty),* $(,)?) => {
             match operation {
@@ -332,7 +340,7 @@ fn single_capacity(operation: &str, output: &Output, p: &mut Map<String, Json>) 
 }
 
 /// `PutItem`, `UpdateItem` and `DeleteItem`: one item collection's metrics.
-fn item_collection(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+fn item_collection(operation: &str, output: &Output, p: &mut Params) {
     macro_rules! metrics_of {
         ($($op:literal => $ty:ty),* $(,)?) => {
             match operation {
@@ -354,13 +362,13 @@ fn item_collection(operation: &str, output: &Output, p: &mut Map<String, Json>) 
 }
 
 /// `Query` and `Scan`: their item counts.
-fn counts(count: i32, scanned_count: i32, p: &mut Map<String, Json>) {
-    p.insert("count".into(), json!(count));
-    p.insert("scanned_count".into(), json!(scanned_count));
+fn counts(count: i32, scanned_count: i32, p: &mut Params) {
+    p.put("count", json!(count));
+    p.put("scanned_count", json!(scanned_count));
 }
 
 /// The operations whose output holds a list of `ConsumedCapacity`, and nothing else recorded.
-fn capacity_list(operation: &str, output: &Output, p: &mut Map<String, Json>) {
+fn capacity_list(operation: &str, output: &Output, p: &mut Params) {
     macro_rules! list_of {
         ($($op:literal => $ty:ty),* $(,)?) => {
             match operation {
@@ -377,10 +385,7 @@ fn capacity_list(operation: &str, output: &Output, p: &mut Map<String, Json>) {
     put(p, "consumed_capacity", list.and_then(capacities));
 }
 
-fn batch_write_item_response(
-    o: &op::batch_write_item::BatchWriteItemOutput,
-    p: &mut Map<String, Json>,
-) {
+fn batch_write_item_response(o: &op::batch_write_item::BatchWriteItemOutput, p: &mut Params) {
     put(p, "consumed_capacity", capacities(o.consumed_capacity()));
     if let Some(metrics) = o.item_collection_metrics() {
         let by_table: Map<String, Json> = metrics
@@ -456,12 +461,12 @@ fn index_json(
     );
     if let Some(projection) = projection {
         let mut pj = Map::new();
-        put(
+        put_in(
             &mut pj,
             "ProjectionType",
             projection.projection_type().map(|t| json!(t.as_str())),
         );
-        put(
+        put_in(
             &mut pj,
             "NonKeyAttributes",
             strings(projection.non_key_attributes()),
@@ -473,13 +478,13 @@ fn index_json(
 
 fn capacity(c: &Capacity) -> Json {
     let mut o = Map::new();
-    put(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
-    put(
+    put_in(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
+    put_in(
         &mut o,
         "ReadCapacityUnits",
         c.read_capacity_units().map(Json::from),
     );
-    put(
+    put_in(
         &mut o,
         "WriteCapacityUnits",
         c.write_capacity_units().map(Json::from),
@@ -489,29 +494,29 @@ fn capacity(c: &Capacity) -> Json {
 
 fn consumed(c: &ConsumedCapacity) -> Json {
     let mut o = Map::new();
-    put(&mut o, "TableName", c.table_name().map(Json::from));
-    put(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
-    put(
+    put_in(&mut o, "TableName", c.table_name().map(Json::from));
+    put_in(&mut o, "CapacityUnits", c.capacity_units().map(Json::from));
+    put_in(
         &mut o,
         "ReadCapacityUnits",
         c.read_capacity_units().map(Json::from),
     );
-    put(
+    put_in(
         &mut o,
         "WriteCapacityUnits",
         c.write_capacity_units().map(Json::from),
     );
-    put(&mut o, "Table", c.table().map(capacity));
+    put_in(&mut o, "Table", c.table().map(capacity));
     let by_index = |m: Option<&std::collections::HashMap<String, Capacity>>| {
         m.filter(|m| !m.is_empty())
             .map(|m| Json::Object(m.iter().map(|(k, v)| (k.clone(), capacity(v))).collect()))
     };
-    put(
+    put_in(
         &mut o,
         "LocalSecondaryIndexes",
         by_index(c.local_secondary_indexes()),
     );
-    put(
+    put_in(
         &mut o,
         "GlobalSecondaryIndexes",
         by_index(c.global_secondary_indexes()),

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
+
+use crate::record::{AwsMembers, NamedResource};
 
 /// The request's fields (`snake_case`, as the `aws` object writes them) into `out`.
 pub(super) fn from_request(
@@ -17,7 +19,7 @@ pub(super) fn from_request(
     uri: &str,
     header: impl Fn(&str) -> Option<String>,
     body: Option<&[u8]>,
-    out: &mut Map<String, Json>,
+    out: &mut AwsMembers,
 ) {
     match service {
         "SQS" => {
@@ -31,14 +33,14 @@ pub(super) fn from_request(
                 ("log_type", "x-amz-log-type"),
             ] {
                 if let Some(value) = header(name) {
-                    out.insert(field.into(), Json::String(value));
+                    out.params.put(field, Json::String(value));
                 }
             }
             let query = uri.split_once('?').map(|(_, query)| query.as_bytes());
             if let Some(qualifier) =
                 query.and_then(|q| super::resources::form_value(q, "Qualifier"))
             {
-                out.insert("qualifier".into(), Json::String(qualifier));
+                out.params.put("qualifier", Json::String(qualifier));
             }
         }
         _ => {}
@@ -53,7 +55,7 @@ pub(super) fn from_response(
     status: u16,
     header: impl Fn(&str) -> Option<String>,
     body: Option<&[u8]>,
-    out: &mut Map<String, Json>,
+    out: &mut AwsMembers,
 ) {
     let ok = (200..300).contains(&status);
     match service {
@@ -63,24 +65,24 @@ pub(super) fn from_response(
             }
         }
         "Lambda" if ok && operation == "Invoke" => {
-            out.insert("status_code".into(), Json::from(status));
+            out.params.put("status_code", Json::from(status));
             if let Some(error) = header("x-amz-function-error") {
-                out.insert("function_error".into(), Json::String(error));
+                out.params.put("function_error", Json::String(error));
             }
         }
         "S3" => {
             // Every S3 response: the host that served it, which AWS support asks for.
             if let Some(id_2) = header("x-amz-id-2") {
-                out.insert("id_2".into(), Json::String(id_2));
+                out.params.put("id_2", Json::String(id_2));
             }
             if !ok {
                 return;
             }
             if header("x-amz-delete-marker").as_deref() == Some("true") {
-                out.insert("delete_marker".into(), Json::Bool(true));
+                out.params.put("delete_marker", Json::Bool(true));
             }
             if let Some(version) = header("x-amz-version-id") {
-                out.insert("version_id".into(), Json::String(version));
+                out.params.put("version_id", Json::String(version));
             }
             let count = |element: &str| body.map(|b| count_elements(b, element));
             let counted = match operation {
@@ -89,7 +91,7 @@ pub(super) fn from_response(
                 _ => None,
             };
             if let Some((field, n)) = counted {
-                out.insert(field.into(), Json::from(n));
+                out.params.put(field, Json::from(n));
             }
         }
         _ => {}
@@ -123,16 +125,18 @@ struct SqsRequest {
 }
 
 #[allow(clippy::zero_sized_map_values)]
-fn sqs_request(operation: &str, request: SqsRequest, out: &mut Map<String, Json>) {
-    let mut put = |field: &str, value: Option<Json>| {
+fn sqs_request(operation: &str, request: SqsRequest, out: &mut AwsMembers) {
+    if let Some(url) = request.queue_url {
+        out.resource = Some(NamedResource::Queue(url));
+    }
+    let mut put = |field: &'static str, value: Option<Json>| {
         if let Some(value) = value {
-            out.insert(field.into(), value);
+            out.params.put(field, value);
         }
     };
     let names = |map: Option<BTreeMap<String, IgnoredAny>>| {
         map.map(|m| Json::Array(m.into_keys().map(Json::from).collect()))
     };
-    put("queue_url", request.queue_url.map(Json::from));
     match operation {
         "CreateQueue" | "GetQueueUrl" => put("queue_name", request.queue_name.map(Json::from)),
         "ListQueues" => put(
@@ -190,17 +194,17 @@ struct SqsResponse {
     queue_urls: Option<Vec<IgnoredAny>>,
 }
 
-fn sqs_response(operation: &str, response: SqsResponse, out: &mut Map<String, Json>) {
+fn sqs_response(operation: &str, response: SqsResponse, out: &mut AwsMembers) {
     let count = |list: Option<Vec<IgnoredAny>>| Json::from(list.map_or(0, |l| l.len()));
-    let fields: Vec<(&str, Json)> = match operation {
+    if operation == "GetQueueUrl" {
+        if let Some(url) = response.queue_url {
+            out.resource = Some(NamedResource::Queue(url));
+        }
+    }
+    let fields: Vec<(&'static str, Json)> = match operation {
         "SendMessage" => response
             .message_id
             .map(|id| ("message_id", Json::from(id)))
-            .into_iter()
-            .collect(),
-        "GetQueueUrl" => response
-            .queue_url
-            .map(|url| ("queue_url", Json::from(url)))
             .into_iter()
             .collect(),
         // An empty receive sends no `Messages` member: zero messages.
@@ -216,7 +220,7 @@ fn sqs_response(operation: &str, response: SqsResponse, out: &mut Map<String, Js
         _ => Vec::new(),
     };
     for (field, value) in fields {
-        out.insert(field.into(), value);
+        out.params.put(field, value);
     }
 }
 
@@ -233,8 +237,20 @@ mod tests {
     use super::{from_request, from_response};
     use serde_json::{json, Map, Value};
 
+    use crate::record::AwsMembers;
+
+    /// The members as the `aws` object holds them.
+    fn object(members: &AwsMembers) -> Value {
+        Value::Object(
+            members
+                .iter()
+                .map(|(name, value)| (name.to_owned(), value.to_json()))
+                .collect::<Map<String, Value>>(),
+        )
+    }
+
     fn request(service: &str, operation: &str, uri: &str, body: &str) -> Value {
-        let mut out = Map::new();
+        let mut out = AwsMembers::default();
         let header = |name: &str| match name {
             "x-amz-invocation-type" => Some("Event".to_owned()),
             _ => None,
@@ -247,11 +263,11 @@ mod tests {
             Some(body.as_bytes()),
             &mut out,
         );
-        Value::Object(out)
+        object(&out)
     }
 
     fn response(service: &str, operation: &str, status: u16, body: &str) -> Value {
-        let mut out = Map::new();
+        let mut out = AwsMembers::default();
         let header = |name: &str| match name {
             "x-amz-id-2" => Some("host-id".to_owned()),
             "x-amz-function-error" => Some("Unhandled".to_owned()),
@@ -266,7 +282,7 @@ mod tests {
             Some(body.as_bytes()),
             &mut out,
         );
-        Value::Object(out)
+        object(&out)
     }
 
     #[test]

@@ -41,7 +41,6 @@ use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use serde_json::Value as Json;
 
 #[cfg(feature = "dynamodb")]
 use partiql::table_of_statement;
@@ -134,8 +133,8 @@ impl Intercept for XrayInterceptor {
         let resource = resources::from_request(call.service.as_str(), uri, body);
         let mut call = call.clone();
         call.resource_read = true;
-        if let Some((field, value)) = resource {
-            call.aws.insert(field.into(), Json::String(value));
+        if resource.is_some() {
+            call.aws.resource = resource;
         }
         let header = |name: &str| request.headers().get(name).map(str::to_owned);
         fields::from_request(
@@ -303,7 +302,7 @@ impl Intercept for XrayInterceptor {
                 #[cfg(feature = "dynamodb")]
                 if call.service.as_str() == "DynamoDB" {
                     let operation = call.operation.clone();
-                    dynamodb::response_params(operation.as_str(), output, call.aws_fields());
+                    dynamodb::response_params(operation.as_str(), output, call.aws_params());
                 }
                 let _ = output;
                 CallEnd::Output

@@ -2,25 +2,24 @@
 //! without the service's crate: `queue_url`, `topic_arn`, `bucket_name`, `function_name`.
 //! Only these fields are taken; message bodies, object keys and payloads never are.
 
-/// `(field of the aws object, value)` for the call, if the request names one.
-pub(super) fn from_request(
-    service: &str,
-    uri: &str,
-    body: Option<&[u8]>,
-) -> Option<(&'static str, String)> {
+use crate::record::NamedResource;
+
+/// The resource the call's request names, if it names one.
+pub(super) fn from_request(service: &str, uri: &str, body: Option<&[u8]>) -> Option<NamedResource> {
     match service {
         // The query protocol's form; the JSON protocol's body is read once, with the other
         // whitelisted members (`fields`).
         "SQS" => body
             .filter(|b| b.first() != Some(&b'{'))
             .and_then(|b| form_value(b, "QueueUrl"))
-            .map(|url| ("queue_url", url)),
-        "SNS" => Some(("topic_arn", form_value(body?, "TopicArn")?)),
+            .map(NamedResource::Queue),
+        "SNS" => Some(NamedResource::Topic(form_value(body?, "TopicArn")?)),
         "Lambda" => {
             let (_, path) = crate::url::split(uri);
             let rest = path.split("/functions/").nth(1)?;
             let name = rest.split(['/', '?']).next()?;
-            Some(("function_name", percent_decode(name, false)?)).filter(|(_, n)| !n.is_empty())
+            let name = percent_decode(name, false)?;
+            (!name.is_empty()).then_some(NamedResource::Function(name))
         }
         "S3" => {
             let (authority, path) = crate::url::split(uri);
@@ -34,7 +33,7 @@ pub(super) fn from_request(
                     false,
                 )?,
             };
-            Some(("bucket_name", bucket)).filter(|(_, b)| !b.is_empty())
+            (!bucket.is_empty()).then_some(NamedResource::Bucket(bucket))
         }
         _ => None,
     }
@@ -76,6 +75,7 @@ pub(super) fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::from_request;
+    use crate::record::NamedResource;
 
     #[test]
     fn resources() {
@@ -95,7 +95,7 @@ mod tests {
                 "/",
                 Some(b"Action=SendMessage&QueueUrl=https%3A%2F%2Fq%2F1&MessageBody=secret")
             ),
-            Some(("queue_url", "https://q/1".to_owned()))
+            Some(NamedResource::Queue("https://q/1".to_owned()))
         );
         assert_eq!(
             from_request(
@@ -103,7 +103,7 @@ mod tests {
                 "/",
                 Some(b"Action=Publish&Message=secret&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At")
             ),
-            Some(("topic_arn", "arn:aws:sns:us-east-1:1:t".to_owned()))
+            Some(NamedResource::Topic("arn:aws:sns:us-east-1:1:t".to_owned()))
         );
         assert_eq!(
             from_request(
@@ -111,7 +111,7 @@ mod tests {
                 "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my%2Dfn/invocations",
                 None
             ),
-            Some(("function_name", "my-fn".to_owned()))
+            Some(NamedResource::Function("my-fn".to_owned()))
         );
         assert_eq!(
             from_request(
@@ -119,7 +119,7 @@ mod tests {
                 "https://photos.s3.us-east-1.amazonaws.com/secret/key.jpg",
                 None
             ),
-            Some(("bucket_name", "photos".to_owned()))
+            Some(NamedResource::Bucket("photos".to_owned()))
         );
         assert_eq!(
             from_request(
@@ -127,7 +127,7 @@ mod tests {
                 "http://127.0.0.1:5000/photos/secret-key?x-id=PutObject",
                 None
             ),
-            Some(("bucket_name", "photos".to_owned()))
+            Some(NamedResource::Bucket("photos".to_owned()))
         );
         assert_eq!(from_request("SQS", "/", Some(b"{not json")), None);
         assert_eq!(from_request("SNS", "/", Some(b"%zz")), None);

@@ -10,20 +10,10 @@ mod size;
 mod translator;
 mod writer;
 
+use crate::datagram::{cap_values, document_fits as fits, smaller_caps, MAX_DOCUMENT};
 use crate::record::{InProgress, Record};
-use crate::vocabulary::{MAX_DOCUMENT_BYTES, MAX_VALUE};
-pub(crate) use size::cap_values;
+use crate::vocabulary::MAX_VALUE;
 use writer::Mode;
-
-/// The daemon's header line before every document; the daemon parses it as JSON.
-pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
-
-/// The largest UDP payload IPv4 can carry (65,535 - 8 - 20). Documents are kept below the
-/// 64 kB service limit, which is smaller.
-pub(crate) const MAX_DATAGRAM: usize = 65_507;
-
-/// The largest document (after the header line) that is sent in one datagram.
-pub(crate) const MAX_DOCUMENT: usize = MAX_DOCUMENT_BYTES - DAEMON_HEADER.len();
 
 thread_local! {
     static WRITE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
@@ -42,10 +32,6 @@ pub(crate) struct Documents {
     log_group: Option<Box<str>>,
 }
 
-fn fits(buf: &[u8]) -> bool {
-    buf.len() - DAEMON_HEADER.len() <= MAX_DOCUMENT
-}
-
 impl Documents {
     /// Documents whose handler subsegments link to `log_group`.
     pub(crate) fn new(log_group: Option<&str>) -> Self {
@@ -62,7 +48,7 @@ impl Documents {
             return;
         }
         for record in &mut records {
-            size::cap_values(record, MAX_VALUE);
+            cap_values(record, MAX_VALUE);
         }
         // The thread's buffer, kept from one invocation to the next: a fresh 1 kB buffer
         // cost an allocation and, freed next to the heap's top, a consolidation of glibc's
@@ -119,7 +105,7 @@ impl Documents {
 
     /// One span as a document of its own, its values cut shorter until it fits.
     fn write_alone(&self, record: &Record, buf: &mut Vec<u8>, send: &mut impl FnMut(&[u8])) {
-        let mut cap = MAX_VALUE;
+        let mut caps = smaller_caps();
         let mut record = record.clone();
         loop {
             if !self.write_one(&record, buf) {
@@ -131,12 +117,11 @@ impl Documents {
                 send(buf);
                 return;
             }
-            if cap == 0 {
+            let Some(cap) = caps.next() else {
                 tracing::warn!(target: "xray_lambda", span = %record.span.name, "X-Ray: a subsegment is too large to send even without its values");
                 return;
-            }
-            cap = if cap > 64 { cap / 8 } else { 0 };
-            size::cap_values(&mut record, cap);
+            };
+            cap_values(&mut record, cap);
         }
     }
 

@@ -1,87 +1,14 @@
-//! Sizing: values capped, and records grouped into connected subtrees that each fit one
+//! Sizing: records grouped into connected subtrees that each fit one
 //! document.
 
 use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
-use crate::notices::warn_once;
-use crate::record::{Extra, Record};
+use crate::record::{Extra, MemberValue, Record};
 use crate::span_tree::SpanTree;
-use crate::vocabulary::{truncated, ANNOTATION_PREFIX};
 
 /// What a span costs in a document besides its strings (ids, times, keys, punctuation).
 const SPAN_OVERHEAD: usize = 256;
-
-/// The metadata key that says why a subsegment lost its annotations and metadata.
-const DROPPED_NOTE: &str = "xray_lambda.truncated";
-
-/// Cuts every string attribute, event attribute and metadata value longer than `cap` bytes
-/// (at least 64), with a marker; with `cap == 0`, also drops annotations and metadata, which
-/// are not needed to place the span, and says so in metadata.
-pub(crate) fn cap_values(record: &mut Record, cap: usize) {
-    let span = &mut record.span;
-    if cap == 0 {
-        span.attributes
-            .retain(|kv| !kv.key.as_str().starts_with(ANNOTATION_PREFIX));
-        let extra = record.extra.get_or_insert_with(Box::default);
-        extra.metadata = vec![(
-            DROPPED_NOTE.to_owned(),
-            Json::from("annotations and metadata dropped: the subsegment was over 64 kB"),
-        )];
-    }
-    let cap = cap.max(64);
-    let mut cut = None;
-    for kv in &mut span.attributes {
-        cap_kv(kv, cap, &mut cut);
-    }
-    for event in &mut span.events.events {
-        for kv in &mut event.attributes {
-            cap_kv(kv, cap, &mut cut);
-        }
-    }
-    if let Some(extra) = &mut record.extra {
-        for (key, value) in &mut extra.metadata {
-            let len = json_len(value);
-            if len > cap {
-                cut = Some((key.clone(), len));
-                // Cut as text: no longer JSON, so it goes as a string.
-                *value = Json::String(truncated(&value.to_string(), cap));
-            }
-        }
-    }
-    if let Some((key, len)) = cut {
-        let name = &record.span.name;
-        warn_once(&format!("value cut {name} {key}"), || {
-            format!("X-Ray: {key:?} of subsegment {name:?} is {len} bytes; cut to {cap} so that the document fits X-Ray's 64 kB (the value ends in a marker saying so)")
-        });
-    }
-}
-
-fn cap_kv(kv: &mut KeyValue, cap: usize, cut: &mut Option<(String, usize)>) {
-    if let Value::String(s) = &kv.value {
-        if s.as_str().len() > cap {
-            *cut = Some((kv.key.as_str().to_owned(), s.as_str().len()));
-            kv.value = Value::from(truncated(s.as_str(), cap));
-        }
-    }
-}
-
-/// The serialized length of a JSON value, counted without allocating.
-fn json_len(value: &Json) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
-}
 
 fn estimated_size(record: &Record) -> usize {
     fn kv_size(kv: &KeyValue) -> usize {
@@ -101,9 +28,62 @@ fn estimated_size(record: &Record) -> usize {
             .iter()
             .map(|e| 64 + e.attributes.iter().map(kv_size).sum::<usize>())
             .sum::<usize>()
-        + record.extra.as_deref().map_or(0, Extra::estimated_size)
+        + record.extra.as_deref().map_or(0, extra_size)
         // A link in the `links` metadata: two ids and the reference type.
         + span.links.len() * 160
+}
+
+/// A rough size of what a record's extras add to a document, without writing them.
+fn extra_size(extra: &Extra) -> usize {
+    let aws: usize = extra
+        .aws
+        .iter()
+        .map(|(name, value)| name.len() + member_size(value) + 4)
+        .sum();
+    let metadata: usize = extra
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + json_size(v) + 4)
+        .sum();
+    let http = extra.http.as_ref().map_or(0, |h| {
+        // A served request's annotations (method, route, status) too.
+        let annotations = if h.outgoing {
+            0
+        } else {
+            64 + h.method.as_str().len() + h.route.as_ref().map_or(0, |r| r.as_str().len())
+        };
+        96 + h.method.as_str().len()
+            + h.url.len()
+            + h.user_agent.as_ref().map_or(0, String::len)
+            + h.client_ip.as_ref().map_or(0, String::len)
+            + annotations
+    });
+    aws + metadata + http + usize::from(extra.throttle) * 16
+}
+
+fn member_size(value: MemberValue<'_>) -> usize {
+    match value {
+        MemberValue::Text(s) => s.len() + 2,
+        MemberValue::Count(_) => 10,
+        MemberValue::Names(names) => 2 + names.iter().map(|n| n.len() + 3).sum::<usize>(),
+        MemberValue::Json(value) => json_size(value),
+    }
+}
+
+/// A rough serialized size of a JSON value, without serializing it.
+fn json_size(value: &Json) -> usize {
+    match value {
+        Json::Null | Json::Bool(_) => 5,
+        Json::Number(_) => 20,
+        Json::String(s) => s.len() + 2,
+        Json::Array(items) => 2 + items.iter().map(|v| json_size(v) + 1).sum::<usize>(),
+        Json::Object(members) => {
+            2 + members
+                .iter()
+                .map(|(k, v)| k.len() + 4 + json_size(v))
+                .sum::<usize>()
+        }
+    }
 }
 
 /// Splits a batch into groups that each become one document: connected subtrees whose
@@ -156,71 +136,4 @@ fn index_groups(tree: &SpanTree<'_, Record>, sizes: &[usize], budget: usize) -> 
         groups.push(group);
     }
     groups
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::PoisonError;
-
-    use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceId, TraceState};
-    use opentelemetry::{InstrumentationScope, SpanId};
-    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
-
-    use super::*;
-    use crate::notices::WARNED_LINES;
-
-    fn record(name: &'static str, value: String) -> Record {
-        Record {
-            span: SpanData {
-                span_context: SpanContext::new(
-                    TraceId::from_bytes([1; 16]),
-                    SpanId::from_bytes([2; 8]),
-                    TraceFlags::SAMPLED,
-                    false,
-                    TraceState::NONE,
-                ),
-                parent_span_id: SpanId::from_bytes([3; 8]),
-                parent_span_is_remote: false,
-                span_kind: SpanKind::Internal,
-                name: name.into(),
-                start_time: std::time::SystemTime::UNIX_EPOCH,
-                end_time: std::time::SystemTime::UNIX_EPOCH,
-                attributes: vec![KeyValue::new("note", value)],
-                dropped_attributes_count: 0,
-                events: SpanEvents::default(),
-                links: SpanLinks::default(),
-                status: Status::Unset,
-                instrumentation_scope: InstrumentationScope::builder("test").build(),
-            },
-            extra: None,
-        }
-    }
-
-    #[test]
-    fn a_cut_value_says_so_in_the_value_and_in_one_warning() {
-        let mut big = record("cut_here", "x".repeat(20_000));
-        cap_values(&mut big, 16_384);
-        let Value::String(cut) = &big.span.attributes[0].value else {
-            panic!("a string");
-        };
-        assert!(cut
-            .as_str()
-            .ends_with("[truncated by xray-lambda: 20000 bytes in all]"));
-        // The same key of the same span again: no second line.
-        cap_values(&mut record("cut_here", "x".repeat(20_000)), 16_384);
-        // Small values: nothing.
-        cap_values(&mut record("cut_here", "small".to_owned()), 16_384);
-        let lines: Vec<String> = WARNED_LINES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|line| line.contains("\"cut_here\""))
-            .cloned()
-            .collect();
-        assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(
-            lines[0].contains("\"note\" of subsegment \"cut_here\" is 20000 bytes"),
-            "{lines:?}"
-        );
-    }
 }

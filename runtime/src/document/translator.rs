@@ -12,10 +12,10 @@ use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value as Json};
 
 use super::writer::working_directory;
-use super::DAEMON_HEADER;
+use crate::datagram::DAEMON_HEADER;
 use crate::record::facts::Failure;
 use crate::record::limits::link_json;
-use crate::record::Record;
+use crate::record::{AwsMembers, Record};
 
 /// The translators, built when first needed (start-up is billed, and most functions never
 /// need them).
@@ -118,8 +118,8 @@ pub(crate) fn serialize(
 /// What the translator has no field for, added to one span's object.
 fn add_extras(span: &mut Map<String, Json>, record: &Record, log_group: Option<&str>) {
     if let Some(Json::Object(aws)) = span.get_mut("aws") {
-        for (key, value) in record.aws_members().into_iter().flatten() {
-            aws.insert(key.clone(), value.clone());
+        for (name, value) in record.aws_members().into_iter().flat_map(AwsMembers::iter) {
+            aws.insert(name.to_owned(), value.to_json());
         }
         if let Some(group) = log_group.filter(|_| record.is_handler()) {
             // As the direct writer writes it (`writer::write_aws`).

@@ -14,10 +14,12 @@ use opentelemetry::trace::{Link, SpanKind, Status};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::DAEMON_HEADER;
+use crate::datagram::DAEMON_HEADER;
 use crate::header::{hex, write_trace_id as trace_id};
 use crate::json::{write_str as json_str, write_value as json, Members};
-use crate::record::{exceptions, string_attribute, Http, InProgress, Record};
+use crate::record::{
+    exceptions, string_attribute, AwsMembers, Http, InProgress, MemberValue, Record,
+};
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, name_is_plain, plain_name, ANNOTATION_PREFIX,
@@ -299,7 +301,7 @@ fn write_link_list(links: &[Link], buf: &mut Vec<u8>) {
 /// from attributes.
 fn write_aws(
     span: &SpanData,
-    members: Option<&serde_json::Map<String, serde_json::Value>>,
+    members: Option<&AwsMembers>,
     log_group: Option<&str>,
     buf: &mut Vec<u8>,
 ) {
@@ -311,11 +313,25 @@ fn write_aws(
         json_str(buf, group);
         buf.extend_from_slice(b"}]");
     }
-    for (key, value) in members.into_iter().flatten() {
+    for (name, value) in members.into_iter().flat_map(AwsMembers::iter) {
         buf.push(b',');
-        json_str(buf, key);
+        json_str(buf, name);
         buf.push(b':');
-        json(buf, value);
+        match value {
+            MemberValue::Text(s) => json_str(buf, s),
+            MemberValue::Count(n) => json(buf, &n),
+            MemberValue::Names(names) => {
+                buf.push(b'[');
+                for (n, name) in names.iter().enumerate() {
+                    if n > 0 {
+                        buf.push(b',');
+                    }
+                    json_str(buf, name);
+                }
+                buf.push(b']');
+            }
+            MemberValue::Json(value) => json(buf, value),
+        }
     }
     for (member, key) in [
         (br#","operation":"#.as_slice(), RPC_METHOD),

@@ -94,8 +94,8 @@ fn attributes() -> impl Strategy<Value = (Vec<KeyValue>, Option<Extra>)> {
                 });
             }
             if members {
-                extra.aws.insert("retries".into(), Json::from(2));
-                extra.aws.insert("consistent_read".into(), Json::from(true));
+                extra.aws.retries = Some(2);
+                extra.aws.params.put("consistent_read", Json::from(true));
             }
             (out, (extra != Extra::default()).then_some(extra))
         })
@@ -286,9 +286,10 @@ fn the_common_invocation_takes_the_fast_lane() {
                 KeyValue::new("http.response.status_code", 200i64),
             ],
             extra: Some(Extra {
-                aws: [("retries".to_owned(), Json::from(0))]
-                    .into_iter()
-                    .collect(),
+                aws: crate::record::AwsMembers {
+                    retries: Some(0),
+                    ..crate::record::AwsMembers::default()
+                },
                 ..Extra::default()
             }),
             error: None,

@@ -14,6 +14,7 @@ use tracing_subscriber::{
 };
 
 use crate::buffer::Buffer;
+use crate::datagram::pacer::Pacing;
 use crate::environment::{self, LambdaEnvironment, Vars};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{log_pending_warnings, queue, Notice};
@@ -21,7 +22,6 @@ use crate::otel::mapping::Rendering;
 use crate::otel::AppSignals;
 use crate::sink::daemon::{DaemonSink, DEFAULT_DAEMON};
 use crate::sink::otel_udp::OtelUdpSink;
-use crate::sink::pacer::Pacing;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
 use crate::tracer::{XraySampler, XrayTracer};

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use super::app_signals::AppSignals;
 use crate::environment::LambdaEnvironment;
-use crate::record::{Extra, HandlerFacts, Http, Kind, Record};
+use crate::record::{AwsMembers, Extra, HandlerFacts, Http, Kind, NamedResource, Record};
 use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, HTTP_STATUS};
 
 /// The resource: `telemetry.sdk.*` (the collector's X-Ray exporter writes `aws.xray.sdk` from
@@ -162,8 +162,28 @@ pub(crate) fn to_otlp(record: Record) -> SpanData {
 /// The typed extras but metadata as attributes: the `aws` members, the `http` object and a
 /// throttling error code.
 fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<KeyValue>) {
-    for (name, value) in extra.aws {
-        attributes.push(aws_member(service, &name, value));
+    let AwsMembers {
+        retries,
+        resource,
+        table_names,
+        params,
+    } = extra.aws;
+    if let Some(resource) = resource {
+        attributes.push(resource_attribute(resource));
+    }
+    if !table_names.is_empty() {
+        attributes.push(KeyValue::new(
+            "aws.dynamodb.table_names",
+            Value::Array(Array::String(
+                table_names.into_iter().map(StringValue::from).collect(),
+            )),
+        ));
+    }
+    for (name, value) in params {
+        attributes.push(param_attribute(service, name, value));
+    }
+    if let Some(retries) = retries {
+        attributes.push(KeyValue::new("aws.retries", i64::from(retries)));
     }
     if let Some(http) = extra.http {
         http_attributes(http, attributes);
@@ -181,18 +201,28 @@ fn extra_attributes(extra: Extra, service: Option<&str>, attributes: &mut Vec<Ke
     }
 }
 
-/// One member of the daemon path's `aws` object as an attribute: the names the collector
-/// reads where it reads one (`aws.queue_url`, `aws.dynamodb.table_names`), the semantic
-/// conventions' names where they have one (DynamoDB's, messaging's, S3's), `aws.<member>`
-/// otherwise. The collector writes what it does not read as metadata: the same fact, under
-/// the name the conventions give it.
-fn aws_member(service: Option<&str>, name: &str, value: Json) -> KeyValue {
+/// The resource a request names, under the name the collector reads (`aws.queue_url`) or
+/// the conventions' name.
+fn resource_attribute(resource: NamedResource) -> KeyValue {
+    let key = match &resource {
+        NamedResource::Queue(_) => "aws.queue_url",
+        NamedResource::Bucket(_) => "aws.s3.bucket",
+        NamedResource::Topic(_) => "aws.sns.topic.arn",
+        NamedResource::Function(_) => "faas.invoked_name",
+    };
+    let (NamedResource::Queue(value)
+    | NamedResource::Bucket(value)
+    | NamedResource::Topic(value)
+    | NamedResource::Function(value)) = resource;
+    KeyValue::new(key, value)
+}
+
+/// One of an operation's parameters as an attribute: the semantic conventions' name where
+/// they have one (DynamoDB's, messaging's, S3's), `aws.<parameter>` otherwise. The collector
+/// writes what it does not read as metadata: the same fact, under the name the conventions
+/// give it.
+fn param_attribute(service: Option<&str>, name: &str, value: Json) -> KeyValue {
     let key = match (service, name) {
-        (_, "queue_url") => "aws.queue_url".to_owned(),
-        (_, "bucket_name") => "aws.s3.bucket".to_owned(),
-        (_, "topic_arn") => "aws.sns.topic.arn".to_owned(),
-        (_, "function_name") => "faas.invoked_name".to_owned(),
-        (_, "retries") => "aws.retries".to_owned(),
         (Some("SQS"), "message_id") => "messaging.message.id".to_owned(),
         (Some("SQS"), "message_count") => "messaging.batch.message_count".to_owned(),
         (Some("S3"), "id_2") => "aws.extended_request_id".to_owned(),
@@ -284,10 +314,19 @@ pub(crate) mod tests {
         span
     }
 
-    fn record(attributes: Vec<KeyValue>, aws: serde_json::Value, throttle: bool) -> Record {
-        let serde_json::Value::Object(aws) = aws else {
-            panic!("an object")
+    /// Members with these parameters (and the retries, when given).
+    fn params(retries: Option<u32>, list: &[(&'static str, serde_json::Value)]) -> AwsMembers {
+        let mut members = AwsMembers {
+            retries,
+            ..AwsMembers::default()
         };
+        for (name, value) in list {
+            members.params.put(name, value.clone());
+        }
+        members
+    }
+
+    fn record(attributes: Vec<KeyValue>, aws: AwsMembers, throttle: bool) -> Record {
         Record {
             span: span_with(attributes),
             extra: Some(Box::new(crate::record::Extra {
@@ -316,7 +355,13 @@ pub(crate) mod tests {
                 KeyValue::new("annotation.ColdStart", true),
                 KeyValue::new("annotation.customer", "c-1"),
             ],
-            serde_json::json!({"retries": 1, "consistent_read": true, "count": 2}),
+            params(
+                Some(1),
+                &[
+                    ("consistent_read", serde_json::json!(true)),
+                    ("count", serde_json::json!(2)),
+                ],
+            ),
             true,
         ));
         assert_eq!(get(&span, "ColdStart"), Some(&Value::Bool(true)));
@@ -353,7 +398,7 @@ pub(crate) mod tests {
     #[test]
     fn an_http_functions_request_becomes_the_http_conventions() {
         let with_http = |x_forwarded_for| {
-            let mut record = record(vec![], serde_json::json!({}), false);
+            let mut record = record(vec![], AwsMembers::default(), false);
             if let Some(extra) = record.extra.as_mut() {
                 extra.http = Some(Http {
                     method: "GET".into(),
@@ -432,7 +477,10 @@ pub(crate) mod tests {
                 KeyValue::new("rpc.system", "aws-api"),
                 KeyValue::new("rpc.service", "DynamoDB"),
             ],
-            serde_json::json!({"table_names": ["A", "B"]}),
+            AwsMembers {
+                table_names: vec!["A".into(), "B".into()],
+                ..AwsMembers::default()
+            },
             false,
         ));
         assert_eq!(
@@ -444,7 +492,11 @@ pub(crate) mod tests {
                 KeyValue::new("rpc.system", "aws-api"),
                 KeyValue::new("rpc.service", "SQS"),
             ],
-            serde_json::json!({"queue_url": "https://q", "retries": 0}),
+            AwsMembers {
+                retries: Some(0),
+                resource: Some(NamedResource::Queue("https://q".into())),
+                ..AwsMembers::default()
+            },
             false,
         ));
         assert_eq!(get(&span, "aws.queue_url"), Some(&Value::from("https://q")));
@@ -453,7 +505,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_conventions_names_where_they_have_one() {
-        let names = |service: &str, aws: serde_json::Value| {
+        let names = |service: &str, list: &[(&'static str, serde_json::Value)]| {
+            let aws = params(None, list);
             let span = to_otlp(record(
                 vec![
                     KeyValue::new("rpc.system", "aws-api"),
@@ -477,8 +530,12 @@ pub(crate) mod tests {
         assert_eq!(
             names(
                 "DynamoDB",
-                serde_json::json!({"scan_index_forward": true, "projection_expression": "a",
-                    "exclusive_start_table_name": "T", "limit": 5})
+                &[
+                    ("scan_index_forward", serde_json::json!(true)),
+                    ("projection_expression", serde_json::json!("a")),
+                    ("exclusive_start_table_name", serde_json::json!("T")),
+                    ("limit", serde_json::json!(5)),
+                ]
             ),
             [
                 "aws.dynamodb.exclusive_start_table",
@@ -490,7 +547,11 @@ pub(crate) mod tests {
         assert_eq!(
             names(
                 "SQS",
-                serde_json::json!({"message_id": "m", "message_count": 2, "delay_seconds": 1})
+                &[
+                    ("message_id", serde_json::json!("m")),
+                    ("message_count", serde_json::json!(2)),
+                    ("delay_seconds", serde_json::json!(1)),
+                ]
             ),
             [
                 "aws.delay_seconds",
@@ -499,7 +560,7 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(
-            names("S3", serde_json::json!({"id_2": "h"})),
+            names("S3", &[("id_2", serde_json::json!("h"))]),
             ["aws.extended_request_id"]
         );
     }

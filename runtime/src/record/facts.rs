@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::Value;
 
-use super::{string_attribute, Record};
+use super::{string_attribute, NamedResource, Record};
 use crate::notices::warn_once;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name, ANNOTATION_PREFIX,
@@ -73,31 +73,23 @@ impl Record {
                 primary_identifier,
             })
         }
-        let member = |key: &str| {
-            self.aws_members()
-                .and_then(|m| m.get(key))
-                .and_then(serde_json::Value::as_str)
-        };
-        match self.aws_service()? {
-            "DynamoDB" => {
+        let named = self.aws_members().and_then(|m| m.resource.as_ref());
+        match (self.aws_service()?, named) {
+            ("DynamoDB", _) => {
                 let table = string_attribute(&self.span, AWS_TABLE_NAME)?;
                 resource("AWS::DynamoDB::Table", table, table)
             }
-            "SQS" => {
-                let url = member("queue_url")?;
+            ("SQS", Some(NamedResource::Queue(url))) => {
                 let name = url.trim_end_matches('/').rsplit('/').next()?;
                 resource("AWS::SQS::Queue", name, url)
             }
-            "SNS" => {
-                let arn = member("topic_arn")?;
+            ("SNS", Some(NamedResource::Topic(arn))) => {
                 resource("AWS::SNS::Topic", arn.rsplit(':').next()?, arn)
             }
-            "S3" => {
-                let bucket = member("bucket_name")?;
+            ("S3", Some(NamedResource::Bucket(bucket))) => {
                 resource("AWS::S3::Bucket", bucket, bucket)
             }
-            "Lambda" => {
-                let function = member("function_name")?;
+            ("Lambda", Some(NamedResource::Function(function))) => {
                 resource("AWS::Lambda::Function", function, function)
             }
             _ => None,

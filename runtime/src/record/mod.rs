@@ -8,19 +8,23 @@ use std::time::SystemTime;
 use opentelemetry::trace::TraceId;
 use opentelemetry::{SpanId, Value};
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::vocabulary::{
     json_of, ANNOTATION_PREFIX, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_TYPE, HTTP_STATUS,
     METADATA_PREFIX,
 };
 
+mod aws;
 pub(crate) mod facts;
 mod http;
 pub(crate) mod limits;
 #[cfg(feature = "events")]
 mod links;
 
+#[cfg(feature = "aws-sdk")]
+pub(crate) use aws::Params;
+pub(crate) use aws::{AwsMembers, MemberValue, NamedResource};
 pub(crate) use facts::Kind;
 #[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
 pub(crate) use http::method_value;
@@ -87,9 +91,8 @@ pub(crate) struct InProgress {
 /// and the stderr tree read it as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Extra {
-    /// Members of the `aws` object beyond operation, region, request id and table
-    /// (`retries`, `table_names`, the operation's parameters), `snake_case`, in key order.
-    pub(crate) aws: Map<String, Json>,
+    /// Members of the `aws` object beyond operation, region, request id and table.
+    pub(crate) aws: AwsMembers,
     /// A throttling error code that came with a status other than 429.
     pub(crate) throttle: bool,
     /// Metadata in the `default` namespace, in the order first recorded, each key once
@@ -122,7 +125,7 @@ impl Extra {
     /// Adds what `other` carries (a span can be given extras more than once); a metadata key
     /// given again keeps its place and takes the later value.
     pub(crate) fn merge(&mut self, other: Extra) {
-        self.aws.extend(other.aws);
+        self.aws.merge(other.aws);
         self.throttle |= other.throttle;
         for (key, value) in other.metadata {
             self.put_metadata(key, value);
@@ -146,50 +149,6 @@ impl Extra {
             None => self.metadata.push((key, value)),
         }
     }
-
-    /// A rough size in a document, without writing it.
-    pub(crate) fn estimated_size(&self) -> usize {
-        let aws: usize = self
-            .aws
-            .iter()
-            .map(|(k, v)| k.len() + json_size(v) + 4)
-            .sum();
-        let metadata: usize = self
-            .metadata
-            .iter()
-            .map(|(k, v)| k.len() + json_size(v) + 4)
-            .sum();
-        let http = self.http.as_ref().map_or(0, |h| {
-            // A served request's annotations (method, route, status) too.
-            let annotations = if h.outgoing {
-                0
-            } else {
-                64 + h.method.as_str().len() + h.route.as_ref().map_or(0, |r| r.as_str().len())
-            };
-            96 + h.method.as_str().len()
-                + h.url.len()
-                + h.user_agent.as_ref().map_or(0, String::len)
-                + h.client_ip.as_ref().map_or(0, String::len)
-                + annotations
-        });
-        aws + metadata + http + usize::from(self.throttle) * 16
-    }
-}
-
-/// A rough serialized size of a JSON value, without serializing it.
-fn json_size(value: &Json) -> usize {
-    match value {
-        Json::Null | Json::Bool(_) => 5,
-        Json::Number(_) => 20,
-        Json::String(s) => s.len() + 2,
-        Json::Array(items) => 2 + items.iter().map(|v| json_size(v) + 1).sum::<usize>(),
-        Json::Object(members) => {
-            2 + members
-                .iter()
-                .map(|(k, v)| k.len() + 4 + json_size(v))
-                .sum::<usize>()
-        }
-    }
 }
 
 /// A finished span and its typed extras: what travels from the buffer to the sinks.
@@ -203,12 +162,13 @@ pub(crate) struct Record {
 
 impl Record {
     /// A span without extras.
+    #[cfg(test)]
     pub(crate) fn plain(span: SpanData) -> Self {
         Record { span, extra: None }
     }
 
-    /// The `aws` members (empty when there are none).
-    pub(crate) fn aws_members(&self) -> Option<&Map<String, Json>> {
+    /// The `aws` members, if there are any.
+    pub(crate) fn aws_members(&self) -> Option<&AwsMembers> {
         self.extra
             .as_ref()
             .map(|e| &e.aws)

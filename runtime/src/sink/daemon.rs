@@ -8,8 +8,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::pacer::{Pacer, Pacing, Ticket};
-use super::udp::DaemonSender;
+use crate::datagram::pacer::{Pacer, Pacing, Ticket};
+use crate::datagram::udp::DaemonSender;
 use crate::document::Documents;
 use crate::record::{InProgress, Record};
 

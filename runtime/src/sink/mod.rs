@@ -5,10 +5,7 @@ pub(crate) mod daemon;
 pub(crate) mod otel_udp;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
-pub(crate) mod pacer;
-mod queue_probe;
 pub(crate) mod stderr;
-pub(crate) mod udp;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -15,7 +15,7 @@ use opentelemetry::{trace::Status, SpanId, Value};
 
 use crate::environment::Vars;
 use crate::header::format_trace_id;
-use crate::record::Record;
+use crate::record::{AwsMembers, Record};
 use crate::span_tree::SpanTree;
 
 /// Writes the waterfall of `records` to stderr in one write.
@@ -397,7 +397,7 @@ fn describe(record: &Record) -> Vec<String> {
         }
     }
     // The fields the translator has no room for (retries, parameters, throttle).
-    for (k, v) in record.aws_members().into_iter().flatten() {
+    for (k, v) in record.aws_members().into_iter().flat_map(AwsMembers::iter) {
         notes.push(format!("{k}={v}"));
     }
     if let Some(http) = record.http() {

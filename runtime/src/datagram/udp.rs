@@ -5,7 +5,7 @@ use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::document::MAX_DATAGRAM;
+use super::MAX_DATAGRAM;
 use crate::notices::warn_when_logging;
 
 /// A connected, non-blocking UDP socket to the daemon that never panics and never blocks.
