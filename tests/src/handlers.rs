@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 /// made theirs, so that they all end, and send, at once),
 /// `big_metadata` (metadata of `n` bytes on the handler), `uncovered` (a span only the
 /// translator writes, with an annotation it cannot index), `sqs` (each SQS message of
-/// `messages` in `xray_lambda::records::process`).
+/// `messages` in `xray_lambda::records::process`), `stuck` (a DynamoDB `GetItem` on the table
+/// named by `tag`, which completes, then a `stuck_step` span that waits `n` ms: past the
+/// deadline, for the timeout tests; then a `late_step` span, should it end after all).
 #[derive(Debug, Deserialize)]
 pub struct Command {
     /// `ok`, `err` or `panic`.
@@ -164,6 +166,24 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             drop(span.entered());
             Ok(json!({ "tag": tag }))
         }
+        "stuck" => {
+            // Completes, whatever the table holds (an error would complete it too).
+            let _ = dynamodb()
+                .await
+                .get_item()
+                .table_name(&tag)
+                .key(
+                    "id",
+                    aws_sdk_dynamodb::types::AttributeValue::S("k".to_owned()),
+                )
+                .send()
+                .await;
+            stuck_step(n).await;
+            // Only reached when the step ends after all (a handler that outlives its
+            // deadline, as under Managed Instances).
+            drop(tracing::info_span!("late_step").entered());
+            Ok(json!({ "tag": tag }))
+        }
         "big_metadata" => {
             xray_lambda::metadata!("big", &"m".repeat(n));
             Ok(json!({ "tag": tag }))
@@ -206,6 +226,12 @@ pub fn end_outliving_work(timeout: Duration) -> bool {
             .0;
     }
     state.ended > 0
+}
+
+/// A step that outlives the invocation's deadline: it waits `millis` ms.
+#[tracing::instrument(skip_all)]
+pub async fn stuck_step(millis: usize) {
+    tokio::time::sleep(Duration::from_millis(millis as u64)).await;
 }
 
 /// Nested spans with awaits between them, each carrying the invocation's tag as an annotation.

@@ -3,6 +3,7 @@
 //! DynamoDB-compatible endpoint (moto) on loopback.
 
 pub mod daemon;
+pub mod frozen;
 pub mod handlers;
 pub mod harness;
 pub mod http_handlers;

@@ -179,6 +179,38 @@ impl RuntimeApi {
             .expect("outcome sent")
     }
 
+    /// Queues an invocation whose deadline is `timeout` from now; its outcome, or `None` when
+    /// none came by the deadline (the function timed out, as Lambda would report it).
+    ///
+    /// # Panics
+    /// If the server has stopped.
+    pub async fn invoke_until_deadline(
+        &self,
+        payload: &serde_json::Value,
+        trace_header: Option<&str>,
+        timeout: Duration,
+    ) -> Option<Outcome> {
+        let request_id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .waiting
+            .lock()
+            .expect("lock")
+            .insert(request_id.clone(), tx);
+        let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+            u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX)
+        });
+        self.queue
+            .send(Queued {
+                request_id,
+                payload: Bytes::from(payload.to_string()),
+                trace_header: trace_header.map(str::to_owned),
+                deadline_ms,
+            })
+            .unwrap_or_else(|_| panic!("the Runtime API server has stopped"));
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
+
     /// Queues an invocation with a JSON payload.
     pub async fn invoke(&self, payload: &serde_json::Value, trace_header: Option<&str>) -> Outcome {
         self.invoke_raw(

@@ -65,7 +65,7 @@ pub(crate) fn write_in_progress(handler: &InProgress, buf: &mut Vec<u8>) {
     buf.clear();
     buf.extend_from_slice(DAEMON_HEADER);
     buf.extend_from_slice(br#"{"type":"subsegment","name":"#);
-    json_str(buf, &plain_name(handler.name));
+    json_str(buf, &plain_name(&handler.name));
     buf.extend_from_slice(br#","id":""#);
     hex(buf, &handler.span_id.to_bytes());
     buf.extend_from_slice(br#"","trace_id":""#);

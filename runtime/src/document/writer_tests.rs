@@ -520,7 +520,9 @@ fn an_in_progress_document_says_so_and_links_to_lambdas_segment() {
         trace_id: TraceId::from_hex("6b026d9a279e18486a18dc4a26474a06").expect("id"),
         span_id: SpanId::from_hex("00000000000000aa").expect("id"),
         parent_id: SpanId::from_hex("53995c3f42cd8ad8").expect("id"),
-        name: "my handler",
+        parent_is_remote: true,
+        name: "my handler".into(),
+        kind: opentelemetry::trace::SpanKind::Server,
         start_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };
     let mut buf = Vec::new();

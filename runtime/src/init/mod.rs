@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::{
@@ -13,7 +14,7 @@ use tracing_subscriber::{
     Layer,
 };
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, DEFAULT_DEADLINE_MARGIN};
 use crate::datagram::pacer::Pacing;
 use crate::environment::{self, LambdaEnvironment, Vars};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
@@ -139,6 +140,7 @@ pub fn builder() -> Builder {
 /// | `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), then `RUST_LOG` (`info`, `my_crate=debug`, ...) | the log level: Lambda's caps, `RUST_LOG` chooses by target within it; neither: `INFO` |
 /// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
 /// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |
+/// | `XRAY_LAMBDA_DEADLINE_MARGIN_MS` (milliseconds; `0` turns it off) | [`Builder::deadline_margin`]; a malformed value logs one line and keeps the default |
 #[derive(Debug, Clone)]
 pub struct Builder {
     export: Export,
@@ -150,6 +152,7 @@ pub struct Builder {
     pacing: Pacing,
     aws_call_phases: bool,
     application_signals: bool,
+    deadline_margin: Duration,
     /// What reading the environment found to say, said once the pipeline is installed.
     notices: Vec<Notice>,
 }
@@ -175,6 +178,18 @@ impl Builder {
             var("RUST_LOG").as_deref(),
         );
         let log_format = LogFormat::from_env_value(var("AWS_LAMBDA_LOG_FORMAT").as_deref());
+        let deadline_margin = match var("XRAY_LAMBDA_DEADLINE_MARGIN_MS").map(|v| v.parse::<u64>())
+        {
+            None => DEFAULT_DEADLINE_MARGIN,
+            Some(Ok(ms)) => Duration::from_millis(ms),
+            Some(Err(_)) => {
+                notices.push(Notice::warning(format!(
+                    "X-Ray: XRAY_LAMBDA_DEADLINE_MARGIN_MS is not a number of milliseconds; the default, {} ms, is used",
+                    DEFAULT_DEADLINE_MARGIN.as_millis()
+                )));
+                DEFAULT_DEADLINE_MARGIN
+            }
+        };
         Builder {
             export,
             service,
@@ -185,6 +200,7 @@ impl Builder {
             pacing: Pacing::default(),
             aws_call_phases: false,
             application_signals,
+            deadline_margin,
             notices,
         }
     }
@@ -274,6 +290,20 @@ impl Builder {
         self
     }
 
+    /// How long before an invocation's deadline what it has so far is sent, if it is still
+    /// running (default 100 ms, or `XRAY_LAMBDA_DEADLINE_MARGIN_MS`): Lambda freezes the
+    /// process at the deadline, and whatever was not sent by then is never sent. Its finished
+    /// spans go as they are, and every span still open as an X-Ray `in_progress` subsegment, so
+    /// that the trace shows which step was running; on the OpenTelemetry paths, which have no
+    /// spans in progress, an open span is sent ended there with `xray_lambda.unfinished =
+    /// true` (and the handler's marked failed). If the invocation ends after all, its complete
+    /// subsegments replace the in-progress ones. [`Duration::ZERO`] turns this off.
+    #[must_use]
+    pub fn deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
     /// Every AWS call shows its phases as the X-Ray Go SDK records them: `marshal`, each
     /// `attempt` (with its own status, error and timing) and `unmarshal`. Without it (the
     /// default), only a call that was retried shows its attempts, and the usual call stays one
@@ -350,13 +380,18 @@ impl Builder {
         };
         let opentelemetry_export = !matches!(sink, Sink::Stderr | Sink::Daemon(_));
         let record_unsampled = self.application_signals && matches!(sink, Sink::OtelUdp(_));
-        let buffer = Arc::new(Buffer::new(sink, opentelemetry_export));
+        let buffer = Arc::new(Buffer::new(
+            sink,
+            opentelemetry_export,
+            Some(self.deadline_margin),
+        ));
         let sampler = XraySampler {
             roots: trace_without_header,
             unsampled: record_unsampled,
         };
         let tracer = XrayTracer::new(buffer.clone(), sampler);
         let span_level = self.span_level;
+        let watch_deadlines = !self.deadline_margin.is_zero();
         if !state::install(State::On(Pipeline {
             buffer,
             service: self.service,
@@ -373,7 +408,10 @@ impl Builder {
         let guard = TracingGuard {
             tracer: Some(tracer.clone()),
         };
-        Ok((Some(opentelemetry_layer(tracer, span_level)), guard))
+        Ok((
+            Some(opentelemetry_layer(tracer, span_level, watch_deadlines)),
+            guard,
+        ))
     }
 
     /// The sink the export asks for; `None` when tracing is off.
@@ -433,10 +471,13 @@ fn warn_if_panics_abort() {
 }
 
 /// tracing-opentelemetry's layer for `tracer`: spans at `span_level` or more severe, none of
-/// the plumbing's, no extra attributes; then the unsigned-fields layer.
+/// the plumbing's, no extra attributes; then the unsigned-fields layer. Where invocations are
+/// sent at their deadline (`watch_deadlines`), a span starts when it is first entered (not
+/// when it closes), so that one still running at the deadline is known.
 fn opentelemetry_layer<S>(
     tracer: XrayTracer,
     span_level: Level,
+    watch_deadlines: bool,
 ) -> impl Layer<S> + Send + Sync + 'static
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
@@ -448,7 +489,7 @@ where
         .with_tracked_inactivity(false)
         .with_target(false)
         .with_level(false)
-        .with_context_activation(false)
+        .with_context_activation(watch_deadlines)
         .with_error_events_to_status(false)
         .with_error_events_to_exceptions(false)
         .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_runtime::Context;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::buffer::Buffer;
@@ -178,6 +180,7 @@ impl Active {
         pipeline: &'static Pipeline,
         parent: Option<&TraceHeader>,
         first: bool,
+        deadline_ms: u64,
     ) -> Option<Self> {
         let span = tracing::info_span!(
             target: "xray_lambda::handler",
@@ -197,14 +200,16 @@ impl Active {
         let cx = span.context();
         let span_context = cx.span().span_context().clone();
         let trace_id = span_context.trace_id();
-        let in_progress = parent.map(|header| InProgress {
+        let handler = InProgress {
             trace_id,
             span_id: span_context.span_id(),
-            parent_id: header.parent_id(),
-            name,
+            parent_id: parent.map_or(SpanId::INVALID, TraceHeader::parent_id),
+            parent_is_remote: parent.is_some(),
+            name: name.into(),
+            kind: opentelemetry::trace::SpanKind::Server,
             start_time: SystemTime::now(),
-        });
-        pipeline.buffer.begin(trace_id, in_progress);
+        };
+        pipeline.buffer.begin(handler, deadline_ms);
         Some(Active {
             span,
             cx,
@@ -258,7 +263,8 @@ impl Invocation {
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let root = incoming.root();
-        let mut invocation = Invocation::new(Self::begin(name, raw, incoming, first));
+        let mut invocation =
+            Invocation::new(Self::begin(name, raw, incoming, first, context.deadline));
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
                 active.extra().handler = Some(HandlerFacts {
@@ -275,7 +281,13 @@ impl Invocation {
     }
 
     /// What the invocation is, from its header (`raw`, read as `incoming`).
-    fn begin(name: &'static str, raw: Option<&str>, incoming: Incoming, first: bool) -> Recording {
+    fn begin(
+        name: &'static str,
+        raw: Option<&str>,
+        incoming: Incoming,
+        first: bool,
+        deadline_ms: u64,
+    ) -> Recording {
         let Some(pipeline) = state::pipeline() else {
             warn_if_not_initialized();
             return Recording::OFF;
@@ -306,7 +318,7 @@ impl Invocation {
             // No header where there is no segment to hang the invocation under.
             Incoming::Unreadable(_) | Incoming::Nothing => return Recording::OFF,
         };
-        match Active::open(name, pipeline, parent.as_ref(), first) {
+        match Active::open(name, pipeline, parent.as_ref(), first, deadline_ms) {
             Some(active) => Recording::Recorded(active),
             None => Recording::OFF,
         }

@@ -3,16 +3,17 @@
 //! ([`Http`]); and, in `facts`, the one place that decides what a record is (its name, kind,
 //! flags, annotations), which the X-Ray writer, the OTLP mappings and the waterfall render.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use opentelemetry::trace::TraceId;
-use opentelemetry::{SpanId, Value};
-use opentelemetry_sdk::trace::SpanData;
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, SpanId, Value};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value as Json;
 
 use crate::vocabulary::{
     json_of, ANNOTATION_PREFIX, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_TYPE, HTTP_STATUS,
-    METADATA_PREFIX,
+    METADATA_PREFIX, UNFINISHED,
 };
 
 mod aws;
@@ -73,17 +74,62 @@ pub(crate) fn exceptions(span: &SpanData) -> impl Iterator<Item = ExceptionView<
         })
 }
 
-/// A handler subsegment that is still running: what its `in_progress` document says. Sent
+/// A span that is still running: what its `in_progress` document says. The handler's is sent
 /// before any of its children is streamed ahead of it, so that no child is ever without its
-/// parent at X-Ray, even if the handler's complete document were lost.
+/// parent at X-Ray, even if the handler's complete document were lost; at an invocation's
+/// deadline, every open span's is sent, so that X-Ray shows what was running.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct InProgress {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
-    /// The segment Lambda wrote for the invocation.
+    /// Its parent: for the handler, the segment Lambda wrote for the invocation.
     pub(crate) parent_id: SpanId,
-    pub(crate) name: &'static str,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
     pub(crate) start_time: SystemTime,
+}
+
+impl InProgress {
+    /// The span's state as it started (the tracer's view when it opens).
+    pub(crate) fn of(span: &SpanData) -> Self {
+        InProgress {
+            trace_id: span.span_context.trace_id(),
+            span_id: span.span_context.span_id(),
+            parent_id: span.parent_span_id,
+            parent_is_remote: span.parent_span_is_remote,
+            name: span.name.clone(),
+            kind: span.span_kind.clone(),
+            start_time: span.start_time,
+        }
+    }
+
+    /// The span ended at `at` because its invocation reached its deadline, for the paths that
+    /// have no spans in progress (OpenTelemetry's, and the waterfall): it says so, in
+    /// [`UNFINISHED`].
+    pub(crate) fn cut_at(&self, at: SystemTime) -> Record {
+        Record::plain(SpanData {
+            span_context: SpanContext::new(
+                self.trace_id,
+                self.span_id,
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: self.parent_id,
+            parent_span_is_remote: self.parent_is_remote,
+            span_kind: self.kind.clone(),
+            name: self.name.clone(),
+            start_time: self.start_time,
+            end_time: at.max(self.start_time),
+            attributes: vec![KeyValue::new(UNFINISHED, true)],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("xray-lambda").build(),
+        })
+    }
 }
 
 /// What a span carries beyond plain attributes, typed: the recording side (the `aws` module,
@@ -162,7 +208,6 @@ pub(crate) struct Record {
 
 impl Record {
     /// A span without extras.
-    #[cfg(test)]
     pub(crate) fn plain(span: SpanData) -> Self {
         Record { span, extra: None }
     }

@@ -158,6 +158,22 @@ impl DaemonSink {
         self.pacer.sent(ticket)
     }
 
+    /// Sends `open` spans in progress, then `records`, blocking until their datagrams are sent
+    /// (at most `wait`).
+    pub(crate) fn send_at_deadline(
+        &self,
+        open: &[InProgress],
+        records: Vec<Record>,
+        wait: Duration,
+    ) {
+        for span in open {
+            self.documents
+                .write_in_progress(span, |datagram| self.pacer.submit(datagram));
+        }
+        let ticket = self.submit(None, records);
+        self.pacer.sent_blocking(ticket, wait);
+    }
+
     /// Sends `records`, blocking until their datagrams are sent.
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         let ticket = self.submit(None, records);

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 #[cfg(feature = "otlp")]
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::record::{InProgress, Record};
 
@@ -99,6 +100,29 @@ impl Sink {
             #[cfg(feature = "otlp")]
             Sink::Otlp(otlp) => otlp::OtlpSink::export_detached(otlp, records),
             Sink::Stderr => stderr::print(&records),
+        }
+    }
+
+    /// Whether the path shows a span in progress (X-Ray's documents; OpenTelemetry has none).
+    pub(crate) fn shows_in_progress(&self) -> bool {
+        matches!(self, Sink::Daemon(_))
+    }
+
+    /// What an invocation has at its deadline: `open` spans in progress (where
+    /// [`Sink::shows_in_progress`]; elsewhere they come ended among `records`) and its finished
+    /// `records`, blocking until they are sent, paced datagrams at most `wait`.
+    pub(crate) fn send_at_deadline(
+        &self,
+        open: &[InProgress],
+        records: Vec<Record>,
+        wait: Duration,
+    ) {
+        match self {
+            Sink::Daemon(daemon) => daemon.send_at_deadline(open, records, wait),
+            Sink::OtelUdp(udp) => udp.send_within(records, wait),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(otlp) => otlp.block_on_export(records),
+            Sink::Stderr => stderr::print_at_deadline(&records),
         }
     }
 

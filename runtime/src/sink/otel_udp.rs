@@ -81,8 +81,13 @@ impl OtelUdpSink {
 
     /// Sends `records`, blocking until their datagrams are sent.
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
+        self.send_within(records, BLOCKING_WAIT);
+    }
+
+    /// Sends `records`, blocking until their datagrams are sent, at most `wait`.
+    pub(crate) fn send_within(&self, records: Vec<Record>, wait: std::time::Duration) {
         let ticket = self.submit(records);
-        self.pacer.sent_blocking(ticket, BLOCKING_WAIT);
+        self.pacer.sent_blocking(ticket, wait);
     }
 
     /// One record as an encoded span that fits a datagram alone: its values cut shorter

@@ -17,6 +17,7 @@ use crate::environment::Vars;
 use crate::header::format_trace_id;
 use crate::record::{AwsMembers, Record};
 use crate::span_tree::SpanTree;
+use crate::vocabulary::UNFINISHED;
 
 /// Writes the waterfall of `records` to stderr in one write.
 pub(crate) fn print(records: &[Record]) {
@@ -25,6 +26,19 @@ pub(crate) fn print(records: &[Record]) {
     }
     let text = render(records, Layout::for_stderr());
     // One locked write, so concurrent invocations do not interleave their trees.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// What an invocation had when its deadline came: the same waterfall, under a line that says
+/// so; spans still running then end at the deadline and say so.
+pub(crate) fn print_at_deadline(records: &[Record]) {
+    if records.is_empty() {
+        return;
+    }
+    let mut text = String::from(
+        "X-Ray: the invocation reached its deadline; what it had (spans still running end here):\n",
+    );
+    text.push_str(&render(records, Layout::for_stderr()));
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
@@ -394,6 +408,8 @@ fn describe(record: &Record) -> Vec<String> {
     for kv in &span.attributes {
         if let Some(k) = kv.key.as_str().strip_prefix("aws.") {
             notes.push(format!("{k}={}", short(&kv.value)));
+        } else if kv.key.as_str() == UNFINISHED {
+            notes.push("still running at the deadline".to_owned());
         }
     }
     // The fields the translator has no room for (retries, parameters, throttle).

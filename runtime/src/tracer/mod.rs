@@ -108,6 +108,7 @@ impl opentelemetry::trace::Tracer for XrayTracer {
             trace_state,
         );
         let data = recorder.data(builder, span_context.clone(), parent_context);
+        recorder.buffer.opened(&data);
         XraySpan {
             span_context,
             recording: Some((data, self.clone())),

@@ -19,8 +19,8 @@ const TRACE: TraceId = TraceId::from_bytes([7; 16]);
 const SEGMENT: SpanId = SpanId::from_bytes([9; 8]);
 
 fn tracer(roots: bool, unsampled: bool) -> (XrayTracer, Arc<Buffer>) {
-    let buffer = Arc::new(Buffer::new(Sink::Stderr, false));
-    buffer.begin(TRACE, None);
+    let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
+    buffer.begin_trace(TRACE);
     (
         XrayTracer::new(buffer.clone(), XraySampler { roots, unsampled }),
         buffer,
@@ -118,7 +118,7 @@ fn status_and_limits_follow_the_sdk() {
     assert_eq!(records[0].span.attributes.len(), 128);
     assert_eq!(records[0].span.dropped_attributes_count, 2);
     assert_eq!(records[0].span.status, Status::Ok, "Ok is final");
-    buffer.begin(TRACE, None);
+    buffer.begin_trace(TRACE);
     let mut span = tracer.start_with_context("failed", &segment(true));
     span.set_status(Status::error("boom"));
     span.end();
@@ -165,7 +165,7 @@ fn a_span_without_a_parent_starts_a_trace_where_roots_may() {
     assert!(!is_muted(root.span_context()));
     assert_ne!(root.span_context().trace_id(), TRACE);
     // Held as its invocation's would be, rather than printed by the stand-in sink.
-    buffer.begin(root.span_context().trace_id(), None);
+    buffer.begin_trace(root.span_context().trace_id());
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn nothing_is_recorded_after_shutdown() {
     let late = tracer.start_with_context("late", &segment(true));
     assert!(!late.is_recording());
     drop(late);
-    buffer.begin(TRACE, None);
+    buffer.begin_trace(TRACE);
     assert!(buffer.take(TRACE).is_empty());
 }
 

@@ -23,6 +23,9 @@ pub(crate) const REFERENCE_TYPE: &str = "aws.xray.reserved.reference_type";
 /// turns it into a link (`Record::link_producer`, feature `events`).
 #[cfg(feature = "events")]
 pub(crate) const PRODUCER: &str = "xray_lambda.producer";
+/// On a span the OpenTelemetry paths (and the waterfall) ended at its invocation's deadline:
+/// it was still running there, and its end time is the deadline's, not its own.
+pub(crate) const UNFINISHED: &str = "xray_lambda.unfinished";
 /// The span's RPC system; `"aws-api"` makes it an `aws` subsegment.
 pub(crate) const RPC_SYSTEM: &str = "rpc.system";
 /// The value of [`RPC_SYSTEM`] for AWS SDK calls.

@@ -1,7 +1,8 @@
 //! The per-invocation buffer: holds the finished spans
 //! of each running invocation (keyed by trace id), with their typed extras, until the
 //! invocation ends, then hands them to the sink on the invocation's own thread: no worker
-//! thread, no channel, no timer.
+//! thread, no channel, no timer per invocation. (One thread for the process sends an
+//! invocation that reaches its deadline: `deadline`.)
 //!
 //! A long invocation does not hold everything to the end: once more than [`KEEP`] +
 //! [`STREAM_BATCH`] spans have finished, the sink streams those past the first [`KEEP`] (the
@@ -11,7 +12,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{Status, TraceId};
 use opentelemetry::SpanId;
@@ -22,6 +24,11 @@ use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
 use crate::sink::{Sending, Sink};
 use crate::vocabulary::RECORD_IDENTITIES;
+
+mod deadline;
+
+use deadline::Watch;
+pub(crate) use deadline::DEFAULT_MARGIN as DEFAULT_DEADLINE_MARGIN;
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -37,6 +44,8 @@ pub(crate) struct Buffer {
     /// none, and then nothing is looked up. (It replaces a marker attribute that a span with
     /// extras carried: setting it on a `tracing` span cost a trip through the subscriber.)
     extras_held: AtomicUsize,
+    /// Invocations that reach their deadline are sent a margin before it (`None`: never).
+    watch: Option<Watch>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +59,15 @@ struct Pending {
     trigger: Option<&'static str>,
     /// The annotations and links the trace may still show (X-Ray's per-trace limits).
     allowance: TraceAllowance,
+    /// When the watcher sends what the invocation has, if it is still running then.
+    send_at: Option<SystemTime>,
+    /// The spans that have started and not ended, while `send_at` is ahead.
+    open: Vec<InProgress>,
+    /// The watcher has sent the invocation: its deadline came.
+    past_deadline: bool,
+    /// Spans sent ended at the deadline (on a path with no spans in progress): if they end
+    /// after all, they are not sent a second time.
+    cut: Vec<SpanId>,
 }
 
 /// Annotations kept back, when records are streamed early, for the handler's own (its
@@ -68,25 +86,125 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Buffer {
-    pub(crate) fn new(sink: Sink, triggers: bool) -> Self {
+    /// A buffer for `sink`; an invocation still running `deadline_margin` before its
+    /// deadline is sent then (`None`: never).
+    pub(crate) fn new(sink: Sink, triggers: bool, deadline_margin: Option<Duration>) -> Self {
         Buffer {
             sink,
             triggers,
             pending: Mutex::new(IdMap::default()),
             extras: Mutex::new(IdMap::default()),
             extras_held: AtomicUsize::new(0),
+            watch: deadline_margin
+                .filter(|margin| !margin.is_zero())
+                .map(Watch::new),
         }
     }
 
-    /// An invocation of `trace_id` starts: hold its spans until [`Buffer::finish`].
-    /// `in_progress` is its handler, sent ahead if spans are streamed before it ends.
-    pub(crate) fn begin(&self, trace_id: TraceId, in_progress: Option<InProgress>) {
+    /// An invocation starts: hold its trace's spans until [`Buffer::finish`]. `handler` is its
+    /// handler span: under Lambda's segment, sent ahead in progress if spans are streamed
+    /// before it ends; `deadline_ms` is Lambda's deadline for it (milliseconds since the
+    /// epoch; 0: none).
+    pub(crate) fn begin(self: &Arc<Self>, handler: InProgress, deadline_ms: u64) {
+        let send_at = self.watch.as_ref().and_then(|w| w.send_at(deadline_ms));
         let mut pending = lock(&self.pending);
-        let entry = pending.entry(trace_id).or_default();
+        let entry = pending.entry(handler.trace_id).or_default();
         entry.active += 1;
-        if entry.in_progress.is_none() {
-            entry.in_progress = in_progress;
+        let Some(at) = send_at else {
+            if entry.in_progress.is_none() && handler.parent_is_remote {
+                entry.in_progress = Some(handler);
+            }
+            return;
+        };
+        if !entry
+            .open
+            .iter()
+            .any(|span| span.span_id == handler.span_id)
+        {
+            entry.open.push(handler.clone());
         }
+        if entry.in_progress.is_none() && handler.parent_is_remote {
+            entry.in_progress = Some(handler);
+        }
+        // Two invocations of one trace: the earlier deadline.
+        if entry.send_at.is_none_or(|held| at < held) {
+            entry.send_at = Some(at);
+            drop(pending);
+            if let Some(watch) = &self.watch {
+                watch.filed(self, at);
+            }
+        }
+    }
+
+    /// [`Buffer::begin`] for a trace whose handler is not watched (no deadline).
+    #[cfg(test)]
+    pub(crate) fn begin_trace(self: &Arc<Self>, trace_id: TraceId) {
+        self.begin(
+            InProgress {
+                trace_id,
+                span_id: SpanId::INVALID,
+                parent_id: SpanId::INVALID,
+                parent_is_remote: false,
+                name: "handler".into(),
+                kind: opentelemetry::trace::SpanKind::Server,
+                start_time: SystemTime::UNIX_EPOCH,
+            },
+            0,
+        );
+    }
+
+    /// A span of a running invocation started (the tracer, once its context is known): kept
+    /// while the invocation may reach its deadline, to show it as running there.
+    pub(crate) fn opened(&self, span: &SpanData) {
+        if self.watch.is_none() {
+            return;
+        }
+        let mut pending = lock(&self.pending);
+        if let Some(entry) = pending
+            .get_mut(&span.span_context.trace_id())
+            .filter(|entry| entry.send_at.is_some() && !entry.past_deadline)
+        {
+            entry.open.push(InProgress::of(span));
+        }
+    }
+
+    /// Sends every invocation whose time to be sent early has come (`now`) with what it has so
+    /// far; when the next one's comes.
+    fn send_due(&self, now: SystemTime) -> Option<SystemTime> {
+        let mut due = Vec::new();
+        let mut next: Option<SystemTime> = None;
+        {
+            let mut pending = lock(&self.pending);
+            for entry in pending.values_mut() {
+                let Some(at) = entry.send_at.filter(|_| !entry.past_deadline) else {
+                    continue;
+                };
+                if at > now {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    continue;
+                }
+                entry.past_deadline = true;
+                // The handler is among the open spans.
+                entry.in_progress = None;
+                let mut records = std::mem::take(&mut entry.records);
+                entry.allowance.apply(&mut records, HANDLER_RESERVE);
+                let open = std::mem::take(&mut entry.open);
+                if !self.sink.shows_in_progress() {
+                    entry.cut = open.iter().map(|span| span.span_id).collect();
+                }
+                due.push((records, open));
+            }
+        }
+        let wait = self.watch.as_ref().map_or(Duration::ZERO, Watch::margin);
+        for (mut records, open) in due {
+            if self.sink.shows_in_progress() {
+                self.sink.send_at_deadline(&open, records, wait);
+            } else {
+                records.extend(open.iter().map(|span| cut_at_deadline(span, now)));
+                self.sink.send_at_deadline(&[], records, wait);
+            }
+        }
+        next
     }
 
     /// Keeps `extra` for the span `span_id` until it ends. The span must be recorded, so that
@@ -238,6 +356,16 @@ impl Buffer {
             self.sink.send_detached(vec![record]);
             return;
         };
+        if !entry.open.is_empty() || !entry.cut.is_empty() {
+            let id = record.span.span_context.span_id();
+            if let Some(at) = entry.open.iter().rposition(|span| span.span_id == id) {
+                entry.open.swap_remove(at);
+            }
+            // Sent ended at the deadline already.
+            if entry.cut.contains(&id) {
+                return;
+            }
+        }
         if self.triggers && entry.trigger.is_none() {
             entry.trigger = trigger_of(&record);
         }
@@ -250,6 +378,20 @@ impl Buffer {
         drop(pending);
         self.sink.stream(in_progress.as_ref(), records);
     }
+}
+
+/// An open span as the paths without spans in progress show it at the deadline: ended there,
+/// marked unfinished, and the handler's marked failed (the invocation timed out).
+fn cut_at_deadline(span: &InProgress, at: SystemTime) -> Record {
+    let mut record = span.cut_at(at);
+    if span.parent_is_remote {
+        Exception::new(
+            "DeadlineReached",
+            "the invocation reached its deadline while the handler ran",
+        )
+        .record_on(&mut record.span);
+    }
+    record
 }
 
 /// What a batch record's identity says triggered its invocation: a message or an event
