@@ -10,6 +10,7 @@ use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::header::{write_header, Sampling};
+use crate::vocabulary::INIT_TRACE;
 
 /// The header name, as HTTP/2 and the AWS SDK write it.
 #[cfg_attr(
@@ -48,6 +49,10 @@ pub fn downstream(cx: &Context) -> Option<String> {
     // A span recorded without being sampled (Application Signals' unsampled spans) names
     // itself too, with `Sampled=0`, so that downstream services do not sample either.
     if !span_context.is_valid() || !(span_context.is_sampled() || span.is_recording()) {
+        return None;
+    }
+    // The init's trace is not the one its spans end up in: no header names it.
+    if span_context.trace_id() == INIT_TRACE {
         return None;
     }
     Some(compose(span_context, cx.get::<ForwardedKeys>()))

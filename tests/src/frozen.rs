@@ -6,7 +6,15 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::daemon::Daemon;
+use crate::harness::tokio_runtime;
+use crate::moto::{create_table, Moto};
+use crate::runtime_api::RuntimeApi;
+use crate::skip;
 use crate::watched::Watched;
+
+/// The table the function processes read.
+pub const TABLE: &str = "frozen";
 
 /// The variable that tells the child where to write its process id.
 const PID_FILE: &str = "XRAY_TEST_PID_FILE";
@@ -138,4 +146,69 @@ pub fn say_ready() {
     let partial = format!("{file}.partial");
     std::fs::write(&partial, std::process::id().to_string()).expect("write the pid");
     std::fs::rename(&partial, &file).expect("publish the pid");
+}
+
+/// The parts the function process talks to.
+#[derive(Debug)]
+pub struct Setup {
+    /// Runs the Runtime API.
+    pub runtime: tokio::runtime::Runtime,
+    /// The Runtime API the function polls.
+    pub api: RuntimeApi,
+    /// The X-Ray daemon stand-in (and Lambda's OpenTelemetry endpoint's).
+    pub daemon: Daemon,
+    _moto: Moto,
+    /// The function process's variables: the Lambda environment pointing at these parts.
+    pub envs: Vec<(&'static str, String)>,
+}
+
+/// Starts the parts, with the table [`TABLE`] made; `None` (skipped, with one line) where moto
+/// is missing.
+///
+/// # Panics
+/// If a part cannot start.
+#[must_use]
+pub fn setup() -> Option<Setup> {
+    let moto = match Moto::start() {
+        Ok(moto) => moto,
+        Err(err) => {
+            skip(&err);
+            return None;
+        }
+    };
+    let runtime = tokio_runtime();
+    let api = runtime.block_on(RuntimeApi::start());
+    let daemon = Daemon::start();
+    let envs = vec![
+        ("AWS_LAMBDA_RUNTIME_API", api.endpoint()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "frozen".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/frozen".to_owned()),
+        ("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint()),
+    ];
+    runtime.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+            .load()
+            .await;
+        create_table(&aws_sdk_dynamodb::Client::new(&config), TABLE)
+            .await
+            .expect("the table");
+    });
+    Some(Setup {
+        runtime,
+        api,
+        daemon,
+        _moto: moto,
+        envs,
+    })
 }

@@ -244,6 +244,31 @@ pub async fn step(level: u32, tag: &str) {
     tokio::task::yield_now().await;
 }
 
+/// What a function's `main` does before the runtime starts, inside a `load_settings` span: a
+/// DynamoDB `GetItem` on `table` through the shared client (with the interceptor), 30 ms of
+/// work, and `extra` more spans (`setting`, one after another).
+pub async fn load_settings(table: &str, extra: usize) {
+    use tracing::Instrument as _;
+    async {
+        let _ = dynamodb()
+            .await
+            .get_item()
+            .table_name(table)
+            .key(
+                "id",
+                aws_sdk_dynamodb::types::AttributeValue::S("settings".to_owned()),
+            )
+            .send()
+            .await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for i in 0..extra {
+            drop(tracing::info_span!("setting", annotation.i = i).entered());
+        }
+    }
+    .instrument(tracing::info_span!("load_settings"))
+    .await;
+}
+
 /// One DynamoDB client for the process, with the X-Ray interceptor, made on first use.
 async fn dynamodb() -> &'static aws_sdk_dynamodb::Client {
     static CLIENT: tokio::sync::OnceCell<aws_sdk_dynamodb::Client> =

@@ -7,15 +7,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use xray_lambda_tests::daemon::{flatten, parse_datagram, Daemon};
-use xray_lambda_tests::frozen::{say_ready, FunctionProcess};
-use xray_lambda_tests::harness::{serve_test_handler, tokio_runtime};
-use xray_lambda_tests::moto::{create_table, Moto};
-use xray_lambda_tests::runtime_api::{Outcome, RuntimeApi};
-use xray_lambda_tests::{child_mode, new_trace_header, skip, TraceIds};
-
-/// The table the stuck invocations read.
-const TABLE: &str = "timeouts";
+use xray_lambda_tests::daemon::{flatten, parse_datagram};
+use xray_lambda_tests::frozen::{say_ready, setup, FunctionProcess, TABLE};
+use xray_lambda_tests::harness::serve_test_handler;
+use xray_lambda_tests::runtime_api::Outcome;
+use xray_lambda_tests::{child_mode, new_trace_header, TraceIds};
 
 /// How long an invocation may run.
 const TIMEOUT: Duration = Duration::from_millis(900);
@@ -32,63 +28,6 @@ fn function_process() {
     loop {
         std::thread::park();
     }
-}
-
-/// The parts the function process talks to.
-struct Setup {
-    runtime: tokio::runtime::Runtime,
-    api: RuntimeApi,
-    daemon: Daemon,
-    _moto: Moto,
-    envs: Vec<(&'static str, String)>,
-}
-
-fn setup() -> Option<Setup> {
-    let moto = match Moto::start() {
-        Ok(moto) => moto,
-        Err(err) => {
-            skip(&err);
-            return None;
-        }
-    };
-    let runtime = tokio_runtime();
-    let api = runtime.block_on(RuntimeApi::start());
-    let daemon = Daemon::start();
-    let envs = vec![
-        ("AWS_LAMBDA_RUNTIME_API", api.endpoint()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "timeouts".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/timeouts".to_owned(),
-        ),
-        ("AWS_XRAY_DAEMON_ADDRESS", daemon.address().to_string()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint()),
-    ];
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
-            .load()
-            .await;
-        create_table(&aws_sdk_dynamodb::Client::new(&config), TABLE)
-            .await
-            .expect("the table");
-    });
-    Some(Setup {
-        runtime,
-        api,
-        daemon,
-        _moto: moto,
-        envs,
-    })
 }
 
 /// A stuck invocation: a `GetItem` that completes, then a step that waits 10 s.

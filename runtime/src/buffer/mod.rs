@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -20,15 +20,18 @@ use opentelemetry::SpanId;
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::exception::Exception;
+use crate::notices::warn_once;
 use crate::record::limits::TraceAllowance;
 use crate::record::{Extra, InProgress, Record};
 use crate::sink::{Sending, Sink};
-use crate::vocabulary::RECORD_IDENTITIES;
+use crate::vocabulary::{INIT_TRACE, RECORD_IDENTITIES};
 
 mod deadline;
+mod init;
 
 use deadline::Watch;
 pub(crate) use deadline::DEFAULT_MARGIN as DEFAULT_DEADLINE_MARGIN;
+use init::InitState;
 
 /// The spans of running invocations, and where they go at the end.
 #[derive(Debug)]
@@ -46,6 +49,11 @@ pub(crate) struct Buffer {
     extras_held: AtomicUsize,
     /// Invocations that reach their deadline are sent a margin before it (`None`: never).
     watch: Option<Watch>,
+    /// What becomes of the spans recorded before the first invocation (`init`).
+    init: Mutex<InitState>,
+    /// Whether root spans are the init's, read without the lock (by the tracer, for every
+    /// root span).
+    holding_init: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +82,9 @@ struct Pending {
 /// `ColdStart`, `FailedRecords`, a served request's three).
 const HANDLER_RESERVE: usize = 5;
 
+/// The most spans an init holds for the first invocation.
+const MAX_INIT_SPANS: usize = 10_000;
+
 /// Finished spans held for nesting in the handler's document.
 const KEEP: usize = 100;
 /// How many more finished spans are streamed at a time.
@@ -89,15 +100,76 @@ impl Buffer {
     /// A buffer for `sink`; an invocation still running `deadline_margin` before its
     /// deadline is sent then (`None`: never).
     pub(crate) fn new(sink: Sink, triggers: bool, deadline_margin: Option<Duration>) -> Self {
+        let mut pending = IdMap::default();
+        // The init's spans are held until the first invocation takes them.
+        pending.insert(
+            INIT_TRACE,
+            Pending {
+                active: 1,
+                ..Pending::default()
+            },
+        );
         Buffer {
             sink,
             triggers,
-            pending: Mutex::new(IdMap::default()),
+            pending: Mutex::new(pending),
             extras: Mutex::new(IdMap::default()),
             extras_held: AtomicUsize::new(0),
             watch: deadline_margin
                 .filter(|margin| !margin.is_zero())
                 .map(Watch::new),
+            init: Mutex::new(InitState::Holding),
+            holding_init: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether a span without a parent belongs to the init (no invocation has begun yet).
+    pub(crate) fn holding_init(&self) -> bool {
+        self.holding_init.load(Ordering::Acquire)
+    }
+
+    /// The first invocation began, recorded, with `handler`: the init's spans join its trace,
+    /// under an `Init` subsegment beside the handler.
+    pub(crate) fn take_init(&self, handler: &InProgress, initialization_type: Option<&str>) {
+        if !self.holding_init.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut state = lock(&self.init);
+        let mut pending = lock(&self.pending);
+        let held = pending
+            .remove(&INIT_TRACE)
+            .map(|entry| entry.records)
+            .unwrap_or_default();
+        if held.is_empty() {
+            *state = InitState::Dropped;
+            return;
+        }
+        let init_id = init::new_span_id();
+        let mut records = Vec::with_capacity(held.len() + 1);
+        records.push(init::init_record(
+            &held,
+            handler,
+            init_id,
+            initialization_type,
+        ));
+        for mut record in held {
+            init::move_into(&mut record, handler.trace_id, init_id);
+            records.push(record);
+        }
+        if let Some(entry) = pending.get_mut(&handler.trace_id) {
+            entry.records.extend(records);
+        }
+        *state = InitState::Taken {
+            trace_id: handler.trace_id,
+            init_id,
+        };
+    }
+
+    /// The first invocation is not recorded: the init's spans go with it, unsent.
+    pub(crate) fn drop_init(&self) {
+        if self.holding_init.swap(false, Ordering::AcqRel) {
+            *lock(&self.init) = InitState::Dropped;
+            lock(&self.pending).remove(&INIT_TRACE);
         }
     }
 
@@ -280,10 +352,18 @@ impl Buffer {
     /// Everything still held, each trace's records within what its trace may still show.
     /// (A span that ends after its invocation did is sent alone, past the limits' count.)
     fn take_all(&self) -> Vec<Record> {
+        // Init spans no invocation took: a trace of their own.
+        let own = init::own_trace_id();
         lock(&self.pending)
-            .values_mut()
-            .flat_map(|p| {
+            .iter_mut()
+            .flat_map(|(trace_id, p)| {
                 let mut records = std::mem::take(&mut p.records);
+                if *trace_id == INIT_TRACE {
+                    for record in &mut records {
+                        let parent = record.span.parent_span_id;
+                        init::move_into(record, own, parent);
+                    }
+                }
                 p.allowance.apply(&mut records, 0);
                 records
             })
@@ -343,6 +423,15 @@ impl Buffer {
             extra
         };
         let mut record = Record { span, extra };
+        if record.span.span_context.trace_id() == INIT_TRACE {
+            match *lock(&self.init) {
+                InitState::Holding => {}
+                InitState::Taken { trace_id, init_id } => {
+                    init::move_into(&mut record, trace_id, init_id);
+                }
+                InitState::Dropped => return,
+            }
+        }
         record.take_metadata_fields();
         record.warn_duplicate_annotations();
         #[cfg(feature = "events")]
@@ -366,11 +455,22 @@ impl Buffer {
                 return;
             }
         }
+        if trace_id == INIT_TRACE && entry.records.len() >= MAX_INIT_SPANS {
+            drop(pending);
+            warn_once("init spans", || {
+                format!("X-Ray: more than {MAX_INIT_SPANS} spans before the first invocation; the rest of the init is not recorded")
+            });
+            return;
+        }
         if self.triggers && entry.trigger.is_none() {
             entry.trigger = trigger_of(&record);
         }
         entry.records.push(record);
-        if entry.records.len() < KEEP + STREAM_BATCH || !self.sink.streams() {
+        // The init's spans are not streamed: their trace is not known yet.
+        if entry.records.len() < KEEP + STREAM_BATCH
+            || !self.sink.streams()
+            || trace_id == INIT_TRACE
+        {
             return;
         }
         let (in_progress, mut records) = (entry.in_progress.take(), entry.records.split_off(KEEP));

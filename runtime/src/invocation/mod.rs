@@ -209,7 +209,15 @@ impl Active {
             kind: opentelemetry::trace::SpanKind::Server,
             start_time: SystemTime::now(),
         };
+        let cold = first.then(|| handler.clone());
         pipeline.buffer.begin(handler, deadline_ms);
+        if let Some(handler) = cold {
+            // The init's spans join this trace (its entry exists now).
+            pipeline.buffer.take_init(
+                &handler,
+                crate::environment::current().initialization_type.as_deref(),
+            );
+        }
         Some(Active {
             span,
             cx,
@@ -265,6 +273,11 @@ impl Invocation {
         let root = incoming.root();
         let mut invocation =
             Invocation::new(Self::begin(name, raw, incoming, first, context.deadline));
+        if first && !invocation.is_recorded() {
+            if let Some(pipeline) = state::pipeline() {
+                pipeline.buffer.drop_init();
+            }
+        }
         if let Some(active) = invocation.active_mut() {
             if state::pipeline().is_some_and(|p| p.handler_facts) {
                 active.extra().handler = Some(HandlerFacts {

@@ -12,7 +12,8 @@ use crate::notices::warn_once;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name, ANNOTATION_PREFIX,
     AWS_API, AWS_TABLE_NAME, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION, HTTP_STATUS_ANNOTATION,
-    MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE, RPC_SYSTEM,
+    INIT_MARKER, MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE,
+    RPC_SYSTEM,
 };
 
 /// How a failed span failed, as its status says.
@@ -149,8 +150,18 @@ impl Record {
     /// Whether the span is the invocation's own: under Lambda's segment, or the root of a local
     /// trace (a user's server span inside the handler is not).
     pub(crate) fn is_handler(&self) -> bool {
-        self.span.parent_span_is_remote
-            || self.span.parent_span_id == opentelemetry::SpanId::INVALID
+        (self.span.parent_span_is_remote
+            || self.span.parent_span_id == opentelemetry::SpanId::INVALID)
+            && !self.is_init()
+    }
+
+    /// Whether the span is the `Init` subsegment that holds a cold start's spans (beside the
+    /// handler, under Lambda's segment, but not the invocation's own).
+    pub(crate) fn is_init(&self) -> bool {
+        self.span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == INIT_MARKER)
     }
 
     /// The span's kind (see [`Kind`]).

@@ -17,12 +17,14 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{
     Event, Link, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags,
+    TraceState,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_sdk::trace::{IdGenerator as _, SpanData, SpanEvents, SpanLinks};
 
 use crate::buffer::Buffer;
+use crate::vocabulary::INIT_TRACE;
 
 mod sampler;
 #[cfg(test)]
@@ -85,11 +87,20 @@ impl opentelemetry::trace::Tracer for XrayTracer {
             .has_active_span()
             .then(|| parent.span_context())
             .filter(|context| context.is_valid());
-        let trace_id =
-            parent_context.map_or_else(|| recorder.ids.new_trace_id(), SpanContext::trace_id);
-        let (decision, trace_state) = recorder
-            .sampler
-            .decide(parent_context, || parent.is_recording());
+        // Before the first invocation, a root span is the init's: held for that invocation.
+        let init = parent_context.is_none() && recorder.buffer.holding_init();
+        let trace_id = match parent_context {
+            Some(parent) => parent.trace_id(),
+            None if init => INIT_TRACE,
+            None => recorder.ids.new_trace_id(),
+        };
+        let (decision, trace_state) = if init {
+            (Decision::RecordAndSample, TraceState::NONE)
+        } else {
+            recorder
+                .sampler
+                .decide(parent_context, || parent.is_recording())
+        };
         let flags = parent_context.map_or(TraceFlags::default(), SpanContext::trace_flags);
         let sampled = match decision {
             Decision::Drop => {

@@ -18,8 +18,11 @@ use crate::vocabulary::is_muted;
 const TRACE: TraceId = TraceId::from_bytes([7; 16]);
 const SEGMENT: SpanId = SpanId::from_bytes([9; 8]);
 
+/// A tracer past the init (its first invocation was not recorded), in an invocation of
+/// [`TRACE`].
 fn tracer(roots: bool, unsampled: bool) -> (XrayTracer, Arc<Buffer>) {
     let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
+    buffer.drop_init();
     buffer.begin_trace(TRACE);
     (
         XrayTracer::new(buffer.clone(), XraySampler { roots, unsampled }),
@@ -220,4 +223,83 @@ fn extras_follow_their_span_and_no_other() {
         extras,
         [("other", None), ("call", Some((true, 1))), ("later", None)]
     );
+}
+
+#[test]
+fn spans_before_the_first_invocation_join_its_trace_under_init() {
+    let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
+    let tracer = XrayTracer::new(
+        buffer.clone(),
+        XraySampler {
+            roots: false,
+            unsampled: false,
+        },
+    );
+    // In `main`: a root (recorded, though no header could sample it) and its child.
+    let settings = tracer.start_with_context("load_settings", &Context::new());
+    assert!(settings.is_recording());
+    let cx = Context::new().with_span(settings);
+    tracer.start_with_context("GetItem", &cx).end();
+    cx.span().end();
+    // The first invocation, under Lambda's segment.
+    let handler = crate::record::InProgress {
+        trace_id: TRACE,
+        span_id: SpanId::from_bytes([5; 8]),
+        parent_id: SEGMENT,
+        parent_is_remote: true,
+        name: "handler".into(),
+        kind: SpanKind::Server,
+        start_time: SystemTime::now(),
+    };
+    buffer.begin(handler.clone(), 0);
+    buffer.take_init(&handler, Some("on-demand"));
+    let records = buffer.take(TRACE);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let init = records
+        .iter()
+        .find(|r| r.span.name == "Init")
+        .expect("Init");
+    assert!(init.is_init() && !init.is_handler());
+    assert_eq!(init.span.parent_span_id, SEGMENT);
+    assert!(init.span.parent_span_is_remote);
+    let settings = records
+        .iter()
+        .find(|r| r.span.name == "load_settings")
+        .expect("load_settings");
+    assert_eq!(
+        settings.span.parent_span_id,
+        init.span.span_context.span_id()
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.span.span_context.trace_id() == TRACE));
+    assert!(init.span.start_time <= settings.span.start_time);
+    assert!(init.span.end_time >= settings.span.end_time);
+    // A root span now is an invocation's business again (here: no trace to start).
+    assert!(!tracer
+        .start_with_context("later", &Context::new())
+        .is_recording());
+    // The second invocation carries nothing of the init.
+    buffer.begin(handler.clone(), 0);
+    buffer.take_init(&handler, None);
+    assert!(buffer.take(TRACE).is_empty());
+}
+
+#[test]
+fn an_unrecorded_first_invocation_drops_the_init() {
+    let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
+    let tracer = XrayTracer::new(
+        buffer.clone(),
+        XraySampler {
+            roots: false,
+            unsampled: false,
+        },
+    );
+    let settings = tracer.start_with_context("load_settings", &Context::new());
+    buffer.drop_init();
+    // Ending after the drop: dropped too.
+    drop(settings);
+    buffer.begin_trace(TRACE);
+    assert!(buffer.take(TRACE).is_empty());
+    assert!(buffer.take(crate::vocabulary::INIT_TRACE).is_empty());
 }

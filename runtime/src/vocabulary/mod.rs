@@ -23,6 +23,12 @@ pub(crate) const REFERENCE_TYPE: &str = "aws.xray.reserved.reference_type";
 /// turns it into a link (`Record::link_producer`, feature `events`).
 #[cfg(feature = "events")]
 pub(crate) const PRODUCER: &str = "xray_lambda.producer";
+/// The trace the spans recorded before the first invocation (a cold start's init) belong to
+/// until that invocation takes them into its own (`buffer::init`): never sent as it is.
+pub(crate) const INIT_TRACE: opentelemetry::trace::TraceId =
+    opentelemetry::trace::TraceId::from_bytes(*b"xray-lambda-init");
+/// On the `Init` subsegment that holds a cold start's spans.
+pub(crate) const INIT_MARKER: &str = "xray_lambda.init";
 /// On a span the OpenTelemetry paths (and the waterfall) ended at its invocation's deadline:
 /// it was still running there, and its end time is the deadline's, not its own.
 pub(crate) const UNFINISHED: &str = "xray_lambda.unfinished";

@@ -1,0 +1,120 @@
+//! A cold start's init: spans recorded before the first invocation (in `main`, before the
+//! runtime starts: loading configuration, building clients, fetching a secret, a warm-up call)
+//! have no trace to hang under yet. They are held in a trace of their own ([`INIT_TRACE`]) and
+//! the first invocation takes them into its own: under an `Init` subsegment beside the handler,
+//! under Lambda's segment, with their real times. Only the first invocation carries them; if
+//! it is not recorded, they are dropped.
+
+use std::time::SystemTime;
+
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, SpanId, TraceId};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+use crate::record::{InProgress, Record};
+use crate::vocabulary::{ANNOTATION_PREFIX, INIT_MARKER};
+
+/// What becomes of the init's spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitState {
+    /// Before the first invocation: held.
+    Holding,
+    /// The first invocation took them: a late one (a span of the init that ends after the
+    /// first invocation began) goes to its trace, under its `Init` subsegment.
+    Taken { trace_id: TraceId, init_id: SpanId },
+    /// The first invocation was not recorded: dropped, late ones too.
+    Dropped,
+}
+
+/// Puts one init span into the trace `trace_id`: a root of the init goes under `init_id`.
+pub(crate) fn move_into(record: &mut Record, trace_id: TraceId, init_id: SpanId) {
+    let span = &mut record.span;
+    let old = &span.span_context;
+    span.span_context = SpanContext::new(
+        trace_id,
+        old.span_id(),
+        old.trace_flags(),
+        false,
+        old.trace_state().clone(),
+    );
+    if span.parent_span_id == SpanId::INVALID {
+        span.parent_span_id = init_id;
+        span.parent_span_is_remote = false;
+    }
+}
+
+/// The `Init` subsegment for `records` (the init's spans, none empty), beside `handler` under
+/// its parent: from the first start to the last end among them, saying how the environment
+/// was initialized (`AWS_LAMBDA_INITIALIZATION_TYPE`).
+pub(crate) fn init_record(
+    records: &[Record],
+    handler: &InProgress,
+    init_id: SpanId,
+    initialization_type: Option<&str>,
+) -> Record {
+    let start = records
+        .iter()
+        .map(|r| r.span.start_time)
+        .min()
+        .unwrap_or(handler.start_time);
+    let end = records
+        .iter()
+        .map(|r| r.span.end_time)
+        .max()
+        .unwrap_or(start)
+        .max(start);
+    let mut attributes = vec![KeyValue::new(INIT_MARKER, true)];
+    if let Some(kind) = initialization_type {
+        attributes.push(KeyValue::new(
+            format!("{ANNOTATION_PREFIX}InitializationType"),
+            kind.to_owned(),
+        ));
+    }
+    Record::plain(SpanData {
+        span_context: SpanContext::new(
+            handler.trace_id,
+            init_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: handler.parent_id,
+        parent_span_is_remote: handler.parent_is_remote,
+        span_kind: SpanKind::Internal,
+        name: "Init".into(),
+        start_time: start,
+        end_time: end,
+        attributes,
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: InstrumentationScope::builder("xray-lambda").build(),
+    })
+}
+
+/// A random span id (never zero) for the `Init` subsegment.
+pub(crate) fn new_span_id() -> SpanId {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x1217);
+    SpanId::from(hasher.finish().max(1))
+}
+
+/// A trace id for init spans that no invocation took (a process that ended first): their own
+/// trace, as any root span's outside an invocation.
+pub(crate) fn own_trace_id() -> TraceId {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let low = hasher.finish();
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // X-Ray's first 32 bits are the epoch seconds.
+    TraceId::from(u128::from(u32::try_from(seconds).unwrap_or(u32::MAX)) << 96 | u128::from(low))
+}
