@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn an_invocation_is_sent_a_margin_before_its_deadline() {
         let watch = Watch::new(Duration::from_millis(100));
-        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        let in_a_minute = SystemTime::now() + Duration::from_mins(1);
         let at = watch.send_at(millis(in_a_minute)).expect("ahead");
         let before = in_a_minute.duration_since(at).expect("before the deadline");
         // (The deadline is whole milliseconds: up to one earlier than `in_a_minute`.)
