@@ -56,9 +56,9 @@ fn named<'a>(docs: &'a [Value], name: &str) -> Option<&'a Value> {
     docs.iter().find(|d| d["name"] == name)
 }
 
-fn start_with(setup: &Setup, mode: &str, more: &[(&'static str, String)]) -> FunctionProcess {
+fn start_with(setup: &Setup, mode: &str, added: &[(&'static str, String)]) -> FunctionProcess {
     let mut envs = setup.envs.clone();
-    envs.extend(more.iter().cloned());
+    envs.extend(added.iter().cloned());
     FunctionProcess::start("function_process", mode, &envs)
 }
 
