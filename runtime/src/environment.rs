@@ -101,12 +101,16 @@ impl LambdaEnvironment {
     }
 
     /// Whether the first invocation is a cold start that `ColdStart` reports: not under
-    /// provisioned concurrency or SnapStart, whose init ran ahead of any request.
+    /// provisioned concurrency, whose init ran ahead of any request. (Under SnapStart the
+    /// first invocation of an environment follows its restore, which the request waited for.)
     pub(crate) fn cold_start_reported(&self) -> bool {
-        !matches!(
-            self.initialization_type.as_deref(),
-            Some("provisioned-concurrency" | "snap-start")
-        )
+        self.initialization_type.as_deref() != Some("provisioned-concurrency")
+    }
+
+    /// Whether this process resumes from a SnapStart snapshot: its init ran once, for the
+    /// snapshot, and its first invocation follows a restore.
+    pub(crate) fn restored_from_snapshot(&self) -> bool {
+        self.initialization_type.as_deref() == Some("snap-start")
     }
 }
 

@@ -283,6 +283,7 @@ mod header;
 #[cfg(any(feature = "tower", feature = "reqwest"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "reqwest"))))]
 pub mod http_client;
+mod ids;
 /// Outgoing HTTP calls: with the `tower` or the `reqwest` feature.
 #[cfg(not(any(feature = "tower", feature = "reqwest")))]
 pub mod http_client {
@@ -329,6 +330,7 @@ pub use datagram::pacer::Pacing;
 pub use exception::Exception;
 pub use init::{builder, init, Builder, Export, InitError, TracingGuard};
 pub use invocation::runtime_layer::{XrayRuntime, XrayRuntimeLayer};
+pub use invocation::snapstart::SnapStartTracing;
 pub use invocation::Invocation;
 pub use logs::LogFormat;
 pub use propagation::current_trace_header;

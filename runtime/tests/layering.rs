@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("header", 0),
     ("json", 0),
     ("url", 0),
+    ("ids", 0),
     ("environment", 1),
     ("vocabulary", 1),
     ("record", 2),

@@ -53,6 +53,8 @@ struct Shared {
     next_requests: Mutex<Vec<std::time::Instant>>,
     /// When the latest response or error arrived.
     last_outcome: Mutex<Option<std::time::Instant>>,
+    /// When the runtime asked for `restore/next` (SnapStart).
+    restores: Mutex<Vec<std::time::Instant>>,
 }
 
 /// A Runtime API server on `127.0.0.1`.
@@ -147,6 +149,15 @@ impl RuntimeApi {
 
     /// Queues an invocation with a raw payload; resolves when the runtime reports its end.
     ///
+    /// How many times the runtime asked to be restored (`restore/next`, under SnapStart).
+    ///
+    /// # Panics
+    /// If a lock is poisoned.
+    #[must_use]
+    pub fn restores(&self) -> usize {
+        self.shared.restores.lock().expect("lock").len()
+    }
+
     /// # Panics
     /// If the server has stopped.
     pub async fn invoke_raw(
@@ -295,7 +306,17 @@ async fn handle(
         }
         return Ok(response);
     }
-    if rest == "init/error" {
+    if rest == "restore/next" {
+        // SnapStart: answered once the "VM is restored", here after 50 ms.
+        shared
+            .restores
+            .lock()
+            .expect("lock")
+            .push(std::time::Instant::now());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        return Ok(reply(StatusCode::OK, Bytes::new()));
+    }
+    if rest == "restore/error" || rest == "init/error" {
         let body = crate::collect_body(req.into_body()).await;
         eprintln!("runtime init error: {}", String::from_utf8_lossy(&body));
         return Ok(reply(StatusCode::ACCEPTED, Bytes::new()));

@@ -13,7 +13,8 @@ use xray_lambda_tests::runtime_api::Outcome;
 use xray_lambda_tests::{child_mode, new_trace_header, TraceIds};
 
 /// The function: `init`, then (in the runtime's own tokio runtime, as `#[tokio::main]` would)
-/// `load_settings`, then the runtime. `XRAY_TEST_INIT_SPANS` more spans in the init.
+/// `load_settings`, then the runtime. `XRAY_TEST_INIT_SPANS` more spans in the init;
+/// `XRAY_TEST_SNAPSTART_HOOK` registers `SnapStartTracing`.
 #[test]
 #[ignore = "a child process of the cold start tests"]
 fn function_process() {
@@ -22,15 +23,21 @@ fn function_process() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    let hook = std::env::var_os("XRAY_TEST_SNAPSTART_HOOK").is_some();
     std::mem::forget(xray_lambda::init().expect("init"));
     serve(move || async move {
         xray_lambda_tests::handlers::load_settings(TABLE, extra).await;
-        lambda_runtime::Runtime::new(lambda_runtime::service_fn(
+        let mut runtime = lambda_runtime::Runtime::new(lambda_runtime::service_fn(
             xray_lambda_tests::handlers::handler,
-        ))
-        .layer(xray_lambda::XrayRuntimeLayer)
-        .run_concurrent()
-        .await
+        ));
+        if hook {
+            runtime = runtime
+                .register_snapstart_resource(std::sync::Arc::new(xray_lambda::SnapStartTracing));
+        }
+        runtime
+            .layer(xray_lambda::XrayRuntimeLayer)
+            .run_concurrent()
+            .await
     });
     say_ready();
     loop {
@@ -255,4 +262,82 @@ fn over_otlp_to_a_collector_the_init_is_spans_under_the_same_parent() {
     let later = receiver.wait_for_trace(&warm.root, 1, Duration::from_secs(10));
     assert!(!later.is_empty());
     assert!(later.iter().all(|s| s.span.name != "Init"), "{later:#?}");
+}
+
+/// SnapStart, through `lambda_runtime`'s own restore flow (`restore/next`, answered by the
+/// Runtime API stand-in): the first invocation after the restore is a cold start, holds the
+/// init that ran for the snapshot (saying so), and with the hook a `Restore` subsegment.
+fn restored(hook: bool) -> (Vec<Value>, Vec<Value>, TraceIds) {
+    let setup = setup().expect("moto");
+    let mut more = vec![("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start".to_owned())];
+    if hook {
+        more.push(("XRAY_TEST_SNAPSTART_HOOK", "1".to_owned()));
+    }
+    let _function = start_with(
+        &setup,
+        if hook { "restored-hook" } else { "restored" },
+        &more,
+    );
+    let (first, second) = invoke_twice(&setup);
+    assert_eq!(
+        setup.api.restores(),
+        1,
+        "the runtime went through the restore"
+    );
+    let wait = |ids: &TraceIds| {
+        flatten(
+            &setup
+                .daemon
+                .wait_for_trace(&ids.root, Duration::from_secs(10), |d| {
+                    named(&flatten(d), "handler").is_some()
+                        && (ids.root != first.root || named(&flatten(d), "Init").is_some())
+                }),
+        )
+    };
+    (wait(&first), wait(&second), first)
+}
+
+#[test]
+fn the_first_invocation_after_a_snapstart_restore_shows_the_restore() {
+    if setup().is_none() {
+        return;
+    }
+    let (first, second, ids) = restored(true);
+    let handler = named(&first, "handler").expect("handler");
+    assert_eq!(
+        handler["annotations"]["ColdStart"], true,
+        "a restore is a cold start"
+    );
+    let init = named(&first, "Init").unwrap_or_else(|| panic!("Init: {first:#?}"));
+    assert_eq!(init["annotations"]["InitializationType"], "snap-start");
+    let restore = named(&first, "Restore").unwrap_or_else(|| panic!("Restore: {first:#?}"));
+    assert_eq!(restore["parent_id"], ids.parent.as_str());
+    let time = |doc: &Value, key: &str| doc[key].as_f64().expect("a time");
+    assert!(time(restore, "end_time") <= time(handler, "start_time"));
+    assert!(
+        time(init, "end_time") <= time(restore, "start_time"),
+        "the init ran before the snapshot"
+    );
+    for name in ["Init", "Restore"] {
+        assert!(named(&second, name).is_none(), "{name} again: {second:#?}");
+    }
+    assert_eq!(
+        named(&second, "handler").expect("handler")["annotations"]["ColdStart"],
+        false
+    );
+}
+
+#[test]
+fn without_the_hook_a_restored_function_is_traced_all_the_same() {
+    if setup().is_none() {
+        return;
+    }
+    let (first, _, _) = restored(false);
+    let handler = named(&first, "handler").expect("handler");
+    assert_eq!(handler["annotations"]["ColdStart"], true);
+    assert!(named(&first, "Init").is_some(), "{first:#?}");
+    assert!(
+        named(&first, "Restore").is_none(),
+        "no hook, no restore time: {first:#?}"
+    );
 }

@@ -145,6 +145,7 @@ impl Call {
     }
 
     /// The operation's response parameters go here before [`Call::end`].
+    #[cfg(feature = "dynamodb")]
     pub(super) fn aws_params(&mut self) -> &mut Params {
         &mut self.aws.params
     }

@@ -12,7 +12,7 @@ use opentelemetry::{InstrumentationScope, KeyValue, SpanId, TraceId};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::record::{InProgress, Record};
-use crate::vocabulary::{ANNOTATION_PREFIX, INIT_MARKER};
+use crate::vocabulary::{ANNOTATION_PREFIX, LIFECYCLE};
 
 /// What becomes of the init's spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +63,45 @@ pub(crate) fn init_record(
         .max()
         .unwrap_or(start)
         .max(start);
-    let mut attributes = vec![KeyValue::new(INIT_MARKER, true)];
+    let mut attributes = vec![KeyValue::new(LIFECYCLE, "init")];
     if let Some(kind) = initialization_type {
         attributes.push(KeyValue::new(
             format!("{ANNOTATION_PREFIX}InitializationType"),
             kind.to_owned(),
         ));
     }
+    lifecycle_record("Init", handler, init_id, (start, end), attributes)
+}
+
+/// The `Restore` subsegment of the first invocation after a SnapStart restore, beside
+/// `handler`: from the moment the runtime ran its after-restore hooks to just before the
+/// handler began.
+pub(crate) fn restore_record(
+    handler: &InProgress,
+    id: SpanId,
+    (restored_at, before_handler): (SystemTime, SystemTime),
+) -> Record {
+    let start = restored_at.min(before_handler);
+    lifecycle_record(
+        "Restore",
+        handler,
+        id,
+        (start, before_handler),
+        vec![KeyValue::new(LIFECYCLE, "restore")],
+    )
+}
+
+fn lifecycle_record(
+    name: &'static str,
+    handler: &InProgress,
+    id: SpanId,
+    (start, end): (SystemTime, SystemTime),
+    attributes: Vec<KeyValue>,
+) -> Record {
     Record::plain(SpanData {
         span_context: SpanContext::new(
             handler.trace_id,
-            init_id,
+            id,
             TraceFlags::SAMPLED,
             false,
             TraceState::NONE,
@@ -81,7 +109,7 @@ pub(crate) fn init_record(
         parent_span_id: handler.parent_id,
         parent_span_is_remote: handler.parent_is_remote,
         span_kind: SpanKind::Internal,
-        name: "Init".into(),
+        name: name.into(),
         start_time: start,
         end_time: end,
         attributes,
@@ -91,30 +119,4 @@ pub(crate) fn init_record(
         status: Status::Unset,
         instrumentation_scope: InstrumentationScope::builder("xray-lambda").build(),
     })
-}
-
-/// A random span id (never zero) for the `Init` subsegment.
-pub(crate) fn new_span_id() -> SpanId {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x1217);
-    SpanId::from(hasher.finish().max(1))
-}
-
-/// A trace id for init spans that no invocation took (a process that ended first): their own
-/// trace, as any root span's outside an invocation.
-pub(crate) fn own_trace_id() -> TraceId {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    let low = hasher.finish();
-    let seconds = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // X-Ray's first 32 bits are the epoch seconds.
-    TraceId::from(u128::from(u32::try_from(seconds).unwrap_or(u32::MAX)) << 96 | u128::from(low))
 }

@@ -129,8 +129,15 @@ impl Buffer {
     }
 
     /// The first invocation began, recorded, with `handler`: the init's spans join its trace,
-    /// under an `Init` subsegment beside the handler.
-    pub(crate) fn take_init(&self, handler: &InProgress, initialization_type: Option<&str>) {
+    /// under an `Init` subsegment beside the handler; after a SnapStart restore
+    /// (`restored`: from the after-restore hooks to just before the handler), a `Restore`
+    /// subsegment too.
+    pub(crate) fn take_init(
+        &self,
+        handler: &InProgress,
+        initialization_type: Option<&str>,
+        restored: Option<(SystemTime, SystemTime)>,
+    ) {
         if !self.holding_init.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -140,29 +147,42 @@ impl Buffer {
             .remove(&INIT_TRACE)
             .map(|entry| entry.records)
             .unwrap_or_default();
-        if held.is_empty() {
-            *state = InitState::Dropped;
-            return;
+        let mut records = Vec::with_capacity(held.len() + 2);
+        if let Some(times) = restored {
+            records.push(init::restore_record(
+                handler,
+                crate::ids::new_span_id(),
+                times,
+            ));
         }
-        let init_id = init::new_span_id();
-        let mut records = Vec::with_capacity(held.len() + 1);
-        records.push(init::init_record(
-            &held,
-            handler,
-            init_id,
-            initialization_type,
-        ));
-        for mut record in held {
-            init::move_into(&mut record, handler.trace_id, init_id);
-            records.push(record);
-        }
+        *state = if held.is_empty() {
+            InitState::Dropped
+        } else {
+            let init_id = crate::ids::new_span_id();
+            records.push(init::init_record(
+                &held,
+                handler,
+                init_id,
+                initialization_type,
+            ));
+            for mut record in held {
+                init::move_into(&mut record, handler.trace_id, init_id);
+                records.push(record);
+            }
+            InitState::Taken {
+                trace_id: handler.trace_id,
+                init_id,
+            }
+        };
         if let Some(entry) = pending.get_mut(&handler.trace_id) {
             entry.records.extend(records);
         }
-        *state = InitState::Taken {
-            trace_id: handler.trace_id,
-            init_id,
-        };
+    }
+
+    /// The process resumes from a SnapStart snapshot: what the sink bound at init is bound
+    /// anew.
+    pub(crate) fn renew_after_restore(&self) {
+        self.sink.renew_after_restore();
     }
 
     /// The first invocation is not recorded: the init's spans go with it, unsent.
@@ -353,7 +373,7 @@ impl Buffer {
     /// (A span that ends after its invocation did is sent alone, past the limits' count.)
     fn take_all(&self) -> Vec<Record> {
         // Init spans no invocation took: a trace of their own.
-        let own = init::own_trace_id();
+        let own = crate::ids::new_trace_id();
         lock(&self.pending)
             .iter_mut()
             .flat_map(|(trace_id, p)| {

@@ -289,6 +289,11 @@ impl Pacer {
     }
 
     /// The position after everything submitted so far.
+    /// The socket is opened anew (after a SnapStart restore).
+    pub(crate) fn renew(&self) {
+        self.inner.sender.renew();
+    }
+
     pub(crate) fn ticket(&self) -> Ticket {
         Ticket(lock(&self.inner.state).submitted)
     }

@@ -4,6 +4,7 @@
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use super::MAX_DATAGRAM;
 use crate::notices::warn_when_logging;
@@ -14,7 +15,9 @@ use crate::notices::warn_when_logging;
 /// works again, not one line per document.
 #[derive(Debug)]
 pub(crate) struct DaemonSender {
-    socket: Option<UdpSocket>,
+    /// Renewed after a SnapStart restore (a socket made before the snapshot may not survive
+    /// it); read for every datagram, written once a restore.
+    socket: RwLock<Option<UdpSocket>>,
     address: SocketAddr,
     failing: AtomicBool,
     dropped: AtomicU64,
@@ -34,7 +37,7 @@ impl DaemonSender {
         };
         DaemonSender {
             failing: AtomicBool::new(socket.is_none()),
-            socket,
+            socket: RwLock::new(socket),
             address,
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -44,7 +47,8 @@ impl DaemonSender {
     /// Sends one datagram (header line included). Never blocks.
     pub(crate) fn send(&self, datagram: &[u8]) {
         debug_assert!(datagram.len() <= MAX_DATAGRAM);
-        let Some(socket) = &self.socket else {
+        let socket = self.socket.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(socket) = socket.as_ref() else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -89,6 +93,22 @@ impl DaemonSender {
         }
     }
 
+    /// Opens a new socket to the same address in place of the old one: after a SnapStart
+    /// restore, where the process resumes with what the snapshot held. The old one stays if a
+    /// new one cannot be opened.
+    pub(crate) fn renew(&self) {
+        match connect(self.address) {
+            Ok(socket) => {
+                *self.socket.write().unwrap_or_else(PoisonError::into_inner) = Some(socket);
+            }
+            Err(err) => tracing::warn!(
+                target: "xray_lambda",
+                "X-Ray: cannot open a new UDP socket to the daemon at {} after the restore ({err}); the old one is kept",
+                self.address
+            ),
+        }
+    }
+
     /// Where it sends.
     pub(crate) fn address(&self) -> SocketAddr {
         self.address
@@ -119,6 +139,23 @@ fn connect(address: SocketAddr) -> io::Result<UdpSocket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renewed_socket_sends_from_a_new_port_to_the_same_daemon() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let sender = DaemonSender::new(receiver.local_addr().expect("addr"));
+        let mut buf = [0u8; 16];
+        sender.send(b"before");
+        let (_, before) = receiver.recv_from(&mut buf).expect("the first datagram");
+        sender.renew();
+        sender.send(b"after");
+        let (n, after) = receiver.recv_from(&mut buf).expect("the second datagram");
+        assert_eq!(&buf[..n], b"after");
+        assert_ne!(before.port(), after.port(), "a socket of its own");
+    }
 
     #[test]
     fn closed_port_does_not_lose_the_next_datagram() {

@@ -136,7 +136,8 @@ pub fn builder() -> Builder {
 /// | neither, in Lambda (`AWS_LAMBDA_RUNTIME_API` and `LAMBDA_TASK_ROOT` set: Active tracing is off) | [`Export::Disabled`], with one info line |
 /// | neither, elsewhere (a developer's machine, `cargo lambda watch`) | [`Export::Stderr`] |
 /// | `POWERTOOLS_SERVICE_NAME`, else `OTEL_SERVICE_NAME`, else `AWS_LAMBDA_FUNCTION_NAME` | the `Service` annotation; `service.name` and `aws.local.service` on the OpenTelemetry paths |
-/// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` / `snap-start` | `ColdStart` is always `false` |
+/// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `provisioned-concurrency` | `ColdStart` is always `false`; the first invocation's `Init` subsegment says `InitializationType` |
+/// | `AWS_LAMBDA_INITIALIZATION_TYPE` = `snap-start` | the first invocation follows a restore: a cold start, the UDP socket opened anew, and (with [`SnapStartTracing`](crate::SnapStartTracing) registered) a `Restore` subsegment |
 /// | `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), then `RUST_LOG` (`info`, `my_crate=debug`, ...) | the log level: Lambda's caps, `RUST_LOG` chooses by target within it; neither: `INFO` |
 /// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
 /// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |

@@ -7,6 +7,7 @@ pub(crate) mod batch;
 mod http;
 mod run;
 pub(crate) mod runtime_layer;
+pub(crate) mod snapstart;
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -182,6 +183,8 @@ impl Active {
         first: bool,
         deadline_ms: u64,
     ) -> Option<Self> {
+        // Before the handler span starts: where a `Restore` subsegment ends.
+        let before = first.then(SystemTime::now);
         let span = tracing::info_span!(
             target: "xray_lambda::handler",
             "xray_handler",
@@ -209,13 +212,14 @@ impl Active {
             kind: opentelemetry::trace::SpanKind::Server,
             start_time: SystemTime::now(),
         };
-        let cold = first.then(|| handler.clone());
+        let cold = before.map(|before| (handler.clone(), before));
         pipeline.buffer.begin(handler, deadline_ms);
-        if let Some(handler) = cold {
+        if let Some((handler, before)) = cold {
             // The init's spans join this trace (its entry exists now).
             pipeline.buffer.take_init(
                 &handler,
                 crate::environment::current().initialization_type.as_deref(),
+                snapstart::restored_at().map(|at| (at, before)),
             );
         }
         Some(Active {
@@ -249,10 +253,18 @@ impl Invocation {
 
     #[inline(never)]
     fn start_traced(name: &'static str, context: &Context) -> Self {
+        // Ids drawn from here on are this environment's own (a SnapStart snapshot's
+        // environments part ways here).
+        crate::ids::salt_with(&context.request_id);
         let _ = RUNTIME_SCOPE.try_with(|scope| scope.handler_reached.set(true));
         let first = state::take_first_invocation();
         if first {
             log_pending_warnings();
+            if crate::environment::current().restored_from_snapshot() {
+                if let Some(pipeline) = state::pipeline() {
+                    pipeline.buffer.renew_after_restore();
+                }
+            }
         }
         if nothing_to_carry() {
             warn_if_not_initialized();

@@ -12,7 +12,7 @@ use crate::notices::warn_once;
 use crate::vocabulary::{
     annotation_key, annotation_value_is_valid, cap_annotation_value, plain_name, ANNOTATION_PREFIX,
     AWS_API, AWS_TABLE_NAME, HTTP_METHOD_ANNOTATION, HTTP_ROUTE_ANNOTATION, HTTP_STATUS_ANNOTATION,
-    INIT_MARKER, MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE,
+    LIFECYCLE, MAX_ANNOTATION_VALUE, RECORD_IDENTITIES, REFERENCE_TYPE, RPC_METHOD, RPC_SERVICE,
     RPC_SYSTEM,
 };
 
@@ -152,16 +152,16 @@ impl Record {
     pub(crate) fn is_handler(&self) -> bool {
         (self.span.parent_span_is_remote
             || self.span.parent_span_id == opentelemetry::SpanId::INVALID)
-            && !self.is_init()
+            && !self.is_lifecycle()
     }
 
-    /// Whether the span is the `Init` subsegment that holds a cold start's spans (beside the
-    /// handler, under Lambda's segment, but not the invocation's own).
-    pub(crate) fn is_init(&self) -> bool {
+    /// Whether the span is one of the environment's lifecycle (`Init`, `Restore`): beside the
+    /// handler, under Lambda's segment, but not the invocation's own.
+    pub(crate) fn is_lifecycle(&self) -> bool {
         self.span
             .attributes
             .iter()
-            .any(|kv| kv.key.as_str() == INIT_MARKER)
+            .any(|kv| kv.key.as_str() == LIFECYCLE)
     }
 
     /// The span's kind (see [`Kind`]).

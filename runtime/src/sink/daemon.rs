@@ -174,6 +174,11 @@ impl DaemonSink {
         self.pacer.sent_blocking(ticket, wait);
     }
 
+    /// The socket is opened anew (after a SnapStart restore).
+    pub(crate) fn renew(&self) {
+        self.pacer.renew();
+    }
+
     /// Sends `records`, blocking until their datagrams are sent.
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         let ticket = self.submit(None, records);

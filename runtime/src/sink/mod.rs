@@ -103,6 +103,18 @@ impl Sink {
         }
     }
 
+    /// After a SnapStart restore: what was bound at init is bound anew (the UDP socket; an
+    /// OTLP exporter's connections are remade by its client when they fail).
+    pub(crate) fn renew_after_restore(&self) {
+        match self {
+            Sink::Daemon(daemon) => daemon.renew(),
+            Sink::OtelUdp(udp) => udp.renew(),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(_) => {}
+            Sink::Stderr => {}
+        }
+    }
+
     /// Whether the path shows a span in progress (X-Ray's documents; OpenTelemetry has none).
     pub(crate) fn shows_in_progress(&self) -> bool {
         matches!(self, Sink::Daemon(_))

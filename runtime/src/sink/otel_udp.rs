@@ -79,6 +79,11 @@ impl OtelUdpSink {
         self.pacer.sent(ticket)
     }
 
+    /// The socket is opened anew (after a SnapStart restore).
+    pub(crate) fn renew(&self) {
+        self.pacer.renew();
+    }
+
     /// Sends `records`, blocking until their datagrams are sent.
     pub(crate) fn send_blocking(&self, records: Vec<Record>) {
         self.send_within(records, BLOCKING_WAIT);

@@ -5,7 +5,7 @@
 //! tenth of what a `tracing` span costs.
 //!
 //! It keeps what the SDK's span promises the code around it: X-Ray's ids
-//! (`XrayIdGenerator`), the sampler (`sampler.rs`), the SDK's limits on attributes, events
+//! (`ids`, unique per SnapStart environment too), the sampler (`sampler.rs`), the SDK's limits on attributes, events
 //! and links, a span ended once (on `end`, else when dropped), nothing recorded once the
 //! guard has shut the tracer down. tracing-opentelemetry still owns the `tracing` side, so
 //! `OpenTelemetrySpanExt::context()` gives user code the span's real context.
@@ -20,10 +20,10 @@ use opentelemetry::trace::{
     TraceState,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_sdk::trace::{IdGenerator as _, SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::buffer::Buffer;
+use crate::ids;
 use crate::vocabulary::INIT_TRACE;
 
 mod sampler;
@@ -46,7 +46,6 @@ pub(crate) struct XrayTracer(Arc<Recorder>);
 #[derive(Debug)]
 struct Recorder {
     buffer: Arc<Buffer>,
-    ids: XrayIdGenerator,
     sampler: XraySampler,
     scope: InstrumentationScope,
     /// Set when the guard is dropped: spans that end later are not recorded.
@@ -57,7 +56,6 @@ impl XrayTracer {
     pub(crate) fn new(buffer: Arc<Buffer>, sampler: XraySampler) -> Self {
         XrayTracer(Arc::new(Recorder {
             buffer,
-            ids: XrayIdGenerator::default(),
             sampler,
             scope: InstrumentationScope::builder("xray-lambda").build(),
             shut: AtomicBool::new(false),
@@ -79,7 +77,7 @@ impl opentelemetry::trace::Tracer for XrayTracer {
         if parent_cx.is_telemetry_suppressed() || recorder.shut.load(Ordering::Acquire) {
             return XraySpan::unrecorded(SpanContext::empty_context());
         }
-        let span_id = recorder.ids.new_span_id();
+        let span_id = ids::new_span_id();
         // An active span with an invalid context is no parent (its zero trace id would be
         // inherited).
         let parent = parent_cx.span();
@@ -92,7 +90,7 @@ impl opentelemetry::trace::Tracer for XrayTracer {
         let trace_id = match parent_context {
             Some(parent) => parent.trace_id(),
             None if init => INIT_TRACE,
-            None => recorder.ids.new_trace_id(),
+            None => ids::new_trace_id(),
         };
         let (decision, trace_state) = if init {
             (Decision::RecordAndSample, TraceState::NONE)

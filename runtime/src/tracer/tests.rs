@@ -252,14 +252,14 @@ fn spans_before_the_first_invocation_join_its_trace_under_init() {
         start_time: SystemTime::now(),
     };
     buffer.begin(handler.clone(), 0);
-    buffer.take_init(&handler, Some("on-demand"));
+    buffer.take_init(&handler, Some("on-demand"), None);
     let records = buffer.take(TRACE);
     assert_eq!(records.len(), 3, "{records:#?}");
     let init = records
         .iter()
         .find(|r| r.span.name == "Init")
         .expect("Init");
-    assert!(init.is_init() && !init.is_handler());
+    assert!(init.is_lifecycle() && !init.is_handler());
     assert_eq!(init.span.parent_span_id, SEGMENT);
     assert!(init.span.parent_span_is_remote);
     let settings = records
@@ -281,7 +281,7 @@ fn spans_before_the_first_invocation_join_its_trace_under_init() {
         .is_recording());
     // The second invocation carries nothing of the init.
     buffer.begin(handler.clone(), 0);
-    buffer.take_init(&handler, None);
+    buffer.take_init(&handler, None, None);
     assert!(buffer.take(TRACE).is_empty());
 }
 

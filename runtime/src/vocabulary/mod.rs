@@ -27,8 +27,9 @@ pub(crate) const PRODUCER: &str = "xray_lambda.producer";
 /// until that invocation takes them into its own (`buffer::init`): never sent as it is.
 pub(crate) const INIT_TRACE: opentelemetry::trace::TraceId =
     opentelemetry::trace::TraceId::from_bytes(*b"xray-lambda-init");
-/// On the `Init` subsegment that holds a cold start's spans.
-pub(crate) const INIT_MARKER: &str = "xray_lambda.init";
+/// On the subsegments of the environment's lifecycle beside the first invocation's handler:
+/// `init` (the `Init` that holds a cold start's spans), `restore` (after a SnapStart restore).
+pub(crate) const LIFECYCLE: &str = "xray_lambda.lifecycle";
 /// On a span the OpenTelemetry paths (and the waterfall) ended at its invocation's deadline:
 /// it was still running there, and its end time is the deadline's, not its own.
 pub(crate) const UNFINISHED: &str = "xray_lambda.unfinished";
