@@ -188,6 +188,9 @@ mod tests {
         assert_eq!(lambda.memory_mb, Some(256));
         assert_eq!(lambda.region, None, "blank is unset");
         assert!(lambda.cold_start_reported());
-        assert!(!with(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")]).cold_start_reported());
+        let snap_start = with(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")]);
+        assert!(snap_start.cold_start_reported() && snap_start.restored_from_snapshot());
+        let provisioned = with(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")]);
+        assert!(!provisioned.cold_start_reported() && !provisioned.restored_from_snapshot());
     }
 }

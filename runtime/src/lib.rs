@@ -317,6 +317,11 @@ mod unsigned_fields;
 mod url;
 mod vocabulary;
 
+// docs/lifecycle.md's examples, compiled with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/lifecycle.md")]
+struct LifecycleDocs;
+
 /// OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
 /// whose X-Ray exporter writes from them the documents the daemon path sends itself.
 #[cfg(feature = "otlp")]

@@ -6,7 +6,9 @@
 //! goes to that endpoint (moto, DynamoDB Local); without it, the AWS SDK's own replay test
 //! client answers.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument as _;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
@@ -52,12 +54,8 @@ fn replay_dynamodb(n: usize) -> aws_sdk_dynamodb::Client {
     )
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    let api = RuntimeApi::start().await;
-    set_lambda_env(&api.endpoint(), "hello");
-    std::env::remove_var("AWS_XRAY_DAEMON_ADDRESS");
-    let _tracing = xray_lambda::init()?;
+/// What `main` does before the runtime starts: the DynamoDB client, and settings read.
+async fn load_settings() -> aws_sdk_dynamodb::Client {
     let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
         println!("DynamoDB: the endpoint in AWS_ENDPOINT_URL_DYNAMODB");
         dynamodb_client().await
@@ -68,6 +66,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         );
         replay_client()
     };
+    // Reading a settings file, say.
+    tokio::time::sleep(Duration::from_millis(8)).await;
+    client
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let api = RuntimeApi::start().await;
+    set_lambda_env(&api.endpoint(), "hello");
+    std::env::remove_var("AWS_XRAY_DAEMON_ADDRESS");
+    let _tracing = xray_lambda::init()?;
+    // The cold start's init, before the runtime starts: it shows in the first invocation's
+    // trace, under `Init`.
+    let client = load_settings()
+        .instrument(tracing::info_span!("load_settings"))
+        .await;
     tokio::spawn(lambda_runtime::run_concurrent(service_fn(move |event| {
         handler(client.clone(), event)
     })));
@@ -95,7 +109,61 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     connected().await?;
     // Kept until the end: the HTTP function's runtime polls it until the process exits.
     let _http_api = http_function().await?;
-    orders().await
+    orders().await?;
+    // Kept until the end, as the HTTP function's.
+    let _slow_api = timeout().await;
+    Ok(())
+}
+
+/// A report that takes longer than its invocation's 400 ms.
+#[xray_lambda::xray_handler(name = "handler")]
+async fn slow_report(
+    client: aws_sdk_dynamodb::Client,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let name = event.payload["firstName"].as_str().unwrap_or("world");
+    let message = hello(&client, name).await?;
+    render_report().await;
+    Ok(json!({ "message": message }))
+}
+
+#[tracing::instrument]
+async fn render_report() {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}
+
+/// An invocation that times out: 100 ms before its deadline, what it has is printed, the step
+/// still running marked; then the demo ends, as Lambda freezes the environment.
+async fn timeout() -> RuntimeApi {
+    let api = RuntimeApi::start().await;
+    std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.endpoint());
+    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        dynamodb_client().await
+    } else {
+        replay_dynamodb(1)
+    };
+    tokio::spawn(lambda_runtime::run_concurrent(service_fn(move |event| {
+        slow_report(client.clone(), event)
+    })));
+    let ids = new_trace_header(Some("1"));
+    println!(
+        "\n> a report with a 400 ms deadline that takes 5 s, with {}",
+        ids.header
+    );
+    let outcome = api
+        .invoke_until_deadline(
+            &json!({ "firstName": "Ada" }),
+            Some(&ids.header),
+            Duration::from_millis(400),
+        )
+        .await;
+    println!(
+        "< {}",
+        outcome.map_or_else(|| "timed out".to_owned(), |o| format!("{o:?}"))
+    );
+    // The deadline's tree reaches stderr before the demo ends.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    api
 }
 
 /// The queue the connected demo sends to.

@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-#[test]
-fn the_demo_prints_one_trace_tree_per_invocation() {
+/// The demo as a user runs it, without DynamoDB or a daemon: its stdout and stderr.
+fn run_demo() -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_demo"))
         .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
         .env_remove("AWS_XRAY_DAEMON_ADDRESS")
@@ -11,9 +11,15 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         .env_remove("COLUMNS")
         .output()
         .expect("run the demo");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn the_demo_prints_one_trace_tree_per_invocation() {
+    let (stdout, stderr) = run_demo();
     for name in ["Ada", "Grace", "Barbara"] {
         assert!(stdout.contains(&format!("Hello, {name}!")), "{stdout}");
     }
@@ -21,8 +27,9 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         stdout.contains("replay test client"),
         "says where DynamoDB answers come from"
     );
-    // Three invocations of hello, hello sending to an SQS queue, hello-http, orders-consumer.
-    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 6, "{stderr}");
+    // Three invocations of hello, hello sending to an SQS queue, hello-http, orders-consumer,
+    // and the report that times out.
+    assert_eq!(stderr.matches("X-Ray trace 1-").count(), 7, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // handler → hello → ddb_get → the DynamoDB call, on a time axis, with what the call
     // recorded on the lines under it.
@@ -32,15 +39,26 @@ fn the_demo_prints_one_trace_tree_per_invocation() {
         .position(|l| l.starts_with("X-Ray trace"))
         .expect("a tree");
     assert!(lines[first + 1].contains("0 ms ├─"), "{stderr}");
-    assert!(lines[first + 2].starts_with("└─ handler"), "{stderr}");
-    assert!(lines[first + 3].contains("ColdStart=true"), "{stderr}");
-    assert!(lines[first + 4].starts_with("   └─ hello"), "{stderr}");
-    assert!(lines[first + 5].starts_with("      └─ ddb_get"), "{stderr}");
+    // The cold start: what `main` did before the runtime started, beside the handler.
+    assert!(lines[first + 2].starts_with("├─ Init"), "{stderr}");
     assert!(
-        lines[first + 6].starts_with("         └─ DynamoDB GetItem"),
+        lines[first + 3].starts_with("│  └─ load_settings"),
         "{stderr}"
     );
-    let call = details(&lines, first + 6);
+    assert!(lines[first + 4].starts_with("└─ handler"), "{stderr}");
+    assert!(lines[first + 5].contains("ColdStart=true"), "{stderr}");
+    assert!(lines[first + 6].starts_with("   └─ hello"), "{stderr}");
+    assert!(lines[first + 7].starts_with("      └─ ddb_get"), "{stderr}");
+    assert!(
+        lines[first + 8].starts_with("         └─ DynamoDB GetItem"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("├─ Init").count(),
+        1,
+        "the first invocation only"
+    );
+    let call = details(&lines, first + 8);
     for field in [
         "table.name=lambda-tracing-xray",
         "status=200",
@@ -123,4 +141,33 @@ fn details(lines: &[&str], at: usize) -> String {
         text.push_str(line.trim_start_matches([' ', '│']));
     }
     text
+}
+
+#[test]
+fn the_demo_shows_what_a_timed_out_invocation_had_at_its_deadline() {
+    let (stdout, stderr) = run_demo();
+    assert!(stdout.contains("< timed out"), "{stdout}");
+    let at = stderr
+        .find("reached its deadline")
+        .unwrap_or_else(|| panic!("no deadline tree: {stderr}"));
+    let tree: Vec<&str> = stderr[at..].lines().collect();
+    assert!(
+        tree[3].starts_with("└─ handler") && tree[3].contains("FAULT"),
+        "{stderr}"
+    );
+    assert!(
+        tree.iter().any(|l| l.contains("└─ render_report")),
+        "{stderr}"
+    );
+    assert!(
+        tree.iter().any(|l| l.contains("DynamoDB GetItem")),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr[at..]
+            .matches("still running at the deadline")
+            .count(),
+        2,
+        "the handler and the report, not the finished call: {stderr}"
+    );
 }

@@ -432,16 +432,7 @@ impl Buffer {
 
     /// A span ended (`tracer::XraySpan`): its record joins its invocation's.
     pub(crate) fn record(&self, span: SpanData) {
-        let extra = if self.extras_held.load(Ordering::Acquire) == 0 {
-            None
-        } else {
-            let mut extras = lock(&self.extras);
-            let extra = extras.remove(&span.span_context.span_id());
-            if extra.is_some() {
-                self.extras_held.fetch_sub(1, Ordering::Release);
-            }
-            extra
-        };
+        let extra = self.take_extra(span.span_context.span_id());
         let mut record = Record { span, extra };
         if record.span.span_context.trace_id() == INIT_TRACE {
             match *lock(&self.init) {
@@ -465,21 +456,7 @@ impl Buffer {
             self.sink.send_detached(vec![record]);
             return;
         };
-        if !entry.open.is_empty() || !entry.cut.is_empty() {
-            let id = record.span.span_context.span_id();
-            if let Some(at) = entry.open.iter().rposition(|span| span.span_id == id) {
-                entry.open.swap_remove(at);
-            }
-            // Sent ended at the deadline already.
-            if entry.cut.contains(&id) {
-                return;
-            }
-        }
-        if trace_id == INIT_TRACE && entry.records.len() >= MAX_INIT_SPANS {
-            drop(pending);
-            warn_once("init spans", || {
-                format!("X-Ray: more than {MAX_INIT_SPANS} spans before the first invocation; the rest of the init is not recorded")
-            });
+        if !admit(entry, &record, trace_id) {
             return;
         }
         if self.triggers && entry.trigger.is_none() {
@@ -498,6 +475,39 @@ impl Buffer {
         drop(pending);
         self.sink.stream(in_progress.as_ref(), records);
     }
+
+    /// The extras handed over for the span `span_id`, if any.
+    fn take_extra(&self, span_id: SpanId) -> Option<Box<Extra>> {
+        if self.extras_held.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let extra = lock(&self.extras).remove(&span_id);
+        if extra.is_some() {
+            self.extras_held.fetch_sub(1, Ordering::Release);
+        }
+        extra
+    }
+}
+
+/// Whether a finished span joins its invocation's records: it is no longer open; not if it
+/// went out ended at the deadline already, or if the init holds all it may.
+fn admit(entry: &mut Pending, record: &Record, trace_id: TraceId) -> bool {
+    if !entry.open.is_empty() || !entry.cut.is_empty() {
+        let id = record.span.span_context.span_id();
+        if let Some(at) = entry.open.iter().rposition(|span| span.span_id == id) {
+            entry.open.swap_remove(at);
+        }
+        if entry.cut.contains(&id) {
+            return false;
+        }
+    }
+    if trace_id == INIT_TRACE && entry.records.len() >= MAX_INIT_SPANS {
+        warn_once("init spans", || {
+            format!("X-Ray: more than {MAX_INIT_SPANS} spans before the first invocation; the rest of the init is not recorded")
+        });
+        return false;
+    }
+    true
 }
 
 /// An open span as the paths without spans in progress show it at the deadline: ended there,

@@ -90,19 +90,44 @@ struct Row<'a> {
     has_children: bool,
 }
 
-/// Renders `records` (one or more traces) as waterfalls.
+/// Renders `records` (one or more traces) as waterfalls: one per trace and parent segment,
+/// the subsegments under one segment (a first invocation's `Init` and its handler) together.
 pub(crate) fn render(records: &[Record], layout: Layout) -> String {
     let tree = SpanTree::new(records);
     let mut out = String::new();
-    for root in by_start(records, tree.roots().collect()) {
-        let span = &records[root].span;
+    let roots = by_start(records, tree.roots().collect());
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for root in roots {
+        let key = |i: usize| {
+            let span = &records[i].span;
+            (span.span_context.trace_id(), span.parent_span_id)
+        };
+        match groups
+            .iter_mut()
+            .find(|g| key(g[0]) == key(root) && key(root).1 != SpanId::INVALID)
+        {
+            Some(group) => group.push(root),
+            None => groups.push(vec![root]),
+        }
+    }
+    for group in groups {
+        let span = &records[group[0]].span;
         out.push_str("X-Ray trace ");
         let _ = format_trace_id(span.span_context.trace_id(), &mut out);
         if span.parent_span_id != SpanId::INVALID {
             let _ = write!(out, " (under segment {})", span.parent_span_id);
         }
         out.push('\n');
-        let rows = rows(records, &tree, root);
+        let mut rows = Vec::new();
+        for (n, &root) in group.iter().enumerate() {
+            let last = n + 1 == group.len();
+            let (line, child) = if last {
+                ("└─ ", "   ")
+            } else {
+                ("├─ ", "│  ")
+            };
+            rows.extend(subtree(records, &tree, root, line, child));
+        }
         let origin = span.start_time;
         let end = rows
             .iter()
@@ -123,10 +148,17 @@ fn by_start(records: &[Record], mut list: Vec<usize>) -> Vec<usize> {
     list
 }
 
-/// The subtree under `root`, depth first, children by start time.
-fn rows<'a>(records: &'a [Record], tree: &SpanTree<'_, Record>, root: usize) -> Vec<Row<'a>> {
+/// The subtree under `root`, depth first, children by start time; `root` drawn with `line`,
+/// what hangs under it with `child` before.
+fn subtree<'a>(
+    records: &'a [Record],
+    tree: &SpanTree<'_, Record>,
+    root: usize,
+    line: &str,
+    child: &str,
+) -> Vec<Row<'a>> {
     let mut rows = Vec::new();
-    let mut stack = vec![(root, "└─ ".to_owned(), "   ".to_owned())];
+    let mut stack = vec![(root, line.to_owned(), child.to_owned())];
     while let Some((i, line_prefix, child_prefix)) = stack.pop() {
         let kids = by_start(records, tree.children(i).collect());
         for (n, &c) in kids.iter().enumerate().rev() {
