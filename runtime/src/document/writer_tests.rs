@@ -141,7 +141,9 @@ fn build(shapes: &[Shape]) -> Vec<Record> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let start = UNIX_EPOCH + Duration::from_nanos(1_763_800_000_000_000_000 + s.start_ns);
+            // Whole microseconds, as X-Ray keeps them (see `normalized`).
+            let start = UNIX_EPOCH
+                + Duration::from_nanos(1_763_800_000_000_000_000 + s.start_ns / 1_000 * 1_000);
             let mut events = opentelemetry_sdk::trace::SpanEvents::default();
             let status = match &s.error {
                 Some(exceptions) => {
@@ -184,7 +186,7 @@ fn build(shapes: &[Shape]) -> Vec<Record> {
                 },
                 name: s.name.into(),
                 start_time: start,
-                end_time: start + Duration::from_nanos(s.duration_ns),
+                end_time: start + Duration::from_nanos(s.duration_ns / 1_000 * 1_000),
                 attributes: s.attributes.clone(),
                 dropped_attributes_count: 0,
                 events,
@@ -207,6 +209,15 @@ fn normalized(bytes: &[u8]) -> Json {
     fn walk(value: &mut Json) {
         if let Some(object) = value.as_object_mut() {
             object.remove("precursor_ids");
+            // X-Ray keeps microseconds: the writer writes them exactly, the translator a float
+            // of nanoseconds (whole microseconds here, so both round to the same).
+            for key in ["start_time", "end_time"] {
+                if let Some(time) = object.get(key).and_then(Json::as_f64) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let micros = (time * 1e6).round() as i64;
+                    object.insert(key.to_owned(), Json::from(micros));
+                }
+            }
             if let Some(list) = object
                 .get_mut("cause")
                 .and_then(|c| c.get_mut("exceptions"))
@@ -576,4 +587,24 @@ fn the_handler_links_to_the_functions_log_group() {
     assert!(write_group(&records, &mut buf, Mode::Lossy, None));
     let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
     assert_eq!(doc["aws"]["cloudwatch_logs"], Json::Null);
+}
+
+#[test]
+fn times_are_epoch_seconds_to_the_microsecond() {
+    let mut buf = Vec::new();
+    for (nanos, written) in [
+        (1_700_000_000_000_000_000_u64, "1700000000.000000"),
+        (1_700_000_000_123_456_499, "1700000000.123456"),
+        (1_700_000_000_123_456_500, "1700000000.123457"),
+        (1_700_000_000_999_999_600, "1700000001.000000"),
+        (0, "0.000000"),
+    ] {
+        buf.clear();
+        seconds(&mut buf, UNIX_EPOCH + Duration::from_nanos(nanos));
+        assert_eq!(std::str::from_utf8(&buf).expect("UTF-8"), written);
+        let parsed: f64 = written.parse().expect("a JSON number");
+        #[allow(clippy::cast_precision_loss)]
+        let exact = nanos as f64 / 1e9;
+        assert!((parsed - exact).abs() < 1e-6, "{parsed} {exact}");
+    }
 }
