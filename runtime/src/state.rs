@@ -116,14 +116,13 @@ pub(crate) fn attach(span_id: SpanId, extra: Extra) {
 pub(crate) fn call_span(
     name_and_attributes: impl FnOnce() -> (String, Vec<opentelemetry::KeyValue>),
 ) -> Option<opentelemetry::Context> {
-    use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+    use opentelemetry::trace::{SpanKind, TraceContextExt as _};
     let pipeline = pipeline().filter(|p| p.client_spans)?;
     let parent = current_subsegment()?;
     // Built only now that there is a span to give them to.
     let (name, attributes) = name_and_attributes();
-    let span = pipeline
-        .tracer
-        .span_builder(name)
+    // Not `span_builder`: that one is tracing-opentelemetry's (see `tracer`).
+    let span = opentelemetry::trace::SpanBuilder::from_name(name)
         .with_kind(SpanKind::Client)
         .with_attributes(attributes)
         .start_with_context(&pipeline.tracer, &parent);

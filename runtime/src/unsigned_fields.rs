@@ -1,3 +1,5 @@
+//! Unsigned integer span fields as numbers (and, `OpenSpans`, spans filed as open).
+//!
 //! Unsigned integer span fields as numbers. tracing-opentelemetry 0.34 records `u8`..`u64`
 //! fields as text (its visitor has no `record_u64`), so `fields(annotation.n = n)` with
 //! `n: u32` would be the string `"8"` while `annotate!("n", n)` is the number 8. This layer
@@ -12,6 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::record::InProgress;
 use crate::vocabulary::{ANNOTATION_PREFIX, METADATA_PREFIX};
 
 /// The layer; add it after tracing-opentelemetry's.
@@ -62,6 +65,48 @@ impl Found {
                 // A span that is not sampled ignores them.
                 cx.span().set_attributes(numbers);
             }
+        });
+    }
+}
+
+/// Files each `tracing` span as open as it opens, where invocations are sent at their
+/// deadline: under the id tracing-opentelemetry's builder drew for it (`tracer`), in the trace
+/// of its parent, so that a span still running at the deadline is shown by the id it will end
+/// with, without being built early. Add it after tracing-opentelemetry's layer, with the same
+/// filter (so that every span it sees had its builder made just before).
+pub(crate) struct OpenSpans;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OpenSpans {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_id) = crate::tracer::take_opening_id() else {
+            return;
+        };
+        // A root has no invocation to file it with (the handler files itself).
+        let Some(parent) = ctx.span(id).and_then(|span| span.parent()) else {
+            return;
+        };
+        let Some(pipeline) = crate::state::pipeline() else {
+            return;
+        };
+        // The parent has started: tracing-opentelemetry started it to open this span.
+        tracing::dispatcher::get_default(|dispatch| {
+            let Some(cx) = tracing_opentelemetry::get_otel_context(&parent.id(), dispatch) else {
+                return;
+            };
+            let parent = cx.span();
+            let parent = parent.span_context();
+            if !parent.is_sampled() {
+                return;
+            }
+            pipeline.buffer.opened_span(InProgress {
+                trace_id: parent.trace_id(),
+                span_id,
+                parent_id: parent.span_id(),
+                parent_is_remote: false,
+                name: attrs.metadata().name().into(),
+                kind: opentelemetry::trace::SpanKind::Internal,
+                start_time: std::time::SystemTime::now(),
+            });
         });
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Span as _, SpanContext, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanContext, SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
 use crate::exception::{Exception, OtelSpan};
@@ -71,8 +71,8 @@ pub(crate) fn emit(call: &SpanContext, phases: &[Phase]) {
         if let Some(status) = phase.status {
             attributes.push(KeyValue::new(HTTP_STATUS, i64::from(status)));
         }
-        let mut span = tracer
-            .span_builder(phase.name)
+        // Not `span_builder`: that one is tracing-opentelemetry's (see `tracer`).
+        let mut span = opentelemetry::trace::SpanBuilder::from_name(phase.name)
             .with_kind(SpanKind::Internal)
             .with_start_time(phase.start)
             .with_attributes(attributes)

@@ -245,18 +245,27 @@ impl Buffer {
         );
     }
 
+    /// Whether invocations are sent at their deadline (and spans are filed as they open).
+    pub(crate) fn watches_deadlines(&self) -> bool {
+        self.watch.is_some()
+    }
+
     /// A span of a running invocation started (the tracer, once its context is known): kept
     /// while the invocation may reach its deadline, to show it as running there.
     pub(crate) fn opened(&self, span: &SpanData) {
-        if self.watch.is_none() {
-            return;
+        if self.watch.is_some() {
+            self.opened_span(InProgress::of(span));
         }
+    }
+
+    /// [`Buffer::opened`], for a `tracing` span as it opens (`unsigned_fields::OpenSpans`).
+    pub(crate) fn opened_span(&self, span: InProgress) {
         let mut pending = lock(&self.pending);
         if let Some(entry) = pending
-            .get_mut(&span.span_context.trace_id())
+            .get_mut(&span.trace_id)
             .filter(|entry| entry.send_at.is_some() && !entry.past_deadline)
         {
-            entry.open.push(InProgress::of(span));
+            entry.open.push(span);
         }
     }
 

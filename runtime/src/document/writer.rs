@@ -128,10 +128,13 @@ fn covered(span: &SpanData) -> bool {
 /// shortest form cost ten times as many instructions, twice a span.
 fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    // Rounded to the nearest microsecond.
-    let micros = since.as_micros() + u128::from(since.subsec_nanos() % 1_000 >= 500);
-    let (whole, fraction) = (micros / 1_000_000, micros % 1_000_000);
-    let mut digits = [0u8; 40];
+    // Rounded to the nearest microsecond, in 64-bit arithmetic (128-bit division is a call).
+    let (mut whole, mut fraction) = (since.as_secs(), (since.subsec_nanos() + 500) / 1_000);
+    if fraction == 1_000_000 {
+        whole += 1;
+        fraction = 0;
+    }
+    let mut digits = [0u8; 32];
     let mut at = digits.len();
     let mut rest = fraction;
     for _ in 0..6 {

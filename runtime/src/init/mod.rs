@@ -26,7 +26,7 @@ use crate::sink::otel_udp::OtelUdpSink;
 use crate::sink::Sink;
 use crate::state::{self, Pipeline, State};
 use crate::tracer::{XraySampler, XrayTracer};
-use crate::unsigned_fields::UnsignedFields;
+use crate::unsigned_fields::{OpenSpans, UnsignedFields};
 
 mod from_env;
 
@@ -473,8 +473,8 @@ fn warn_if_panics_abort() {
 
 /// tracing-opentelemetry's layer for `tracer`: spans at `span_level` or more severe, none of
 /// the plumbing's, no extra attributes; then the unsigned-fields layer. Where invocations are
-/// sent at their deadline (`watch_deadlines`), a span starts when it is first entered (not
-/// when it closes), so that one still running at the deadline is known.
+/// sent at their deadline (`watch_deadlines`), each span is filed as open as it opens
+/// (`OpenSpans`), so that one still running at the deadline is known.
 fn opentelemetry_layer<S>(
     tracer: XrayTracer,
     span_level: Level,
@@ -483,6 +483,12 @@ fn opentelemetry_layer<S>(
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
+    let subsegments = move |meta: &Metadata<'_>| {
+        meta.is_span()
+            && *meta.level() <= span_level
+            && !is_plumbing(meta.target())
+            && meta.target() != LOG_SPAN_TARGET
+    };
     tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_location(false)
@@ -490,16 +496,12 @@ where
         .with_tracked_inactivity(false)
         .with_target(false)
         .with_level(false)
-        .with_context_activation(watch_deadlines)
+        .with_context_activation(false)
         .with_error_events_to_status(false)
         .with_error_events_to_exceptions(false)
-        .with_filter(FilterFn::new(move |meta: &Metadata<'_>| {
-            meta.is_span()
-                && *meta.level() <= span_level
-                && !is_plumbing(meta.target())
-                && meta.target() != LOG_SPAN_TARGET
-        }))
+        .with_filter(FilterFn::new(subsegments))
         .and_then(UnsignedFields)
+        .and_then(watch_deadlines.then(|| OpenSpans.with_filter(FilterFn::new(subsegments))))
 }
 
 /// `filter` for events; spans of this crate (the invocation's, which carry the log context)

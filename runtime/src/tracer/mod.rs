@@ -69,15 +69,68 @@ impl XrayTracer {
     }
 }
 
+/// The attribute that carries a `tracing` span's id from its builder to its build.
+const OPENED_ID: &str = "xray_lambda.opened_id";
+
+/// The id `span_builder` drew for the span `builder` builds, taken off its attributes.
+fn opened_id(builder: &mut SpanBuilder) -> Option<opentelemetry::SpanId> {
+    let attributes = builder.attributes.as_mut()?;
+    let first = attributes.first()?;
+    if first.key.as_str() != OPENED_ID {
+        return None;
+    }
+    let opentelemetry::Value::I64(id) = first.value else {
+        return None;
+    };
+    attributes.remove(0);
+    Some(opentelemetry::SpanId::from_bytes(id.to_be_bytes()))
+}
+
+thread_local! {
+    /// The id `span_builder` gave the `tracing` span being opened on this thread, for
+    /// `unsigned_fields::OpenSpans`, which runs next.
+    static OPENING: std::cell::Cell<Option<opentelemetry::SpanId>> = const { std::cell::Cell::new(None) };
+}
+
+/// The id of the `tracing` span tracing-opentelemetry just opened on this thread (its span
+/// builder's), once.
+pub(crate) fn take_opening_id() -> Option<opentelemetry::SpanId> {
+    OPENING.with(std::cell::Cell::take)
+}
+
 impl opentelemetry::trace::Tracer for XrayTracer {
     type Span = XraySpan;
 
-    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> XraySpan {
+    /// tracing-opentelemetry's builder for each `tracing` span, as it opens: the span's id is
+    /// drawn now, so that a span still running at its invocation's deadline can be shown by
+    /// the id it will end with (tracing-opentelemetry builds a span without children only when
+    /// it closes). The crate's own spans use `SpanBuilder::from_name`.
+    fn span_builder<T>(&self, name: T) -> SpanBuilder
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        let mut builder = SpanBuilder::from_name(name);
+        if self.0.buffer.watches_deadlines() {
+            let id = ids::new_span_id();
+            // The builder has no place for an id: it rides as the first attribute, which
+            // `build_with_context` takes off. (tracing-opentelemetry appends the span's fields
+            // to the list it finds: one allocation either way.)
+            let mut attributes = Vec::with_capacity(8);
+            attributes.push(KeyValue::new(OPENED_ID, i64::from_be_bytes(id.to_bytes())));
+            builder.attributes = Some(attributes);
+            OPENING.with(|opening| opening.set(Some(id)));
+        }
+        builder
+    }
+
+    fn build_with_context(&self, mut builder: SpanBuilder, parent_cx: &Context) -> XraySpan {
         let recorder = &self.0;
         if parent_cx.is_telemetry_suppressed() || recorder.shut.load(Ordering::Acquire) {
             return XraySpan::unrecorded(SpanContext::empty_context());
         }
-        let span_id = ids::new_span_id();
+        // Drawn when the `tracing` span opened (`span_builder`), and filed as open then.
+        let opened = opened_id(&mut builder);
+        let span_id = opened.unwrap_or_else(ids::new_span_id);
         // An active span with an invalid context is no parent (its zero trace id would be
         // inherited).
         let parent = parent_cx.span();
@@ -117,7 +170,9 @@ impl opentelemetry::trace::Tracer for XrayTracer {
             trace_state,
         );
         let data = recorder.data(builder, span_context.clone(), parent_context);
-        recorder.buffer.opened(&data);
+        if opened.is_none() {
+            recorder.buffer.opened(&data);
+        }
         XraySpan {
             span_context,
             recording: Some((data, self.clone())),
