@@ -134,30 +134,12 @@ fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
         whole += 1;
         fraction = 0;
     }
-    let mut digits = [0u8; 32];
-    let mut at = digits.len();
-    let mut rest = fraction;
-    for _ in 0..6 {
-        at -= 1;
-        #[allow(clippy::cast_possible_truncation)]
-        let digit = (rest % 10) as u8;
-        digits[at] = b'0' + digit;
-        rest /= 10;
-    }
-    at -= 1;
-    digits[at] = b'.';
-    let mut rest = whole;
-    loop {
-        at -= 1;
-        #[allow(clippy::cast_possible_truncation)]
-        let digit = (rest % 10) as u8;
-        digits[at] = b'0' + digit;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
+    let mut text = itoa::Buffer::new();
+    buf.extend_from_slice(text.format(whole).as_bytes());
+    // Six digits with their leading zeros: 1_000_000 + fraction is "1" and those six.
+    let fraction = text.format(1_000_000 + fraction).as_bytes();
+    buf.push(b'.');
+    buf.extend_from_slice(&fraction[1..]);
 }
 
 /// The span's own members, then its children, nested.

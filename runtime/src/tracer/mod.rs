@@ -115,7 +115,7 @@ impl opentelemetry::trace::Tracer for XrayTracer {
             // The builder has no place for an id: it rides as the first attribute, which
             // `build_with_context` takes off. (tracing-opentelemetry appends the span's fields
             // to the list it finds: one allocation either way.)
-            let mut attributes = Vec::with_capacity(8);
+            let mut attributes = Vec::with_capacity(4);
             attributes.push(KeyValue::new(OPENED_ID, i64::from_be_bytes(id.to_bytes())));
             builder.attributes = Some(attributes);
             OPENING.with(|opening| opening.set(Some(id)));
