@@ -452,3 +452,30 @@ fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
 #[cfg(test)]
 #[path = "writer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod time_tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::seconds;
+
+    #[test]
+    fn times_are_epoch_seconds_to_the_microsecond() {
+        let mut buf = Vec::new();
+        for (nanos, written) in [
+            (1_700_000_000_000_000_000_u64, "1700000000.000000"),
+            (1_700_000_000_123_456_499, "1700000000.123456"),
+            (1_700_000_000_123_456_500, "1700000000.123457"),
+            (1_700_000_000_999_999_600, "1700000001.000000"),
+            (0, "0.000000"),
+        ] {
+            buf.clear();
+            seconds(&mut buf, UNIX_EPOCH + Duration::from_nanos(nanos));
+            assert_eq!(std::str::from_utf8(&buf).expect("UTF-8"), written);
+            let parsed: f64 = written.parse().expect("a JSON number");
+            #[allow(clippy::cast_precision_loss)]
+            let exact = nanos as f64 / 1e9;
+            assert!((parsed - exact).abs() < 1e-6, "{parsed} {exact}");
+        }
+    }
+}

@@ -588,23 +588,3 @@ fn the_handler_links_to_the_functions_log_group() {
     let doc: Json = serde_json::from_slice(&buf[DAEMON_HEADER.len()..]).expect("JSON");
     assert_eq!(doc["aws"]["cloudwatch_logs"], Json::Null);
 }
-
-#[test]
-fn times_are_epoch_seconds_to_the_microsecond() {
-    let mut buf = Vec::new();
-    for (nanos, written) in [
-        (1_700_000_000_000_000_000_u64, "1700000000.000000"),
-        (1_700_000_000_123_456_499, "1700000000.123456"),
-        (1_700_000_000_123_456_500, "1700000000.123457"),
-        (1_700_000_000_999_999_600, "1700000001.000000"),
-        (0, "0.000000"),
-    ] {
-        buf.clear();
-        seconds(&mut buf, UNIX_EPOCH + Duration::from_nanos(nanos));
-        assert_eq!(std::str::from_utf8(&buf).expect("UTF-8"), written);
-        let parsed: f64 = written.parse().expect("a JSON number");
-        #[allow(clippy::cast_precision_loss)]
-        let exact = nanos as f64 / 1e9;
-        assert!((parsed - exact).abs() < 1e-6, "{parsed} {exact}");
-    }
-}
