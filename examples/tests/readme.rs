@@ -31,6 +31,7 @@ fn the_readmes_first_example_is_the_hello_example() {
     let readme_main = &block[block.find("#[tokio::main]").expect("main")..];
     for line in [
         "lambda_runtime::Runtime::new(service_fn(move |event| handler(client.clone(), event)))",
+        ".register_snapstart_resource(Arc::new(xray_lambda::SnapStartTracing))",
         ".layer(xray_lambda::XrayRuntimeLayer)",
         ".run_concurrent()",
     ] {

@@ -78,6 +78,11 @@ struct Pending {
     cut: Vec<SpanId>,
 }
 
+thread_local! {
+    /// The extra of the span being ended on this thread by [`Buffer::end_with`].
+    static HANDED: std::cell::Cell<Option<(SpanId, Box<Extra>)>> = const { std::cell::Cell::new(None) };
+}
+
 /// Annotations kept back, when records are streamed early, for the handler's own (its
 /// `ColdStart`, `FailedRecords`, a served request's three).
 const HANDLER_RESERVE: usize = 5;
@@ -315,7 +320,7 @@ impl Buffer {
     }
 
     /// [`Buffer::attach`] for an extra that is boxed already (the handler subsegment's).
-    pub(crate) fn attach_boxed(&self, span_id: SpanId, extra: Box<Extra>) {
+    fn attach_boxed(&self, span_id: SpanId, extra: Box<Extra>) {
         match lock(&self.extras).entry(span_id) {
             // Usually the span's first and only extra: kept as it is, nothing merged.
             std::collections::hash_map::Entry::Vacant(vacant) => {
@@ -325,6 +330,16 @@ impl Buffer {
             }
             std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(*extra),
         }
+    }
+
+    /// Ends a span with `end`, handing it `extra` on the way: the span ends on this thread and
+    /// reaches [`Buffer::record`] within `end`, which takes the extra without the extras map
+    /// (the handler's, at the end of every invocation that has one).
+    pub(crate) fn end_with(&self, span_id: SpanId, extra: Box<Extra>, end: impl FnOnce()) {
+        HANDED.with(|handed| handed.set(Some((span_id, extra))));
+        end();
+        // Not recorded after all (the pipeline shut down): nothing to take it.
+        drop(HANDED.with(std::cell::Cell::take));
     }
 
     /// Marks the finished record subsegments of `trace_id` still held whose identity
@@ -487,6 +502,16 @@ impl Buffer {
 
     /// The extras handed over for the span `span_id`, if any.
     fn take_extra(&self, span_id: SpanId) -> Option<Box<Extra>> {
+        let handed = HANDED.with(|handed| match handed.take() {
+            Some((id, extra)) if id == span_id => Some(extra),
+            other => {
+                handed.set(other);
+                None
+            }
+        });
+        if handed.is_some() {
+            return handed;
+        }
         if self.extras_held.load(Ordering::Acquire) == 0 {
             return None;
         }

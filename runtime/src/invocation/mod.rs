@@ -471,12 +471,15 @@ impl Invocation {
         // the span: ending the OpenTelemetry span hands it to the buffer at once, and the
         // span's own close later ends nothing.
         let otel = cx.span();
-        // Only a recorded span reaches the buffer, which takes its extras back.
-        if let Some(extra) = extra.filter(|_| state::reaches_buffer(otel.span_context())) {
-            buffer.attach_boxed(otel.span_context().span_id(), extra);
-        }
-        if otel.is_recording() {
-            otel.end_with_timestamp(SystemTime::now());
+        let end = || {
+            if otel.is_recording() {
+                otel.end_with_timestamp(SystemTime::now());
+            }
+        };
+        // Only a recorded span reaches the buffer, which takes its extras back as it ends.
+        match extra.filter(|_| state::reaches_buffer(otel.span_context())) {
+            Some(extra) => buffer.end_with(otel.span_context().span_id(), extra, end),
+            None => end(),
         }
         drop(span);
         Some((trace_id, buffer))
