@@ -335,6 +335,8 @@ impl Buffer {
     /// Ends a span with `end`, handing it `extra` on the way: the span ends on this thread and
     /// reaches [`Buffer::record`] within `end`, which takes the extra without the extras map
     /// (the handler's, at the end of every invocation that has one).
+    // A method: the hand-over is this buffer's, whose `record` takes it.
+    #[allow(clippy::unused_self)]
     pub(crate) fn end_with(&self, span_id: SpanId, extra: Box<Extra>, end: impl FnOnce()) {
         HANDED.with(|handed| handed.set(Some((span_id, extra))));
         end();
