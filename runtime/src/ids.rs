@@ -84,8 +84,9 @@ mod tests {
     const DRAWS: usize = 10_000;
 
     /// Two children forked from this process after its generator was seeded, as two
-    /// environments restored from one snapshot (the crate has no `unsafe`; this test forks): each draws `DRAWS` span ids on the thread that
-    /// forked (the one the snapshot holds), first salting with `request_ids[i]` if given.
+    /// environments restored from one snapshot (the crate has no `unsafe`; this test forks):
+    /// each draws `DRAWS` span ids, half on the thread that forked (the one the snapshot holds)
+    /// and half on two worker threads, first salting with `request_ids[i]` if given.
     #[allow(unsafe_code)]
     fn restored_twice(request_ids: [Option<&str>; 2]) -> [Vec<u64>; 2] {
         // Seeded before the "snapshot".
@@ -102,12 +103,21 @@ mod tests {
                 if let Some(id) = request_id {
                     salt_with(id);
                 }
-                let mut out = Vec::with_capacity(DRAWS * 8);
-                for _ in 0..DRAWS {
-                    out.extend_from_slice(
-                        &u64::from_be_bytes(new_span_id().to_bytes()).to_le_bytes(),
-                    );
+                // Half on the thread the snapshot holds, half on two worker threads started
+                // after the restore.
+                let draw = |n: usize| -> Vec<u64> {
+                    (0..n)
+                        .map(|_| u64::from_be_bytes(new_span_id().to_bytes()))
+                        .collect()
+                };
+                let workers: Vec<_> = (0..2)
+                    .map(|_| std::thread::spawn(move || draw(DRAWS / 4)))
+                    .collect();
+                let mut ids = draw(DRAWS / 2);
+                for worker in workers {
+                    ids.extend(worker.join().unwrap_or_default());
                 }
+                let out: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
                 let written = std::fs::File::create(file).and_then(|mut f| f.write_all(&out));
                 // SAFETY: ends the child at once, running nothing of the parent's.
                 unsafe { libc::_exit(i32::from(written.is_err())) };
@@ -137,12 +147,13 @@ mod tests {
 
     #[test]
     fn environments_restored_from_one_snapshot_draw_their_own_ids() {
-        // The problem: without an invocation to part them, both draw the same ids.
+        // The problem: without an invocation to part them, the thread the snapshot holds draws
+        // the same ids in both (worker threads started after the restore seed themselves).
         let unsalted = restored_twice([None, None]);
         assert_eq!(unsalted[0].len(), DRAWS);
         assert_eq!(
             collisions(&unsalted),
-            DRAWS,
+            DRAWS / 2,
             "the same memory, the same ids"
         );
         // Each environment's first invocation salts its ids with its own request id.
