@@ -5,12 +5,14 @@
 //! under Lambda's segment, with their real times. Only the first invocation carries them; if
 //! it is not recorded, they are dropped.
 
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, SpanId, TraceId};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
+use super::{lock, Buffer, INIT_TRACE};
 use crate::record::{InProgress, Record};
 use crate::vocabulary::{ANNOTATION_PREFIX, LIFECYCLE};
 
@@ -119,4 +121,61 @@ fn lifecycle_record(
         status: Status::Unset,
         instrumentation_scope: InstrumentationScope::builder("xray-lambda").build(),
     })
+}
+
+impl Buffer {
+    /// Whether a span without a parent belongs to the init (no invocation has begun yet).
+    pub(crate) fn holding_init(&self) -> bool {
+        self.holding_init.load(Ordering::Acquire)
+    }
+
+    /// The first invocation began, recorded, with `handler`: the init's spans join its trace,
+    /// under an `Init` subsegment beside the handler; after a SnapStart restore
+    /// (`restored`: from the after-restore hooks to just before the handler), a `Restore`
+    /// subsegment too.
+    pub(crate) fn take_init(
+        &self,
+        handler: &InProgress,
+        initialization_type: Option<&str>,
+        restored: Option<(SystemTime, SystemTime)>,
+    ) {
+        if !self.holding_init.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut state = lock(&self.init);
+        let mut pending = lock(&self.pending);
+        let held = pending
+            .remove(&INIT_TRACE)
+            .map(|entry| entry.records)
+            .unwrap_or_default();
+        let mut records = Vec::with_capacity(held.len() + 2);
+        if let Some(times) = restored {
+            records.push(restore_record(handler, crate::ids::new_span_id(), times));
+        }
+        *state = if held.is_empty() {
+            InitState::Dropped
+        } else {
+            let init_id = crate::ids::new_span_id();
+            records.push(init_record(&held, handler, init_id, initialization_type));
+            for mut record in held {
+                move_into(&mut record, handler.trace_id, init_id);
+                records.push(record);
+            }
+            InitState::Taken {
+                trace_id: handler.trace_id,
+                init_id,
+            }
+        };
+        if let Some(entry) = pending.get_mut(&handler.trace_id) {
+            entry.records.extend(records);
+        }
+    }
+
+    /// The first invocation is not recorded: the init's spans go with it, unsent.
+    pub(crate) fn drop_init(&self) {
+        if self.holding_init.swap(false, Ordering::AcqRel) {
+            *lock(&self.init) = InitState::Dropped;
+            lock(&self.pending).remove(&INIT_TRACE);
+        }
+    }
 }

@@ -128,74 +128,10 @@ impl Buffer {
         }
     }
 
-    /// Whether a span without a parent belongs to the init (no invocation has begun yet).
-    pub(crate) fn holding_init(&self) -> bool {
-        self.holding_init.load(Ordering::Acquire)
-    }
-
-    /// The first invocation began, recorded, with `handler`: the init's spans join its trace,
-    /// under an `Init` subsegment beside the handler; after a SnapStart restore
-    /// (`restored`: from the after-restore hooks to just before the handler), a `Restore`
-    /// subsegment too.
-    pub(crate) fn take_init(
-        &self,
-        handler: &InProgress,
-        initialization_type: Option<&str>,
-        restored: Option<(SystemTime, SystemTime)>,
-    ) {
-        if !self.holding_init.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let mut state = lock(&self.init);
-        let mut pending = lock(&self.pending);
-        let held = pending
-            .remove(&INIT_TRACE)
-            .map(|entry| entry.records)
-            .unwrap_or_default();
-        let mut records = Vec::with_capacity(held.len() + 2);
-        if let Some(times) = restored {
-            records.push(init::restore_record(
-                handler,
-                crate::ids::new_span_id(),
-                times,
-            ));
-        }
-        *state = if held.is_empty() {
-            InitState::Dropped
-        } else {
-            let init_id = crate::ids::new_span_id();
-            records.push(init::init_record(
-                &held,
-                handler,
-                init_id,
-                initialization_type,
-            ));
-            for mut record in held {
-                init::move_into(&mut record, handler.trace_id, init_id);
-                records.push(record);
-            }
-            InitState::Taken {
-                trace_id: handler.trace_id,
-                init_id,
-            }
-        };
-        if let Some(entry) = pending.get_mut(&handler.trace_id) {
-            entry.records.extend(records);
-        }
-    }
-
     /// The process resumes from a SnapStart snapshot: what the sink bound at init is bound
     /// anew.
     pub(crate) fn renew_after_restore(&self) {
         self.sink.renew_after_restore();
-    }
-
-    /// The first invocation is not recorded: the init's spans go with it, unsent.
-    pub(crate) fn drop_init(&self) {
-        if self.holding_init.swap(false, Ordering::AcqRel) {
-            *lock(&self.init) = InitState::Dropped;
-            lock(&self.pending).remove(&INIT_TRACE);
-        }
     }
 
     /// An invocation starts: hold its trace's spans until [`Buffer::finish`]. `handler` is its
