@@ -447,17 +447,22 @@ impl Buffer {
                 None
             }
         });
-        if handed.is_some() {
+        if self.extras_held.load(Ordering::Acquire) == 0 {
             return handed;
         }
-        if self.extras_held.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let extra = lock(&self.extras).remove(&span_id);
-        if extra.is_some() {
+        let held = lock(&self.extras).remove(&span_id);
+        if held.is_some() {
             self.extras_held.fetch_sub(1, Ordering::Release);
         }
-        extra
+        // What was handed over at the end comes after what was attached while it ran
+        // (`metadata!` on the handler, then its own extra).
+        match (held, handed) {
+            (Some(mut held), Some(handed)) => {
+                held.merge(*handed);
+                Some(held)
+            }
+            (held, handed) => held.or(handed),
+        }
     }
 }
 
