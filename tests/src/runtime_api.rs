@@ -158,14 +158,13 @@ impl RuntimeApi {
         self.shared.restores.lock().expect("lock").len()
     }
 
-    /// # Panics
-    /// If the server has stopped.
-    pub async fn invoke_raw(
+    /// Queues an invocation whose deadline is `timeout` from now; the receiver of its outcome.
+    fn queue(
         &self,
         payload: Bytes,
         trace_header: Option<&str>,
         timeout: Duration,
-    ) -> Outcome {
+    ) -> oneshot::Receiver<Outcome> {
         let request_id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         self.shared
@@ -184,6 +183,18 @@ impl RuntimeApi {
                 deadline_ms,
             })
             .unwrap_or_else(|_| panic!("the Runtime API server has stopped"));
+        rx
+    }
+
+    /// # Panics
+    /// If the server has stopped, or the runtime does not answer within `timeout`.
+    pub async fn invoke_raw(
+        &self,
+        payload: Bytes,
+        trace_header: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        let rx = self.queue(payload, trace_header, timeout);
         tokio::time::timeout(timeout, rx)
             .await
             .expect("the runtime answers in time")
@@ -201,24 +212,7 @@ impl RuntimeApi {
         trace_header: Option<&str>,
         timeout: Duration,
     ) -> Option<Outcome> {
-        let request_id = format!("req-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = oneshot::channel();
-        self.shared
-            .waiting
-            .lock()
-            .expect("lock")
-            .insert(request_id.clone(), tx);
-        let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-            u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX)
-        });
-        self.queue
-            .send(Queued {
-                request_id,
-                payload: Bytes::from(payload.to_string()),
-                trace_header: trace_header.map(str::to_owned),
-                deadline_ms,
-            })
-            .unwrap_or_else(|_| panic!("the Runtime API server has stopped"));
+        let rx = self.queue(Bytes::from(payload.to_string()), trace_header, timeout);
         tokio::time::timeout(timeout, rx).await.ok()?.ok()
     }
 
