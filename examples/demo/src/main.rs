@@ -29,6 +29,16 @@ fn replay_client() -> aws_sdk_dynamodb::Client {
     replay_dynamodb(INVOCATIONS.len())
 }
 
+/// The endpoint in `AWS_ENDPOINT_URL_DYNAMODB` where one is set, else the SDK's replay client
+/// for `n` calls.
+async fn demo_dynamodb(n: usize) -> aws_sdk_dynamodb::Client {
+    if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
+        dynamodb_client().await
+    } else {
+        replay_dynamodb(n)
+    }
+}
+
 /// A DynamoDB client answered by the SDK's replay client, for `n` calls.
 fn replay_dynamodb(n: usize) -> aws_sdk_dynamodb::Client {
     let events = (0..n)
@@ -137,11 +147,7 @@ async fn render_report() {
 async fn timeout() -> RuntimeApi {
     let api = RuntimeApi::start().await;
     std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.endpoint());
-    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-        dynamodb_client().await
-    } else {
-        replay_dynamodb(1)
-    };
+    let client = demo_dynamodb(1).await;
     tokio::spawn(lambda_runtime::run_concurrent(service_fn(move |event| {
         slow_report(client.clone(), event)
     })));
@@ -244,11 +250,7 @@ async fn http_function() -> Result<RuntimeApi, lambda_runtime::Error> {
     let api = RuntimeApi::start().await;
     // The first runtime read its endpoint when it started: this one polls the new API.
     std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.endpoint());
-    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-        dynamodb_client().await
-    } else {
-        replay_dynamodb(1)
-    };
+    let client = demo_dynamodb(1).await;
     // On a thread of its own, as a `main` awaits it: spawning `lambda_http::run_concurrent`
     // of any `impl IntoResponse` handler as a task trips rustc's higher-ranked `Send`
     // inference (with or without the attribute).
@@ -311,11 +313,7 @@ fn http_api_event(name: &str) -> Value {
 /// all: each message its own subsegment with its `PutItem`, the second a fault, reported as a
 /// partial batch failure (`FailedRecords=1`). Each message carries its producer's header.
 async fn orders() -> Result<(), lambda_runtime::Error> {
-    let client = if std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
-        dynamodb_client().await
-    } else {
-        replay_dynamodb(2)
-    };
+    let client = demo_dynamodb(2).await;
     let message = |n: usize, body: &str| {
         let producer = new_trace_header(Some("1"));
         json!({

@@ -252,19 +252,14 @@ impl Buffer {
     /// Keeps `extra` for the span `span_id` until it ends. The span must be recorded, so that
     /// it reaches [`Buffer::record`], which takes the extra back.
     pub(crate) fn attach(&self, span_id: SpanId, extra: Extra) {
-        self.attach_boxed(span_id, Box::new(extra));
-    }
-
-    /// [`Buffer::attach`] for an extra that is boxed already (the handler subsegment's).
-    fn attach_boxed(&self, span_id: SpanId, extra: Box<Extra>) {
         match lock(&self.extras).entry(span_id) {
             // Usually the span's first and only extra: kept as it is, nothing merged.
             std::collections::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert(extra);
+                vacant.insert(Box::new(extra));
                 // Counted under the lock, before the span can end.
                 self.extras_held.fetch_add(1, Ordering::Release);
             }
-            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(*extra),
+            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(extra),
         }
     }
 

@@ -225,8 +225,8 @@ fn extras_follow_their_span_and_no_other() {
     );
 }
 
-#[test]
-fn spans_before_the_first_invocation_join_its_trace_under_init() {
+/// A tracer in Lambda (no roots of its own) before its first invocation.
+fn before_the_first_invocation() -> (XrayTracer, Arc<Buffer>) {
     let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
     let tracer = XrayTracer::new(
         buffer.clone(),
@@ -235,6 +235,12 @@ fn spans_before_the_first_invocation_join_its_trace_under_init() {
             unsampled: false,
         },
     );
+    (tracer, buffer)
+}
+
+#[test]
+fn spans_before_the_first_invocation_join_its_trace_under_init() {
+    let (tracer, buffer) = before_the_first_invocation();
     // In `main`: a root (recorded, though no header could sample it) and its child.
     let settings = tracer.start_with_context("load_settings", &Context::new());
     assert!(settings.is_recording());
@@ -287,14 +293,7 @@ fn spans_before_the_first_invocation_join_its_trace_under_init() {
 
 #[test]
 fn an_unrecorded_first_invocation_drops_the_init() {
-    let buffer = Arc::new(Buffer::new(Sink::Stderr, false, None));
-    let tracer = XrayTracer::new(
-        buffer.clone(),
-        XraySampler {
-            roots: false,
-            unsampled: false,
-        },
-    );
+    let (tracer, buffer) = before_the_first_invocation();
     let settings = tracer.start_with_context("load_settings", &Context::new());
     buffer.drop_init();
     // Ending after the drop: dropped too.
