@@ -134,12 +134,35 @@ fn seconds(buf: &mut Vec<u8>, time: std::time::SystemTime) {
         whole += 1;
         fraction = 0;
     }
+    // Ten digits of seconds (2001 to 2286), two at a time into one array: a third of the
+    // instructions of formatting each number on its own.
+    if (1_000_000_000..10_000_000_000).contains(&whole) {
+        let mut text = [b'.'; 17];
+        write_pairs(&mut text[..10], whole);
+        write_pairs(&mut text[11..], u64::from(fraction));
+        buf.extend_from_slice(&text);
+        return;
+    }
     let mut text = itoa::Buffer::new();
     buf.extend_from_slice(text.format(whole).as_bytes());
     // Six digits with their leading zeros: 1_000_000 + fraction is "1" and those six.
     let fraction = text.format(1_000_000 + fraction).as_bytes();
     buf.push(b'.');
     buf.extend_from_slice(&fraction[1..]);
+}
+
+/// `n`'s last `out.len()` (even) decimal digits, leading zeros kept.
+fn write_pairs(out: &mut [u8], mut n: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    for pair in out.rchunks_exact_mut(2) {
+        let at = usize::try_from(n % 100).unwrap_or(0) * 2;
+        pair.copy_from_slice(&PAIRS[at..at + 2]);
+        n /= 100;
+    }
 }
 
 /// The span's own members, then its children, nested.
@@ -476,6 +499,32 @@ mod time_tests {
             #[allow(clippy::cast_precision_loss)]
             let exact = nanos as f64 / 1e9;
             assert!((parsed - exact).abs() < 1e-6, "{parsed} {exact}");
+        }
+    }
+
+    /// The pair-at-a-time path and the general one write the same text, at the edges of the
+    /// ten-digit range and across it.
+    #[test]
+    fn every_time_is_written_as_the_general_formatter_writes_it() {
+        let mut buf = Vec::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let edges = [999_999_999, 1_000_000_000, 9_999_999_999, 10_000_000_000];
+        for at in 0..20_000_u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let secs = match usize::try_from(at).unwrap_or(0) {
+                i if i < edges.len() => edges[i],
+                _ => 1_000_000_000 + state % 9_000_000_000,
+            };
+            let time =
+                UNIX_EPOCH + Duration::new(secs, u32::try_from(state % 1_000_000_000).unwrap_or(0));
+            buf.clear();
+            seconds(&mut buf, time);
+            let since = time.duration_since(UNIX_EPOCH).expect("after 1970");
+            let micros = (since.as_nanos() + 500) / 1_000;
+            let expected = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+            assert_eq!(std::str::from_utf8(&buf).expect("UTF-8"), expected);
         }
     }
 }

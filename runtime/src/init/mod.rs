@@ -499,9 +499,11 @@ where
         .with_context_activation(false)
         .with_error_events_to_status(false)
         .with_error_events_to_exceptions(false)
-        .with_filter(FilterFn::new(subsegments))
         .and_then(UnsignedFields)
-        .and_then(watch_deadlines.then(|| OpenSpans.with_filter(FilterFn::new(subsegments))))
+        .and_then(watch_deadlines.then_some(OpenSpans))
+        // One filter for the three: each per-layer filter costs a registry lookup on every
+        // span's open, enter, exit and close.
+        .with_filter(FilterFn::new(subsegments))
 }
 
 /// `filter` for events; spans of this crate (the invocation's, which carry the log context)
