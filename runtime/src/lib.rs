@@ -303,6 +303,7 @@ mod logs;
 mod notices;
 mod otel;
 mod propagation;
+mod propagators;
 mod record;
 #[cfg(feature = "events")]
 #[cfg_attr(docsrs, doc(cfg(feature = "events")))]
@@ -316,6 +317,7 @@ mod tracer;
 mod unsigned_fields;
 mod url;
 mod vocabulary;
+mod w3c;
 
 // docs/lifecycle.md's examples, compiled with the crate's doc tests.
 #[cfg(doctest)]

@@ -10,6 +10,7 @@ use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::header::{write_header, Sampling};
+use crate::propagators::propagators;
 use crate::vocabulary::INIT_TRACE;
 
 /// The header name, as HTTP/2 and the AWS SDK write it.
@@ -28,6 +29,81 @@ pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 /// would parse it, and allocate for it (it is not a standard header), on every request.
 #[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
 pub(crate) const TRACE_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(TRACE_HEADER);
+
+/// Whether W3C's `traceparent` is written and read.
+#[cfg_attr(
+    not(any(feature = "lambda-http", feature = "events")),
+    allow(dead_code)
+)]
+pub(crate) fn reads_tracecontext() -> bool {
+    propagators().tracecontext
+}
+
+/// Whether calls carry `X-Amzn-Trace-Id`.
+#[cfg_attr(
+    not(any(feature = "aws-sdk", feature = "tower", feature = "reqwest")),
+    allow(dead_code)
+)]
+pub(crate) fn sends_xray() -> bool {
+    propagators().xray
+}
+
+/// The `traceparent` for a call made from the span whose context is `cx`, where
+/// `tracecontext` is chosen: the same span [`downstream`] names, so that an OpenTelemetry
+/// service downstream joins the trace under the call's subsegment.
+#[cfg_attr(
+    not(any(
+        feature = "aws-sdk",
+        feature = "tower",
+        feature = "reqwest",
+        feature = "lambda-http"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn traceparent(cx: &Context) -> Option<String> {
+    if !propagators().tracecontext {
+        return None;
+    }
+    let span = cx.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid()
+        || !(span_context.is_sampled() || span.is_recording())
+        || span_context.trace_id() == INIT_TRACE
+    {
+        return None;
+    }
+    Some(crate::w3c::write_traceparent(
+        span_context.trace_id(),
+        span_context.span_id(),
+        span_context.is_sampled(),
+    ))
+}
+
+/// In an invocation that records nothing, the `traceparent` naming what its header as it came
+/// names (Lambda's segment), not sampled, so that a W3C service downstream decides as Lambda
+/// did; `None` where that header names no parent (`PassThrough`).
+#[cfg_attr(
+    not(any(feature = "aws-sdk", feature = "tower", feature = "reqwest")),
+    allow(dead_code)
+)]
+pub(crate) fn traceparent_as_received() -> Option<String> {
+    if !propagators().tracecontext {
+        return None;
+    }
+    let header = crate::header::TraceHeader::try_parse(&as_received()?).ok()?;
+    (header.parent_id() != opentelemetry::SpanId::INVALID)
+        .then(|| crate::w3c::write_traceparent(header.trace_id(), header.parent_id(), false))
+}
+
+/// The W3C span that `headers` name (`traceparent`), where `tracecontext` is chosen.
+#[cfg(feature = "lambda-http")]
+pub(crate) fn incoming_traceparent(headers: &http::HeaderMap) -> Option<SpanContext> {
+    if !reads_tracecontext() {
+        return None;
+    }
+    let value = headers.get(crate::w3c::TRACEPARENT)?.to_str().ok()?;
+    crate::w3c::parse_traceparent(value)
+}
 
 /// The keys of the invocation's header this crate does not interpret, verbatim: a value of
 /// the handler span's OpenTelemetry context, which every span under it inherits (in spawned

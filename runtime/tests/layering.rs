@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     ("notices", 0),
     ("header", 0),
+    ("w3c", 1),
+    ("propagators", 0),
     ("json", 0),
     ("url", 0),
     ("ids", 0),

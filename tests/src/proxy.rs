@@ -41,6 +41,8 @@ pub struct Seen {
     pub operation: String,
     /// The trace header as it arrived, if any.
     pub trace_header: Option<String>,
+    /// W3C's `traceparent` as it arrived, if any.
+    pub traceparent: Option<String>,
 }
 
 /// An answer the proxy forwarded that carried a Lambda Runtime API trace header: what a
@@ -136,6 +138,7 @@ pub async fn start_adding(
                         operation: header("x-amz-target")
                             .unwrap_or_else(|| req.uri().path().to_owned()),
                         trace_header: header("x-amzn-trace-id"),
+                        traceparent: header("traceparent"),
                     };
                     seen.0
                         .lock()

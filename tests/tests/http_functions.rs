@@ -247,6 +247,39 @@ fn flags(handler: &Value) -> (bool, bool, bool) {
     (flag("error"), flag("throttle"), flag("fault"))
 }
 
+/// A caller instrumented with OpenTelemetry sends W3C's `traceparent`: Lambda's segment stays
+/// the handler's parent (`xray-lambda`, the default), and the caller's span is linked.
+#[test]
+fn a_w3c_callers_span_is_linked_from_the_handler() {
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    for fixture_name in [
+        "apigw_proxy_request",
+        "apigw_v2_proxy_request",
+        "apigw_websocket_request",
+        "alb_request",
+        "lambda_function_url_request",
+        "vpc_lattice_v2_request",
+    ] {
+        let traceparent = format!("00-{caller_trace}-{caller_span}-01");
+        let request = event(fixture_name, &[("traceparent", traceparent.as_str())]);
+        let (_, subsegments, ids) = invoke(&request, 1);
+        let handler = handler(&subsegments, "http_handler");
+        assert_eq!(
+            handler["parent_id"],
+            ids.parent.as_str(),
+            "{fixture_name}: {handler:#}"
+        );
+        assert_eq!(handler["trace_id"], ids.root.as_str());
+        let link = &handler["links"][0];
+        assert_eq!(
+            link["trace_id"], "1-4bf92f35-77b34da6a3ce929d0e0e4736",
+            "{fixture_name}: {handler:#}"
+        );
+        assert_eq!(link["id"], caller_span);
+    }
+}
+
 #[test]
 fn the_status_sets_the_flags_for_both_kinds_of_handler() {
     for (typed, name) in [(false, "http_handler"), (true, "typed_handler")] {

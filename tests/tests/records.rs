@@ -256,6 +256,40 @@ fn a_batch_of_ten_with_two_failures_marks_them_and_links_every_producer() {
     }
 }
 
+/// A producer instrumented with OpenTelemetry (W3C only) puts `traceparent` in the message's
+/// attributes, not `AWSTraceHeader`: each record links to it all the same.
+#[test]
+fn a_message_from_a_w3c_producer_links_to_its_span() {
+    let (mut event, producers) = sqs_batch(3, &[], &[]);
+    let w3c = |root: &str| root.trim_start_matches("1-").replace('-', "");
+    for (record, producer) in event["Records"]
+        .as_array_mut()
+        .expect("records")
+        .iter_mut()
+        .zip(&producers)
+    {
+        record["attributes"]
+            .as_object_mut()
+            .expect("attributes")
+            .remove("AWSTraceHeader");
+        record["messageAttributes"]["traceparent"] = json!({
+            "stringValue": format!("00-{}-{}-01", w3c(&producer.root), producer.parent),
+            "dataType": "String",
+        });
+    }
+    let (_, subsegments, _) = invoke(&event, 4);
+    for (i, producer) in producers.iter().enumerate() {
+        let record = subsegments
+            .iter()
+            .find(|r| r["annotations"]["MessageId"] == format!("message-{i}"))
+            .expect("the message's subsegment");
+        // The same link an X-Ray header gives: X-Ray's form of the W3C trace id.
+        let link = &record["links"][0];
+        assert_eq!(link["trace_id"], producer.root.as_str(), "{record:#}");
+        assert_eq!(link["id"], producer.parent.as_str());
+    }
+}
+
 #[test]
 fn a_batch_of_120_keeps_x_rays_limits_failed_records_first_and_loses_nothing() {
     // The last five fail: their identities are indexed even though they finish last.

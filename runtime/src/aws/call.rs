@@ -29,6 +29,8 @@ pub struct Call {
     pub(super) span_context: SpanContext,
     /// The trace header every attempt of the call carries: this subsegment as `Parent`.
     pub(super) header: Option<String>,
+    /// W3C's `traceparent` naming the same subsegment, where `tracecontext` is chosen.
+    pub(super) traceparent: Option<String>,
     /// Shared with the span's `rpc.service` and `rpc.method` attributes, not copied.
     pub(super) service: StringValue,
     pub(super) operation: StringValue,
@@ -107,7 +109,8 @@ impl Call {
         })?;
         let (service, operation) = shared?;
         let span_context = cx.span().span_context().clone();
-        let header = propagation::downstream(&cx);
+        let header = propagation::downstream(&cx).filter(|_| propagation::sends_xray());
+        let traceparent = propagation::traceparent(&cx);
         // `table_names` not through `aws.dynamodb.table_names`: the translator would also copy
         // the first name into `table_name`, which misleads for a call on several tables.
         let aws = AwsMembers {
@@ -119,6 +122,7 @@ impl Call {
             cx,
             span_context,
             header,
+            traceparent,
             service,
             operation,
             aws,

@@ -247,17 +247,22 @@ impl Intercept for XrayInterceptor {
     ) -> Result<(), BoxError> {
         // A call in an invocation that records nothing may still have a span (not sampled):
         // then the invocation's header as it came.
-        let header = cfg
-            .load::<Call>()
+        let call = cfg.load::<Call>();
+        let header = call
             .and_then(|call| call.header.clone())
-            .or_else(propagation::as_received);
+            .or_else(propagation::as_received)
+            .filter(|_| propagation::sends_xray());
+        let headers = context.request_mut().headers_mut();
         if let Some(header) = header {
             // A header that is not a valid HTTP header value (only from a malformed
             // `_X_AMZN_TRACE_ID`) is left out rather than fail the call.
-            let _ = context
-                .request_mut()
-                .headers_mut()
-                .try_insert(TRACE_HEADER, header);
+            let _ = headers.try_insert(TRACE_HEADER, header);
+        }
+        let traceparent = call
+            .and_then(|call| call.traceparent.clone())
+            .or_else(propagation::traceparent_as_received);
+        if let Some(traceparent) = traceparent {
+            let _ = headers.try_insert(crate::w3c::TRACEPARENT, traceparent);
         }
         Ok(())
     }

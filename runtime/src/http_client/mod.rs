@@ -28,6 +28,7 @@ use crate::propagation::{self, TRACE_HEADER_NAME};
 use crate::record::{method_value, Extra, Http};
 use crate::state;
 use crate::vocabulary::HTTP_STATUS;
+use crate::w3c::TRACEPARENT_NAME;
 
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::XrayMiddleware;
@@ -75,7 +76,7 @@ impl HttpCall {
         };
         let span_context = cx.span().span_context().clone();
         match propagation::downstream(&cx) {
-            Some(header) => put(headers, header),
+            Some(header) => put(headers, header, propagation::traceparent(&cx)),
             None => forward_as_received(headers),
         }
         if !state::reaches_buffer(&span_context) {
@@ -143,15 +144,22 @@ impl HttpCall {
     }
 }
 
-fn put(headers: &mut http::HeaderMap, header: String) {
-    if let Ok(value) = HeaderValue::try_from(header) {
-        headers.insert(TRACE_HEADER_NAME, value);
+/// The call's trace headers, as the chosen propagators say: X-Ray's, and W3C's naming the
+/// same subsegment.
+fn put(headers: &mut http::HeaderMap, header: String, traceparent: Option<String>) {
+    if propagation::sends_xray() {
+        if let Ok(value) = HeaderValue::try_from(header) {
+            headers.insert(TRACE_HEADER_NAME, value);
+        }
+    }
+    if let Some(value) = traceparent.and_then(|t| HeaderValue::try_from(t).ok()) {
+        headers.insert(TRACEPARENT_NAME, value);
     }
 }
 
 fn forward_as_received(headers: &mut http::HeaderMap) {
     if let Some(header) = propagation::as_received() {
-        put(headers, header);
+        put(headers, header, propagation::traceparent_as_received());
     }
 }
 

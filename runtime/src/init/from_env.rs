@@ -3,6 +3,7 @@
 use super::Export;
 use crate::environment::{LambdaEnvironment, Vars};
 use crate::notices::Notice;
+use crate::propagators::Propagators;
 use crate::sink::daemon::parse_daemon_address;
 
 /// Where traces go, from the environment; what is wrong with it goes into `notices`.
@@ -114,8 +115,45 @@ fn lambda_endpoint(environment: &LambdaEnvironment, notices: &mut Vec<Notice>) -
     }
 }
 
+/// The trace headers calls carry, from `OTEL_PROPAGATORS`; a name it does not know goes into
+/// `notices`.
+pub(super) fn propagators_from_env(vars: Vars<'_>, notices: &mut Vec<Notice>) -> Propagators {
+    let Some(value) = vars.get("OTEL_PROPAGATORS") else {
+        return Propagators::DEFAULT;
+    };
+    let (propagators, unknown) = Propagators::parse(&value);
+    if !unknown.is_empty() {
+        notices.push(Notice::warning(format!(
+            "X-Ray: OTEL_PROPAGATORS names {} unknown here (known: tracecontext, baggage, xray, xray-lambda, none); ignored",
+            unknown.join(", ")
+        )));
+    }
+    propagators
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unknown_propagator_is_said_once_and_ignored() {
+        let mut notices = Vec::new();
+        let vars = |value: &'static str| {
+            crate::environment::Vars::new(Box::leak(Box::new(move |name: &str| {
+                (name == "OTEL_PROPAGATORS").then(|| value.to_owned())
+            })))
+        };
+        let chosen = super::propagators_from_env(vars("xray,jaeger"), &mut notices);
+        assert!(chosen.xray && !chosen.tracecontext);
+        assert_eq!(notices.len(), 1);
+        assert!(
+            format!("{:?}", notices[0]).contains("jaeger"),
+            "{notices:?}"
+        );
+        let unset =
+            super::propagators_from_env(crate::environment::Vars::new(&|_| None), &mut notices);
+        assert_eq!(unset, crate::propagators::Propagators::DEFAULT);
+        assert_eq!(notices.len(), 1);
+    }
+
     #[test]
     fn otel_variables_choose_the_export() {
         use super::otel_export;

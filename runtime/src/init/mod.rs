@@ -30,7 +30,8 @@ use crate::unsigned_fields::{OpenSpans, UnsignedFields};
 
 mod from_env;
 
-use from_env::export_from_env;
+use crate::propagators::Propagators;
+use from_env::{export_from_env, propagators_from_env};
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,7 @@ pub fn builder() -> Builder {
 /// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
 /// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |
 /// | `XRAY_LAMBDA_DEADLINE_MARGIN_MS` (milliseconds; `0` turns it off) | [`Builder::deadline_margin`]; a malformed value logs one line and keeps the default |
+/// | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`; unset: `tracecontext,baggage,xray-lambda`) | which trace headers calls carry: `xray`/`xray-lambda` `X-Amzn-Trace-Id`, `tracecontext` W3C's `traceparent`, naming the same subsegment; an unknown name logs one line and is ignored |
 #[derive(Debug, Clone)]
 pub struct Builder {
     export: Export,
@@ -154,6 +156,7 @@ pub struct Builder {
     aws_call_phases: bool,
     application_signals: bool,
     deadline_margin: Duration,
+    propagators: Propagators,
     /// What reading the environment found to say, said once the pipeline is installed.
     notices: Vec<Notice>,
 }
@@ -191,9 +194,11 @@ impl Builder {
                 DEFAULT_DEADLINE_MARGIN
             }
         };
+        let propagators = propagators_from_env(vars, &mut notices);
         Builder {
             export,
             service,
+            propagators,
             environment,
             log_filter,
             log_format,
@@ -406,6 +411,7 @@ impl Builder {
         })) {
             return Err(InitError::AlreadyInitialized);
         }
+        crate::propagators::choose(self.propagators);
         let guard = TracingGuard {
             tracer: Some(tracer.clone()),
         };

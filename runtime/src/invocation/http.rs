@@ -8,6 +8,7 @@ use super::Invocation;
 use crate::exception::Exception;
 use crate::http_function::{self, response::Responded, response::ResponseFacts};
 use crate::propagation::{self, TRACE_HEADER_NAME};
+use crate::w3c::TRACEPARENT_NAME;
 
 impl Invocation {
     /// [`Invocation::start`] for a `lambda_http` handler: the Lambda context comes from the
@@ -25,6 +26,12 @@ impl Invocation {
             // Not recorded: `lambda_http` already put the invocation's header, as received.
             return invocation;
         };
+        // A W3C caller's span (an OpenTelemetry-instrumented client): Lambda's segment stays
+        // the parent, as `xray-lambda` says, and the caller's span becomes a link.
+        if let Some(caller) = propagation::incoming_traceparent(request.headers()) {
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            active.span.add_link(caller);
+        }
         let http = http_function::describe(request);
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
         let extra = active.extra();
@@ -35,6 +42,11 @@ impl Invocation {
         if let Some(header) = propagation::downstream(&active.cx) {
             if let Ok(value) = http::HeaderValue::try_from(header) {
                 request.headers_mut().insert(TRACE_HEADER_NAME, value);
+            }
+        }
+        if let Some(traceparent) = propagation::traceparent(&active.cx) {
+            if let Ok(value) = http::HeaderValue::try_from(traceparent) {
+                request.headers_mut().insert(TRACEPARENT_NAME, value);
             }
         }
         invocation

@@ -1,4 +1,5 @@
-//! Feature `events`: a record's producer, carried as a span attribute ([`PRODUCER`]) and
+//! Feature `events`: a record's producer (X-Ray's header, or W3C's `traceparent`), carried as a
+//! span attribute ([`PRODUCER`]) and
 //! turned into an OpenTelemetry link when the span reaches the buffer: the OTLP path exports it
 //! as it is, the daemon writer writes it as the subsegment's `links` metadata.
 
@@ -18,16 +19,21 @@ impl Record {
             return;
         };
         let field = attributes.remove(at);
-        let Ok(header) = TraceHeader::try_parse(field.value.as_str().as_ref()) else {
-            return;
+        let value = field.value.as_str();
+        // X-Ray's header (`AWSTraceHeader`), else W3C's `traceparent`.
+        let producer = match TraceHeader::try_parse(value.as_ref()) {
+            Ok(header) => SpanContext::new(
+                header.trace_id(),
+                header.parent_id(),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            ),
+            Err(_) => match crate::w3c::parse_traceparent(value.as_ref()) {
+                Some(producer) => producer,
+                None => return,
+            },
         };
-        let producer = SpanContext::new(
-            header.trace_id(),
-            header.parent_id(),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::NONE,
-        );
         self.span.links.links.push(Link::new(
             producer,
             vec![KeyValue::new(REFERENCE_TYPE, "parent")],

@@ -133,6 +133,12 @@ pub trait TracedRecord {
     fn xray_upstream(&self) -> Option<&str> {
         None
     }
+    /// The producer's W3C `traceparent`, when the record carries one (an
+    /// OpenTelemetry-instrumented producer puts it in the message's attributes): linked when
+    /// there is no X-Ray header and `OTEL_PROPAGATORS` chooses `tracecontext`.
+    fn xray_upstream_traceparent(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Runs `work` for `record` inside the record's own subsegment; an `Err` marks that
@@ -164,7 +170,12 @@ where
     if span.is_disabled() {
         return work.await;
     }
-    if let Some((header, _)) = upstream {
+    let producer = upstream.map(|(header, _)| header).or_else(|| {
+        record
+            .xray_upstream_traceparent()
+            .filter(|_| propagation::reads_tracecontext())
+    });
+    if let Some(header) = producer {
         // One attribute (for OpenTelemetry only: no log line shows it), turned into the link
         // when the span reaches the buffer: cheaper than linking now, which looks the span up
         // three times.

@@ -33,6 +33,14 @@ impl TracedRecord for SqsMessage {
     fn xray_upstream(&self) -> Option<&str> {
         non_empty(self.attributes.get("AWSTraceHeader").map(String::as_str))
     }
+
+    fn xray_upstream_traceparent(&self) -> Option<&str> {
+        non_empty(
+            self.message_attributes
+                .get(crate::w3c::TRACEPARENT)
+                .and_then(|a| a.string_value.as_deref()),
+        )
+    }
 }
 
 impl TracedRecord for SnsRecord {
@@ -42,6 +50,15 @@ impl TracedRecord for SnsRecord {
 
     fn xray_identity(&self) -> Option<RecordIdentity<'_>> {
         non_empty(Some(self.sns.message_id.as_str())).map(RecordIdentity::MessageId)
+    }
+
+    fn xray_upstream_traceparent(&self) -> Option<&str> {
+        non_empty(
+            self.sns
+                .message_attributes
+                .get(crate::w3c::TRACEPARENT)
+                .map(|a| a.value.as_str()),
+        )
     }
 }
 
