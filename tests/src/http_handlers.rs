@@ -18,9 +18,14 @@ fn action(request: &Request) -> String {
 
 /// The trace header the handler sees on its request.
 fn seen_header(request: &Request) -> Option<String> {
+    seen(request, "x-amzn-trace-id")
+}
+
+/// Header `name` as the handler sees it on its request.
+fn seen(request: &Request, name: &str) -> Option<String> {
     request
         .headers()
-        .get("x-amzn-trace-id")
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
@@ -46,7 +51,11 @@ pub async fn http_handler(request: Request) -> Result<impl IntoResponse, Error> 
     };
     Ok((
         status,
-        json!({ "header": header, "path": request.raw_http_path() }),
+        json!({
+            "header": header,
+            "traceparent": seen(&request, "traceparent"),
+            "path": request.raw_http_path(),
+        }),
     ))
 }
 

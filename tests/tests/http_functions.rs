@@ -263,8 +263,18 @@ fn a_w3c_callers_span_is_linked_from_the_handler() {
     ] {
         let traceparent = format!("00-{caller_trace}-{caller_span}-01");
         let request = event(fixture_name, &[("traceparent", traceparent.as_str())]);
-        let (_, subsegments, ids) = invoke(&request, 1);
+        let (outcome, subsegments, ids) = invoke(&request, 1);
         let handler = handler(&subsegments, "http_handler");
+        // The request's `traceparent`, as the handler sees it, names the handler subsegment.
+        assert_eq!(
+            body(outcome)["traceparent"],
+            format!(
+                "00-{}-{}-01",
+                ids.root.trim_start_matches("1-").replace('-', ""),
+                handler["id"].as_str().expect("an id")
+            ),
+            "{fixture_name}"
+        );
         assert_eq!(
             handler["parent_id"],
             ids.parent.as_str(),
