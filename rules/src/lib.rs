@@ -27,9 +27,31 @@ pub const NAME_PUNCTUATION: &str = "_.:/%&#=+\\-@";
 /// An ASCII byte X-Ray accepts in a name: a letter, a digit, the space or
 /// [`NAME_PUNCTUATION`]. (Not a tab or any other whitespace.)
 #[must_use]
+#[inline]
 pub fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b' ' || NAME_PUNCTUATION.as_bytes().contains(&b)
+    NAME_BYTES[usize::from(b)]
 }
+
+/// [`is_name_byte`] for each byte, built at compile time: every span's name is checked as it
+/// is written, a byte at a time.
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `b < 256`: the cast keeps it.
+        #[allow(clippy::cast_possible_truncation)]
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric() || byte == b' ';
+        b += 1;
+    }
+    let punctuation = NAME_PUNCTUATION.as_bytes();
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A character X-Ray accepts in a name: any Unicode letter or digit, or an ASCII one of
 /// [`is_name_byte`].
@@ -40,6 +62,7 @@ pub fn is_name_char(c: char) -> bool {
 
 /// A name X-Ray accepts as it is: 1 to [`MAX_NAME`] bytes of [`is_name_char`].
 #[must_use]
+#[inline]
 pub fn name_is_valid(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
@@ -69,6 +92,7 @@ pub fn valid_name(name: &str) -> Cow<'_, str> {
 
 /// A character X-Ray indexes in an annotation key: `A-Z a-z 0-9 _`.
 #[must_use]
+#[inline]
 pub fn is_annotation_key_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -79,6 +103,7 @@ pub fn is_annotation_key_char(c: char) -> bool {
 ///
 /// # Errors
 /// The key to write instead, when `key` is not one X-Ray indexes.
+#[inline]
 pub fn annotation_key(key: &str) -> Result<&str, String> {
     // Bytes, not chars, on the common path: every valid character is ASCII.
     if !key.is_empty()
@@ -114,6 +139,15 @@ mod tests {
             if let Err(fixed) = annotation_key(key) {
                 assert!(annotation_key(&fixed).is_ok(), "{key:?} -> {fixed:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_byte_table_is_the_rule() {
+        for b in 0..=u8::MAX {
+            let rule =
+                b.is_ascii_alphanumeric() || b == b' ' || NAME_PUNCTUATION.as_bytes().contains(&b);
+            assert_eq!(is_name_byte(b), rule, "{b}");
         }
     }
 
