@@ -340,7 +340,7 @@ pub use invocation::runtime_layer::{XrayRuntime, XrayRuntimeLayer};
 pub use invocation::snapstart::SnapStartTracing;
 pub use invocation::Invocation;
 pub use logs::LogFormat;
-pub use propagation::current_trace_header;
+pub use propagation::{current_trace_header, current_trace_id};
 #[cfg(feature = "otlp")]
 pub use shutdown::shutdown_on_sigterm;
 pub use xray_lambda_macros::{annotate, metadata, xray_aws, xray_handler};

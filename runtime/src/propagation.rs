@@ -213,6 +213,35 @@ pub fn current_trace_header() -> Option<String> {
     as_received()
 }
 
+/// The X-Ray trace id of the invocation running here (`1-5759e988-bd862e3fe1be46a994272793`),
+/// to hand back to a caller, put on an error page or in a support ticket: what X-Ray's console
+/// and `aws xray batch-get-traces` look it up by (W3C's form is the same digits without the
+/// dashes: `5759e988bd862e3fe1be46a994272793`). Also in an invocation that records nothing (its
+/// header's `Root`). `None` outside an invocation, and during the init.
+///
+/// ```no_run
+/// # fn respond(_: &str) {}
+/// if let Some(trace_id) = xray_lambda::current_trace_id() {
+///     respond(&format!("Something went wrong; quote {trace_id} when you contact us."));
+/// }
+/// ```
+#[must_use]
+pub fn current_trace_id() -> Option<String> {
+    let span = tracing::Span::current();
+    let trace_id = match (!span.is_disabled()).then(|| span.context()) {
+        Some(cx) if cx.span().span_context().is_valid() => cx.span().span_context().trace_id(),
+        _ => crate::header::TraceHeader::try_parse(&as_received()?)
+            .ok()?
+            .trace_id(),
+    };
+    if trace_id == INIT_TRACE {
+        return None;
+    }
+    let mut text = String::with_capacity(35);
+    crate::header::format_trace_id(trace_id, &mut text).ok()?;
+    Some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +302,7 @@ mod tests {
 
     #[test]
     fn outside_an_invocation_there_is_no_header() {
+        assert_eq!(current_trace_id(), None);
         assert_eq!(current_trace_header(), None);
     }
 }

@@ -51,8 +51,58 @@ fn without_userinfo(authority: &str) -> &str {
         .map_or(authority, |(_, host)| host)
 }
 
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (none too)
+/// and everything else for itself, ASCII case ignored: Powertools' `ignore_endpoint` patterns.
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
+    // The last `*` seen and where in `text` its run would end next: backtrack there on a
+    // mismatch (linear in practice, never exponential).
+    let (mut p, mut t, mut star, mut resume) = (0, 0, None, 0);
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some(p);
+            resume = t;
+            p += 1;
+        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
+            p += 1;
+            t += 1;
+        } else if let Some(at) = star {
+            p = at + 1;
+            resume += 1;
+            t = resume;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn globs_match_as_powertools_patterns_do() {
+        use super::glob_matches;
+        for (pattern, text, matches) in [
+            ("api.example.com", "api.example.com", true),
+            ("api.example.com", "API.Example.com", true),
+            ("*.example.com", "api.example.com", true),
+            ("*.example.com", "example.com", false),
+            ("/health", "/health", true),
+            ("/health", "/healthz", false),
+            ("/orders/*", "/orders/42/items", true),
+            ("/orders/*/items", "/orders/42/items", true),
+            ("/orders/*/items", "/orders/42/lines", false),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+        ] {
+            assert_eq!(glob_matches(pattern, text), matches, "{pattern:?} {text:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

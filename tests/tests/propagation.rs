@@ -37,6 +37,8 @@ struct Clients {
     http: HttpClient,
     /// reqwest with `XrayMiddleware`.
     reqwest: reqwest_middleware::ClientWithMiddleware,
+    /// reqwest with `XrayMiddleware` ignoring `/health` on any host and any path on `local*`.
+    ignoring: reqwest_middleware::ClientWithMiddleware,
     http_base: String,
     dynamodb: aws_sdk_dynamodb::Client,
     /// Through a proxy that throttles the first two requests.
@@ -83,6 +85,18 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     }
     if let Some(path) = event.payload["get"].as_str() {
         return Ok(json!({ "status": get(path).await? }));
+    }
+    if event.payload["ignoring"] == true {
+        let c = CLIENTS.get().expect("clients");
+        let localhost = c.http_base.replace("127.0.0.1", "localhost");
+        for url in [
+            format!("{}/health?probe={tag}", c.http_base),
+            format!("{}/orders/1?probe={tag}", c.http_base),
+            format!("{localhost}/orders/2?probe={tag}"),
+        ] {
+            c.ignoring.get(url).send().await?;
+        }
+        return Ok(json!({}));
     }
     if event.payload["throttled"] == true {
         let c = CLIENTS.get().expect("clients");
@@ -191,6 +205,13 @@ fn harness() -> &'static Harness {
                     reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
                         .with(
                             xray_lambda::http_client::XrayMiddleware::new().downstream_traces(true),
+                        )
+                        .build(),
+                    ignoring: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                        .with(
+                            xray_lambda::http_client::XrayMiddleware::new()
+                                .ignore_endpoint(None, &["/health"])
+                                .ignore_endpoint(Some("local*"), &[]),
                         )
                         .build(),
                     http_base,
@@ -605,6 +626,37 @@ fn a_reqwest_call_is_a_remote_subsegment_named_by_the_header_it_sent() {
             "a secret left the function"
         );
     }
+}
+
+/// Powertools' `ignore_endpoint`: a call to an ignored path or host is no subsegment and
+/// carries no header; the others are traced as ever.
+#[test]
+fn an_ignored_endpoint_is_not_traced() {
+    let ids = new_trace_header(Some("1"));
+    let payload = json!({ "ignoring": true, "tag": ids.root });
+    invoke_payload(&ids, &payload);
+    let remote = remote_subsegments(&ids.root, 1);
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert!(
+        remote[0]["http"]["request"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/orders/1")),
+        "{remote:#?}"
+    );
+    let received = harness().http_log.all();
+    let header_of = |path: &str| {
+        let target = format!("{path}?probe={}", ids.root);
+        let found: Vec<_> = received.iter().filter(|r| r.target == target).collect();
+        assert_eq!(found.len(), 1, "{target}: {received:#?}");
+        found[0].trace_header.clone()
+    };
+    assert_eq!(header_of("/health"), None);
+    assert_eq!(header_of("/orders/2"), None);
+    let traced = header_of("/orders/1").expect("a header");
+    assert_eq!(
+        keys(&traced)["Parent"],
+        remote[0]["id"].as_str().expect("id")
+    );
 }
 
 /// Child: HTTP calls whose URLs hold a secret — answered, failed with a 500, failed without

@@ -3,7 +3,8 @@
 //! `tests/python/otel_service.py`), joins the function's trace under the call's subsegment.
 //! Real `lambda_runtime::run_concurrent`, the crate's reqwest middleware, the AWS SDK through a
 //! loopback proxy in front of moto, `OTEL_PROPAGATORS` unset (the default,
-//! `tracecontext,baggage,xray-lambda`).
+//! `tracecontext,baggage,xray-lambda`). Also `current_trace_id()`, what a function hands back to
+//! its caller.
 
 use std::collections::HashSet;
 use std::io::{BufRead as _, BufReader};
@@ -81,7 +82,8 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
             .await?;
     }
     c.dynamodb.list_tables().send().await?;
-    Ok(json!({ "tag": tag }))
+    // What a function hands back to its caller to quote.
+    Ok(json!({ "tag": tag, "trace_id": xray_lambda::current_trace_id() }))
 }
 
 struct Harness {
@@ -238,7 +240,9 @@ fn a_w3c_service_downstream_joins_the_trace_under_the_calls_subsegment() {
             .api
             .invoke(&json!({ "tag": ids_of.root }), Some(&ids_of.header)),
     );
-    assert_eq!(outcome.unwrap_response()["tag"], ids_of.root);
+    let response = outcome.unwrap_response();
+    assert_eq!(response["tag"], ids_of.root);
+    assert_eq!(response["trace_id"], ids_of.root, "current_trace_id()");
     assert_joined(&base, &ids_of);
 
     // The AWS call carries both headers, naming the same subsegment.
@@ -285,6 +289,10 @@ fn sixteen_invocations_at_once_each_call_names_its_own_invocation() {
         while let Some(outcome) = invocations.join_next().await {
             let response = outcome.expect("joined").unwrap_response();
             assert!(all.iter().any(|ids_of| response["tag"] == ids_of.root));
+            assert_eq!(
+                response["trace_id"], response["tag"],
+                "each its own trace id"
+            );
         }
     });
     for ids_of in &all {
@@ -306,6 +314,8 @@ fn an_unsampled_invocation_tells_w3c_services_not_to_sample() {
         )
         .unwrap_response();
     assert_eq!(response["tag"], ids_of.root);
+    // Not recorded, yet the invocation's trace id all the same.
+    assert_eq!(response["trace_id"], ids_of.root);
     let sent: Vec<_> = h
         .requests
         .all()

@@ -35,6 +35,51 @@ pub use self::reqwest::XrayMiddleware;
 #[cfg(feature = "tower")]
 pub use self::tower::{XrayLayer, XrayService};
 
+/// What a client layer knows of the services it calls: whether they trace too, and the
+/// endpoints not to trace.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallOptions {
+    /// The downstream services trace (X-Ray's `traced`).
+    pub(crate) traced: bool,
+    /// Shared by every clone of the layer (one per client, cloned per request by some).
+    ignored: std::sync::Arc<[IgnoredEndpoint]>,
+}
+
+/// An endpoint whose calls are not traced: a host pattern (any host when `None`) and path
+/// patterns (any path when empty), `*` for any run of characters.
+#[derive(Debug, Clone)]
+struct IgnoredEndpoint {
+    host: Option<String>,
+    paths: Vec<String>,
+}
+
+impl CallOptions {
+    /// Adds an endpoint not to trace (`ignore_endpoint` on the layers).
+    pub(crate) fn ignore(&mut self, host: Option<&str>, paths: &[&str]) {
+        let mut ignored = self.ignored.to_vec();
+        ignored.push(IgnoredEndpoint {
+            host: host.map(str::to_owned),
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        });
+        self.ignored = ignored.into();
+    }
+
+    /// Whether a call to `uri` is left untraced.
+    fn ignores(&self, uri: &Uri) -> bool {
+        self.ignored.iter().any(|endpoint| {
+            endpoint
+                .host
+                .as_deref()
+                .is_none_or(|host| crate::url::glob_matches(host, uri.host().unwrap_or_default()))
+                && (endpoint.paths.is_empty()
+                    || endpoint
+                        .paths
+                        .iter()
+                        .any(|path| crate::url::glob_matches(path, uri.path())))
+        })
+    }
+}
+
 /// One outgoing HTTP call's subsegment, from the request to the response.
 #[derive(Debug)]
 pub(crate) struct HttpCall {
@@ -58,8 +103,13 @@ impl HttpCall {
         method: &str,
         uri: &Uri,
         headers: &mut http::HeaderMap,
-        traced: bool,
+        options: &CallOptions,
     ) -> Option<Self> {
+        // An endpoint not to trace: no subsegment, and the request as the client made it.
+        if !options.ignored.is_empty() && options.ignores(uri) {
+            return None;
+        }
+        let traced = options.traced;
         // Tracing off: nothing to record, and no header was received to forward.
         state::pipeline()?;
         let current = tracing::Span::current();

@@ -4,7 +4,7 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next, Result};
 
-use super::HttpCall;
+use super::{CallOptions, HttpCall};
 
 /// A `reqwest-middleware` middleware: each request made inside a traced invocation is a
 /// remote subsegment (`namespace: "remote"`, named after the host, with X-Ray's `http`
@@ -15,9 +15,9 @@ use super::HttpCall;
 ///     .with(xray_lambda::http_client::XrayMiddleware::new())
 ///     .build();
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct XrayMiddleware {
-    traced: bool,
+    options: CallOptions,
 }
 
 impl XrayMiddleware {
@@ -31,7 +31,26 @@ impl XrayMiddleware {
     /// [`XrayLayer::downstream_traces`](super::XrayLayer::downstream_traces) (feature `tower`).
     #[must_use]
     pub fn downstream_traces(mut self, traced: bool) -> Self {
-        self.traced = traced;
+        self.options.traced = traced;
+        self
+    }
+
+    /// Calls to this endpoint are not traced (Powertools' `ignore_endpoint`): no subsegment,
+    /// and the request goes as the client made it, without a trace header. `host` matches
+    /// the URL's host (`None`: any host); `paths`, if any, its path; `*` stands for any run of
+    /// characters, case is ignored. Health checks, metrics endpoints and chatty internal
+    /// services stay out of the trace. May be called more than once.
+    ///
+    /// ```no_run
+    /// # {
+    /// let middleware = xray_lambda::http_client::XrayMiddleware::new()
+    ///     .ignore_endpoint(Some("*.internal.example.com"), &[])
+    ///     .ignore_endpoint(None, &["/health", "/metrics/*"]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn ignore_endpoint(mut self, host: Option<&str>, paths: &[&str]) -> Self {
+        self.options.ignore(host, paths);
         self
     }
 }
@@ -48,7 +67,7 @@ impl Middleware for XrayMiddleware {
         // A standard method's clone copies nothing.
         let method = request.method().clone();
         let call = uri.as_ref().and_then(|uri| {
-            HttpCall::begin(method.as_str(), uri, request.headers_mut(), self.traced)
+            HttpCall::begin(method.as_str(), uri, request.headers_mut(), &self.options)
         });
         let result = next.run(request, extensions).await;
         if let Some(call) = call {

@@ -9,7 +9,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::HttpCall;
+use super::{CallOptions, HttpCall};
 
 /// Wraps an HTTP service so that each request made inside a traced invocation is a remote
 /// subsegment (`namespace: "remote"`, named after the host, with X-Ray's `http` object) and
@@ -21,9 +21,9 @@ use super::HttpCall;
 /// let client = xray_lambda::http_client::XrayLayer::new().layer(client);
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct XrayLayer {
-    traced: bool,
+    options: CallOptions,
 }
 
 impl XrayLayer {
@@ -39,7 +39,26 @@ impl XrayLayer {
     /// show every such trace as incomplete.
     #[must_use]
     pub fn downstream_traces(mut self, traced: bool) -> Self {
-        self.traced = traced;
+        self.options.traced = traced;
+        self
+    }
+
+    /// Calls to this endpoint are not traced (Powertools' `ignore_endpoint`): no subsegment,
+    /// and the request goes as the client made it, without a trace header. `host` matches
+    /// the URL's host (`None`: any host); `paths`, if any, its path; `*` stands for any run of
+    /// characters, case is ignored. Health checks, metrics endpoints and chatty internal
+    /// services stay out of the trace. May be called more than once.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tower")] {
+    /// let layer = xray_lambda::http_client::XrayLayer::new()
+    ///     .ignore_endpoint(Some("*.internal.example.com"), &[])
+    ///     .ignore_endpoint(None, &["/health", "/metrics/*"]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn ignore_endpoint(mut self, host: Option<&str>, paths: &[&str]) -> Self {
+        self.options.ignore(host, paths);
         self
     }
 }
@@ -50,7 +69,7 @@ impl<S> Layer<S> for XrayLayer {
     fn layer(&self, inner: S) -> Self::Service {
         XrayService {
             inner,
-            traced: self.traced,
+            options: self.options.clone(),
         }
     }
 }
@@ -59,7 +78,7 @@ impl<S> Layer<S> for XrayLayer {
 #[derive(Debug, Clone)]
 pub struct XrayService<S> {
     inner: S,
-    traced: bool,
+    options: CallOptions,
 }
 
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for XrayService<S>
@@ -81,7 +100,7 @@ where
         // A standard method's clone copies nothing.
         let method = request.method().clone();
         let uri = request.uri().clone();
-        let call = HttpCall::begin(method.as_str(), &uri, request.headers_mut(), self.traced);
+        let call = HttpCall::begin(method.as_str(), &uri, request.headers_mut(), &self.options);
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;
