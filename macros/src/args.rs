@@ -2,7 +2,10 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{parse::Parser, punctuated::Punctuated, Expr, ExprLit, Lit, LitStr, Meta, Token};
+use syn::spanned::Spanned as _;
+use syn::{
+    parse::Parser, punctuated::Punctuated, Expr, ExprLit, Lit, LitBool, LitStr, Meta, Token,
+};
 
 use crate::ctxt::Ctxt;
 
@@ -14,6 +17,11 @@ pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     /// `crate = "path"`: where `xray_lambda` is, when renamed.
     pub(crate) krate: Option<syn::Path>,
+    /// `capture_response = true|false` (`#[xray_handler]` only): the handler's response as
+    /// metadata, whatever the builder and `POWERTOOLS_TRACER_CAPTURE_RESPONSE` say.
+    pub(crate) capture_response: Option<LitBool>,
+    /// `capture_error = true|false` (`#[xray_handler]` only): its error as metadata.
+    pub(crate) capture_error: Option<LitBool>,
 }
 
 impl Args {
@@ -27,13 +35,15 @@ impl Args {
 }
 
 /// The valid argument names, for "did you mean".
-const ARGUMENTS: [&str; 2] = ["name", "crate"];
+const ARGUMENTS: [&str; 4] = ["name", "crate", "capture_response", "capture_error"];
 
 /// Parses `name = "...", crate = "..."` of `#[attr(...)]`, collecting every problem into `cx`.
 pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
     let mut args = Args {
         name: None,
         krate: None,
+        capture_response: None,
+        capture_error: None,
     };
     // `#[xray_handler("checkout")]`: the name without its key.
     if let Ok(lit) = syn::parse2::<LitStr>(tokens.clone()) {
@@ -61,6 +71,9 @@ pub(crate) fn parse(cx: &mut Ctxt, attr: &str, tokens: TokenStream) -> Args {
         match key.as_deref() {
             Some("name") => name_argument(cx, attr, &meta, &mut args),
             Some("crate") => crate_argument(cx, &meta, &mut args),
+            Some(key @ ("capture_response" | "capture_error")) => {
+                capture_argument(cx, attr, key, &meta, &mut args);
+            }
             _ => unknown_argument(cx, attr, &meta),
         }
     }
@@ -79,6 +92,47 @@ fn name_argument(cx: &mut Ctxt, attr: &str, meta: &Meta, args: &mut Args) {
     if let Some(lit) = string_value(cx, meta, "name", "name = \"my-subsegment\"") {
         check_name(cx, &lit);
         args.name = Some(lit);
+    }
+}
+
+/// `capture_response = true|false`, `capture_error = true|false`: on `#[xray_handler]`, once,
+/// a `bool` literal.
+fn capture_argument(cx: &mut Ctxt, attr: &str, key: &str, meta: &Meta, args: &mut Args) {
+    if attr != "xray_handler" {
+        cx.error_spanned_by(
+            meta.path(),
+            format!("`{key}` is an argument of `#[xray_handler]`: `#[{attr}]` takes `name = \"...\"` and `crate = \"...\"`"),
+        );
+        return;
+    }
+    let slot = if key == "capture_response" {
+        &mut args.capture_response
+    } else {
+        &mut args.capture_error
+    };
+    if slot.is_some() {
+        cx.error_spanned_by(
+            meta.path(),
+            format!("duplicate `{key}` argument: give it once"),
+        );
+        return;
+    }
+    match meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(b), ..
+            }) => *slot = Some(b.clone()),
+            other => cx.error_spanned_by(
+                other,
+                format!("`{key}` takes `true` or `false`: `{key} = true`"),
+            ),
+        },
+        // `capture_response` alone: a flag, as Powertools' decorators take it.
+        Meta::Path(path) => *slot = Some(LitBool::new(true, path.span())),
+        Meta::List(_) => cx.error_spanned_by(
+            meta,
+            format!("`{key}` takes `true` or `false`: `{key} = true`"),
+        ),
     }
 }
 
@@ -112,7 +166,12 @@ fn unknown_argument(cx: &mut Ctxt, attr: &str, meta: &Meta) {
     cx.error_spanned_by(
         path,
         format!(
-            "unknown argument `{written}` of `#[{attr}]`.{hint} The valid arguments are `name = \"...\"` and `crate = \"...\"`"
+            "unknown argument `{written}` of `#[{attr}]`.{hint} The valid arguments are {}",
+            if attr == "xray_handler" {
+                "`name = \"...\"`, `crate = \"...\"`, `capture_response = true|false` and `capture_error = true|false`"
+            } else {
+                "`name = \"...\"` and `crate = \"...\"`"
+            }
         ),
     );
 }

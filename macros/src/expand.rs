@@ -27,6 +27,8 @@ pub(crate) fn handler(args: &Args, handler: &Handler<'_>) -> TokenStream {
         &ascription,
     );
     let record = record_error(&krate, invocation, output, !error_nameable);
+    let capture = capture(&krate, args, handler, &locals);
+    let record = quote!(#capture #record);
     let block = Box::new(handler_block(&krate, handler, &locals, &start, &record));
     let mut sig = function.sig.clone();
     sig.inputs = rename_event(handler, &locals.argument);
@@ -300,6 +302,42 @@ fn record_response(
         };
         (read, TokenStream::new())
     }
+}
+
+/// The attribute's `capture_response` / `capture_error`, where it sets them, then (an event
+/// handler whose response may be captured) the response as metadata.
+fn capture(
+    krate: &TokenStream,
+    args: &Args,
+    handler: &Handler<'_>,
+    locals: &Locals,
+) -> TokenStream {
+    let (invocation, output) = (&locals.invocation, &locals.output);
+    let setting = |lit: &Option<syn::LitBool>| match lit {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let settings = (args.capture_response.is_some() || args.capture_error.is_some()).then(|| {
+        let (response, error) = (
+            setting(&args.capture_response),
+            setting(&args.capture_error),
+        );
+        quote!(#invocation.capture(#response, #error);)
+    });
+    let never = args.capture_response.as_ref().is_some_and(|b| !b.value);
+    let response = (matches!(handler.kind, HandlerKind::Event) && !never).then(|| {
+        let ok = Ident::new("xray_ok", Span::mixed_site());
+        quote! {
+            if #invocation.captures_response() {
+                if let ::core::result::Result::Ok(#ok) = &#output {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{ViaNotSerialize as _, ViaSerialize as _};
+                    #invocation.capture_response((&#krate::__private::CaptureProbe(#ok)).xray_json());
+                }
+            }
+        }
+    });
+    quote!(#settings #response)
 }
 
 /// Records an `Err` output on the invocation: as an exception with its type, message and

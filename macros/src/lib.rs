@@ -33,6 +33,8 @@ use crate::ctxt::Ctxt;
 /// |---|---|---|
 /// | `name = "..."` | the subsegment's name: 1–200 of letters, digits, spaces and `_ . : / % & # = + \ - @` (checked at compile time) | the function's name |
 /// | `crate = "path"` | where `xray_lambda` is, when re-exported or renamed | `::xray_lambda` |
+/// | `capture_response = true\|false` | the response as metadata `<name> response` (Powertools' `capture_response`; `LambdaEvent` handlers) | `Builder::capture_response`, `POWERTOOLS_TRACER_CAPTURE_RESPONSE`: off |
+/// | `capture_error = true\|false` | the error as metadata `<name> error` too, beside the `cause` | `Builder::capture_error`, `POWERTOOLS_TRACER_CAPTURE_ERROR`: on |
 ///
 /// What it expands to (names simplified; the real locals are hygienic, and `describe` and
 /// `batch_failures` stand for autoref probes that pick the best description of your types):
@@ -58,7 +60,14 @@ use crate::ctxt::Ctxt;
 ///     let output: Result<Response, Error> =
 ///         xray_lambda::__private::run_boxed(&mut invocation, future).await;
 ///     if invocation.is_recorded() {
-///         // An `Err`: a fault with its cause (type, message, `source()` chain).
+///         // `capture_response` / `capture_error` as the attribute sets them (if it does), then
+///         // the response as metadata, where captured (never with `capture_response = false`).
+///         invocation.capture(Some(true), None);
+///         if invocation.captures_response() {
+///             if let Ok(ok) = &output { invocation.capture_response(as_json(ok)); }
+///         }
+///         // An `Err`: a fault with its cause (type, message, `source()` chain), and its
+///         // metadata where errors are captured.
 ///         if let Err(error) = &output { invocation.record_error(describe(error)); }
 ///         // A batch response: `FailedRecords`, and the failed records' subsegments marked.
 ///         xray_lambda::__private::record_batch_failures(&mut invocation, batch_failures(&output));
@@ -111,7 +120,16 @@ fn handler(
         );
         return shared::with_errors(cx, item);
     };
-    match valid::handler(&mut cx, &function) {
+    let handler = valid::handler(&mut cx, &function);
+    if let (Some(handler), Some(capture)) = (&handler, &args.capture_response) {
+        if capture.value && matches!(handler.kind, ast::HandlerKind::Http { .. }) {
+            cx.error_spanned_by(
+                capture,
+                "`capture_response` applies to `LambdaEvent` handlers: an HTTP function's response is recorded as X-Ray's `http` object (status, length), its body never; remove it",
+            );
+        }
+    }
+    match handler {
         Some(handler) if !cx.has_errors() => {
             let expanded = expand::handler(&args, &handler);
             if !matches!(handler.kind, ast::HandlerKind::Http { .. }) {

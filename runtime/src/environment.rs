@@ -76,8 +76,13 @@ impl Vars<'_> {
 
     /// Whether the boolean `name` is on: `true` (in any case) or `1`.
     pub(crate) fn flag(self, name: &str) -> bool {
+        self.flag_or(name, false)
+    }
+
+    /// [`Vars::flag`], with `default` where `name` is unset (or blank).
+    pub(crate) fn flag_or(self, name: &str, default: bool) -> bool {
         self.get(name)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+            .map_or(default, |v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 }
 

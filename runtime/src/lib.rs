@@ -385,6 +385,7 @@ pub mod __private {
     #[cfg(feature = "lambda-http")]
     pub use crate::http_function::response::ResponseFacts;
     pub use crate::invocation::batch::probe::{BatchProbe, ViaBatchResponse, ViaNotBatch};
+    pub use crate::invocation::capture::{CaptureProbe, ViaNotSerialize, ViaSerialize};
     pub use crate::invocation::Invocation;
     /// The header a call made from the span whose context this is carries (what the SDK
     /// interceptor computes once per call); for the benchmarks.

@@ -51,6 +51,25 @@ pub(crate) struct Pipeline {
         allow(dead_code)
     )]
     pub(crate) client_spans: bool,
+    /// What handlers capture as metadata by default (Powertools' `capture_response`,
+    /// `capture_error`).
+    pub(crate) capture: Capture,
+}
+
+/// What a handler captures as metadata (Powertools' `capture_response`, `capture_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Capture {
+    pub(crate) response: bool,
+    pub(crate) error: bool,
+}
+
+impl Capture {
+    /// Powertools' defaults, but for the response: off (it can hold personal data, or be near
+    /// X-Ray's 64 kB, as Powertools' docs warn), the error on.
+    pub(crate) const DEFAULT: Capture = Capture {
+        response: false,
+        error: true,
+    };
 }
 
 static STATE: OnceLock<State> = OnceLock::new();

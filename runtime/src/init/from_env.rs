@@ -5,6 +5,7 @@ use crate::environment::{LambdaEnvironment, Vars};
 use crate::notices::Notice;
 use crate::propagators::Propagators;
 use crate::sink::daemon::parse_daemon_address;
+use crate::state::Capture;
 
 /// Where traces go, from the environment; what is wrong with it goes into `notices`.
 pub(super) fn export_from_env(
@@ -131,8 +132,45 @@ pub(super) fn propagators_from_env(vars: Vars<'_>, notices: &mut Vec<Notice>) ->
     propagators
 }
 
+/// What handlers capture by default, from `POWERTOOLS_TRACER_CAPTURE_RESPONSE` and
+/// `POWERTOOLS_TRACER_CAPTURE_ERROR` (the one truthiness rule; unset: the defaults).
+pub(super) fn capture_from_env(vars: Vars<'_>) -> Capture {
+    Capture {
+        response: vars.flag_or(
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+            Capture::DEFAULT.response,
+        ),
+        error: vars.flag_or("POWERTOOLS_TRACER_CAPTURE_ERROR", Capture::DEFAULT.error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn powertools_variables_choose_what_handlers_capture() {
+        use crate::state::Capture;
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            super::capture_from_env(crate::environment::Vars::new(&move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }))
+        };
+        assert_eq!(with(&[]), Capture::DEFAULT);
+        const { assert!(!Capture::DEFAULT.response && Capture::DEFAULT.error) };
+        let both = with(&[
+            ("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "TRUE"),
+            ("POWERTOOLS_TRACER_CAPTURE_ERROR", "false"),
+        ]);
+        assert!(both.response && !both.error);
+        // Blank is unset: the default stands.
+        assert_eq!(
+            with(&[("POWERTOOLS_TRACER_CAPTURE_ERROR", "  ")]),
+            Capture::DEFAULT
+        );
+        assert!(with(&[("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "1")]).response);
+    }
+
     #[test]
     fn an_unknown_propagator_is_said_once_and_ignored() {
         let mut notices = Vec::new();

@@ -31,7 +31,8 @@ use crate::unsigned_fields::{OpenSpans, UnsignedFields};
 mod from_env;
 
 use crate::propagators::Propagators;
-use from_env::{export_from_env, propagators_from_env};
+use crate::state::Capture;
+use from_env::{capture_from_env, export_from_env, propagators_from_env};
 
 /// Where traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +144,7 @@ pub fn builder() -> Builder {
 /// | `AWS_LAMBDA_LOG_FORMAT=JSON` | log lines as flat JSON objects ([`LogFormat::Json`]) |
 /// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |
 /// | `XRAY_LAMBDA_DEADLINE_MARGIN_MS` (milliseconds; `0` turns it off) | [`Builder::deadline_margin`]; a malformed value logs one line and keeps the default |
+/// | `POWERTOOLS_TRACER_CAPTURE_RESPONSE`, `POWERTOOLS_TRACER_CAPTURE_ERROR` (`true`/`1`, else off; unset: response off, error on) | [`Builder::capture_response`], [`Builder::capture_error`] |
 /// | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`; unset: `tracecontext,baggage,xray-lambda`) | which trace headers calls carry: `xray`/`xray-lambda` `X-Amzn-Trace-Id`, `tracecontext` W3C's `traceparent`, naming the same subsegment; an unknown name logs one line and is ignored |
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -157,6 +159,7 @@ pub struct Builder {
     application_signals: bool,
     deadline_margin: Duration,
     propagators: Propagators,
+    capture: Capture,
     /// What reading the environment found to say, said once the pipeline is installed.
     notices: Vec<Notice>,
 }
@@ -195,10 +198,12 @@ impl Builder {
             }
         };
         let propagators = propagators_from_env(vars, &mut notices);
+        let capture = capture_from_env(vars);
         Builder {
             export,
             service,
             propagators,
+            capture,
             environment,
             log_filter,
             log_format,
@@ -209,6 +214,26 @@ impl Builder {
             deadline_margin,
             notices,
         }
+    }
+
+    /// Whether handlers record their response as metadata (`<handler> response`), as
+    /// Powertools' `capture_response` does; the attribute's `capture_response` decides for its
+    /// handler. Off by default (`POWERTOOLS_TRACER_CAPTURE_RESPONSE=true` turns it on): a
+    /// response can hold personal data, or come near X-Ray's 64 kB.
+    #[must_use]
+    pub fn capture_response(mut self, capture: bool) -> Self {
+        self.capture.response = capture;
+        self
+    }
+
+    /// Whether a handler's error is recorded as metadata too (`<handler> error`: its type,
+    /// message and `source()` chain), beside the subsegment's `cause`, as Powertools'
+    /// `capture_error` does. On by default (`POWERTOOLS_TRACER_CAPTURE_ERROR=false` turns it
+    /// off); the attribute's `capture_error` decides for its handler.
+    #[must_use]
+    pub fn capture_error(mut self, capture: bool) -> Self {
+        self.capture.error = capture;
+        self
     }
 
     /// Where traces go.
@@ -408,6 +433,7 @@ impl Builder {
             record_unsampled,
             handler_facts: opentelemetry_export,
             client_spans: Level::INFO <= span_level,
+            capture: self.capture,
         })) {
             return Err(InitError::AlreadyInitialized);
         }

@@ -3,6 +3,7 @@
 //! the invocation's spans from the buffer to the sink.
 
 pub(crate) mod batch;
+pub(crate) mod capture;
 #[cfg(feature = "lambda-http")]
 mod http;
 mod run;
@@ -163,6 +164,10 @@ struct Active {
     /// the OpenTelemetry paths' conventions. Boxed, as the buffer keeps it: handed over as
     /// it is.
     extra: Option<Box<Extra>>,
+    /// The subsegment's name (for the captured response's and error's metadata keys).
+    name: &'static str,
+    /// What the handler captures as metadata.
+    capture: state::Capture,
 }
 
 impl Active {
@@ -228,6 +233,8 @@ impl Active {
             trace_id,
             buffer: &pipeline.buffer,
             extra: None,
+            name,
+            capture: pipeline.capture,
         })
     }
 }
@@ -413,6 +420,7 @@ impl Invocation {
     /// Marks the handler subsegment as a fault with `exception` as its cause.
     pub fn record_error(&self, exception: Exception) {
         if let Some(active) = self.active() {
+            self.capture_error(&exception);
             exception.record_on(&active.span);
         }
     }
@@ -463,6 +471,7 @@ impl Invocation {
             trace_id,
             buffer,
             extra,
+            ..
         }) = *recorded
         else {
             return None;
