@@ -324,6 +324,11 @@ mod w3c;
 #[doc = include_str!("../../docs/lifecycle.md")]
 struct LifecycleDocs;
 
+// docs/migrating.md's "after" examples, compiled with the crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating.md")]
+struct MigratingDocs;
+
 /// OTLP export (feature `otlp`): each invocation's spans go to an OpenTelemetry collector,
 /// whose X-Ray exporter writes from them the documents the daemon path sends itself.
 #[cfg(feature = "otlp")]
