@@ -42,6 +42,9 @@ struct Queued {
     payload: Bytes,
     trace_header: Option<String>,
     deadline_ms: u64,
+    /// Lambda's tenant isolation (`Invoke`'s `TenantId`): here, a payload's top-level
+    /// `tenant_id`, sent as `Lambda-Runtime-Aws-Tenant-Id`.
+    tenant_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -175,12 +178,16 @@ impl RuntimeApi {
         let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
             u64::try_from((d + timeout).as_millis()).unwrap_or(u64::MAX)
         });
+        let tenant_id = serde_json::from_slice::<serde_json::Value>(&payload)
+            .ok()
+            .and_then(|p| p["tenant_id"].as_str().map(str::to_owned));
         self.queue
             .send(Queued {
                 request_id,
                 payload,
                 trace_header: trace_header.map(str::to_owned),
                 deadline_ms,
+                tenant_id,
             })
             .unwrap_or_else(|_| panic!("the Runtime API server has stopped"));
         rx
@@ -297,6 +304,9 @@ async fn handle(
         );
         if let Some(trace) = &next.trace_header {
             put("lambda-runtime-trace-id", trace);
+        }
+        if let Some(tenant) = &next.tenant_id {
+            put("lambda-runtime-aws-tenant-id", tenant);
         }
         return Ok(response);
     }

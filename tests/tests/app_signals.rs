@@ -95,6 +95,16 @@ fn every_span_names_the_local_service_and_a_call_its_remote_service_and_resource
         Some("123456789012")
     );
     assert!(text(handler.attribute("faas.invocation_id")).is_some_and(|id| id.starts_with("req-")));
+    // Semantic conventions 1.44: the ARN as invoked, and whether this was a cold start.
+    assert_eq!(
+        text(handler.attribute("aws.lambda.invoked_arn")).as_deref(),
+        Some("arn:aws:lambda:us-east-1:123456789012:function:local")
+    );
+    assert!(
+        matches!(handler.attribute("faas.coldstart"), Some(Any::BoolValue(_))),
+        "{:?}",
+        handler.attribute("faas.coldstart")
+    );
     for (key, expected) in [
         ("service.name", "behaviour-fn"),
         ("cloud.provider", "aws"),

@@ -1,6 +1,7 @@
 //! What users of Powertools' Tracer look for: `capture_response` and `capture_error` (the
 //! handler's response and error as metadata, `<name> response` / `<name> error`), by the
-//! attribute and by default. Real `lambda_runtime::run_concurrent`, a daemon stand-in.
+//! attribute and by default; and Lambda's tenant id as an annotation. Real
+//! `lambda_runtime::run_concurrent`, a daemon stand-in.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -124,6 +125,21 @@ fn capture_error_false_keeps_the_cause_only() {
         failed["cause"]["exceptions"][0]["message"],
         "the order could not be stored"
     );
+}
+
+/// Lambda's tenant isolation: the invocation's tenant is a searchable annotation.
+#[test]
+fn a_tenants_invocation_is_annotated_with_its_tenant() {
+    let handler = handler_subsegment(
+        &json!({ "handler": "defaults", "tenant_id": "tenant-7" }),
+        "defaults",
+    );
+    assert_eq!(
+        handler["annotations"]["TenantId"], "tenant-7",
+        "{handler:#}"
+    );
+    let without = handler_subsegment(&json!({ "handler": "defaults" }), "defaults");
+    assert!(without["annotations"]["TenantId"].is_null(), "{without:#}");
 }
 
 #[test]

@@ -298,11 +298,19 @@ impl Invocation {
             }
         }
         if let Some(active) = invocation.active_mut() {
-            if state::pipeline().is_some_and(|p| p.handler_facts) {
+            // Lambda's tenant isolation: searchable, as an annotation.
+            if let Some(tenant) = context.tenant_id.as_deref().filter(|t| !t.is_empty()) {
+                use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                active
+                    .span
+                    .set_attribute("annotation.TenantId", tenant.to_owned());
+            }
+            if let Some(pipeline) = state::pipeline().filter(|p| p.handler_facts) {
                 active.extra().handler = Some(HandlerFacts {
                     request_id: context.request_id.clone(),
                     invoked_arn: context.invoked_function_arn.clone(),
                     trigger: None,
+                    cold_start: first && pipeline.cold_start_reported,
                 });
             }
         }

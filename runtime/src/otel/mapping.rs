@@ -87,14 +87,20 @@ pub(crate) fn render(record: Record, rendering: &Rendering) -> SpanData {
     span
 }
 
-/// The invocation's conventions on the handler's span: `cloud.resource_id` (the invoked ARN
-/// without an alias or version), `cloud.account.id`, `faas.invocation_id`, `faas.trigger`.
+/// The invocation's conventions on the handler's span (semantic conventions 1.44): `cloud.resource_id` (the invoked ARN
+/// without an alias or version), `aws.lambda.invoked_arn` (with them), `cloud.account.id`,
+/// `faas.invocation_id`, `faas.trigger`, `faas.coldstart`.
 fn handler_attributes(handler: &HandlerFacts, out: &mut Vec<KeyValue>) {
     let parts: Vec<&str> = handler.invoked_arn.split(':').collect();
     if parts.len() >= 7 {
         out.push(KeyValue::new("cloud.resource_id", parts[..7].join(":")));
         out.push(KeyValue::new("cloud.account.id", parts[4].to_owned()));
+        out.push(KeyValue::new(
+            "aws.lambda.invoked_arn",
+            handler.invoked_arn.clone(),
+        ));
     }
+    out.push(KeyValue::new("faas.coldstart", handler.cold_start));
     if !handler.request_id.is_empty() {
         out.push(KeyValue::new(
             "faas.invocation_id",

@@ -165,6 +165,8 @@ pub(crate) struct HandlerFacts {
     pub(crate) invoked_arn: String,
     /// `faas.trigger`: `http`, `pubsub` (SQS, SNS), `datasource` (DynamoDB, S3, Kinesis).
     pub(crate) trigger: Option<&'static str>,
+    /// `faas.coldstart`: the first invocation of a cold start (as the `ColdStart` annotation).
+    pub(crate) cold_start: bool,
 }
 
 impl Extra {
