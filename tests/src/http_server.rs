@@ -17,6 +17,8 @@ pub struct Received {
     pub target: String,
     /// The trace header as it arrived, if any.
     pub trace_header: Option<String>,
+    /// W3C's `traceparent` as it arrived, if any.
+    pub traceparent: Option<String>,
 }
 
 /// Every request the server received, in order.
@@ -78,6 +80,11 @@ fn answer(req: &Request<Incoming>, seen: &Log) -> Response<Full<Bytes>> {
             trace_header: req
                 .headers()
                 .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            traceparent: req
+                .headers()
+                .get("traceparent")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         });

@@ -227,6 +227,7 @@ fn run_child_with(
         "AWS_LAMBDA_MAX_CONCURRENCY",
         "_X_AMZN_TRACE_ID",
         "RUST_LOG",
+        "OTEL_PROPAGATORS",
     ] {
         command.env_remove(var);
     }

@@ -337,3 +337,100 @@ fn an_unsampled_invocation_tells_w3c_services_not_to_sample() {
         Some(format!("00-{}-{}-00", w3c_trace_id(&ids_of.root), ids_of.parent).as_str())
     );
 }
+
+/// The headers one invocation's calls carried, in a child process whose `OTEL_PROPAGATORS` is
+/// `mode`: the trace header and `traceparent` the HTTP server and DynamoDB (through the
+/// recording proxy) received.
+#[test]
+#[ignore = "a child process of the test below; run_child runs it"]
+fn child_with_propagators() {
+    let mode = xray_lambda_tests::child_mode("each_propagator_choice_sends_its_headers");
+    let moto = Moto::start().expect("moto");
+    use_moto(&moto);
+    let lambda = Lambda::start_with_env("w3c-child", 2, &[("OTEL_PROPAGATORS", mode.clone())]);
+    let (requests, http_log) = lambda.runtime.block_on(async {
+        let (base, http_log) = xray_lambda_tests::http_server::start().await;
+        let fault = Fault {
+            status: 500,
+            code: "InternalServerError",
+            times: 0,
+        };
+        let (endpoint, requests) = proxy::start_recording(moto.endpoint(), fault).await;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(&endpoint)
+                .interceptor(XrayInterceptor::new())
+                .build(),
+        );
+        assert!(CLIENTS
+            .set(Clients {
+                reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                    .with(xray_lambda::http_client::XrayMiddleware::new())
+                    .build(),
+                service: base,
+                dynamodb,
+            })
+            .is_ok());
+        (requests, http_log)
+    });
+    lambda.runtime.spawn(async {
+        let _ = lambda_runtime::run_concurrent(service_fn(handler)).await;
+    });
+    let ids_of = new_trace_header(Some("1"));
+    let _ = lambda
+        .runtime
+        .block_on(
+            lambda
+                .api
+                .invoke(&json!({ "tag": ids_of.root }), Some(&ids_of.header)),
+        )
+        .unwrap_response();
+    let http: Vec<_> = http_log
+        .all()
+        .into_iter()
+        .filter(|r| r.target.contains(&ids_of.root))
+        .collect();
+    assert_eq!(http.len(), 3, "{http:#?}");
+    let sdk = requests.all();
+    assert_eq!(sdk.len(), 1, "{sdk:#?}");
+    let (xray, w3c) = match mode.as_str() {
+        "xray" | "xray-lambda" => (true, false),
+        "tracecontext" => (false, true),
+        "none" => (false, false),
+        other => panic!("no expectation for {other}"),
+    };
+    let w3c_root = w3c_trace_id(&ids_of.root);
+    for (trace_header, traceparent) in http
+        .iter()
+        .map(|r| (&r.trace_header, &r.traceparent))
+        .chain(sdk.iter().map(|r| (&r.trace_header, &r.traceparent)))
+    {
+        assert_eq!(
+            trace_header
+                .as_deref()
+                .is_some_and(|h| h.contains(&ids_of.root)),
+            xray,
+            "{mode}: {trace_header:?}"
+        );
+        assert_eq!(trace_header.is_some(), xray, "{mode}: {trace_header:?}");
+        assert_eq!(
+            traceparent
+                .as_deref()
+                .is_some_and(|t| t.contains(&w3c_root)),
+            w3c,
+            "{mode}: {traceparent:?}"
+        );
+        assert_eq!(traceparent.is_some(), w3c, "{mode}: {traceparent:?}");
+    }
+    println!("CHILD OK");
+}
+
+/// `OTEL_PROPAGATORS=xray` (or `xray-lambda`): X-Ray's header only; `tracecontext`: W3C's
+/// only; `none`: neither. Each in a process of its own (the choice is read at init).
+#[test]
+fn each_propagator_choice_sends_its_headers() {
+    for mode in ["xray", "xray-lambda", "tracecontext", "none"] {
+        let _ = xray_lambda_tests::run_child_ok("child_with_propagators", mode, &[]);
+    }
+}
