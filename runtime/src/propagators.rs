@@ -10,12 +10,17 @@ use std::sync::OnceLock;
 pub(crate) struct Propagators {
     pub(crate) xray: bool,
     pub(crate) tracecontext: bool,
+    /// An incoming W3C `traceparent` is the handler's parent, Lambda's segment a link: the
+    /// list has `tracecontext` but not `xray-lambda` (ADOT's `baggage,xray,tracecontext`,
+    /// honoured so since aws-otel-python 0.18). Never on the daemon path (see [`choose`]).
+    pub(crate) w3c_parent: bool,
 }
 
 impl Propagators {
     pub(crate) const DEFAULT: Propagators = Propagators {
         xray: true,
         tracecontext: true,
+        w3c_parent: false,
     };
 
     /// `OTEL_PROPAGATORS`' value (comma-separated names, in any case); the names it does not
@@ -24,16 +29,23 @@ impl Propagators {
         let mut chosen = Propagators {
             xray: false,
             tracecontext: false,
+            w3c_parent: false,
         };
         let mut unknown = Vec::new();
+        let mut lambda_first = false;
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name.to_ascii_lowercase().as_str() {
-                "xray" | "xray-lambda" => chosen.xray = true,
+                "xray" => chosen.xray = true,
+                "xray-lambda" => {
+                    chosen.xray = true;
+                    lambda_first = true;
+                }
                 "tracecontext" => chosen.tracecontext = true,
                 "baggage" | "none" => {}
                 _ => unknown.push(name.to_owned()),
             }
         }
+        chosen.w3c_parent = chosen.tracecontext && !lambda_first;
         (chosen, unknown)
     }
 }
@@ -41,9 +53,21 @@ impl Propagators {
 static CHOSEN: OnceLock<Propagators> = OnceLock::new();
 
 /// Chooses the propagators for the process (`init`, once; a later choice is ignored, as a
-/// second pipeline is).
-pub(crate) fn choose(propagators: Propagators) {
-    let _ = CHOSEN.set(propagators);
+/// second pipeline is). To the X-Ray daemon (`segments`), Lambda's segment stays the parent
+/// whatever the list says: a segment document hangs under the segment Lambda wrote, and X-Ray
+/// rejects a trace id that is not X-Ray's own (a W3C id has no timestamp); `false` when that
+/// overrides what the list asked.
+pub(crate) fn choose(propagators: Propagators, segments: bool) -> bool {
+    let (chosen, as_asked) = for_export(propagators, segments);
+    let _ = CHOSEN.set(chosen);
+    as_asked
+}
+
+/// What [`choose`] keeps of `propagators`, and whether that is what they asked.
+fn for_export(mut propagators: Propagators, segments: bool) -> (Propagators, bool) {
+    let as_asked = !(segments && propagators.w3c_parent);
+    propagators.w3c_parent &= !segments;
+    (propagators, as_asked)
 }
 
 /// The propagators `init` chose ([`Propagators::DEFAULT`] before).
@@ -57,41 +81,47 @@ mod tests {
 
     #[test]
     fn otel_propagators_choose_the_headers() {
-        let both = Propagators {
-            xray: true,
-            tracecontext: true,
+        let chosen = |xray, tracecontext, w3c_parent| Propagators {
+            xray,
+            tracecontext,
+            w3c_parent,
         };
         for (value, chosen, unknown) in [
-            // ADOT's default in Lambda, and the conventions' choice for X-Ray.
-            ("baggage,xray,tracecontext", both, vec![]),
-            ("tracecontext,baggage,xray-lambda", both, vec![]),
-            (" TraceContext , XRAY ", both, vec![]),
+            // ADOT's default in Lambda: an incoming traceparent is the parent.
             (
-                "xray",
-                Propagators {
-                    xray: true,
-                    tracecontext: false,
-                },
+                "baggage,xray,tracecontext",
+                chosen(true, true, true),
                 vec![],
             ),
+            // The conventions' choice for X-Ray: Lambda's segment is.
+            (
+                "tracecontext,baggage,xray-lambda",
+                Propagators::DEFAULT,
+                vec![],
+            ),
+            (" TraceContext , XRAY ", chosen(true, true, true), vec![]),
+            ("xray", chosen(true, false, false), vec![]),
+            ("xray-lambda", chosen(true, false, false), vec![]),
             (
                 "tracecontext,b3",
-                Propagators {
-                    xray: false,
-                    tracecontext: true,
-                },
+                chosen(false, true, true),
                 vec!["b3".to_owned()],
             ),
-            (
-                "none",
-                Propagators {
-                    xray: false,
-                    tracecontext: false,
-                },
-                vec![],
-            ),
+            ("none", chosen(false, false, false), vec![]),
         ] {
             assert_eq!(Propagators::parse(value), (chosen, unknown), "{value}");
         }
+    }
+
+    #[test]
+    fn segments_keep_lambdas_parent_and_say_so() {
+        let (adot, _) = Propagators::parse("baggage,xray,tracecontext");
+        let (kept, as_asked) = for_export(adot, true);
+        assert!(!kept.w3c_parent && kept.tracecontext && kept.xray && !as_asked);
+        assert_eq!(for_export(adot, false), (adot, true));
+        assert_eq!(
+            for_export(Propagators::DEFAULT, true),
+            (Propagators::DEFAULT, true)
+        );
     }
 }

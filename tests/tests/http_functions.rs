@@ -445,3 +445,77 @@ fn child_served_by_lambda_http_run() {
 fn lambda_http_run_serves_traced_handlers_too() {
     let _ = xray_lambda_tests::run_child_ok("child_served_by_lambda_http_run", "run", &[]);
 }
+
+/// ADOT's `OTEL_PROPAGATORS=baggage,xray,tracecontext` on an OpenTelemetry path (OTLP to a
+/// collector stand-in): a W3C caller's span is the handler's parent, in the caller's trace,
+/// and Lambda's segment is linked.
+#[test]
+#[ignore = "a child process of the test below; run_child runs it"]
+fn child_w3c_parent() {
+    let _ =
+        xray_lambda_tests::child_mode("a_w3c_caller_is_the_parent_where_adots_propagators_say_so");
+    let receiver_runtime = xray_lambda_tests::harness::tokio_runtime();
+    let receiver = receiver_runtime.block_on(xray_lambda_tests::otlp::Receiver::http());
+    // The receiver serves from this runtime's workers for the life of the process.
+    std::mem::forget(receiver_runtime);
+    let lambda = Lambda::start_with_env(
+        "http-fn",
+        4,
+        &[
+            ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("{}/v1/traces", receiver.base_url()),
+            ),
+            ("OTEL_PROPAGATORS", "baggage,xray,tracecontext".to_owned()),
+        ],
+    );
+    serve(|| {
+        lambda_http::run_concurrent(lambda_http::service_fn(
+            xray_lambda_tests::http_handlers::either_handler,
+        ))
+    });
+    let (caller_trace, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{caller_trace}-{caller_span}-01");
+    let request = event(
+        "apigw_proxy_request",
+        &[("traceparent", traceparent.as_str())],
+    );
+    let ids = new_trace_header(Some("1"));
+    let _ = lambda.invoke(&request, Some(&ids.header));
+    let spans = receiver.wait_for_trace(
+        "1-4bf92f35-77b34da6a3ce929d0e0e4736",
+        2,
+        Duration::from_secs(10),
+    );
+    let handler = spans
+        .iter()
+        .find(|s| s.span.name == "http_handler")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    let hex = xray_lambda_tests::otlp::hex;
+    assert_eq!(hex(&handler.span.trace_id), caller_trace);
+    assert_eq!(hex(&handler.span.parent_span_id), caller_span);
+    let link = handler
+        .span
+        .links
+        .first()
+        .expect("Lambda's segment, linked");
+    assert_eq!(
+        format!(
+            "1-{}-{}",
+            &hex(&link.trace_id)[..8],
+            &hex(&link.trace_id)[8..]
+        ),
+        ids.root
+    );
+    assert_eq!(hex(&link.span_id), ids.parent);
+    println!("CHILD OK");
+}
+
+/// Where the propagators say so (ADOT's default list) and on an OpenTelemetry path, the
+/// caller's W3C context is the parent; with the default list, or to the daemon, Lambda's
+/// segment is (the other tests).
+#[test]
+fn a_w3c_caller_is_the_parent_where_adots_propagators_say_so() {
+    let _ = xray_lambda_tests::run_child_ok("child_w3c_parent", "otlp", &[]);
+}

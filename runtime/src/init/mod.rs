@@ -437,7 +437,7 @@ impl Builder {
         })) {
             return Err(InitError::AlreadyInitialized);
         }
-        crate::propagators::choose(self.propagators);
+        choose_propagators(self.propagators, !opentelemetry_export);
         let guard = TracingGuard {
             tracer: Some(tracer.clone()),
         };
@@ -490,6 +490,16 @@ impl Builder {
         }
     }
 }
+
+/// Chooses the propagators (`segments`: to the X-Ray daemon, where a W3C caller cannot be the
+/// parent), saying so where the list asked for it.
+fn choose_propagators(propagators: Propagators, segments: bool) {
+    if !crate::propagators::choose(propagators, segments) {
+        queue(vec![Notice::info(W3C_PARENT_REFUSED.to_owned())]);
+    }
+}
+
+const W3C_PARENT_REFUSED: &str = "X-Ray: OTEL_PROPAGATORS lets a caller's traceparent be the parent, which a segment to the X-Ray daemon cannot take: Lambda's segment stays the parent, the caller's span a link";
 
 /// `cargo lambda build --release` builds with `panic = "abort"` unless the release profile
 /// names a strategy: a panicking handler then ends the process, unrecorded.

@@ -17,20 +17,14 @@ impl Invocation {
     /// subsegment's header, so that code forwarding it links its calls under the handler.
     #[must_use]
     pub fn start_http(name: &'static str, request: &mut Request) -> Self {
-        let mut invocation = match request.lambda_context_ref() {
-            Some(context) => Invocation::start(name, context),
-            // Called without `lambda_http` (a unit test): the environment's header, if any.
-            None => Invocation::start(name, &lambda_runtime::Context::default()),
-        };
+        let (mut invocation, link) = Self::start_with_caller(name, request);
         let Some(active) = invocation.active_mut() else {
             // Not recorded: `lambda_http` already put the invocation's header, as received.
             return invocation;
         };
-        // A W3C caller's span (an OpenTelemetry-instrumented client): Lambda's segment stays
-        // the parent, as `xray-lambda` says, and the caller's span becomes a link.
-        if let Some(caller) = propagation::incoming_traceparent(request.headers()) {
+        if let Some(link) = link {
             use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-            active.span.add_link(caller);
+            active.span.add_link(link);
         }
         let http = http_function::describe(request);
         // The `http` object and its annotations reach the buffer as an extra, at `close`.
@@ -55,6 +49,44 @@ impl Invocation {
             }
         }
         invocation
+    }
+
+    /// Starts the invocation under Lambda's segment, or under a W3C caller's span where the
+    /// chosen propagators make it the parent; the other one, to link.
+    fn start_with_caller(
+        name: &'static str,
+        request: &Request,
+    ) -> (Self, Option<opentelemetry::trace::SpanContext>) {
+        use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+        let caller = propagation::incoming_traceparent(request.headers());
+        let default_context = lambda_runtime::Context::default();
+        // Called without `lambda_http` (a unit test): the environment's header, if any.
+        let context = request.lambda_context_ref().unwrap_or(&default_context);
+        match caller {
+            // ADOT's list (`tracecontext` without `xray-lambda`), on an OpenTelemetry path:
+            // the caller is the parent, Lambda's segment the link.
+            Some(caller) if crate::propagators::propagators().w3c_parent => {
+                let sampling = if caller.is_sampled() {
+                    crate::header::Sampling::Sampled
+                } else {
+                    crate::header::Sampling::NotSampled
+                };
+                let header =
+                    crate::header::write_header(caller.trace_id(), caller.span_id(), sampling, "");
+                let lambda = context
+                    .xray_trace_id
+                    .as_deref()
+                    .and_then(|h| crate::header::TraceHeader::try_parse(h).ok())
+                    .map(|h| {
+                        let flags = TraceFlags::SAMPLED;
+                        SpanContext::new(h.trace_id(), h.parent_id(), flags, true, TraceState::NONE)
+                    });
+                (Self::start_traced(name, context, Some(&header)), lambda)
+            }
+            // Else Lambda's segment stays the parent, as `xray-lambda` says, and a W3C
+            // caller's span (an OpenTelemetry-instrumented client) becomes a link.
+            caller => (Self::start(name, context), caller),
+        }
     }
 
     /// Converts a handler's `impl IntoResponse` as `lambda_http` would, and records the

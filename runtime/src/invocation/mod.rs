@@ -255,11 +255,13 @@ impl Invocation {
             warn_if_not_initialized();
             return Invocation::OFF;
         }
-        Self::start_traced(name, context)
+        Self::start_traced(name, context, None)
     }
 
+    /// [`Invocation::start`]'s part past the fast path; `header` (a W3C caller's context, as
+    /// X-Ray's header) instead of Lambda's, where the chosen propagators say so.
     #[inline(never)]
-    fn start_traced(name: &'static str, context: &Context) -> Self {
+    fn start_traced(name: &'static str, context: &Context, header: Option<&str>) -> Self {
         // Ids drawn from here on are this environment's own (a SnapStart snapshot's
         // environments part ways here).
         crate::ids::salt_with(&context.request_id);
@@ -278,7 +280,7 @@ impl Invocation {
             return Invocation::OFF;
         }
         let from_environment;
-        let raw = match context.xray_trace_id.as_deref() {
+        let raw = match header.or(context.xray_trace_id.as_deref()) {
             Some(h) => Some(h),
             // One-at-a-time runtimes also set the variable; read it only when the context
             // has nothing, since under `run_concurrent` it belongs to no invocation in
