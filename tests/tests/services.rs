@@ -69,6 +69,14 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
                 .await
                 .is_ok()
         }
+        "sqs_attributes" => c
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&c.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .is_ok(),
         "sqs_receive" => c
             .sqs
             .receive_message()
@@ -332,6 +340,23 @@ fn sqs_receives_record_their_parameters_and_count() {
     assert_eq!(aws["wait_time_seconds"], 0);
     assert_eq!(aws["message_attribute_names"], json!(["tenant"]));
     assert!(aws["message_count"].as_u64() >= Some(1), "{call}");
+}
+
+/// As the X-Ray SDKs record it: the names asked for, and the queue's attributes (its
+/// configuration) in the answer.
+#[test]
+fn sqs_queue_attributes_are_recorded_as_the_sdks_record_them() {
+    let (response, call) = call("sqs_attributes", "SQS", "GetQueueAttributes", 200);
+    assert_eq!(response["ok"], true);
+    let aws = &call["aws"];
+    assert_eq!(aws["attribute_names"], json!(["All"]), "{call}");
+    assert!(aws["attributes"]["VisibilityTimeout"].is_string(), "{call}");
+    assert!(
+        aws["attributes"]["QueueArn"]
+            .as_str()
+            .is_some_and(|arn| arn.starts_with("arn:aws:sqs:")),
+        "{call}"
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! serialized request and the response without the services' crates (aws-xray-sdk-python's
 //! `aws_para_whitelist.json`, aws-xray-sdk-go's `AWSWhitelist.json`). Counts stand in for
 //! lists, and names for maps: message attributes' names, never their values; no message
-//! body, receipt handle, object key or key prefix, payload, or queue attribute value.
+//! body, receipt handle, object key or key prefix, or payload. `GetQueueAttributes` records
+//! the queue's attributes as the SDKs do (queue configuration, not message data), each value
+//! cut at [`QUEUE_ATTRIBUTE_CAP`] bytes with the crate's marker.
 
 use std::collections::BTreeMap;
 
@@ -183,10 +185,15 @@ fn sqs_request(operation: &str, request: SqsRequest, out: &mut AwsMembers) {
     }
 }
 
+/// The longest queue attribute value recorded whole (a `Policy` can run to kilobytes).
+const QUEUE_ATTRIBUTE_CAP: usize = 1024;
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct SqsResponse {
     message_id: Option<String>,
+    /// `GetQueueAttributes`' answer.
+    attributes: Option<BTreeMap<String, String>>,
     queue_url: Option<String>,
     messages: Option<Vec<IgnoredAny>>,
     successful: Option<Vec<IgnoredAny>>,
@@ -217,6 +224,21 @@ fn sqs_response(operation: &str, response: SqsResponse, out: &mut AwsMembers) {
         "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
             vec![("failed_count", count(response.failed))]
         }
+        "GetQueueAttributes" => response
+            .attributes
+            .map(|attributes| {
+                let capped = attributes.into_iter().map(|(name, value)| {
+                    let value = if value.len() > QUEUE_ATTRIBUTE_CAP {
+                        crate::vocabulary::truncated(&value, QUEUE_ATTRIBUTE_CAP)
+                    } else {
+                        value
+                    };
+                    (name, Json::String(value))
+                });
+                ("attributes", Json::Object(capped.collect()))
+            })
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     };
     for (field, value) in fields {
@@ -283,6 +305,32 @@ mod tests {
             &mut out,
         );
         object(&out)
+    }
+
+    #[test]
+    fn get_queue_attributes_records_the_queues_attributes_cut_to_size() {
+        let policy = "p".repeat(5000);
+        let answered = response(
+            "SQS",
+            "GetQueueAttributes",
+            200,
+            &format!(r#"{{"Attributes":{{"VisibilityTimeout":"30","Policy":"{policy}"}}}}"#),
+        );
+        assert_eq!(answered["attributes"]["VisibilityTimeout"], "30");
+        let cut = answered["attributes"]["Policy"].as_str().expect("text");
+        assert!(
+            cut.starts_with(&"p".repeat(1024)) && cut.contains("5000 bytes in all"),
+            "{cut}"
+        );
+        assert!(cut.len() < 1100);
+        // The names asked for, from the request, as before.
+        let sent = request(
+            "SQS",
+            "GetQueueAttributes",
+            "/",
+            r#"{"QueueUrl":"q","AttributeNames":["All"]}"#,
+        );
+        assert_eq!(sent["attribute_names"], json!(["All"]));
     }
 
     #[test]
