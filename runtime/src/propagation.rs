@@ -101,7 +101,8 @@ pub(crate) fn incoming_traceparent(headers: &http::HeaderMap) -> Option<SpanCont
     if !reads_tracecontext() {
         return None;
     }
-    let value = headers.get(crate::w3c::TRACEPARENT)?.to_str().ok()?;
+    // By its `HeaderName`, built at compile time: by text, the name would be parsed anew.
+    let value = headers.get(crate::w3c::TRACEPARENT_NAME)?.to_str().ok()?;
     crate::w3c::parse_traceparent(value)
 }
 
