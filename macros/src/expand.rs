@@ -217,13 +217,16 @@ fn user_future(
 /// never read (`unused_assignments`), even where the future reads it.
 fn plain_binding(pattern: &Pat) -> Option<&Ident> {
     match pattern {
+        // `_event`: the user says it goes unused; the expansion reading it by that name would
+        // trip `clippy::used_underscore_binding` in the user's crate. Bound as the user wrote
+        // it inside the future instead.
         Pat::Ident(PatIdent {
             by_ref: None,
             mutability: None,
             subpat: None,
             ident,
             ..
-        }) => Some(ident),
+        }) if !ident.to_string().starts_with('_') => Some(ident),
         _ => None,
     }
 }
