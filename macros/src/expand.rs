@@ -325,17 +325,20 @@ fn capture(
             setting(&args.capture_response),
             setting(&args.capture_error),
         );
-        quote!(#invocation.capture(#response, #error);)
+        quote!(#krate::__private::capture(&mut #invocation, #response, #error);)
     });
     let never = args.capture_response.as_ref().is_some_and(|b| !b.value);
     let response = (matches!(handler.kind, HandlerKind::Event) && !never).then(|| {
         let ok = Ident::new("xray_ok", Span::mixed_site());
         quote! {
-            if #invocation.captures_response() {
+            if #krate::__private::captures_response(&#invocation) {
                 if let ::core::result::Result::Ok(#ok) = &#output {
                     #[allow(unused_imports)]
                     use #krate::__private::{ViaNotSerialize as _, ViaSerialize as _};
-                    #invocation.capture_response((&#krate::__private::CaptureProbe(#ok)).xray_json());
+                    #krate::__private::capture_response(
+                        &#invocation,
+                        (&#krate::__private::CaptureProbe(#ok)).xray_json(),
+                    );
                 }
             }
         }

@@ -62,9 +62,11 @@ use crate::ctxt::Ctxt;
 ///     if invocation.is_recorded() {
 ///         // `capture_response` / `capture_error` as the attribute sets them (if it does), then
 ///         // the response as metadata, where captured (never with `capture_response = false`).
-///         invocation.capture(Some(true), None);
-///         if invocation.captures_response() {
-///             if let Ok(ok) = &output { invocation.capture_response(as_json(ok)); }
+///         xray_lambda::__private::capture(&mut invocation, Some(true), None);
+///         if xray_lambda::__private::captures_response(&invocation) {
+///             if let Ok(ok) = &output {
+///                 xray_lambda::__private::capture_response(&invocation, as_json(ok));
+///             }
 ///         }
 ///         // An `Err`: a fault with its cause (type, message, `source()` chain), and its
 ///         // metadata where errors are captured.

@@ -412,6 +412,25 @@ pub mod __private {
         invocation.record_batch_failures(failed);
     }
 
+    /// The attribute's `capture_response` / `capture_error`, where it sets them.
+    #[inline]
+    pub fn capture(invocation: &mut Invocation, response: Option<bool>, error: Option<bool>) {
+        invocation.capture(response, error);
+    }
+
+    /// Whether the invocation records its response.
+    #[must_use]
+    #[inline]
+    pub fn captures_response(invocation: &Invocation) -> bool {
+        invocation.captures_response()
+    }
+
+    /// The response as metadata (`None`: not serializable, said once).
+    #[inline]
+    pub fn capture_response(invocation: &Invocation, response: Option<serde_json::Value>) {
+        invocation.capture_response(response);
+    }
+
     /// An HTTP function's response, read where it is.
     #[cfg(feature = "lambda-http")]
     #[inline]

@@ -86,6 +86,34 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(json!({ "tag": tag, "trace_id": xray_lambda::current_trace_id() }))
 }
 
+/// The handler's clients: reqwest to `service`, DynamoDB through a recording proxy in front
+/// of moto (its requests, returned).
+async fn install_clients(moto: String, service: String) -> Requests {
+    let fault = Fault {
+        status: 500,
+        code: "InternalServerError",
+        times: 0,
+    };
+    let (endpoint, requests) = proxy::start_recording(moto, fault).await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(&endpoint)
+            .interceptor(XrayInterceptor::new())
+            .build(),
+    );
+    assert!(CLIENTS
+        .set(Clients {
+            reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(xray_lambda::http_client::XrayMiddleware::new())
+                .build(),
+            service,
+            dynamodb,
+        })
+        .is_ok());
+    requests
+}
+
 struct Harness {
     lambda: Lambda,
     requests: Requests,
@@ -104,31 +132,9 @@ fn harness() -> &'static Harness {
         let base = service
             .as_ref()
             .map_or_else(|| "http://127.0.0.1:9".to_owned(), |s| s.base.clone());
-        let requests = lambda.runtime.block_on(async {
-            let fault = Fault {
-                status: 500,
-                code: "InternalServerError",
-                times: 0,
-            };
-            let (endpoint, requests) = proxy::start_recording(moto.endpoint(), fault).await;
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .endpoint_url(&endpoint)
-                    .interceptor(XrayInterceptor::new())
-                    .build(),
-            );
-            assert!(CLIENTS
-                .set(Clients {
-                    reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                        .with(xray_lambda::http_client::XrayMiddleware::new())
-                        .build(),
-                    service: base,
-                    dynamodb,
-                })
-                .is_ok());
-            requests
-        });
+        let requests = lambda
+            .runtime
+            .block_on(install_clients(moto.endpoint(), base));
         lambda.runtime.spawn(async {
             if let Err(err) = lambda_runtime::run_concurrent(service_fn(handler)).await {
                 eprintln!("runtime stopped: {err}");
@@ -350,29 +356,7 @@ fn child_with_propagators() {
     let lambda = Lambda::start_with_env("w3c-child", 2, &[("OTEL_PROPAGATORS", mode.clone())]);
     let (requests, http_log) = lambda.runtime.block_on(async {
         let (base, http_log) = xray_lambda_tests::http_server::start().await;
-        let fault = Fault {
-            status: 500,
-            code: "InternalServerError",
-            times: 0,
-        };
-        let (endpoint, requests) = proxy::start_recording(moto.endpoint(), fault).await;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .endpoint_url(&endpoint)
-                .interceptor(XrayInterceptor::new())
-                .build(),
-        );
-        assert!(CLIENTS
-            .set(Clients {
-                reqwest: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                    .with(xray_lambda::http_client::XrayMiddleware::new())
-                    .build(),
-                service: base,
-                dynamodb,
-            })
-            .is_ok());
-        (requests, http_log)
+        (install_clients(moto.endpoint(), base).await, http_log)
     });
     lambda.runtime.spawn(async {
         let _ = lambda_runtime::run_concurrent(service_fn(handler)).await;

@@ -16,7 +16,7 @@ use crate::state;
 impl Invocation {
     /// The attribute's `capture_response` / `capture_error`, where it sets them: they win over
     /// the builder and the environment.
-    pub fn capture(&mut self, response: Option<bool>, error: Option<bool>) {
+    pub(crate) fn capture(&mut self, response: Option<bool>, error: Option<bool>) {
         if let Some(active) = self.active_mut() {
             if let Some(response) = response {
                 active.capture.response = response;
@@ -30,12 +30,12 @@ impl Invocation {
     /// Whether this invocation records its response (recorded, and capture on).
     #[must_use]
     #[inline]
-    pub fn captures_response(&self) -> bool {
+    pub(crate) fn captures_response(&self) -> bool {
         self.active().is_some_and(|active| active.capture.response)
     }
 
     /// The response as metadata (`None`: it could not be serialized, said once).
-    pub fn capture_response(&self, response: Option<Json>) {
+    pub(crate) fn capture_response(&self, response: Option<Json>) {
         if let (Some(active), Some(value)) = (self.active(), response) {
             attach(active, "response", value);
         }
