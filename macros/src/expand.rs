@@ -194,7 +194,12 @@ fn user_future(
         // this, the future would capture only the fields it uses and drop the others first.
         quote!(let _ = &#event;)
     } else {
-        quote!(let #user_pattern: #event_ty = #event;)
+        // `_event` (the user's word that it goes unused) is bound all the same: the value
+        // lives to the end of the body, as the plain function's argument would.
+        quote! {
+            #[allow(clippy::no_effect_underscore_binding)]
+            let #user_pattern: #event_ty = #event;
+        }
     };
     let user_future = quote_spanned! {body.span()=>
         async move {
