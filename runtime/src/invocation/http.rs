@@ -59,9 +59,16 @@ impl Invocation {
     ) -> (Self, Option<opentelemetry::trace::SpanContext>) {
         use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
         let caller = propagation::incoming_traceparent(request.headers());
-        let default_context = lambda_runtime::Context::default();
-        // Called without `lambda_http` (a unit test): the environment's header, if any.
-        let context = request.lambda_context_ref().unwrap_or(&default_context);
+        let default_context;
+        let context = match request.lambda_context_ref() {
+            Some(context) => context,
+            // Called without `lambda_http` (a unit test): the environment's header, if any.
+            // Made only then: a default context allocates.
+            None => {
+                default_context = lambda_runtime::Context::default();
+                &default_context
+            }
+        };
         match caller {
             // ADOT's list (`tracecontext` without `xray-lambda`), on an OpenTelemetry path:
             // the caller is the parent, Lambda's segment the link.
