@@ -32,6 +32,15 @@ impl Sampling {
     pub(crate) fn is_recorded(self) -> bool {
         !matches!(self, Sampling::NotSampled)
     }
+
+    /// `Sampled=1` or `Sampled=0`, as a span's sampled flag says.
+    pub(crate) fn of(sampled: bool) -> Self {
+        if sampled {
+            Sampling::Sampled
+        } else {
+            Sampling::NotSampled
+        }
+    }
 }
 
 /// A parsed X-Ray trace header.
@@ -186,6 +195,13 @@ impl TraceHeader {
     #[must_use]
     pub(crate) fn extra(&self) -> &str {
         &self.extra
+    }
+
+    /// The remote span the header names (`Root`, `Parent`), as a parent or a link.
+    pub(crate) fn span_context(&self, sampled: bool) -> opentelemetry::trace::SpanContext {
+        use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+        let flags = TraceFlags::default().with_sampled(sampled);
+        SpanContext::new(self.trace_id, self.parent_id, flags, true, TraceState::NONE)
     }
 }
 

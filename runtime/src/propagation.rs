@@ -64,19 +64,9 @@ pub(crate) fn traceparent(cx: &Context) -> Option<String> {
     if !propagators().tracecontext {
         return None;
     }
-    let span = cx.span();
-    let span_context = span.span_context();
-    if !span_context.is_valid()
-        || !(span_context.is_sampled() || span.is_recording())
-        || span_context.trace_id() == INIT_TRACE
-    {
-        return None;
-    }
-    Some(crate::w3c::write_traceparent(
-        span_context.trace_id(),
-        span_context.span_id(),
-        span_context.is_sampled(),
-    ))
+    named_span(cx, |span| {
+        crate::w3c::write_traceparent(span.trace_id(), span.span_id(), span.is_sampled())
+    })
 }
 
 /// In an invocation that records nothing, the `traceparent` naming what its header as it came
@@ -121,6 +111,12 @@ tokio::task_local! {
 /// not recorded.
 #[must_use]
 pub fn downstream(cx: &Context) -> Option<String> {
+    named_span(cx, |span| compose(span, cx.get::<ForwardedKeys>()))
+}
+
+/// `header` of the span whose context is `cx`, where a call made from it names it: the span
+/// is valid and recorded.
+fn named_span<T>(cx: &Context, header: impl FnOnce(&SpanContext) -> T) -> Option<T> {
     let span = cx.span();
     let span_context = span.span_context();
     // A span recorded without being sampled (Application Signals' unsampled spans) names
@@ -132,20 +128,15 @@ pub fn downstream(cx: &Context) -> Option<String> {
     if span_context.trace_id() == INIT_TRACE {
         return None;
     }
-    Some(compose(span_context, cx.get::<ForwardedKeys>()))
+    Some(header(span_context))
 }
 
 /// The header naming `span_context`, with the invocation's other keys carried.
 fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
-    let sampling = if span_context.is_sampled() {
-        Sampling::Sampled
-    } else {
-        Sampling::NotSampled
-    };
     write_header(
         span_context.trace_id(),
         span_context.span_id(),
-        sampling,
+        Sampling::of(span_context.is_sampled()),
         carried.map_or("", |c| c.0.as_str()),
     )
 }

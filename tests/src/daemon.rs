@@ -358,6 +358,28 @@ impl Daemon {
         self.datagrams().iter().map(|d| parse_datagram(d)).collect()
     }
 
+    /// The subsegments of trace `root` in `namespace` (`aws`, `remote`), once there are `n`
+    /// (or what arrived within `timeout`).
+    ///
+    /// # Panics
+    /// As [`Daemon::wait_for_trace`].
+    #[must_use]
+    pub fn subsegments_in(
+        &self,
+        root: &str,
+        namespace: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        let of = |docs: &[Value]| -> Vec<Value> {
+            flatten(docs)
+                .into_iter()
+                .filter(|s| s["namespace"] == namespace)
+                .collect()
+        };
+        of(&self.wait_for_trace(root, timeout, |d| of(d).len() >= n))
+    }
+
     /// Documents of `trace_id`, waiting until `done` says they are all there or `timeout`
     /// passes (then returns what arrived).
     ///

@@ -272,19 +272,10 @@ fn http_sent_under(root: &str) -> Vec<String> {
 
 /// The subsegments of trace `root` in `namespace` (`aws`, `remote`), once there are `n`.
 fn subsegments_in(root: &str, namespace: &str, n: usize) -> Vec<Value> {
-    let of_namespace = |docs: &[Value]| -> Vec<Value> {
-        flatten(docs)
-            .into_iter()
-            .filter(|s| s["namespace"] == namespace)
-            .collect()
-    };
-    let docs = harness()
+    harness()
         .lambda
         .daemon
-        .wait_for_trace(root, Duration::from_secs(20), |d| {
-            of_namespace(d).len() >= n
-        });
-    of_namespace(&docs)
+        .subsegments_in(root, namespace, n, Duration::from_secs(20))
 }
 
 /// The `remote` subsegments of trace `root`, once there are `n`.

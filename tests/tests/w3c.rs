@@ -15,7 +15,6 @@ use std::time::Duration;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use xray_lambda::aws::XrayInterceptor;
-use xray_lambda_tests::daemon::flatten;
 use xray_lambda_tests::harness::{use_moto, Lambda};
 use xray_lambda_tests::moto::Moto;
 use xray_lambda_tests::proxy::{self, Fault, Requests};
@@ -185,17 +184,24 @@ fn downstream_spans(base: &str, tag: &str, n: usize) -> Vec<Value> {
 
 /// The subsegments of trace `root` in `namespace`, once there are `n`.
 fn subsegments(root: &str, namespace: &str, n: usize) -> Vec<Value> {
-    let of = |docs: &[Value]| -> Vec<Value> {
-        flatten(docs)
-            .into_iter()
-            .filter(|s| s["namespace"] == namespace)
-            .collect()
-    };
-    let docs = harness()
+    harness()
         .lambda
         .daemon
-        .wait_for_trace(root, Duration::from_secs(20), |d| of(d).len() >= n);
-    of(&docs)
+        .subsegments_in(root, namespace, n, Duration::from_secs(20))
+}
+
+/// The DynamoDB requests whose trace header names `root`, as the proxy received them.
+fn sdk_requests_under(root: &str) -> Vec<proxy::Seen> {
+    harness()
+        .requests
+        .all()
+        .into_iter()
+        .filter(|seen| {
+            seen.trace_header
+                .as_deref()
+                .is_some_and(|t| t.contains(root))
+        })
+        .collect()
 }
 
 fn ids(subsegments: &[Value]) -> HashSet<String> {
@@ -253,16 +259,7 @@ fn a_w3c_service_downstream_joins_the_trace_under_the_calls_subsegment() {
 
     // The AWS call carries both headers, naming the same subsegment.
     let aws = ids(&subsegments(&ids_of.root, "aws", 1));
-    let sent: Vec<_> = h
-        .requests
-        .all()
-        .into_iter()
-        .filter(|seen| {
-            seen.trace_header
-                .as_deref()
-                .is_some_and(|t| t.contains(&ids_of.root))
-        })
-        .collect();
+    let sent = sdk_requests_under(&ids_of.root);
     assert_eq!(sent.len(), 1, "{sent:?}");
     let xray_parent = sent[0]
         .trace_header
@@ -322,16 +319,7 @@ fn an_unsampled_invocation_tells_w3c_services_not_to_sample() {
     assert_eq!(response["tag"], ids_of.root);
     // Not recorded, yet the invocation's trace id all the same.
     assert_eq!(response["trace_id"], ids_of.root);
-    let sent: Vec<_> = h
-        .requests
-        .all()
-        .into_iter()
-        .filter(|seen| {
-            seen.trace_header
-                .as_deref()
-                .is_some_and(|t| t.contains(&ids_of.root))
-        })
-        .collect();
+    let sent = sdk_requests_under(&ids_of.root);
     assert_eq!(sent.len(), 1, "{sent:?}");
     // The header as it came, and the same parent (Lambda's segment), not sampled.
     assert_eq!(

@@ -109,7 +109,7 @@ impl Call {
         })?;
         let (service, operation) = shared?;
         let span_context = cx.span().span_context().clone();
-        let header = propagation::downstream(&cx).filter(|_| propagation::sends_xray());
+        let header = propagation::downstream(&cx);
         let traceparent = propagation::traceparent(&cx);
         // `table_names` not through `aws.dynamodb.table_names`: the translator would also copy
         // the first name into `table_name`, which misleads for a call on several tables.

@@ -57,7 +57,6 @@ impl Invocation {
         name: &'static str,
         request: &Request,
     ) -> (Self, Option<opentelemetry::trace::SpanContext>) {
-        use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
         let caller = propagation::incoming_traceparent(request.headers());
         let default_context;
         let context = match request.lambda_context_ref() {
@@ -73,21 +72,14 @@ impl Invocation {
             // ADOT's list (`tracecontext` without `xray-lambda`), on an OpenTelemetry path:
             // the caller is the parent, Lambda's segment the link.
             Some(caller) if crate::propagators::propagators().w3c_parent => {
-                let sampling = if caller.is_sampled() {
-                    crate::header::Sampling::Sampled
-                } else {
-                    crate::header::Sampling::NotSampled
-                };
+                let sampling = crate::header::Sampling::of(caller.is_sampled());
                 let header =
                     crate::header::write_header(caller.trace_id(), caller.span_id(), sampling, "");
                 let lambda = context
                     .xray_trace_id
                     .as_deref()
                     .and_then(|h| crate::header::TraceHeader::try_parse(h).ok())
-                    .map(|h| {
-                        let flags = TraceFlags::SAMPLED;
-                        SpanContext::new(h.trace_id(), h.parent_id(), flags, true, TraceState::NONE)
-                    });
+                    .map(|h| h.span_context(true));
                 (Self::start_traced(name, context, Some(&header)), lambda)
             }
             // Else Lambda's segment stays the parent, as `xray-lambda` says, and a W3C

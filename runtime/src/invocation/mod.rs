@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_runtime::Context;
-use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-};
+use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::buffer::Buffer;
@@ -518,18 +516,7 @@ impl Drop for Invocation {
 /// The context of Lambda's segment for the invocation, as the handler span's parent, with the
 /// header's other keys (`Lineage`), which go out with every call made under the span.
 fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
-    let flags = if header.sampling().is_recorded() {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
-    let remote = SpanContext::new(
-        header.trace_id(),
-        header.parent_id(),
-        flags,
-        true,
-        TraceState::NONE,
-    );
+    let remote = header.span_context(header.sampling().is_recorded());
     let parent = opentelemetry::Context::new().with_remote_span_context(remote);
     // `Self` (an ALB's own segment) is not passed on downstream, as the X-Ray SDKs do.
     let forwarded = propagation::without_self(header.extra());

@@ -3,7 +3,7 @@
 //! turned into an OpenTelemetry link when the span reaches the buffer: the OTLP path exports it
 //! as it is, the daemon writer writes it as the subsegment's `links` metadata.
 
-use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
+use opentelemetry::trace::Link;
 use opentelemetry::KeyValue;
 
 use super::Record;
@@ -22,13 +22,7 @@ impl Record {
         let value = field.value.as_str();
         // X-Ray's header (`AWSTraceHeader`), else W3C's `traceparent`.
         let producer = match TraceHeader::try_parse(value.as_ref()) {
-            Ok(header) => SpanContext::new(
-                header.trace_id(),
-                header.parent_id(),
-                TraceFlags::SAMPLED,
-                true,
-                TraceState::NONE,
-            ),
+            Ok(header) => header.span_context(true),
             Err(_) => match crate::w3c::parse_traceparent(value.as_ref()) {
                 Some(producer) => producer,
                 None => return,
