@@ -238,7 +238,17 @@ fn http_request(sampled: &str) -> lambda_http::Request {
     let mut context = Context::default();
     context.deadline = deadline_ms();
     context.xray_trace_id = Some(header(sampled));
-    lambda_http::Request::from(request).with_lambda_context(context)
+    let mut request = lambda_http::Request::from(request);
+    // As `lambda_http`'s adapter hands a request to the handler: with the invocation's trace
+    // header among the request's headers (`update_xray_trace_id_header`).
+    if let Some(value) = context
+        .xray_trace_id
+        .as_deref()
+        .and_then(|h| lambda_http::http::HeaderValue::from_str(h).ok())
+    {
+        request.headers_mut().insert("x-amzn-trace-id", value);
+    }
+    request.with_lambda_context(context)
 }
 
 #[allow(clippy::unused_async)]

@@ -9,6 +9,8 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+use crate::header::write_header_bytes;
 use crate::header::{write_header, Sampling};
 use crate::propagators::propagators;
 use crate::vocabulary::INIT_TRACE;
@@ -85,15 +87,13 @@ pub(crate) fn traceparent_as_received() -> Option<String> {
         .then(|| crate::w3c::write_traceparent(header.trace_id(), header.parent_id(), false))
 }
 
-/// The W3C span that `headers` name (`traceparent`), where `tracecontext` is chosen.
+/// The W3C span a request's `traceparent` header names, where `tracecontext` is chosen.
 #[cfg(feature = "lambda-http")]
-pub(crate) fn incoming_traceparent(headers: &http::HeaderMap) -> Option<SpanContext> {
+pub(crate) fn incoming_traceparent(traceparent: &http::HeaderValue) -> Option<SpanContext> {
     if !reads_tracecontext() {
         return None;
     }
-    // By its `HeaderName`, built at compile time: by text, the name would be parsed anew.
-    let value = headers.get(crate::w3c::TRACEPARENT_NAME)?.to_str().ok()?;
-    crate::w3c::parse_traceparent(value)
+    crate::w3c::parse_traceparent(traceparent.to_str().ok()?)
 }
 
 /// The keys of the invocation's header this crate does not interpret, verbatim: a value of
@@ -111,7 +111,7 @@ tokio::task_local! {
 /// not recorded.
 #[must_use]
 pub fn downstream(cx: &Context) -> Option<String> {
-    named_span(cx, |span| compose(span, cx.get::<ForwardedKeys>()))
+    named_span(cx, |span| compose(span, cx))
 }
 
 /// `header` of the span whose context is `cx`, where a call made from it names it: the span
@@ -131,14 +131,34 @@ fn named_span<T>(cx: &Context, header: impl FnOnce(&SpanContext) -> T) -> Option
     Some(header(span_context))
 }
 
+/// [`downstream`] as an HTTP header's value.
+#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+pub(crate) fn downstream_value(cx: &Context) -> Option<http::HeaderValue> {
+    named_span(cx, |span| {
+        http::HeaderValue::try_from(write_header_bytes(
+            span.trace_id(),
+            span.span_id(),
+            Sampling::of(span.is_sampled()),
+            carried(cx),
+        ))
+        .ok()
+    })
+    .flatten()
+}
+
 /// The header naming `span_context`, with the invocation's other keys carried.
-fn compose(span_context: &SpanContext, carried: Option<&ForwardedKeys>) -> String {
+fn compose(span_context: &SpanContext, cx: &Context) -> String {
     write_header(
         span_context.trace_id(),
         span_context.span_id(),
         Sampling::of(span_context.is_sampled()),
-        carried.map_or("", |c| c.0.as_str()),
+        carried(cx),
     )
+}
+
+/// The invocation's header keys this crate does not interpret, which every header carries on.
+fn carried(cx: &Context) -> &str {
+    cx.get::<ForwardedKeys>().map_or("", |c| c.0.as_str())
 }
 
 /// A span whose OpenTelemetry parent is not sampled: what it encloses is not recorded (an

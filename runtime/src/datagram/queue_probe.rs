@@ -2,51 +2,32 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Reads the receive queue of the daemon's socket from `/proc/net/udp` (or `udp6`): the same
-/// accounting as the window's. Visible where the daemon shares this process's network
-/// namespace (loopback, and where Lambda's daemon runs beside the function); elsewhere the
-/// model alone paces.
+/// Reads the receive queue of the daemon's socket over netlink, else from `/proc/net/udp` (or
+/// `udp6`): the same accounting as the window's. Visible where the daemon shares this
+/// process's network namespace (loopback, and where Lambda's daemon runs beside the function);
+/// elsewhere a reading finds nothing and the model alone paces.
+///
+/// Made without touching the system: a `stat` of `/proc/net/udp` at init cost tens of
+/// microseconds of start-up (the kernel builds the process's `/proc/self/net` entries), and
+/// most functions never take a reading.
 #[derive(Debug)]
 pub(crate) struct QueueProbe {
     /// The kernel asked directly, where it answers (Linux with `udp_diag`): set up at the
-    /// first reading, which most functions never take (start-up is the user's bill).
+    /// first reading.
     #[cfg(target_os = "linux")]
     netlink: std::sync::OnceLock<Option<netlink::Diag>>,
-    #[cfg(target_os = "linux")]
     address: SocketAddr,
-    path: &'static str,
-    /// `local_address` as the file writes it, for the daemon's address and for the wildcard
-    /// address on its port.
-    exact: String,
-    wildcard: String,
 }
 
 impl QueueProbe {
-    pub(crate) fn new(address: SocketAddr) -> Option<Self> {
-        // Each 32-bit word of the address as the kernel prints it: in host byte order.
-        fn words(octets: &[u8]) -> String {
-            use std::fmt::Write as _;
-            octets.chunks(4).fold(String::new(), |mut out, w| {
-                let _ = write!(out, "{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-                out
-            })
-        }
-        let port = address.port();
-        let (path, exact, wildcard) = match address.ip() {
-            IpAddr::V4(ip) => ("/proc/net/udp", words(&ip.octets()), words(&[0; 4])),
-            IpAddr::V6(ip) => ("/proc/net/udp6", words(&ip.octets()), words(&[0; 16])),
-        };
-        let probe = QueueProbe {
+    /// A probe of the daemon at `address`; where nothing shows its queue (not Linux), each
+    /// reading finds nothing.
+    pub(crate) fn new(address: SocketAddr) -> Self {
+        QueueProbe {
             #[cfg(target_os = "linux")]
             netlink: std::sync::OnceLock::new(),
-            #[cfg(target_os = "linux")]
             address,
-            path,
-            exact: format!("{exact}:{port:04X}"),
-            wildcard: format!("{wildcard}:{port:04X}"),
-        };
-        // Only Linux has the file; test it once.
-        std::fs::metadata(path).ok().map(|_| probe)
+        }
     }
 
     /// The bytes waiting in the daemon's receive queue; `None` when its socket is not seen.
@@ -71,11 +52,30 @@ impl QueueProbe {
     /// The same, from `/proc/net/udp`: the kernel prints every socket's line, walking each
     /// slot of its UDP table (tens of microseconds, however few sockets there are).
     fn rx_queue_from_proc(&self) -> Option<usize> {
-        let table = std::fs::read_to_string(self.path).ok()?;
+        // Each 32-bit word of the address as the kernel prints it: in host byte order.
+        fn words(octets: &[u8]) -> String {
+            use std::fmt::Write as _;
+            octets.chunks(4).fold(String::new(), |mut out, w| {
+                let _ = write!(out, "{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+                out
+            })
+        }
+        let port = self.address.port();
+        let (path, exact, wildcard) = match self.address.ip() {
+            IpAddr::V4(ip) => ("/proc/net/udp", words(&ip.octets()), words(&[0; 4])),
+            IpAddr::V6(ip) => ("/proc/net/udp6", words(&ip.octets()), words(&[0; 16])),
+        };
+        // `local_address` as the file writes it, for the daemon's address and for the
+        // wildcard address on its port.
+        let (exact, wildcard) = (
+            format!("{exact}:{port:04X}"),
+            format!("{wildcard}:{port:04X}"),
+        );
+        let table = std::fs::read_to_string(path).ok()?;
         table.lines().skip(1).find_map(|line| {
             let mut fields = line.split_whitespace();
             let local = fields.nth(1)?;
-            if local != self.exact && local != self.wildcard {
+            if local != exact && local != wildcard {
                 return None;
             }
             let queues = fields.nth(2)?;
@@ -218,7 +218,7 @@ mod probe_tests {
                 continue; // no IPv6 here
             };
             let address = receiver.local_addr().expect("address");
-            let probe = QueueProbe::new(address).expect("/proc/net");
+            let probe = QueueProbe::new(address);
             assert_eq!(probe.rx_queue(), Some(0), "{bind}");
             let sender = UdpSocket::bind(if address.is_ipv4() {
                 "127.0.0.1:0"
@@ -245,7 +245,7 @@ mod probe_tests {
             if address.ip().is_unspecified() {
                 address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            let probe = QueueProbe::new(address).expect("/proc/net");
+            let probe = QueueProbe::new(address);
             let netlink = probe.netlink().expect("sock_diag answers here");
             assert_eq!(netlink.rx_queue(), Some(0), "{bind}");
             let sender = UdpSocket::bind(if address.is_ipv4() {

@@ -2,7 +2,9 @@
 //! one warning when it starts and one line when sending works again.
 
 use std::io::{self, ErrorKind};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+#[cfg(not(target_os = "linux"))]
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
@@ -124,6 +126,21 @@ impl DaemonSender {
     }
 }
 
+/// A connected, non-blocking socket to `address`. On Linux in two system calls (the socket
+/// made non-blocking, then connected, which binds it): start-up is the user's bill.
+#[cfg(target_os = "linux")]
+fn connect(address: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM.nonblocking(),
+        None,
+    )?;
+    socket.connect(&address.into())?;
+    Ok(socket.into())
+}
+
+#[cfg(not(target_os = "linux"))]
 fn connect(address: SocketAddr) -> io::Result<UdpSocket> {
     let local: SocketAddr = if address.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()

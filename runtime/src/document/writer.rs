@@ -18,7 +18,7 @@ use crate::datagram::DAEMON_HEADER;
 use crate::header::{hex, write_trace_id as trace_id};
 use crate::json::{write_str as json_str, write_value as json, Members};
 use crate::record::{
-    exceptions, string_attribute, AwsMembers, Http, InProgress, MemberValue, Record,
+    exceptions, string_attribute, AwsMembers, Http, InProgress, MemberValue, Record, ServedFact,
 };
 use crate::span_tree::SpanTree;
 use crate::vocabulary::{
@@ -244,8 +244,8 @@ fn write_identity(record: &Record, top: bool, buf: &mut Vec<u8>) {
 fn write_http(http: Option<&Http>, status: Option<i64>, length: Option<u64>, buf: &mut Vec<u8>) {
     let mut object = Members::new(br#","http":{"#);
     if let Some(request) = http {
-        object.plain_key(buf, "request");
-        buf.extend_from_slice(br#"{"method":"#);
+        object.next(buf);
+        buf.extend_from_slice(br#""request":{"method":"#);
         json_str(buf, request.method.as_str());
         buf.extend_from_slice(br#","url":"#);
         json_str(buf, &request.url);
@@ -458,7 +458,9 @@ fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
         return;
     }
     let mut members = Members::new(br#","annotations":{"#);
-    for (name, value) in record.annotations() {
+    // `Record::annotations`, in its order: the span's own, then a served request's, written
+    // from the request's facts without building values.
+    for (name, value) in record.own_annotations() {
         // Annotation keys hold only letters, digits and `_` (`vocabulary::annotation_key`).
         members.plain_key(buf, &name);
         match &*value {
@@ -467,6 +469,14 @@ fn write_annotations(record: &Record, buf: &mut Vec<u8>) {
             Value::F64(f) => json(buf, f),
             Value::String(s) => json_str(buf, s.as_str()),
             _ => buf.extend_from_slice(b"null"),
+        }
+    }
+    for (name, fact) in record.served_request_facts() {
+        members.plain_key(buf, name);
+        match fact {
+            ServedFact::Method(method) => json_str(buf, method.as_str()),
+            ServedFact::Route(_, shown) => json_str(buf, &shown),
+            ServedFact::Status(status) => json(buf, &status),
         }
     }
     members.close(buf, b"}");

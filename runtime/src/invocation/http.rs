@@ -17,7 +17,7 @@ impl Invocation {
     /// subsegment's header, so that code forwarding it links its calls under the handler.
     #[must_use]
     pub fn start_http(name: &'static str, request: &mut Request) -> Self {
-        let (mut invocation, link) = Self::start_with_caller(name, request);
+        let (mut invocation, link, caller_named) = Self::start_with_caller(name, request);
         let Some(active) = invocation.active_mut() else {
             // Not recorded: `lambda_http` already put the invocation's header, as received.
             return invocation;
@@ -33,15 +33,16 @@ impl Invocation {
         if let Some(handler) = &mut extra.handler {
             handler.trigger = Some("http");
         }
-        if let Some(header) = propagation::downstream(&active.cx) {
-            if let Ok(value) = http::HeaderValue::try_from(header) {
-                request.headers_mut().insert(TRACE_HEADER_NAME, value);
-            }
+        if let Some(value) = propagation::downstream_value(&active.cx) {
+            request.headers_mut().insert(TRACE_HEADER_NAME, value);
         }
         // The caller's `traceparent`, where it sent one, names the handler too. Not added
         // where there is none: a header the map has no room for regrows it (+5k instructions an
         // invocation), for code that forwards a request's headers, which is rare.
-        if let Some(caller) = request.headers_mut().get_mut(TRACEPARENT_NAME) {
+        if let Some(caller) = caller_named
+            .then(|| request.headers_mut().get_mut(TRACEPARENT_NAME))
+            .flatten()
+        {
             if let Some(value) = propagation::traceparent(&active.cx)
                 .and_then(|t| http::HeaderValue::try_from(t).ok())
             {
@@ -52,12 +53,14 @@ impl Invocation {
     }
 
     /// Starts the invocation under Lambda's segment, or under a W3C caller's span where the
-    /// chosen propagators make it the parent; the other one, to link.
+    /// chosen propagators make it the parent; the other one, to link; and whether the request
+    /// has a `traceparent` (looked up once: each lookup hashes the name).
     fn start_with_caller(
         name: &'static str,
         request: &Request,
-    ) -> (Self, Option<opentelemetry::trace::SpanContext>) {
-        let caller = propagation::incoming_traceparent(request.headers());
+    ) -> (Self, Option<opentelemetry::trace::SpanContext>, bool) {
+        let named = request.headers().get(TRACEPARENT_NAME);
+        let caller = named.and_then(propagation::incoming_traceparent);
         let default_context;
         let context = match request.lambda_context_ref() {
             Some(context) => context,
@@ -80,11 +83,15 @@ impl Invocation {
                     .as_deref()
                     .and_then(|h| crate::header::TraceHeader::try_parse(h).ok())
                     .map(|h| h.span_context(true));
-                (Self::start_traced(name, context, Some(&header)), lambda)
+                (
+                    Self::start_traced(name, context, Some(&header)),
+                    lambda,
+                    true,
+                )
             }
             // Else Lambda's segment stays the parent, as `xray-lambda` says, and a W3C
             // caller's span (an OpenTelemetry-instrumented client) becomes a link.
-            caller => (Self::start(name, context), caller),
+            caller => (Self::start(name, context), caller, named.is_some()),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry::Value;
+use opentelemetry::{StringValue, Value};
 
 use super::{string_attribute, NamedResource, Record};
 use crate::notices::warn_once;
@@ -270,41 +270,48 @@ impl Record {
     }
 
     /// A served request's annotations (none for a call, nor past the trace's limit), each
-    /// unless the span has its own.
+    /// unless the span has its own, as values.
     pub(crate) fn served_request_annotations(
         &self,
     ) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, Value>)> {
+        self.served_request_facts().map(|(key, fact)| {
+            let value = match fact {
+                ServedFact::Method(method) => Value::String(method.clone()),
+                // Not cut: the route's own value, shared.
+                ServedFact::Route(route, cut) if cut.len() == route.as_str().len() => {
+                    Value::String(route.clone())
+                }
+                ServedFact::Route(_, cut) => Value::from(cut.into_owned()),
+                ServedFact::Status(status) => Value::I64(i64::from(status)),
+            };
+            (Cow::Borrowed(key), Cow::Owned(value))
+        })
+    }
+
+    /// [`Record::served_request_annotations`], borrowed: what a writer writes as it is,
+    /// without building values (the one place that decides which a span shows).
+    pub(crate) fn served_request_facts(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, ServedFact<'_>)> {
         let not_indexed = self.extra.as_ref().is_some_and(|e| e.served_not_indexed);
         let served = self.http().filter(|http| !http.outgoing && !not_indexed);
-        let candidates = served.map(|http| {
-            [
-                (
-                    HTTP_METHOD_ANNOTATION,
-                    Some(Value::String(http.method.clone())),
-                ),
-                (
-                    HTTP_ROUTE_ANNOTATION,
-                    http.route.as_ref().map(|route| {
-                        let capped = cap_annotation_value(route.as_str());
-                        Value::String(if capped.len() == route.as_str().len() {
-                            // Not cut: the route's own value, shared.
-                            route.clone()
-                        } else {
-                            capped.into_owned().into()
-                        })
-                    }),
-                ),
-                (
-                    HTTP_STATUS_ANNOTATION,
-                    http.status.map(|s| Value::I64(i64::from(s))),
-                ),
-            ]
+        let (method, route, status) = served.map_or((None, None, None), |http| {
+            (
+                Some(ServedFact::Method(&http.method)),
+                http.route
+                    .as_ref()
+                    .map(|route| ServedFact::Route(route, cap_annotation_value(route.as_str()))),
+                http.status.map(ServedFact::Status),
+            )
         });
-        candidates
-            .into_iter()
-            .flatten()
-            .filter(|(key, _)| !self.has_annotation(key))
-            .filter_map(|(key, value)| Some((Cow::Borrowed(key), Cow::Owned(value?))))
+        [
+            (HTTP_METHOD_ANNOTATION, method),
+            (HTTP_ROUTE_ANNOTATION, route),
+            (HTTP_STATUS_ANNOTATION, status),
+        ]
+        .into_iter()
+        .filter_map(|(key, fact)| Some((key, fact?)))
+        .filter(|(key, _)| !self.has_annotation(key))
     }
 
     /// Logs one warning per key for the process when an annotation is recorded more than once
@@ -365,6 +372,18 @@ fn is_number_of(earlier: &Value, later: &Value) -> bool {
         (Value::String(text), Value::F64(n)) => text.as_str().parse::<f64>().ok() == Some(*n),
         _ => false,
     }
+}
+
+/// A served request's annotation, as its `http` object holds it.
+#[derive(Debug)]
+pub(crate) enum ServedFact<'a> {
+    /// `HttpMethod`.
+    Method(&'a StringValue),
+    /// `HttpRoute`: the route, and what is shown of it (cut to [`MAX_ANNOTATION_VALUE`]
+    /// characters).
+    Route(&'a StringValue, Cow<'a, str>),
+    /// `HttpStatus`.
+    Status(u16),
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod links;
 #[cfg(feature = "aws-sdk")]
 pub(crate) use aws::Params;
 pub(crate) use aws::{AwsMembers, MemberValue, NamedResource};
-pub(crate) use facts::Kind;
+pub(crate) use facts::{Kind, ServedFact};
 #[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
 pub(crate) use http::method_value;
 pub(crate) use http::Http;
