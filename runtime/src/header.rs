@@ -267,18 +267,6 @@ pub(crate) fn write_header(
     sampling: Sampling,
     extra: &str,
 ) -> String {
-    // ASCII and a `str`: always UTF-8.
-    String::from_utf8(write_header_bytes(trace_id, parent_id, sampling, extra)).unwrap_or_default()
-}
-
-/// [`write_header`] as bytes, for an HTTP header value (which checks its bytes itself: a
-/// `String` would have them checked twice).
-pub(crate) fn write_header_bytes(
-    trace_id: TraceId,
-    parent_id: SpanId,
-    sampling: Sampling,
-    extra: &str,
-) -> Vec<u8> {
     let sampled: &[u8] = match sampling {
         Sampling::Sampled => b";Sampled=1",
         Sampling::NotSampled => b";Sampled=0",
@@ -297,7 +285,8 @@ pub(crate) fn write_header_bytes(
         out.push(b';');
         out.extend_from_slice(extra.as_bytes());
     }
-    out
+    // ASCII and a `str`: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl fmt::Display for TraceHeader {

@@ -9,8 +9,6 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use opentelemetry::Context;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
-use crate::header::write_header_bytes;
 use crate::header::{write_header, Sampling};
 use crate::propagators::propagators;
 use crate::vocabulary::INIT_TRACE;
@@ -96,6 +94,66 @@ pub(crate) fn incoming_traceparent(traceparent: &http::HeaderValue) -> Option<Sp
     crate::w3c::parse_traceparent(traceparent.to_str().ok()?)
 }
 
+/// A request's W3C `baggage` header, where `baggage` is chosen (most requests have none: one
+/// lookup by a name built at compile time).
+#[cfg(feature = "lambda-http")]
+pub(crate) fn incoming_baggage(headers: &http::HeaderMap) -> Option<&str> {
+    if !propagators().baggage {
+        return None;
+    }
+    headers.get(BAGGAGE_NAME)?.to_str().ok()
+}
+
+/// `cx` with the entries of a W3C `baggage` header, read by OpenTelemetry's own propagator (its
+/// percent-decoding and its limits: 8,192 bytes, 64 entries; a malformed entry is left out).
+pub(crate) fn with_baggage_header(cx: &Context, header: &str) -> Context {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    struct Header<'a>(&'a str);
+    impl opentelemetry::propagation::Extractor for Header<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            (key == BAGGAGE).then_some(self.0)
+        }
+        fn keys(&self) -> Vec<&str> {
+            vec![BAGGAGE]
+        }
+    }
+    opentelemetry_sdk::propagation::BaggagePropagator::new()
+        .extract_with_context(cx, &Header(header))
+}
+
+/// The `baggage` header for a call made from `cx`: its context's W3C baggage (an HTTP
+/// function's incoming entries, or the user's own), where `baggage` is chosen.
+#[cfg_attr(
+    not(any(feature = "aws-sdk", feature = "tower", feature = "reqwest")),
+    allow(dead_code)
+)]
+pub(crate) fn baggage(cx: &Context) -> Option<String> {
+    use opentelemetry::baggage::BaggageExt as _;
+    use opentelemetry::propagation::TextMapPropagator as _;
+    struct Header(Option<String>);
+    impl opentelemetry::propagation::Injector for Header {
+        fn set(&mut self, key: &str, value: String) {
+            if key == BAGGAGE {
+                self.0 = Some(value);
+            }
+        }
+    }
+    // Most contexts carry none: looked at before the propagator writes anything.
+    if !propagators().baggage || cx.baggage().is_empty() {
+        return None;
+    }
+    let mut header = Header(None);
+    opentelemetry_sdk::propagation::BaggagePropagator::new().inject_context(cx, &mut header);
+    header.0.filter(|h| !h.is_empty())
+}
+
+/// W3C's baggage header.
+pub(crate) const BAGGAGE: &str = "baggage";
+
+/// [`BAGGAGE`] as an `http` header name, built at compile time.
+#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+pub(crate) const BAGGAGE_NAME: http::HeaderName = http::HeaderName::from_static(BAGGAGE);
+
 /// The keys of the invocation's header this crate does not interpret, verbatim: a value of
 /// the handler span's OpenTelemetry context, which every span under it inherits (in spawned
 /// tasks too).
@@ -132,16 +190,10 @@ fn named_span<T>(cx: &Context, header: impl FnOnce(&SpanContext) -> T) -> Option
 }
 
 /// [`downstream`] as an HTTP header's value.
-#[cfg(any(feature = "lambda-http", feature = "tower", feature = "reqwest"))]
+#[cfg(feature = "lambda-http")]
 pub(crate) fn downstream_value(cx: &Context) -> Option<http::HeaderValue> {
     named_span(cx, |span| {
-        http::HeaderValue::try_from(write_header_bytes(
-            span.trace_id(),
-            span.span_id(),
-            Sampling::of(span.is_sampled()),
-            carried(cx),
-        ))
-        .ok()
+        http::HeaderValue::try_from(compose(span, cx)).ok()
     })
     .flatten()
 }

@@ -3,13 +3,17 @@
 use std::sync::OnceLock;
 
 /// Which trace headers a call carries, as `OTEL_PROPAGATORS` names them: `xray` and
-/// `xray-lambda` write `X-Amzn-Trace-Id`, `tracecontext` writes W3C's `traceparent`
-/// (`baggage` is accepted, and carries nothing yet). Unset: `tracecontext,baggage,xray-lambda`,
+/// `xray-lambda` write `X-Amzn-Trace-Id`, `tracecontext` writes W3C's `traceparent`, `baggage`
+/// W3C's `baggage` (an HTTP function's incoming entries, carried on by every call made under
+/// the handler). Unset: `tracecontext,baggage,xray-lambda`,
 /// what OpenTelemetry's conventions name for functions reporting to X-Ray.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// One switch per name `OTEL_PROPAGATORS` lists, each on or off independently.
+#[allow(clippy::struct_excessive_bools)]
 pub(crate) struct Propagators {
     pub(crate) xray: bool,
     pub(crate) tracecontext: bool,
+    pub(crate) baggage: bool,
     /// An incoming W3C `traceparent` is the handler's parent, Lambda's segment a link: the
     /// list has `tracecontext` but not `xray-lambda` (ADOT's `baggage,xray,tracecontext`,
     /// honoured so since aws-otel-python 0.18). Never on the daemon path (see [`choose`]).
@@ -20,6 +24,7 @@ impl Propagators {
     pub(crate) const DEFAULT: Propagators = Propagators {
         xray: true,
         tracecontext: true,
+        baggage: true,
         w3c_parent: false,
     };
 
@@ -29,6 +34,7 @@ impl Propagators {
         let mut chosen = Propagators {
             xray: false,
             tracecontext: false,
+            baggage: false,
             w3c_parent: false,
         };
         let mut unknown = Vec::new();
@@ -41,7 +47,8 @@ impl Propagators {
                     lambda_first = true;
                 }
                 "tracecontext" => chosen.tracecontext = true,
-                "baggage" | "none" => {}
+                "baggage" => chosen.baggage = true,
+                "none" => {}
                 _ => unknown.push(name.to_owned()),
             }
         }
@@ -84,15 +91,18 @@ mod tests {
         let chosen = |xray, tracecontext, w3c_parent| Propagators {
             xray,
             tracecontext,
+            baggage: false,
             w3c_parent,
         };
+        let with_baggage = |p: Propagators| Propagators { baggage: true, ..p };
         for (value, chosen, unknown) in [
             // ADOT's default in Lambda: an incoming traceparent is the parent.
             (
                 "baggage,xray,tracecontext",
-                chosen(true, true, true),
+                with_baggage(chosen(true, true, true)),
                 vec![],
             ),
+            ("baggage", with_baggage(chosen(false, false, false)), vec![]),
             // The conventions' choice for X-Ray: Lambda's segment is.
             (
                 "tracecontext,baggage,xray-lambda",

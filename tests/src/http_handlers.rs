@@ -6,7 +6,8 @@ use lambda_http::{Body, Error, IntoResponse, Request, RequestExt as _};
 use serde_json::json;
 
 /// What the handler does: `ok` (the default: a nested span, then 200 with the trace header
-/// the handler saw), `status:NNN` (that status), `err` (an `Err`), `panic`.
+/// the handler saw), `status:NNN` (that status), `err` (an `Err`), `panic`, `call:URL` (a GET
+/// of `URL` through `XrayMiddleware`, then 200).
 fn action(request: &Request) -> String {
     request
         .headers()
@@ -41,6 +42,13 @@ pub async fn http_handler(request: Request) -> Result<impl IntoResponse, Error> 
             nested().await;
             StatusCode::OK
         }
+        call if call.starts_with("call:") => {
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(xray_lambda::http_client::XrayMiddleware::new())
+                .build();
+            client.get(&call["call:".len()..]).send().await?;
+            StatusCode::OK
+        }
         "err" => return Err("the orders table is missing".into()),
         "panic" => panic!("the HTTP handler panicked on purpose"),
         other => other
@@ -54,6 +62,8 @@ pub async fn http_handler(request: Request) -> Result<impl IntoResponse, Error> 
         json!({
             "header": header,
             "traceparent": seen(&request, "traceparent"),
+            // An entry of the request's W3C baggage, as the handler's own code reads it.
+            "baggage_user": baggage_entry("userId"),
             "path": request.raw_http_path(),
         }),
     ))
@@ -70,6 +80,17 @@ pub async fn typed_http_handler(request: Request) -> Result<Response<Body>, Erro
         .status(code)
         .header("content-type", "text/plain")
         .body(Body::from("typed"))?)
+}
+
+/// Entry `key` of the W3C baggage in the handler span's context.
+fn baggage_entry(key: &str) -> Option<String> {
+    use opentelemetry::baggage::BaggageExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    tracing::Span::current()
+        .context()
+        .baggage()
+        .get(key)
+        .map(|v| v.as_str().to_owned())
 }
 
 #[tracing::instrument]

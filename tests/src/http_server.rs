@@ -1,6 +1,6 @@
 //! A plain HTTP server on loopback for the HTTP-client tests: answers each path with a status
 //! (`/status/404` → 404, anything else 200 with a small body) and keeps every request's path,
-//! query and `x-amzn-trace-id` header.
+//! query and its trace headers (`x-amzn-trace-id`, `traceparent`, `baggage`).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,8 @@ pub struct Received {
     pub trace_header: Option<String>,
     /// W3C's `traceparent` as it arrived, if any.
     pub traceparent: Option<String>,
+    /// W3C's `baggage` as it arrived, if any.
+    pub baggage: Option<String>,
 }
 
 /// Every request the server received, in order.
@@ -85,6 +87,11 @@ fn answer(req: &Request<Incoming>, seen: &Log) -> Response<Full<Bytes>> {
             traceparent: req
                 .headers()
                 .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            baggage: req
+                .headers()
+                .get("baggage")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         });

@@ -290,6 +290,85 @@ fn a_w3c_callers_span_is_linked_from_the_handler() {
     }
 }
 
+/// A plain HTTP server on loopback that the handler calls (`call:URL`), on the harness's
+/// runtime.
+fn http_server() -> &'static (String, xray_lambda_tests::http_server::Log) {
+    static SERVER: OnceLock<(String, xray_lambda_tests::http_server::Log)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        harness()
+            .runtime
+            .block_on(xray_lambda_tests::http_server::start())
+    })
+}
+
+/// A caller's W3C `baggage` (`baggage` is in the default propagators): the handler's code
+/// reads its entries from the span's context, and a call made under the handler carries them
+/// on, written again by OpenTelemetry's propagator. A request without one sends none.
+#[test]
+fn a_callers_baggage_reaches_the_handler_and_goes_on_with_its_calls() {
+    let (base, log) = http_server();
+    for (fixture_name, baggage) in [
+        (
+            "apigw_v2_proxy_request",
+            Some("userId=alice,isProduction=false;ttl=3"),
+        ),
+        (
+            "apigw_proxy_request",
+            Some("userId=alice, isProduction=false;ttl=3"),
+        ),
+        ("alb_request", None),
+    ] {
+        let path = format!("/baggage/{fixture_name}");
+        let action = format!("call:{base}{path}");
+        let mut headers = vec![("x-test-action", action.as_str())];
+        if let Some(baggage) = baggage {
+            headers.push(("baggage", baggage));
+        }
+        let (outcome, subsegments, ids) = invoke(&event(fixture_name, &headers), 2);
+        let expected_user = baggage.map(|_| "alice");
+        assert_eq!(
+            body(outcome)["baggage_user"].as_str(),
+            expected_user,
+            "{fixture_name}"
+        );
+        let received = log
+            .all()
+            .into_iter()
+            .find(|r| r.target == path)
+            .unwrap_or_else(|| panic!("{fixture_name}: the call did not arrive"));
+        let mut entries: Vec<String> = received
+            .baggage
+            .iter()
+            .flat_map(|b| b.split(','))
+            .map(|entry| entry.trim().to_owned())
+            .collect();
+        entries.sort();
+        let expected: Vec<&str> = if baggage.is_some() {
+            vec!["isProduction=false;ttl=3", "userId=alice"]
+        } else {
+            vec![]
+        };
+        assert_eq!(entries, expected, "{fixture_name}");
+        // The call went out under the handler, in the invocation's trace.
+        let call = subsegments
+            .iter()
+            .find(|s| s["namespace"] == "remote")
+            .unwrap_or_else(|| panic!("{fixture_name}: no call subsegment: {subsegments:#?}"));
+        assert_eq!(
+            call["parent_id"],
+            handler(&subsegments, "http_handler")["id"],
+            "{fixture_name}"
+        );
+        assert!(
+            received
+                .trace_header
+                .as_deref()
+                .is_some_and(|h| h.contains(&ids.root)),
+            "{fixture_name}: {received:?}"
+        );
+    }
+}
+
 #[test]
 fn the_status_sets_the_flags_for_both_kinds_of_handler() {
     for (typed, name) in [(false, "http_handler"), (true, "typed_handler")] {

@@ -172,3 +172,63 @@ fn a_batch_records_producer_is_a_span_link_and_the_handler_says_pubsub() {
         .expect("the handler span");
     assert_eq!(string(handler, "faas.trigger").as_deref(), Some("pubsub"));
 }
+
+/// `OTEL_SEMCONV_STABILITY_OPT_IN`, in a process of its own per value: the RPC names on the
+/// GetItem call's span, printed as `RPC <json>`.
+#[test]
+#[ignore = "a child process of the test below; run_child runs it"]
+fn child_with_rpc_conventions() {
+    let mode = xray_lambda_tests::child_mode("rpc_names_follow_the_semconv_opt_in");
+    let mut env = vec![];
+    if mode != "unset" {
+        env.push(("OTEL_SEMCONV_STABILITY_OPT_IN", mode));
+    }
+    let lambda = OtelUdpLambda::start(&env);
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let _ = lambda.lambda.invoke(
+        &serde_json::json!({"action": "ddb_missing", "tag": ids.root}),
+        Some(&ids.header),
+    );
+    let spans = lambda.spans(&ids.root, 2);
+    // The call: the CLIENT span under the handler.
+    let call = spans
+        .iter()
+        .find(|s| s.span.kind == 3)
+        .expect("the GetItem call's span");
+    let names: serde_json::Map<String, serde_json::Value> =
+        ["rpc.system", "rpc.system.name", "rpc.service", "rpc.method"]
+            .into_iter()
+            .filter_map(|key| Some((key.to_owned(), string(call, key)?.into())))
+            .collect();
+    println!("RPC {}", serde_json::Value::Object(names));
+    println!("CHILD OK");
+}
+
+/// Unset, an AWS call carries the AWS SDK conventions' names (what the collector's X-Ray
+/// exporter and Application Signals read); `rpc/dup` adds `rpc.system.name`; `rpc` writes the
+/// RPC conventions' names only, `rpc.method` fully qualified.
+#[test]
+fn rpc_names_follow_the_semconv_opt_in() {
+    for (mode, expected) in [
+        (
+            "unset",
+            serde_json::json!({"rpc.system": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "GetItem"}),
+        ),
+        (
+            "http,rpc/dup",
+            serde_json::json!({"rpc.system": "aws-api", "rpc.system.name": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "GetItem"}),
+        ),
+        (
+            "rpc",
+            serde_json::json!({"rpc.system.name": "aws-api", "rpc.method": "DynamoDB/GetItem"}),
+        ),
+    ] {
+        let stdout = xray_lambda_tests::run_child_ok("child_with_rpc_conventions", mode, &[]);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RPC "))
+            .unwrap_or_else(|| panic!("{mode}: no RPC line in {stdout}"));
+        let names: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        assert_eq!(names, expected, "{mode}");
+    }
+}

@@ -31,6 +31,8 @@ pub struct Call {
     pub(super) header: Option<String>,
     /// W3C's `traceparent` naming the same subsegment, where `tracecontext` is chosen.
     pub(super) traceparent: Option<String>,
+    /// W3C's `baggage`, where the call's context has entries and `baggage` is chosen.
+    pub(super) baggage: Option<String>,
     /// Shared with the span's `rpc.service` and `rpc.method` attributes, not copied.
     pub(super) service: StringValue,
     pub(super) operation: StringValue,
@@ -89,11 +91,9 @@ impl Call {
                 StringValue::from(Arc::<str>::from(service)),
                 StringValue::from(Arc::<str>::from(operation)),
             );
-            // The attributes tracing-opentelemetry recorded from the span's fields, in their
-            // order; the call's extras reach the buffer at `Call::end`.
-            // `Call::end` adds two more and regrows it. Sized for eight up front, the
-            // HTTP function benchmark sent glibc's allocator down its slow path (+8k
-            // instructions an invocation, `bench/breakdown`), for 0.9k saved elsewhere.
+            // The call's extras reach the buffer at `Call::end`, which adds two attributes and
+            // regrows this list: sized for eight up front, the HTTP function benchmark sent
+            // glibc's allocator down its slow path (+8k instructions an invocation).
             let mut attributes = Vec::with_capacity(6);
             attributes.push(KeyValue::new("rpc.system", "aws-api"));
             attributes.push(KeyValue::new("rpc.service", names.0.clone()));
@@ -111,6 +111,7 @@ impl Call {
         let span_context = cx.span().span_context().clone();
         let header = propagation::downstream(&cx);
         let traceparent = propagation::traceparent(&cx);
+        let baggage = propagation::baggage(&cx);
         // `table_names` not through `aws.dynamodb.table_names`: the translator would also copy
         // the first name into `table_name`, which misleads for a call on several tables.
         let aws = AwsMembers {
@@ -123,6 +124,7 @@ impl Call {
             span_context,
             header,
             traceparent,
+            baggage,
             service,
             operation,
             aws,

@@ -264,6 +264,9 @@ impl Intercept for XrayInterceptor {
         if let Some(traceparent) = traceparent {
             let _ = headers.try_insert(crate::w3c::TRACEPARENT, traceparent);
         }
+        if let Some(baggage) = call.and_then(|call| call.baggage.clone()) {
+            let _ = headers.try_insert(propagation::BAGGAGE, baggage);
+        }
         Ok(())
     }
 

@@ -126,7 +126,14 @@ impl HttpCall {
         };
         let span_context = cx.span().span_context().clone();
         match propagation::downstream(&cx) {
-            Some(header) => put(headers, header, propagation::traceparent(&cx)),
+            Some(header) => {
+                put(headers, header, propagation::traceparent(&cx));
+                if let Some(value) =
+                    propagation::baggage(&cx).and_then(|b| HeaderValue::try_from(b).ok())
+                {
+                    headers.insert(propagation::BAGGAGE_NAME, value);
+                }
+            }
             None => forward_as_received(headers),
         }
         if !state::reaches_buffer(&span_context) {

@@ -20,7 +20,7 @@ use crate::environment::{self, LambdaEnvironment, Vars};
 use crate::logs::{self, LogFormat, LogLayer, LOG_SPAN_TARGET};
 use crate::notices::{log_pending_warnings, queue, Notice};
 use crate::otel::mapping::Rendering;
-use crate::otel::AppSignals;
+use crate::otel::{AppSignals, RpcConventions};
 use crate::sink::daemon::{DaemonSink, DEFAULT_DAEMON};
 use crate::sink::otel_udp::OtelUdpSink;
 use crate::sink::Sink;
@@ -145,7 +145,8 @@ pub fn builder() -> Builder {
 /// | `AWS_LAMBDA_LOG_GROUP_NAME` | the log group the handler subsegment links to (`aws.cloudwatch_logs`) |
 /// | `XRAY_LAMBDA_DEADLINE_MARGIN_MS` (milliseconds; `0` turns it off) | [`Builder::deadline_margin`]; a malformed value logs one line and keeps the default |
 /// | `POWERTOOLS_TRACER_CAPTURE_RESPONSE`, `POWERTOOLS_TRACER_CAPTURE_ERROR` (`true`/`1`, else off; unset: response off, error on) | [`Builder::capture_response`], [`Builder::capture_error`] |
-/// | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`; unset: `tracecontext,baggage,xray-lambda`) | which trace headers calls carry: `xray`/`xray-lambda` `X-Amzn-Trace-Id`, `tracecontext` W3C's `traceparent`, naming the same subsegment; an unknown name logs one line and is ignored |
+/// | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`; unset: `tracecontext,baggage,xray-lambda`) | which trace headers calls carry: `xray`/`xray-lambda` `X-Amzn-Trace-Id`, `tracecontext` W3C's `traceparent`, naming the same subsegment; an unknown name logs one line and is ignored; `baggage`: an HTTP caller's W3C `baggage`, in the handler span's context and carried on by its calls |
+/// | `OTEL_SEMCONV_STABILITY_OPT_IN` with `rpc/dup` / `rpc` (OpenTelemetry paths) | an AWS call's span adds `rpc.system.name` / carries the RPC conventions' names only (`rpc.system.name`, `rpc.method` = `DynamoDB/GetItem`); unset: `rpc.system` = `aws-api`, `rpc.service`, `rpc.method`, which X-Ray and Application Signals read |
 #[derive(Debug, Clone)]
 pub struct Builder {
     export: Export,
@@ -160,6 +161,7 @@ pub struct Builder {
     deadline_margin: Duration,
     propagators: Propagators,
     capture: Capture,
+    rpc_conventions: RpcConventions,
     /// What reading the environment found to say, said once the pipeline is installed.
     notices: Vec<Notice>,
 }
@@ -199,11 +201,14 @@ impl Builder {
         };
         let propagators = propagators_from_env(vars, &mut notices);
         let capture = capture_from_env(vars);
+        let rpc_conventions = var("OTEL_SEMCONV_STABILITY_OPT_IN")
+            .map_or_else(RpcConventions::default, |v| RpcConventions::parse(&v));
         Builder {
             export,
             service,
             propagators,
             capture,
+            rpc_conventions,
             environment,
             log_filter,
             log_format,
@@ -484,6 +489,7 @@ impl Builder {
             .unwrap_or("function");
         Rendering {
             span_kinds,
+            rpc: self.rpc_conventions,
             app_signals: self
                 .application_signals
                 .then(|| AppSignals::new(self.service.as_deref().unwrap_or(function), function)),

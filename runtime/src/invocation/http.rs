@@ -61,6 +61,7 @@ impl Invocation {
     ) -> (Self, Option<opentelemetry::trace::SpanContext>, bool) {
         let named = request.headers().get(TRACEPARENT_NAME);
         let caller = named.and_then(propagation::incoming_traceparent);
+        let baggage = propagation::incoming_baggage(request.headers());
         let default_context;
         let context = match request.lambda_context_ref() {
             Some(context) => context,
@@ -84,14 +85,34 @@ impl Invocation {
                     .and_then(|h| crate::header::TraceHeader::try_parse(h).ok())
                     .map(|h| h.span_context(true));
                 (
-                    Self::start_traced(name, context, Some(&header)),
+                    Self::start_traced(
+                        name,
+                        context,
+                        super::Caller {
+                            header: Some(&header),
+                            baggage,
+                        },
+                    ),
                     lambda,
                     true,
                 )
             }
             // Else Lambda's segment stays the parent, as `xray-lambda` says, and a W3C
             // caller's span (an OpenTelemetry-instrumented client) becomes a link.
-            caller => (Self::start(name, context), caller, named.is_some()),
+            caller => {
+                let invocation = match baggage {
+                    Some(baggage) => Self::start_traced(
+                        name,
+                        context,
+                        super::Caller {
+                            header: None,
+                            baggage: Some(baggage),
+                        },
+                    ),
+                    None => Self::start(name, context),
+                };
+                (invocation, caller, named.is_some())
+            }
         }
     }
 

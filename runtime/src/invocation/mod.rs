@@ -173,6 +173,32 @@ impl Active {
     fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
+
+    /// What Lambda's context says of the invocation: its tenant (Lambda's tenant isolation:
+    /// searchable, as an annotation) and, for the OpenTelemetry paths, the invocation's facts.
+    fn note_context(&mut self, context: &Context, first: bool) {
+        if let Some(tenant) = context.tenant_id.as_deref().filter(|t| !t.is_empty()) {
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            self.span
+                .set_attribute("annotation.TenantId", tenant.to_owned());
+        }
+        if let Some(pipeline) = state::pipeline().filter(|p| p.handler_facts) {
+            self.extra().handler = Some(HandlerFacts {
+                request_id: context.request_id.clone(),
+                invoked_arn: context.invoked_function_arn.clone(),
+                trigger: None,
+                cold_start: first && pipeline.cold_start_reported,
+            });
+        }
+    }
+}
+
+/// What a served request's caller sent: a W3C caller's context as X-Ray's header, where the
+/// chosen propagators make it the parent instead of Lambda's segment; its W3C `baggage`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Caller<'a> {
+    pub(crate) header: Option<&'a str>,
+    pub(crate) baggage: Option<&'a str>,
 }
 
 impl Active {
@@ -185,6 +211,7 @@ impl Active {
         parent: Option<&TraceHeader>,
         first: bool,
         deadline_ms: u64,
+        baggage: Option<&str>,
     ) -> Option<Self> {
         // Before the handler span starts: where a `Restore` subsegment ends.
         let before = first.then(SystemTime::now);
@@ -198,8 +225,8 @@ impl Active {
         if span.is_disabled() {
             return None;
         }
-        if let Some(header) = parent {
-            let _ = span.set_parent(remote_parent(header));
+        if let Some(parent_cx) = handler_parent(parent, baggage) {
+            let _ = span.set_parent(parent_cx);
         }
         // Starts the OpenTelemetry span now (it would otherwise start when the span closes):
         // its ids are known, and `close` can end it.
@@ -253,13 +280,13 @@ impl Invocation {
             warn_if_not_initialized();
             return Invocation::OFF;
         }
-        Self::start_traced(name, context, None)
+        Self::start_traced(name, context, Caller::default())
     }
 
-    /// [`Invocation::start`]'s part past the fast path; `header` (a W3C caller's context, as
-    /// X-Ray's header) instead of Lambda's, where the chosen propagators say so.
+    /// [`Invocation::start`]'s part past the fast path, with what a served request's caller
+    /// sent.
     #[inline(never)]
-    fn start_traced(name: &'static str, context: &Context, header: Option<&str>) -> Self {
+    fn start_traced(name: &'static str, context: &Context, caller: Caller<'_>) -> Self {
         // Ids drawn from here on are this environment's own (a SnapStart snapshot's
         // environments part ways here).
         crate::ids::salt_with(&context.request_id);
@@ -278,7 +305,7 @@ impl Invocation {
             return Invocation::OFF;
         }
         let from_environment;
-        let raw = match header.or(context.xray_trace_id.as_deref()) {
+        let raw = match caller.header.or(context.xray_trace_id.as_deref()) {
             Some(h) => Some(h),
             // One-at-a-time runtimes also set the variable; read it only when the context
             // has nothing, since under `run_concurrent` it belongs to no invocation in
@@ -290,29 +317,15 @@ impl Invocation {
         };
         let incoming = raw.map_or(Incoming::Nothing, Incoming::parse);
         let root = incoming.root();
-        let mut invocation =
-            Invocation::new(Self::begin(name, raw, incoming, first, context.deadline));
+        let recording = Self::begin(name, raw, incoming, first, context.deadline, caller);
+        let mut invocation = Invocation::new(recording);
         if first && !invocation.is_recorded() {
             if let Some(pipeline) = state::pipeline() {
                 pipeline.buffer.drop_init();
             }
         }
         if let Some(active) = invocation.active_mut() {
-            // Lambda's tenant isolation: searchable, as an annotation.
-            if let Some(tenant) = context.tenant_id.as_deref().filter(|t| !t.is_empty()) {
-                use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-                active
-                    .span
-                    .set_attribute("annotation.TenantId", tenant.to_owned());
-            }
-            if let Some(pipeline) = state::pipeline().filter(|p| p.handler_facts) {
-                active.extra().handler = Some(HandlerFacts {
-                    request_id: context.request_id.clone(),
-                    invoked_arn: context.invoked_function_arn.clone(),
-                    trigger: None,
-                    cold_start: first && pipeline.cold_start_reported,
-                });
-            }
+            active.note_context(context, first);
         }
         if logs::enabled() {
             invocation.carry_log_context(&context.request_id, root, first);
@@ -327,6 +340,7 @@ impl Invocation {
         incoming: Incoming,
         first: bool,
         deadline_ms: u64,
+        caller: Caller<'_>,
     ) -> Recording {
         let Some(pipeline) = state::pipeline() else {
             warn_if_not_initialized();
@@ -358,7 +372,14 @@ impl Invocation {
             // No header where there is no segment to hang the invocation under.
             Incoming::Unreadable(_) | Incoming::Nothing => return Recording::OFF,
         };
-        match Active::open(name, pipeline, parent.as_ref(), first, deadline_ms) {
+        match Active::open(
+            name,
+            pipeline,
+            parent.as_ref(),
+            first,
+            deadline_ms,
+            caller.baggage,
+        ) {
             Some(active) => Recording::Recorded(active),
             None => Recording::OFF,
         }
@@ -524,6 +545,23 @@ fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
         parent
     } else {
         parent.with_value(ForwardedKeys(forwarded.into_owned()))
+    }
+}
+
+/// The handler span's parent context: Lambda's segment (`parent`), with a served request's W3C
+/// `baggage`, which every span under the handler inherits (and every call made under it
+/// carries on); `None`: neither.
+fn handler_parent(
+    parent: Option<&TraceHeader>,
+    baggage: Option<&str>,
+) -> Option<opentelemetry::Context> {
+    let parent_cx = parent.map(remote_parent);
+    match baggage {
+        Some(baggage) => Some(propagation::with_baggage_header(
+            &parent_cx.unwrap_or_default(),
+            baggage,
+        )),
+        None => parent_cx,
     }
 }
 

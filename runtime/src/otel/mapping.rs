@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Map, Value as Json};
 
 use super::app_signals::AppSignals;
+use super::conventions::RpcConventions;
 use crate::environment::LambdaEnvironment;
 use crate::record::{AwsMembers, Extra, HandlerFacts, Http, Kind, NamedResource, Record};
 use crate::vocabulary::{ANNOTATION_PREFIX, AWS_TABLE_NAME, HTTP_STATUS};
@@ -61,6 +62,8 @@ pub(crate) struct Rendering {
     pub(crate) span_kinds: bool,
     /// Application Signals' attributes.
     pub(crate) app_signals: Option<AppSignals>,
+    /// The RPC names of an AWS call (`OTEL_SEMCONV_STABILITY_OPT_IN`).
+    pub(crate) rpc: RpcConventions,
 }
 
 /// A record as a span for `rendering`.
@@ -75,6 +78,7 @@ pub(crate) fn render(record: Record, rendering: &Rendering) -> SpanData {
     }
     let mut span = to_otlp(record);
     span.attributes.extend(added);
+    rendering.rpc.apply(&mut span.attributes);
     if rendering.span_kinds {
         span.span_kind = match kind {
             Kind::Server => SpanKind::Server,
