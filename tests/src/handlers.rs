@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 /// `ddb_missing` (a DynamoDB `GetItem` on a table that does not exist, through the endpoint
 /// in `AWS_ENDPOINT_URL_DYNAMODB`), `outlive` (a span on a plain thread that ends after the
 /// handler returned: when [`end_outliving_work`] says, at most 10 s after it began),
+/// `sqs_send` (an SQS `SendMessage`, a `ReceiveMessage` and an SNS `Publish` through the
+/// endpoints in `AWS_ENDPOINT_URL_SQS` / `_SNS`, on a queue and topic named by `tag`),
 /// `leaves` (`n` spans named `leaf` under the handler, each annotated with its index `i`),
 /// `leaves_together` (the same, then the handler waits until `together` invocations have
 /// made theirs, so that they all end, and send, at once),
@@ -146,6 +148,10 @@ pub async fn handler(event: LambdaEvent<Command>) -> Result<Value, Error> {
             together(together_count).wait().await;
             Ok(json!({ "tag": tag, "spans": n }))
         }
+        "sqs_send" => {
+            messaging_calls(&tag).await;
+            Ok(json!({ "tag": tag }))
+        }
         "sqs" => {
             for message in &messages {
                 let _ = xray_lambda::records::process(message, async { Ok::<(), ()>(()) }).await;
@@ -267,6 +273,51 @@ pub async fn load_settings(table: &str, extra: usize) {
     }
     .instrument(tracing::info_span!("load_settings"))
     .await;
+}
+
+/// An SQS `SendMessage` and `ReceiveMessage` on the queue `name`, and an SNS `Publish` on the
+/// topic `name`, each made first.
+async fn messaging_calls(name: &str) {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(xray_lambda::aws::XrayInterceptor::new())
+            .build(),
+    );
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&sdk)
+            .interceptor(xray_lambda::aws::XrayInterceptor::new())
+            .build(),
+    );
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create the queue")
+        .queue_url
+        .expect("a queue URL");
+    let _ = sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("an order")
+        .send()
+        .await;
+    let _ = sqs.receive_message().queue_url(&queue).send().await;
+    let topic = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("create the topic")
+        .topic_arn
+        .expect("a topic ARN");
+    let _ = sns
+        .publish()
+        .topic_arn(topic)
+        .message("an order")
+        .send()
+        .await;
 }
 
 /// One DynamoDB client for the process, with the X-Ray interceptor, made on first use.

@@ -165,4 +165,6 @@ pub fn use_moto(moto: &Moto) {
         std::env::set_var(key, value);
     }
     std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint());
+    std::env::set_var("AWS_ENDPOINT_URL_SQS", moto.endpoint());
+    std::env::set_var("AWS_ENDPOINT_URL_SNS", moto.endpoint());
 }

@@ -232,3 +232,46 @@ fn rpc_names_follow_the_semconv_opt_in() {
         assert_eq!(names, expected, "{mode}");
     }
 }
+
+/// SQS and SNS calls carry the messaging conventions' names (semantic conventions 1.44) beside
+/// the `rpc.*` ones: the system, the operation and its type, the queue's or topic's name; a
+/// call that is no messaging operation (`CreateQueue`) carries none.
+#[test]
+fn messaging_calls_carry_the_messaging_conventions() {
+    let ids = xray_lambda_tests::new_trace_header(Some("1"));
+    let name = format!("orders-{}", &ids.root[ids.root.len() - 12..]);
+    let _ = harness().lambda.invoke(
+        &serde_json::json!({"action": "sqs_send", "tag": name}),
+        Some(&ids.header),
+    );
+    // The handler, CreateQueue, SendMessage, ReceiveMessage, CreateTopic, Publish.
+    let spans = harness().spans(&ids.root, 6);
+    let call = |operation: &str| {
+        spans
+            .iter()
+            .find(|s| string(s, "rpc.method").as_deref() == Some(operation))
+            .unwrap_or_else(|| panic!("no {operation} span: {spans:#?}"))
+    };
+    // SpanKind: 3 client, 4 producer.
+    for (operation, kind, system, operation_name, operation_type) in [
+        ("SendMessage", 4, "aws_sqs", "send", "send"),
+        ("ReceiveMessage", 3, "aws_sqs", "receive", "receive"),
+        ("Publish", 4, "aws.sns", "publish", "send"),
+    ] {
+        let span = call(operation);
+        assert_eq!(span.span.kind, kind, "{operation}");
+        for (key, expected) in [
+            ("messaging.system", system),
+            ("messaging.operation.name", operation_name),
+            ("messaging.operation.type", operation_type),
+            ("messaging.destination.name", name.as_str()),
+        ] {
+            assert_eq!(
+                string(span, key).as_deref(),
+                Some(expected),
+                "{operation} {key}"
+            );
+        }
+    }
+    assert_eq!(string(call("CreateQueue"), "messaging.system"), None);
+}

@@ -76,6 +76,20 @@ pub(crate) fn render(record: Record, rendering: &Rendering) -> SpanData {
     if let Some(handler) = record.extra.as_ref().and_then(|e| e.handler.as_ref()) {
         handler_attributes(handler, &mut added);
     }
+    // The messaging conventions' names (1.44) of an SQS or SNS call, beside the `rpc.*` ones.
+    if let Some(call) = record.messaging_call() {
+        added.extend([
+            KeyValue::new("messaging.system", call.system),
+            KeyValue::new("messaging.operation.name", call.operation),
+            KeyValue::new("messaging.operation.type", call.operation_type),
+        ]);
+        if let Some(destination) = call.destination {
+            added.push(KeyValue::new(
+                "messaging.destination.name",
+                destination.to_owned(),
+            ));
+        }
+    }
     let mut span = to_otlp(record);
     span.attributes.extend(added);
     rendering.rpc.apply(&mut span.attributes);

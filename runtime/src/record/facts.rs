@@ -60,7 +60,39 @@ pub(crate) struct AwsResource<'a> {
     pub(crate) primary_identifier: &'a str,
 }
 
+/// An SQS or SNS call as the messaging conventions name it (semantic conventions 1.44: SQS's
+/// send and receive spans, SNS's send span).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MessagingCall<'a> {
+    /// `messaging.system`: `aws_sqs`, `aws.sns`.
+    pub(crate) system: &'static str,
+    /// `messaging.operation.name`.
+    pub(crate) operation: &'static str,
+    /// `messaging.operation.type`: `send` (a PRODUCER span) or `receive`.
+    pub(crate) operation_type: &'static str,
+    /// `messaging.destination.name`: the queue's or the topic's name.
+    pub(crate) destination: Option<&'a str>,
+}
+
 impl Record {
+    /// The messaging operation an AWS call is, if any: what makes it a PRODUCER span, and the
+    /// OpenTelemetry paths' `messaging.*` attributes.
+    pub(crate) fn messaging_call(&self) -> Option<MessagingCall<'_>> {
+        let (system, operation, operation_type) = match (self.aws_service()?, self.aws_operation()?)
+        {
+            ("SQS", "SendMessage" | "SendMessageBatch") => ("aws_sqs", "send", "send"),
+            ("SQS", "ReceiveMessage") => ("aws_sqs", "receive", "receive"),
+            ("SNS", "Publish" | "PublishBatch") => ("aws.sns", "publish", "send"),
+            _ => return None,
+        };
+        Some(MessagingCall {
+            system,
+            operation,
+            operation_type,
+            destination: self.aws_resource().map(|resource| resource.name),
+        })
+    }
+
     /// The resource an AWS call names (one table, a queue, a bucket, a topic, a function).
     pub(crate) fn aws_resource(&self) -> Option<AwsResource<'_>> {
         fn resource<'a>(
@@ -167,11 +199,9 @@ impl Record {
     /// The span's kind (see [`Kind`]).
     pub(crate) fn kind(&self) -> Kind {
         let span = &self.span;
-        if let Some(service) = self.aws_service() {
-            let operation = self.aws_operation().unwrap_or_default();
-            return match (service, operation) {
-                ("SQS", "SendMessage" | "SendMessageBatch")
-                | ("SNS", "Publish" | "PublishBatch") => Kind::Producer,
+        if self.aws_service().is_some() {
+            return match self.messaging_call() {
+                Some(call) if call.operation_type == "send" => Kind::Producer,
                 _ => Kind::Client,
             };
         }
@@ -403,6 +433,42 @@ mod tests {
             ..crate::record::Extra::default()
         }));
         record
+    }
+
+    #[test]
+    fn sqs_and_sns_calls_are_messaging_operations() {
+        let call = |service: &str, operation: &str| {
+            let record = crate::record::tests::record(vec![
+                opentelemetry::KeyValue::new(RPC_SYSTEM, AWS_API),
+                opentelemetry::KeyValue::new(RPC_SERVICE, service.to_owned()),
+                opentelemetry::KeyValue::new(RPC_METHOD, operation.to_owned()),
+            ]);
+            let call = record
+                .messaging_call()
+                .map(|c| (c.system, c.operation, c.operation_type));
+            (call, record.kind())
+        };
+        let send = Some(("aws_sqs", "send", "send"));
+        assert_eq!(call("SQS", "SendMessage"), (send, Kind::Producer));
+        assert_eq!(call("SQS", "SendMessageBatch"), (send, Kind::Producer));
+        assert_eq!(
+            call("SQS", "ReceiveMessage"),
+            (Some(("aws_sqs", "receive", "receive")), Kind::Client)
+        );
+        let publish = Some(("aws.sns", "publish", "send"));
+        assert_eq!(call("SNS", "Publish"), (publish, Kind::Producer));
+        assert_eq!(call("SNS", "PublishBatch"), (publish, Kind::Producer));
+        for (service, operation) in [
+            ("SQS", "DeleteMessage"),
+            ("SNS", "CreateTopic"),
+            ("DynamoDB", "GetItem"),
+        ] {
+            assert_eq!(
+                call(service, operation),
+                (None, Kind::Client),
+                "{operation}"
+            );
+        }
     }
 
     #[test]
