@@ -48,17 +48,6 @@ fn event(sampled: bool) -> LambdaEvent<Value> {
     LambdaEvent::new(Value::Null, context)
 }
 
-/// A UDP socket on loopback drained by a thread of its own: a daemon or endpoint that keeps up.
-fn drained_udp() -> std::net::SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let address = socket.local_addr().expect("address");
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 70_000];
-        while socket.recv(&mut buf).is_ok() {}
-    });
-    address
-}
-
 fn criterion() -> Criterion {
     let quick = std::env::var_os("XRAY_BENCH_QUICK").is_some();
     let c = Criterion::default().configure_from_args();
@@ -75,8 +64,10 @@ fn criterion() -> Criterion {
 fn run_path(path: &str) {
     let receivers = xray_lambda_tests::harness::tokio_runtime();
     let export = match path {
-        "daemon_udp" => Export::Daemon(drained_udp()),
-        "otel_udp" | "otel_udp_signals" | "otel_udp_signals_t1u" => Export::OtlpUdp(drained_udp()),
+        "daemon_udp" => Export::Daemon(xray_lambda_tests::harness::drained_udp()),
+        "otel_udp" | "otel_udp_signals" | "otel_udp_signals_t1u" => {
+            Export::OtlpUdp(xray_lambda_tests::harness::drained_udp())
+        }
         "otlp_grpc" => {
             let receiver = receivers.block_on(Receiver::grpc());
             receiver.discard_spans();

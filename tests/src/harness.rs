@@ -17,6 +17,22 @@ pub struct Lambda {
     pub daemon: Daemon,
 }
 
+/// A UDP socket on loopback drained by a thread of its own: a daemon or endpoint that keeps up
+/// (the benchmarks' receiver); its address.
+///
+/// # Panics
+/// If no loopback port can be bound.
+#[must_use]
+pub fn drained_udp() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let address = socket.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 70_000];
+        while socket.recv(&mut buf).is_ok() {}
+    });
+    address
+}
+
 /// A two-worker multi-thread tokio runtime, as Lambda's two-core environments use.
 ///
 /// # Panics

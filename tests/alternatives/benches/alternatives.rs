@@ -76,17 +76,6 @@ fn invocation(sampled: bool) -> LambdaInvocation {
     }
 }
 
-/// A UDP socket on loopback drained by a thread of its own: a daemon that keeps up.
-fn drained_udp() -> std::net::SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let address = socket.local_addr().expect("address");
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 70_000];
-        while socket.recv(&mut buf).is_ok() {}
-    });
-    address
-}
-
 fn criterion() -> Criterion {
     let quick = std::env::var_os("XRAY_BENCH_QUICK").is_some();
     let c = Criterion::default().configure_from_args();
@@ -133,7 +122,10 @@ where
 }
 
 fn run_wiring(wiring: &str) {
-    std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", drained_udp().to_string());
+    std::env::set_var(
+        "AWS_XRAY_DAEMON_ADDRESS",
+        xray_lambda_tests::harness::drained_udp().to_string(),
+    );
     std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "hello");
     std::env::set_var("AWS_REGION", "us-east-1");
     match wiring {
