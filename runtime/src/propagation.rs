@@ -94,14 +94,29 @@ pub(crate) fn incoming_traceparent(traceparent: &http::HeaderValue) -> Option<Sp
     crate::w3c::parse_traceparent(traceparent.to_str().ok()?)
 }
 
-/// A request's W3C `baggage` header, where `baggage` is chosen (most requests have none: one
-/// lookup by a name built at compile time).
+/// A request's W3C `baggage`, where `baggage` is chosen: its headers joined, as W3C reads
+/// several (most requests have none: one lookup by a name built at compile time).
 #[cfg(feature = "lambda-http")]
-pub(crate) fn incoming_baggage(headers: &http::HeaderMap) -> Option<&str> {
+pub(crate) fn incoming_baggage(headers: &http::HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
     if !propagators().baggage {
         return None;
     }
-    headers.get(BAGGAGE_NAME)?.to_str().ok()
+    let mut values = headers
+        .get_all(BAGGAGE_NAME)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    let rest: Vec<&str> = values.collect();
+    Some(if rest.is_empty() {
+        std::borrow::Cow::Borrowed(first)
+    } else {
+        std::borrow::Cow::Owned(
+            std::iter::once(first)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    })
 }
 
 /// `cx` with the entries of a W3C `baggage` header, read by OpenTelemetry's own propagator (its
@@ -308,6 +323,33 @@ pub fn current_trace_id() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Several `baggage` headers are one list, as W3C reads them; the propagator then reads
+    /// every entry, and writes them again for a call.
+    #[cfg(feature = "lambda-http")]
+    #[test]
+    fn several_baggage_headers_are_read_as_one() {
+        use opentelemetry::baggage::BaggageExt as _;
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(super::incoming_baggage(&headers), None);
+        headers.append(super::BAGGAGE_NAME, http::HeaderValue::from_static("a=1"));
+        assert_eq!(super::incoming_baggage(&headers).as_deref(), Some("a=1"));
+        headers.append(
+            super::BAGGAGE_NAME,
+            http::HeaderValue::from_static("b=2;p=q"),
+        );
+        let joined = super::incoming_baggage(&headers).expect("baggage");
+        assert_eq!(joined, "a=1,b=2;p=q");
+        let cx = super::with_baggage_header(&Context::new(), &joined);
+        assert_eq!(cx.baggage().len(), 2);
+        let mut written: Vec<String> = super::baggage(&cx)
+            .expect("a header")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        written.sort();
+        assert_eq!(written, ["a=1", "b=2;p=q"]);
+    }
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 /// Which trace headers a call carries, as `OTEL_PROPAGATORS` names them: `xray` and
 /// `xray-lambda` write `X-Amzn-Trace-Id`, `tracecontext` writes W3C's `traceparent`, `baggage`
 /// W3C's `baggage` (an HTTP function's incoming entries, carried on by every call made under
-/// the handler). Unset: `tracecontext,baggage,xray-lambda`,
+/// the handler of a recorded invocation). Unset: `tracecontext,baggage,xray-lambda`,
 /// what OpenTelemetry's conventions name for functions reporting to X-Ray.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // One switch per name `OTEL_PROPAGATORS` lists, each on or off independently.

@@ -203,7 +203,7 @@ impl Pacer {
     pub(crate) fn new(sender: DaemonSender, pacing: Pacing) -> Self {
         Pacer {
             inner: Arc::new(Inner {
-                probe: Some(QueueProbe::new(sender.address())),
+                probe: QueueProbe::new(sender.address()),
                 sender,
                 pacing,
                 state: Mutex::new(State {

@@ -20,14 +20,14 @@ pub(crate) struct QueueProbe {
 }
 
 impl QueueProbe {
-    /// A probe of the daemon at `address`; where nothing shows its queue (not Linux), each
-    /// reading finds nothing.
-    pub(crate) fn new(address: SocketAddr) -> Self {
-        QueueProbe {
+    /// A probe of the daemon at `address` where the kernel shows its queue (Linux: netlink,
+    /// else `/proc`); `None` elsewhere, where the model alone paces.
+    pub(crate) fn new(address: SocketAddr) -> Option<Self> {
+        cfg!(target_os = "linux").then_some(QueueProbe {
             #[cfg(target_os = "linux")]
             netlink: std::sync::OnceLock::new(),
             address,
-        }
+        })
     }
 
     /// The bytes waiting in the daemon's receive queue; `None` when its socket is not seen.
@@ -218,7 +218,7 @@ mod probe_tests {
                 continue; // no IPv6 here
             };
             let address = receiver.local_addr().expect("address");
-            let probe = QueueProbe::new(address);
+            let probe = QueueProbe::new(address).expect("Linux");
             assert_eq!(probe.rx_queue(), Some(0), "{bind}");
             let sender = UdpSocket::bind(if address.is_ipv4() {
                 "127.0.0.1:0"
@@ -245,7 +245,7 @@ mod probe_tests {
             if address.ip().is_unspecified() {
                 address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            let probe = QueueProbe::new(address);
+            let probe = QueueProbe::new(address).expect("Linux");
             let netlink = probe.netlink().expect("sock_diag answers here");
             assert_eq!(netlink.rx_queue(), Some(0), "{bind}");
             let sender = UdpSocket::bind(if address.is_ipv4() {

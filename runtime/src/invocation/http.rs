@@ -59,9 +59,12 @@ impl Invocation {
         name: &'static str,
         request: &Request,
     ) -> (Self, Option<opentelemetry::trace::SpanContext>, bool) {
-        let named = request.headers().get(TRACEPARENT_NAME);
+        let named = propagation::reads_tracecontext()
+            .then(|| request.headers().get(TRACEPARENT_NAME))
+            .flatten();
         let caller = named.and_then(propagation::incoming_traceparent);
         let baggage = propagation::incoming_baggage(request.headers());
+        let baggage = baggage.as_deref();
         let default_context;
         let context = match request.lambda_context_ref() {
             Some(context) => context,
@@ -84,32 +87,26 @@ impl Invocation {
                     .as_deref()
                     .and_then(|h| crate::header::TraceHeader::try_parse(h).ok())
                     .map(|h| h.span_context(true));
-                (
-                    Self::start_traced(
-                        name,
-                        context,
-                        super::Caller {
-                            header: Some(&header),
-                            baggage,
-                        },
-                    ),
-                    lambda,
-                    true,
-                )
+                let caller = super::Caller {
+                    header: Some(&header),
+                    baggage,
+                };
+                (Self::start_traced(name, context, caller), lambda, true)
             }
             // Else Lambda's segment stays the parent, as `xray-lambda` says, and a W3C
             // caller's span (an OpenTelemetry-instrumented client) becomes a link.
             caller => {
-                let invocation = match baggage {
-                    Some(baggage) => Self::start_traced(
+                let invocation = if baggage.is_some() {
+                    Self::start_traced(
                         name,
                         context,
                         super::Caller {
                             header: None,
-                            baggage: Some(baggage),
+                            baggage,
                         },
-                    ),
-                    None => Self::start(name, context),
+                    )
+                } else {
+                    Self::start(name, context)
                 };
                 (invocation, caller, named.is_some())
             }

@@ -548,17 +548,18 @@ fn remote_parent(header: &TraceHeader) -> opentelemetry::Context {
     }
 }
 
-/// The handler span's parent context: Lambda's segment (`parent`), with a served request's W3C
-/// `baggage`, which every span under the handler inherits (and every call made under it
-/// carries on); `None`: neither.
+/// The handler span's parent context: Lambda's segment (`parent`; else the span the handler
+/// runs in), with a served request's W3C `baggage`, which every span under the handler
+/// inherits (and every call made under it carries on); `None`: neither.
 fn handler_parent(
     parent: Option<&TraceHeader>,
     baggage: Option<&str>,
 ) -> Option<opentelemetry::Context> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let parent_cx = parent.map(remote_parent);
     match baggage {
         Some(baggage) => Some(propagation::with_baggage_header(
-            &parent_cx.unwrap_or_default(),
+            &parent_cx.unwrap_or_else(|| tracing::Span::current().context()),
             baggage,
         )),
         None => parent_cx,
