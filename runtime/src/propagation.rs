@@ -101,22 +101,16 @@ pub(crate) fn incoming_baggage(headers: &http::HeaderMap) -> Option<std::borrow:
     if !propagators().baggage {
         return None;
     }
-    let mut values = headers
+    let values: Vec<&str> = headers
         .get_all(BAGGAGE_NAME)
         .iter()
-        .filter_map(|v| v.to_str().ok());
-    let first = values.next()?;
-    let rest: Vec<&str> = values.collect();
-    Some(if rest.is_empty() {
-        std::borrow::Cow::Borrowed(first)
-    } else {
-        std::borrow::Cow::Owned(
-            std::iter::once(first)
-                .chain(rest)
-                .collect::<Vec<_>>()
-                .join(","),
-        )
-    })
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    match values.as_slice() {
+        [] => None,
+        [one] => Some(std::borrow::Cow::Borrowed(one)),
+        all => Some(std::borrow::Cow::Owned(all.join(","))),
+    }
 }
 
 /// `cx` with the entries of a W3C `baggage` header, read by OpenTelemetry's own propagator (its
@@ -323,6 +317,7 @@ pub fn current_trace_id() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     /// Several `baggage` headers are one list, as W3C reads them; the propagator then reads
     /// every entry, and writes them again for a call.
@@ -350,7 +345,6 @@ mod tests {
         written.sort();
         assert_eq!(written, ["a=1", "b=2;p=q"]);
     }
-    use super::*;
 
     #[test]
     fn self_is_not_forwarded() {

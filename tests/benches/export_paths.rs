@@ -10,7 +10,6 @@
 //! the medians; `XRAY_BENCH_QUICK=1` runs each a few times only (the smoke run in `cargo test`).
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
@@ -100,17 +99,5 @@ fn main() {
         run_path(&path);
         return;
     }
-    // `cargo test` runs benchmarks with `--bench` absent: keep that a quick smoke run.
-    let test_mode = !std::env::args().any(|a| a == "--bench");
-    for path in PATHS {
-        let mut child = Command::new(std::env::current_exe().expect("bench binary"));
-        child
-            .args(std::env::args().skip(1))
-            .env("XRAY_BENCH_PATH", path);
-        if test_mode {
-            child.env("XRAY_BENCH_QUICK", "1");
-        }
-        let status = child.status().expect("run the path's child");
-        assert!(status.success(), "{path}: {status}");
-    }
+    xray_lambda_tests::harness::run_bench_cases("XRAY_BENCH_PATH", &PATHS);
 }

@@ -33,6 +33,25 @@ pub fn drained_udp() -> std::net::SocketAddr {
     address
 }
 
+/// A benchmark whose cases each install a process-wide pipeline: runs this binary again once
+/// per case, with `var` naming it and the same arguments; `cargo test` (which passes no
+/// `--bench`) gets a quick smoke run of each (`XRAY_BENCH_QUICK`).
+///
+/// # Panics
+/// If a case's child cannot run or fails.
+pub fn run_bench_cases(var: &str, cases: &[&str]) {
+    let test_mode = !std::env::args().any(|a| a == "--bench");
+    for case in cases {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("bench binary"));
+        child.args(std::env::args().skip(1)).env(var, case);
+        if test_mode {
+            child.env("XRAY_BENCH_QUICK", "1");
+        }
+        let status = child.status().expect("run the case's child");
+        assert!(status.success(), "{case}: {status}");
+    }
+}
+
 /// A two-worker multi-thread tokio runtime, as Lambda's two-core environments use.
 ///
 /// # Panics

@@ -126,14 +126,12 @@ impl HttpCall {
         };
         let span_context = cx.span().span_context().clone();
         match propagation::downstream(&cx) {
-            Some(header) => {
-                put(headers, header, propagation::traceparent(&cx));
-                if let Some(value) =
-                    propagation::baggage(&cx).and_then(|b| HeaderValue::try_from(b).ok())
-                {
-                    headers.insert(propagation::BAGGAGE_NAME, value);
-                }
-            }
+            Some(header) => put(
+                headers,
+                header,
+                propagation::traceparent(&cx),
+                propagation::baggage(&cx),
+            ),
             None => forward_as_received(headers),
         }
         if !state::reaches_buffer(&span_context) {
@@ -201,22 +199,37 @@ impl HttpCall {
     }
 }
 
-/// The call's trace headers, as the chosen propagators say: X-Ray's, and W3C's naming the
-/// same subsegment.
-fn put(headers: &mut http::HeaderMap, header: String, traceparent: Option<String>) {
+/// The call's trace headers, as the chosen propagators say: X-Ray's, W3C's naming the same
+/// subsegment, and W3C's baggage.
+fn put(
+    headers: &mut http::HeaderMap,
+    header: String,
+    traceparent: Option<String>,
+    baggage: Option<String>,
+) {
     if propagation::sends_xray() {
         if let Ok(value) = HeaderValue::try_from(header) {
             headers.insert(TRACE_HEADER_NAME, value);
         }
     }
-    if let Some(value) = traceparent.and_then(|t| HeaderValue::try_from(t).ok()) {
-        headers.insert(TRACEPARENT_NAME, value);
+    for (name, value) in [
+        (TRACEPARENT_NAME, traceparent),
+        (propagation::BAGGAGE_NAME, baggage),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::try_from(v).ok()) {
+            headers.insert(name, value);
+        }
     }
 }
 
 fn forward_as_received(headers: &mut http::HeaderMap) {
     if let Some(header) = propagation::as_received() {
-        put(headers, header, propagation::traceparent_as_received());
+        put(
+            headers,
+            header,
+            propagation::traceparent_as_received(),
+            None,
+        );
     }
 }
 

@@ -12,7 +12,6 @@
 //! start-up and size of the same hellos (`examples/`); `cargo test` runs it once, quickly.
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
@@ -190,17 +189,5 @@ fn main() {
         run_wiring(&wiring);
         return;
     }
-    // `cargo test` runs benchmarks with `--bench` absent: keep that a quick smoke run.
-    let test_mode = !std::env::args().any(|a| a == "--bench");
-    for wiring in WIRINGS {
-        let mut child = Command::new(std::env::current_exe().expect("bench binary"));
-        child
-            .args(std::env::args().skip(1))
-            .env("XRAY_BENCH_WIRING", wiring);
-        if test_mode {
-            child.env("XRAY_BENCH_QUICK", "1");
-        }
-        let status = child.status().expect("run the wiring's child");
-        assert!(status.success(), "{wiring}: {status}");
-    }
+    xray_lambda_tests::harness::run_bench_cases("XRAY_BENCH_WIRING", &WIRINGS);
 }
